@@ -1,0 +1,53 @@
+"""repcompress: how neural-network representations compress, in information and in geometry.
+
+Fast, exact estimators with a Rust core. All information quantities are in nats unless
+``base=2`` is passed. See SPEC-level docstrings of each function for formulas and references.
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+from . import _core
+from .knn_estimators import (
+    conditional_mutual_info,
+    entropy,
+    mutual_info,
+    mutual_info_given_labels,
+    mutual_info_labels,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conditional_mutual_info",
+    "entropy",
+    "get_num_threads",
+    "mutual_info",
+    "mutual_info_given_labels",
+    "mutual_info_labels",
+    "set_num_threads",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of worker threads of every later call (default: ``REPCOMPRESS_NUM_THREADS``,
+    else ``RAYON_NUM_THREADS``, else all cores). Results do not depend on it."""
+    import numbers
+
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n: must be an integer, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n: the number of threads must be at least 1, got {n}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The number of worker threads the next call will use."""
+    return _core.get_num_threads()
+
+
+# A forked child (multiprocessing, DataLoader workers) has none of the parent's worker threads:
+# make it start a fresh pool instead of waiting on threads that do not exist.
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_core._forget_pool_after_fork)

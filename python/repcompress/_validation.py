@@ -1,0 +1,156 @@
+"""Input checking and pre-processing shared by every estimator (SPEC §0).
+
+Every error names the argument the user passed, so that a failing call in a notebook says which
+array or option is wrong and why.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_samples(a: Any, name: str) -> np.ndarray:
+    """Returns `a` as a 2-D float32/float64 array of shape (N, d), (N,) read as (N, 1).
+
+    float32 and float64 arrays are returned without a copy (a view when 1-D); other numeric
+    inputs (lists, integers, booleans, float16) are converted once to float64.
+    """
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as exc:  # ragged nested lists, for instance
+        raise TypeError(f"{name}: cannot be read as a numeric array ({exc})") from None
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.dtype not in _NATIVE:
+        arr = arr.astype(np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 1-D (N,) or 2-D (N, d) array, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: empty input (shape {arr.shape})")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ValueError(f"{name}: contains NaN or inf (first at row {row})")
+    return arr
+
+
+def same_length(arrays: Sequence[tuple[str, np.ndarray]]) -> int:
+    """Checks that all arrays have the same number of samples; returns it."""
+    (first_name, first), *rest = arrays
+    n = first.shape[0]
+    for name, arr in rest:
+        if arr.shape[0] != n:
+            raise ValueError(
+                f"{name}: has {arr.shape[0]} samples but {first_name} has {n}; all arrays need the same number of rows"
+            )
+    return n
+
+
+def check_k(k: Any, n: int, *, what: str = "the number of samples") -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k: must be an integer, got {type(k).__name__} {k!r}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k: must be at least 1, got {k}")
+    if k >= n:
+        raise ValueError(f"k: must be smaller than {what} ({n}), got {k}")
+    return k
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}: unknown value {value!r}; expected one of {options}")
+    return value
+
+
+def check_base(base: Any) -> float:
+    if isinstance(base, bool) or not isinstance(base, numbers.Real):
+        raise TypeError(f"base: must be a number, got {type(base).__name__}")
+    base = float(base)
+    if not (base > 0 and base != 1 and math.isfinite(base)):
+        raise ValueError(f"base: must be positive, finite and not 1, got {base}")
+    return base
+
+
+def check_jitter(jitter: Any) -> float:
+    if isinstance(jitter, bool) or not isinstance(jitter, numbers.Real):
+        raise TypeError(f"jitter: must be a number, got {type(jitter).__name__}")
+    jitter = float(jitter)
+    if not (jitter >= 0 and math.isfinite(jitter)):
+        raise ValueError(f"jitter: must be finite and >= 0, got {jitter}")
+    return jitter
+
+
+def make_rng(random_state: Any) -> np.random.Generator:
+    """An int seed, a numpy Generator (used as is), or None (fresh entropy: not reproducible)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
+        return np.random.default_rng(random_state)
+    raise TypeError(f"random_state: expected an int, a numpy.random.Generator or None, got {type(random_state).__name__}")
+
+
+def class_codes(labels: Any, n: int, name: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+    """Re-indexes integer-like labels to codes 0..C-1 (only present values count as classes).
+
+    Returns (codes as int64, the distinct label values in code order).
+    """
+    try:
+        arr = np.asarray(labels)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: cannot be read as an array ({exc})") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array of class labels, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name}: has {arr.shape[0]} entries but x has {n} samples")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            row = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise ValueError(f"{name}: contains NaN or inf (first at row {row})")
+        bad = np.flatnonzero(arr != np.round(arr))
+        if bad.size:
+            raise ValueError(f"{name}: must be integer-like, got {arr[bad[0]]!r} at row {int(bad[0])}")
+    elif arr.dtype.kind not in "iub":
+        raise TypeError(f"{name}: must be integer-like, got dtype {arr.dtype}")
+    values, codes = np.unique(arr, return_inverse=True)
+    return np.ascontiguousarray(codes.reshape(-1), dtype=np.int64), values
+
+
+def preprocess(
+    arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, random_state: Any
+) -> list[np.ndarray]:
+    """SPEC §1 pre-processing, applied to each variable.
+
+    `normalize`: each column is divided by its standard deviation (constant columns are left
+    unchanged). `jitter`: each column then gets Gaussian noise of `jitter` standard deviations
+    (of the column as it is after normalisation; constant columns get none), drawn from
+    `random_state` for the arrays in order. Without either step the arrays are passed through in
+    their own dtype (float32 stays float32); with either, the result is a float64 copy, since a
+    1e-10 jitter is below float32 resolution.
+    """
+    rng = make_rng(random_state)
+    if not normalize and jitter == 0:
+        if len({a.dtype for a in arrays}) > 1:
+            arrays = [a.astype(np.float64) for a in arrays]
+        return [np.ascontiguousarray(a) for a in arrays]
+    out = []
+    for a in arrays:
+        b = np.array(a, dtype=np.float64, order="C", copy=True)
+        std = b.std(axis=0)
+        if normalize:
+            nonconstant = std > 0
+            b /= np.where(nonconstant, std, 1.0)
+            std = nonconstant.astype(np.float64)
+        if jitter > 0:
+            b += rng.standard_normal(b.shape) * (jitter * std)
+        out.append(b)
+    return out

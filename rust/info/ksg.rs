@@ -1,0 +1,242 @@
+//! The k-nearest-neighbour estimators of the Kraskov–Stögbauer–Grassberger family (SPEC §1).
+//!
+//! All distances are max-norm inside each variable; the joint distance is the max over variables,
+//! i.e. the max-norm on the concatenated columns. Neighbours of i never include i. Every estimator
+//! asks the neighbour engine (`crate::knn`) for its distances and counts. Results are in nats and
+//! never clipped here; the arrays arrive already normalised/jittered (or not) by the caller.
+
+use crate::error::{CoreError, Result};
+use crate::knn::{build_index, check_k, concat_columns, Chebyshev, Euclidean, Method, Metric, Points, Real};
+use crate::parallel::Ctl;
+use crate::special::{digamma, ln_gamma_half_integer, mean_digamma_counts};
+
+/// Which KSG estimator (Kraskov et al. 2004).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KsgVariant {
+    /// Eq. 8: strict counts within the joint k-th-neighbour distance.
+    Ksg1,
+    /// Eq. 9: inclusive counts within the per-variable extents of the k joint neighbours.
+    Ksg2,
+}
+
+impl KsgVariant {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "ksg1" => Ok(KsgVariant::Ksg1),
+            "ksg2" => Ok(KsgVariant::Ksg2),
+            other => Err(CoreError::invalid("estimator", format!("unknown estimator {other:?}; expected 'ksg1' or 'ksg2'"))),
+        }
+    }
+}
+
+/// The norm used by the Kozachenko–Leonenko entropy estimator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntropyMetric {
+    Chebyshev,
+    Euclidean,
+}
+
+impl EntropyMetric {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "chebyshev" => Ok(EntropyMetric::Chebyshev),
+            "euclidean" => Ok(EntropyMetric::Euclidean),
+            other => Err(CoreError::invalid("metric", format!("unknown metric {other:?}; expected 'chebyshev' or 'euclidean'"))),
+        }
+    }
+}
+
+fn same_length<T: Real>(first: &Points<'_, T>, others: &[(&'static str, &Points<'_, T>)]) -> Result<()> {
+    for (name, p) in others {
+        if p.n() != first.n() {
+            return Err(CoreError::invalid(
+                name,
+                format!("has {} samples but x has {}; all arrays need the same number of rows", p.n(), first.n()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Distance to the k-th joint neighbour of every point, the joint space being the columns of `parts`.
+fn joint_kth_distances<T: Real>(parts: &[Points<'_, T>], k: usize, method: Method, ctl: &Ctl) -> Result<Vec<T>> {
+    let n = parts[0].n();
+    let joint_data = concat_columns(parts, ctl)?;
+    let joint = Points::trusted(&joint_data, n, joint_data.len() / n);
+    let index = build_index::<T, Chebyshev>(joint, method, ctl)?;
+    index.kth_distances(k, ctl)
+}
+
+/// #{j ≠ i : ‖p_j − p_i‖∞ < radii[i]} (or ≤) for a marginal space.
+fn marginal_counts<T: Real>(points: Points<'_, T>, radii: &[T], strict: bool, method: Method, ctl: &Ctl) -> Result<Vec<u32>> {
+    build_index::<T, Chebyshev>(points, method, ctl)?.count_within(radii, strict, ctl)
+}
+
+/// KSG mutual information I(X;Y) in nats (Kraskov, Stögbauer & Grassberger 2004, eqs. 8 and 9).
+///
+/// KSG-1: I = ψ(k) + ψ(N) − ⟨ψ(n_x+1) + ψ(n_y+1)⟩, strict counts within the joint k-th distance.
+/// KSG-2: I = ψ(k) − 1/k + ψ(N) − ⟨ψ(n_x) + ψ(n_y)⟩, inclusive counts within the x and y extents
+/// of the k joint neighbours (ties in the neighbour set broken by the smaller index).
+pub fn mutual_info_ksg<T: Real>(
+    x: Points<'_, T>,
+    y: Points<'_, T>,
+    k: usize,
+    variant: KsgVariant,
+    method: Method,
+    ctl: &Ctl,
+) -> Result<f64> {
+    same_length(&x, &[("y", &y)])?;
+    let n = x.n();
+    check_k(k, n)?;
+    match variant {
+        KsgVariant::Ksg1 => {
+            let eps = joint_kth_distances(&[x, y], k, method, ctl)?;
+            let nx = marginal_counts(x, &eps, true, method, ctl)?;
+            let ny = marginal_counts(y, &eps, true, method, ctl)?;
+            Ok(digamma(k as f64) + digamma(n as f64) - mean_digamma_counts(&nx, 1.0) - mean_digamma_counts(&ny, 1.0))
+        }
+        KsgVariant::Ksg2 => {
+            let neighbours = {
+                let joint_data = concat_columns(&[x, y], ctl)?;
+                let joint = Points::trusted(&joint_data, n, x.d() + y.d());
+                let index = build_index::<T, Chebyshev>(joint, method, ctl)?;
+                index.knn_indices(k, ctl)?
+            };
+            let extent = |p: &Points<'_, T>| -> Result<Vec<T>> {
+                let mut out = vec![T::ZERO; n];
+                ctl.fill_blocks(&mut out, 1024, |start, block| {
+                    for (j, o) in block.iter_mut().enumerate() {
+                        let i = start + j;
+                        let row = p.row(i);
+                        *o = neighbours[i * k..(i + 1) * k]
+                            .iter()
+                            .map(|&m| Chebyshev::dist::<T, 0>(row, p.row(m as usize)))
+                            .fold(T::ZERO, T::max_of);
+                    }
+                })?;
+                Ok(out)
+            };
+            let eps_x = extent(&x)?;
+            let eps_y = extent(&y)?;
+            drop(neighbours);
+            let nx = marginal_counts(x, &eps_x, false, method, ctl)?;
+            let ny = marginal_counts(y, &eps_y, false, method, ctl)?;
+            Ok(digamma(k as f64) - 1.0 / k as f64 + digamma(n as f64)
+                - mean_digamma_counts(&nx, 0.0)
+                - mean_digamma_counts(&ny, 0.0))
+        }
+    }
+}
+
+/// Conditional mutual information I(X;Y|Z) for continuous Z (Frenzel & Pompe 2007):
+/// I = ψ(k) − ⟨ψ(n_xz+1) + ψ(n_yz+1) − ψ(n_z+1)⟩, ε_i from the joint (x, y, z) space and
+/// strict counts in the (x, z), (y, z) and z spaces.
+pub fn conditional_mutual_info_ksg<T: Real>(
+    x: Points<'_, T>,
+    y: Points<'_, T>,
+    z: Points<'_, T>,
+    k: usize,
+    method: Method,
+    ctl: &Ctl,
+) -> Result<f64> {
+    same_length(&x, &[("y", &y), ("z", &z)])?;
+    let n = x.n();
+    check_k(k, n)?;
+    let eps = joint_kth_distances(&[x, y, z], k, method, ctl)?;
+    let pair_counts = |a: Points<'_, T>| -> Result<Vec<u32>> {
+        let data = concat_columns(&[a, z], ctl)?;
+        marginal_counts(Points::trusted(&data, n, a.d() + z.d()), &eps, true, method, ctl)
+    };
+    let nxz = pair_counts(x)?;
+    let nyz = pair_counts(y)?;
+    let nz = marginal_counts(z, &eps, true, method, ctl)?;
+    Ok(digamma(k as f64) - mean_digamma_counts(&nxz, 1.0) - mean_digamma_counts(&nyz, 1.0)
+        + mean_digamma_counts(&nz, 1.0))
+}
+
+/// Kozachenko–Leonenko differential entropy in nats:
+/// H = ψ(N) − ψ(k) + log c_d + (d/N) Σ_i log ε_i, with c_d the volume of the unit ball of the norm
+/// (max-norm: 2^d; Euclidean: π^{d/2}/Γ(d/2 + 1)). A zero ε_i (k duplicates) gives −∞.
+pub fn entropy_kl<T: Real>(x: Points<'_, T>, k: usize, metric: EntropyMetric, method: Method, ctl: &Ctl) -> Result<f64> {
+    let (n, d) = (x.n(), x.d());
+    check_k(k, n)?;
+    let (eps, log_cd) = match metric {
+        EntropyMetric::Chebyshev => (knn_distances::<T, Chebyshev>(x, k, method, ctl)?, d as f64 * 2f64.ln()),
+        EntropyMetric::Euclidean => (
+            knn_distances::<T, Euclidean>(x, k, method, ctl)?,
+            0.5 * d as f64 * std::f64::consts::PI.ln() - ln_gamma_half_integer(d + 2),
+        ),
+    };
+    let mut sum_log = 0.0;
+    for e in &eps {
+        sum_log += e.to_f64().ln();
+    }
+    Ok(digamma(n as f64) - digamma(k as f64) + log_cd + d as f64 * sum_log / n as f64)
+}
+
+fn knn_distances<T: Real, M: Metric>(x: Points<'_, T>, k: usize, method: Method, ctl: &Ctl) -> Result<Vec<T>> {
+    build_index::<T, M>(x, method, ctl)?.kth_distances(k, ctl)
+}
+
+/// Copies the rows `rows` of `p` into a new row-major buffer.
+fn gather_rows<T: Real>(p: &Points<'_, T>, rows: &[u32]) -> Vec<T> {
+    let mut out = Vec::with_capacity(rows.len() * p.d());
+    for &i in rows {
+        out.extend_from_slice(p.row(i as usize));
+    }
+    out
+}
+
+/// Mutual information between a continuous (multivariate) X and discrete labels, Ross (2014):
+/// points of singleton classes are dropped (N reduced accordingly); for the others
+/// k_i = min(k, N_y − 1), r_i = distance to the k_i-th neighbour within the class and
+/// m_i = #{j : ‖x_j − x_i‖ < r_i} counting i itself;
+/// I = ψ(N) + ⟨ψ(k_i)⟩ − ⟨ψ(N_{y_i})⟩ − ⟨ψ(m_i)⟩.
+///
+/// `labels` are class indices `0..n_classes`.
+pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, method: Method, ctl: &Ctl) -> Result<f64> {
+    let n = x.n();
+    if labels.len() != n {
+        return Err(CoreError::invalid("labels", format!("has {} entries but x has {n} samples", labels.len())));
+    }
+    check_k(k, n)?;
+    let n_classes = labels.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); n_classes];
+    for (i, &c) in labels.iter().enumerate() {
+        members[c as usize].push(i as u32);
+    }
+    // Kept points (their class has more than one member), in original order.
+    let kept: Vec<u32> = (0..n as u32).filter(|&i| members[labels[i as usize] as usize].len() > 1).collect();
+    if kept.is_empty() {
+        return Err(CoreError::invalid("labels", "every class has a single sample; at least one class needs two"));
+    }
+    let mut radius = vec![T::ZERO; n];
+    let mut k_of = vec![0u32; n];
+    for class in members.iter().filter(|m| m.len() > 1) {
+        let kc = k.min(class.len() - 1);
+        let data = gather_rows(&x, class);
+        let pts = Points::trusted(&data, class.len(), x.d());
+        let r = build_index::<T, Chebyshev>(pts, method, ctl)?.kth_distances(kc, ctl)?;
+        for (&i, &ri) in class.iter().zip(&r) {
+            radius[i as usize] = ri;
+            k_of[i as usize] = kc as u32;
+        }
+    }
+    let class_size: Vec<u32> = kept.iter().map(|&i| members[labels[i as usize] as usize].len() as u32).collect();
+    let k_kept: Vec<u32> = kept.iter().map(|&i| k_of[i as usize]).collect();
+    let m = if kept.len() == n {
+        marginal_counts(x, &radius, true, method, ctl)?
+    } else {
+        let data = gather_rows(&x, &kept);
+        let r: Vec<T> = kept.iter().map(|&i| radius[i as usize]).collect();
+        marginal_counts(Points::trusted(&data, kept.len(), x.d()), &r, true, method, ctl)?
+    };
+    // m_i counts i itself: ψ(m_i) = ψ(count + 1).
+    Ok(digamma(kept.len() as f64) + mean_digamma_counts(&k_kept, 0.0)
+        - mean_digamma_counts(&class_size, 0.0)
+        - mean_digamma_counts(&m, 1.0))
+}
+
+#[cfg(test)]
+#[path = "ksg_tests.rs"]
+mod tests;

@@ -1,0 +1,3 @@
+//! Information estimators. `ksg` holds the k-nearest-neighbour family (SPEC §1).
+
+pub mod ksg;

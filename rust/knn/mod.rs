@@ -1,0 +1,480 @@
+//! The neighbour engine: exact k-nearest-neighbour distances and radius counts over a point set,
+//! for queries that are the set's own points ("neighbours of i" never include i itself).
+//!
+//! Three exact back-ends answer the same questions with identical results:
+//! - [`sorted1d::Sorted1D`]: one-dimensional data, a sorted array and galloping search;
+//! - [`kdtree::KdTree`]: a k-d tree with bounding boxes, for low dimensions;
+//! - [`brute::BruteForce`]: a cache-blocked scan, parallel over query blocks, O(N) memory,
+//!   for high dimensions where trees stop paying.
+//!
+//! Every boundary decision (strict `<` or inclusive `<=` a radius) is taken on the same computed
+//! distance that defines the radius (|a − q|, max over coordinates), so all back-ends agree exactly.
+
+pub mod brute;
+pub mod kdtree;
+pub mod sorted1d;
+
+use crate::error::{CoreError, Result};
+use crate::parallel::Ctl;
+use std::cmp::Ordering;
+
+/// The floating-point types the engine computes in (f32 or f64, as the caller's arrays are).
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + PartialEq
+    + Default
+    + std::fmt::Debug
+    + 'static
+    + std::ops::Sub<Output = Self>
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
+    const ZERO: Self;
+    const INFINITY: Self;
+    fn abs(self) -> Self;
+    fn to_f64(self) -> f64;
+    fn is_finite(self) -> bool;
+    fn sqrt(self) -> Self;
+    fn total_order(&self, other: &Self) -> Ordering;
+    #[inline(always)]
+    fn max_of(self, other: Self) -> Self {
+        if other > self {
+            other
+        } else {
+            self
+        }
+    }
+    #[inline(always)]
+    fn min_of(self, other: Self) -> Self {
+        if other < self {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+macro_rules! impl_real {
+    ($t:ty) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const INFINITY: Self = <$t>::INFINITY;
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn total_order(&self, other: &Self) -> Ordering {
+                <$t>::total_cmp(self, other)
+            }
+        }
+    };
+}
+impl_real!(f32);
+impl_real!(f64);
+
+/// A borrowed, row-major `n × d` point set.
+#[derive(Clone, Copy, Debug)]
+pub struct Points<'a, T> {
+    data: &'a [T],
+    n: usize,
+    d: usize,
+}
+
+impl<'a, T: Real> Points<'a, T> {
+    /// `arg` names the array in error messages.
+    /// Wraps points the core made itself from already validated input (no finiteness scan).
+    pub(crate) fn trusted(data: &'a [T], n: usize, d: usize) -> Self {
+        debug_assert_eq!(data.len(), n * d);
+        Points { data, n, d }
+    }
+
+    pub fn new(arg: &'static str, data: &'a [T], n: usize, d: usize) -> Result<Self> {
+        if n == 0 || d == 0 {
+            return Err(CoreError::invalid(arg, format!("empty input (shape ({n}, {d}))")));
+        }
+        if data.len() != n * d {
+            return Err(CoreError::invalid(arg, format!("buffer of {} values for shape ({n}, {d})", data.len())));
+        }
+        if n > u32::MAX as usize {
+            return Err(CoreError::invalid(arg, "more than 2^32 - 1 samples"));
+        }
+        if let Some(pos) = data.iter().position(|v| !v.is_finite()) {
+            return Err(CoreError::invalid(arg, format!("contains NaN or inf (first at row {})", pos / d)));
+        }
+        Ok(Points { data, n, d })
+    }
+
+    #[inline(always)]
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    #[inline(always)]
+    pub fn d(&self) -> usize {
+        self.d
+    }
+    #[inline(always)]
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
+    #[inline(always)]
+    pub fn row(&self, i: usize) -> &'a [T] {
+        &self.data[i * self.d..(i + 1) * self.d]
+    }
+}
+
+/// Concatenates the columns of several point sets with the same number of rows (the joint space).
+pub fn concat_columns<T: Real>(parts: &[Points<'_, T>], ctl: &Ctl) -> Result<Vec<T>> {
+    let n = parts[0].n();
+    let d: usize = parts.iter().map(|p| p.d()).sum();
+    let mut out = vec![T::ZERO; n * d];
+    ctl.install(|| {
+        use rayon::prelude::*;
+        out.par_chunks_mut(d * 1024).enumerate().for_each(|(b, chunk)| {
+            for (r, row) in chunk.chunks_mut(d).enumerate() {
+                let i = b * 1024 + r;
+                let mut off = 0;
+                for p in parts {
+                    row[off..off + p.d()].copy_from_slice(p.row(i));
+                    off += p.d();
+                }
+            }
+        });
+    });
+    Ok(out)
+}
+
+/// A distance, expressed through a per-coordinate term and a combination rule.
+/// Distances are compared in the metric's *reduced* scale (Euclidean: squared).
+pub trait Metric: Copy + Send + Sync + 'static {
+    /// Per-coordinate contribution of a non-negative coordinate gap.
+    fn term<T: Real>(gap: T) -> T;
+    /// Combines an accumulated value with a new term (max or +). Monotone in both arguments.
+    fn combine<T: Real>(acc: T, term: T) -> T;
+    /// Reduced value → distance.
+    fn finish<T: Real>(reduced: T) -> T;
+    /// Distance → reduced value (Euclidean radius counts compare squared distances to r·r).
+    fn reduce_radius<T: Real>(r: T) -> T;
+
+    /// Reduced distance between two rows of length `D` (or `a.len()` when `D == 0`).
+    #[inline(always)]
+    fn dist<T: Real, const D: usize>(a: &[T], b: &[T]) -> T {
+        let dim = if D == 0 { a.len() } else { D };
+        let (a, b) = (&a[..dim], &b[..dim]);
+        let mut acc = T::ZERO;
+        for k in 0..dim {
+            acc = Self::combine(acc, Self::term((a[k] - b[k]).abs()));
+        }
+        acc
+    }
+
+    /// Like `dist`, but may stop early and return any value `> bound` once the result is known
+    /// to exceed `bound` (checked every 8 coordinates).
+    #[inline(always)]
+    fn dist_bounded<T: Real, const D: usize>(a: &[T], b: &[T], bound: T) -> T {
+        let dim = if D == 0 { a.len() } else { D };
+        if dim <= 8 {
+            return Self::dist::<T, D>(a, b);
+        }
+        let (a, b) = (&a[..dim], &b[..dim]);
+        let mut acc = T::ZERO;
+        let mut k = 0;
+        while k < dim {
+            let stop = dim.min(k + 8);
+            while k < stop {
+                acc = Self::combine(acc, Self::term((a[k] - b[k]).abs()));
+                k += 1;
+            }
+            if acc > bound {
+                return acc;
+            }
+        }
+        acc
+    }
+
+    /// Smallest reduced distance from `q` to any point of the box `[lo, hi]`.
+    #[inline(always)]
+    fn min_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
+        let dim = if D == 0 { q.len() } else { D };
+        let (q, lo, hi) = (&q[..dim], &lo[..dim], &hi[..dim]);
+        let mut acc = T::ZERO;
+        for k in 0..dim {
+            let below = lo[k] - q[k];
+            let above = q[k] - hi[k];
+            let gap = below.max_of(above).max_of(T::ZERO);
+            acc = Self::combine(acc, Self::term(gap));
+        }
+        acc
+    }
+
+    /// Largest reduced distance from `q` to any point of the box `[lo, hi]`.
+    #[inline(always)]
+    fn max_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
+        let dim = if D == 0 { q.len() } else { D };
+        let (q, lo, hi) = (&q[..dim], &lo[..dim], &hi[..dim]);
+        let mut acc = T::ZERO;
+        for k in 0..dim {
+            let far = (q[k] - lo[k]).abs().max_of((hi[k] - q[k]).abs());
+            acc = Self::combine(acc, Self::term(far));
+        }
+        acc
+    }
+}
+
+/// The max-norm (L∞): the KSG estimators' distance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chebyshev;
+
+impl Metric for Chebyshev {
+    #[inline(always)]
+    fn term<T: Real>(gap: T) -> T {
+        gap
+    }
+    #[inline(always)]
+    fn combine<T: Real>(acc: T, term: T) -> T {
+        acc.max_of(term)
+    }
+    fn finish<T: Real>(reduced: T) -> T {
+        reduced
+    }
+    fn reduce_radius<T: Real>(r: T) -> T {
+        r
+    }
+}
+
+/// The Euclidean norm (L2), compared as squared distances.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Euclidean;
+
+impl Metric for Euclidean {
+    #[inline(always)]
+    fn term<T: Real>(gap: T) -> T {
+        gap * gap
+    }
+    #[inline(always)]
+    fn combine<T: Real>(acc: T, term: T) -> T {
+        acc + term
+    }
+    fn finish<T: Real>(reduced: T) -> T {
+        reduced.sqrt()
+    }
+    fn reduce_radius<T: Real>(r: T) -> T {
+        r * r
+    }
+}
+
+/// Runs `$body` with `$D` bound to a compile-time dimension for small `d` (1–8) and to 0
+/// (meaning "runtime dimension") otherwise, so that hot loops are unrolled for small d.
+#[macro_export]
+macro_rules! with_dim {
+    ($d:expr, $D:ident => $body:expr) => {
+        match $d {
+            1 => {
+                const $D: usize = 1;
+                $body
+            }
+            2 => {
+                const $D: usize = 2;
+                $body
+            }
+            3 => {
+                const $D: usize = 3;
+                $body
+            }
+            4 => {
+                const $D: usize = 4;
+                $body
+            }
+            5 => {
+                const $D: usize = 5;
+                $body
+            }
+            6 => {
+                const $D: usize = 6;
+                $body
+            }
+            7 => {
+                const $D: usize = 7;
+                $body
+            }
+            8 => {
+                const $D: usize = 8;
+                $body
+            }
+            _ => {
+                const $D: usize = 0;
+                $body
+            }
+        }
+    };
+}
+
+/// The k best (distance, original index) pairs seen so far, ascending in that lexicographic
+/// order; ties in distance go to the smaller index, so the neighbour *set* is well defined.
+#[derive(Clone, Debug)]
+pub struct KBest<T> {
+    k: usize,
+    items: Vec<(T, u32)>,
+}
+
+impl<T: Real> KBest<T> {
+    pub fn new(k: usize) -> Self {
+        KBest { k, items: Vec::with_capacity(k + 1) }
+    }
+    #[inline(always)]
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+    #[inline(always)]
+    pub fn is_full(&self) -> bool {
+        self.items.len() == self.k
+    }
+    /// The k-th smallest distance so far (∞ until k candidates were seen).
+    #[inline(always)]
+    pub fn worst(&self) -> T {
+        if self.is_full() {
+            self.items[self.k - 1].0
+        } else {
+            T::INFINITY
+        }
+    }
+    #[inline(always)]
+    pub fn consider(&mut self, dist: T, idx: u32) {
+        if self.is_full() {
+            let (wd, wi) = self.items[self.k - 1];
+            if dist > wd || (dist == wd && idx > wi) {
+                return;
+            }
+            self.items.pop();
+        }
+        let mut pos = self.items.len();
+        while pos > 0 {
+            let (pd, pi) = self.items[pos - 1];
+            if pd < dist || (pd == dist && pi < idx) {
+                break;
+            }
+            pos -= 1;
+        }
+        self.items.insert(pos, (dist, idx));
+    }
+    pub fn items(&self) -> &[(T, u32)] {
+        &self.items
+    }
+}
+
+/// Which back-end answers neighbour queries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Sorted array for d = 1, k-d tree while the dimension is small, brute force above.
+    Auto,
+    KdTree,
+    Brute,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Method::Auto),
+            "kdtree" => Ok(Method::KdTree),
+            "brute" => Ok(Method::Brute),
+            other => Err(CoreError::invalid(
+                "neighbors",
+                format!("unknown neighbour method {other:?}; expected 'auto', 'kdtree' or 'brute'"),
+            )),
+        }
+    }
+}
+
+/// Largest dimension for which `Auto` uses a k-d tree (measured: beyond it the blocked brute
+/// scan wins at the sample sizes this library sees, see benches/).
+pub const AUTO_TREE_MAX_DIM: usize = 12;
+
+/// Exact neighbour queries over a point set, for the set's own points.
+/// Results are in the original order of the points; distances and radii are true distances
+/// (not squared), whatever the metric.
+pub trait NeighborSearch<T: Real>: Send + Sync {
+    fn n(&self) -> usize;
+    /// For every point i, the distance to its k-th nearest neighbour (excluding i).
+    fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>>;
+    /// For every point i, its k nearest neighbours (excluding i), ordered by (distance, index);
+    /// `n × k` original indices, row-major.
+    fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>>;
+    /// For every point i, #{j ≠ i : dist(j, i) < radii[i]} (`strict`) or `<= radii[i]`.
+    fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>>;
+}
+
+pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
+    if k < 1 {
+        return Err(CoreError::invalid("k", format!("k must be at least 1, got {k}")));
+    }
+    if k >= n {
+        return Err(CoreError::invalid("k", format!("k must be smaller than the number of samples ({n}), got {k}")));
+    }
+    Ok(())
+}
+
+/// Builds the back-end `method` asks for (with `Auto`: by dimension) over `points` under metric `M`.
+pub fn build_index<'a, T: Real, M: Metric>(
+    points: Points<'a, T>,
+    method: Method,
+    ctl: &Ctl,
+) -> Result<Box<dyn NeighborSearch<T> + 'a>> {
+    Ok(match method {
+        Method::Auto if points.d() == 1 => Box::new(sorted1d::Sorted1D::new(points, ctl)),
+        Method::Auto if points.d() <= AUTO_TREE_MAX_DIM => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)),
+        Method::Auto | Method::Brute => Box::new(brute::BruteForce::<T, M>::new(points)),
+        Method::KdTree => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)),
+    })
+}
+
+/// Shared helper: runs one query per position of `order` (a permutation of 0..n in which queries
+/// are cache-friendly), with a per-block scratch state from `init`, and scatters the results back
+/// to the original order.
+pub(crate) fn query_in_order<O, S>(
+    order: &[u32],
+    block: usize,
+    ctl: &Ctl,
+    init: impl Fn() -> S + Sync,
+    query: impl Fn(&mut S, usize) -> O + Sync,
+) -> Result<Vec<O>>
+where
+    O: Copy + Send + Sync + Default,
+{
+    let n = order.len();
+    let mut by_pos = vec![O::default(); n];
+    ctl.fill_blocks(&mut by_pos, block, |start, out| {
+        let mut state = init();
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = query(&mut state, start + j);
+        }
+    })?;
+    Ok(scatter_rows(order, &by_pos, 1))
+}
+
+/// Moves rows of `width` values from query order (`by_pos`) back to the original order.
+pub(crate) fn scatter_rows<O: Copy + Default>(order: &[u32], by_pos: &[O], width: usize) -> Vec<O> {
+    let mut result = vec![O::default(); by_pos.len()];
+    for (pos, &orig) in order.iter().enumerate() {
+        let orig = orig as usize;
+        result[orig * width..(orig + 1) * width].copy_from_slice(&by_pos[pos * width..(pos + 1) * width]);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! repcompress core: estimators of information and geometric compression of representations.
+//!
+//! The core is pure Rust (no Python): functions over slices that return `Result<_, CoreError>`.
+//! The PyO3 binding layer lives in `py/` behind the `python` cargo feature.
+
+pub mod error;
+pub mod info;
+pub mod knn;
+pub mod parallel;
+pub mod special;
+
+#[cfg(feature = "python")]
+mod py;
+
+pub use error::CoreError;

@@ -1,0 +1,173 @@
+//! The thread pool and the chunked, interruptible parallel loop every heavy computation runs through.
+//!
+//! Thread count: `set_num_threads(n)`, else `REPCOMPRESS_NUM_THREADS`, else `RAYON_NUM_THREADS`,
+//! else all cores. We keep a pool of our own (rayon's global pool can be sized only once).
+
+use crate::error::{CoreError, Result};
+use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+static POOL: Mutex<Option<Arc<rayon::ThreadPool>>> = Mutex::new(None);
+static REQUESTED: Mutex<Option<usize>> = Mutex::new(None);
+
+fn env_threads(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.trim().parse::<usize>().ok().filter(|&n| n > 0)
+}
+
+fn default_threads() -> usize {
+    env_threads("REPCOMPRESS_NUM_THREADS")
+        .or_else(|| env_threads("RAYON_NUM_THREADS"))
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sets the number of worker threads used by every later call.
+pub fn set_num_threads(n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(CoreError::invalid("n", "the number of threads must be at least 1"));
+    }
+    *lock(&REQUESTED) = Some(n);
+    *lock(&POOL) = None;
+    Ok(())
+}
+
+/// The number of worker threads the next call will use.
+pub fn get_num_threads() -> usize {
+    lock(&REQUESTED).unwrap_or_else(default_threads)
+}
+
+/// The shared pool, built on first use with `get_num_threads()` workers.
+pub fn pool() -> Result<Arc<rayon::ThreadPool>> {
+    let mut guard = lock(&POOL);
+    if let Some(p) = guard.as_ref() {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(get_num_threads())
+        .thread_name(|i| format!("repcompress-{i}"))
+        .build()
+        .map_err(|e| CoreError::Internal(format!("cannot start the thread pool: {e}")))?;
+    let p = Arc::new(p);
+    *guard = Some(Arc::clone(&p));
+    Ok(p)
+}
+
+/// After `fork()` the child has no worker threads: forget (never join or drop) the parent's pool
+/// so that the child's first call builds a fresh one instead of waiting forever.
+pub fn forget_pool_after_fork() {
+    // `try_lock`: a lock held by a parent thread at fork time would never be released in the child.
+    let guard = match POOL.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    if let Some(mut g) = guard {
+        if let Some(p) = g.take() {
+            std::mem::forget(p);
+        }
+    }
+}
+
+/// How a computation runs: on which pool, and how it checks for a user interrupt between chunks.
+pub struct Ctl<'a> {
+    pool: Arc<rayon::ThreadPool>,
+    interrupt: &'a dyn Fn() -> Result<()>,
+}
+
+fn no_interrupt() -> Result<()> {
+    Ok(())
+}
+
+/// Target duration of one chunk of parallel work between two interrupt checks.
+const CHUNK_TARGET: Duration = Duration::from_millis(150);
+
+impl<'a> Ctl<'a> {
+    pub fn new(interrupt: &'a dyn Fn() -> Result<()>) -> Result<Self> {
+        Ok(Ctl { pool: pool()?, interrupt })
+    }
+
+    /// A control that never interrupts (tests, pure-Rust callers).
+    pub fn uninterruptible() -> Result<Ctl<'static>> {
+        Ok(Ctl { pool: pool()?, interrupt: &no_interrupt })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs `f` inside the pool (for work that is not chunked: sorting, tree building).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
+    /// Calls the interrupt check.
+    pub fn check(&self) -> Result<()> {
+        (self.interrupt)()
+    }
+
+    /// Fills `out` in parallel: `f(start, block)` fills `out[start..start + block.len()]`.
+    /// Blocks of `block` items are spread over the threads; chunks of blocks are sized so that one
+    /// chunk takes about `CHUNK_TARGET`, and the interrupt check runs between chunks, in the
+    /// calling thread. The result never depends on the chunking or the thread count.
+    pub fn fill_blocks<O: Send>(
+        &self,
+        out: &mut [O],
+        block: usize,
+        f: impl Fn(usize, &mut [O]) + Sync,
+    ) -> Result<()> {
+        let n = out.len();
+        let block = block.max(1);
+        let min_chunk = block * self.threads();
+        let mut chunk = min_chunk;
+        let mut start = 0;
+        while start < n {
+            let end = n.min(start + chunk);
+            let t0 = Instant::now();
+            let piece = &mut out[start..end];
+            self.pool.install(|| {
+                piece.par_chunks_mut(block).enumerate().for_each(|(b, sl)| f(start + b * block, sl));
+            });
+            self.check()?;
+            let took = t0.elapsed();
+            if took < CHUNK_TARGET / 4 {
+                chunk = chunk.saturating_mul(2);
+            } else if took > CHUNK_TARGET * 2 {
+                chunk = (chunk / 2).max(min_chunk);
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_blocks_covers_every_item_once() {
+        let ctl = Ctl::uninterruptible().unwrap();
+        let mut out = vec![0usize; 10_007];
+        ctl.fill_blocks(&mut out, 64, |start, sl| {
+            for (j, o) in sl.iter_mut().enumerate() {
+                *o = start + j;
+            }
+        })
+        .unwrap();
+        assert!(out.iter().enumerate().all(|(i, &v)| i == v));
+    }
+
+    #[test]
+    fn interrupt_stops_the_loop() {
+        let stop = || Err(CoreError::Interrupted);
+        let ctl = Ctl::new(&stop).unwrap();
+        let mut out = vec![0u8; 1 << 20];
+        let r = ctl.fill_blocks(&mut out, 16, |_, sl| sl.fill(1));
+        assert_eq!(r, Err(CoreError::Interrupted));
+        assert!(out.iter().any(|&v| v == 0), "work should stop after the first chunk");
+    }
+}

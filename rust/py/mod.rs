@@ -1,0 +1,271 @@
+//! The PyO3 binding layer: validates, borrows numpy arrays without copying, releases the GIL,
+//! calls the core and maps `CoreError` to Python exceptions. No computation lives here.
+//! The public, documented API is the Python package (`python/repcompress`).
+
+use crate::error::CoreError;
+use crate::info::ksg::{self, EntropyMetric, KsgVariant};
+use crate::knn::{self, Chebyshev, Euclidean, Method, Points, Real};
+use crate::parallel::{self, Ctl};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+
+impl From<CoreError> for PyErr {
+    fn from(e: CoreError) -> PyErr {
+        match e {
+            CoreError::InvalidArgument { .. } => PyValueError::new_err(e.to_string()),
+            CoreError::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
+            CoreError::Internal(_) => PyRuntimeError::new_err(e.to_string()),
+        }
+    }
+}
+
+/// A 2-D float array as numpy holds it: float32 or float64, read in place.
+#[derive(FromPyObject)]
+enum FloatArray<'py> {
+    F64(PyReadonlyArray2<'py, f64>),
+    F32(PyReadonlyArray2<'py, f32>),
+}
+
+fn slice_of<'a, T: numpy::Element>(arg: &'static str, a: &'a PyReadonlyArray2<'_, T>) -> PyResult<(&'a [T], usize, usize)> {
+    if !a.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!("{arg}: the core needs a C-contiguous array")));
+    }
+    let (n, d) = (a.shape()[0], a.shape()[1]);
+    let s = a.as_slice().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))?;
+    Ok((s, n, d))
+}
+
+/// Borrowed arrays of one common dtype.
+enum Views<'a> {
+    F64(Vec<(&'static str, &'a [f64], usize, usize)>),
+    F32(Vec<(&'static str, &'a [f32], usize, usize)>),
+}
+
+fn views<'a>(arrays: &'a [(&'static str, &'a FloatArray<'_>)]) -> PyResult<Views<'a>> {
+    if arrays.iter().all(|(_, a)| matches!(a, FloatArray::F64(_))) {
+        let mut v = Vec::new();
+        for (name, a) in arrays {
+            if let FloatArray::F64(a) = a {
+                let (s, n, d) = slice_of(name, a)?;
+                v.push((*name, s, n, d));
+            }
+        }
+        Ok(Views::F64(v))
+    } else if arrays.iter().all(|(_, a)| matches!(a, FloatArray::F32(_))) {
+        let mut v = Vec::new();
+        for (name, a) in arrays {
+            if let FloatArray::F32(a) = a {
+                let (s, n, d) = slice_of(name, a)?;
+                v.push((*name, s, n, d));
+            }
+        }
+        Ok(Views::F32(v))
+    } else {
+        Err(PyTypeError::new_err("arrays must share one dtype (all float32 or all float64)"))
+    }
+}
+
+fn points<'a, T: Real>(v: &[(&'static str, &'a [T], usize, usize)]) -> Result<Vec<Points<'a, T>>, CoreError> {
+    v.iter().map(|&(name, s, n, d)| Points::new(name, s, n, d)).collect()
+}
+
+/// Runs `f` with the GIL released; Ctrl-C is checked between chunks of work (re-attaching
+/// briefly), and a panic becomes a RuntimeError instead of reaching the user.
+fn run<R: Send>(py: Python<'_>, f: impl FnOnce(&Ctl) -> Result<R, CoreError> + Send) -> PyResult<R> {
+    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+    let check = || -> Result<(), CoreError> {
+        Python::attach(|py| py.check_signals()).map_err(|e| {
+            *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            CoreError::Interrupted
+        })
+    };
+    let result = py.detach(|| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let ctl = Ctl::new(&check)?;
+            f(&ctl)
+        }))
+        .unwrap_or_else(|payload| {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(CoreError::Internal(msg))
+        })
+    });
+    match result {
+        Ok(v) => Ok(v),
+        Err(CoreError::Interrupted) => {
+            let stored = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Err(stored.unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Dispatches a computation over the common dtype of `arrays`.
+macro_rules! over_dtype {
+    ($py:expr, $arrays:expr, |$pts:ident, $ctl:ident| $body:expr) => {{
+        match views($arrays)? {
+            Views::F64(v) => run($py, |$ctl| {
+                let $pts = points::<f64>(&v)?;
+                $body
+            }),
+            Views::F32(v) => run($py, |$ctl| {
+                let $pts = points::<f32>(&v)?;
+                $body
+            }),
+        }
+    }};
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, y, k, estimator, neighbors))]
+fn mutual_info_ksg(py: Python<'_>, x: FloatArray<'_>, y: FloatArray<'_>, k: usize, estimator: &str, neighbors: &str) -> PyResult<f64> {
+    let variant = KsgVariant::parse(estimator)?;
+    let method = Method::parse(neighbors)?;
+    over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_ksg(p[0], p[1], k, variant, method, ctl))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, y, z, k, neighbors))]
+fn conditional_mutual_info_ksg(
+    py: Python<'_>,
+    x: FloatArray<'_>,
+    y: FloatArray<'_>,
+    z: FloatArray<'_>,
+    k: usize,
+    neighbors: &str,
+) -> PyResult<f64> {
+    let method = Method::parse(neighbors)?;
+    over_dtype!(py, &[("x", &x), ("y", &y), ("z", &z)], |p, ctl| ksg::conditional_mutual_info_ksg(
+        p[0], p[1], p[2], k, method, ctl
+    ))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, k, metric, neighbors))]
+fn entropy_kl(py: Python<'_>, x: FloatArray<'_>, k: usize, metric: &str, neighbors: &str) -> PyResult<f64> {
+    let metric = EntropyMetric::parse(metric)?;
+    let method = Method::parse(neighbors)?;
+    over_dtype!(py, &[("x", &x)], |p, ctl| ksg::entropy_kl(p[0], k, metric, method, ctl))
+}
+
+fn class_indices(labels: &PyReadonlyArray1<'_, i64>) -> PyResult<Vec<u32>> {
+    let s = labels.as_slice().map_err(|e| PyValueError::new_err(format!("labels: {e}")))?;
+    s.iter()
+        .map(|&c| u32::try_from(c).map_err(|_| PyValueError::new_err("labels: class indices must lie in 0..2^32")))
+        .collect()
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, labels, k, neighbors))]
+fn mutual_info_ross(py: Python<'_>, x: FloatArray<'_>, labels: PyReadonlyArray1<'_, i64>, k: usize, neighbors: &str) -> PyResult<f64> {
+    let method = Method::parse(neighbors)?;
+    let labels = class_indices(&labels)?;
+    over_dtype!(py, &[("x", &x)], |p, ctl| ksg::mutual_info_ross(p[0], &labels, k, method, ctl))
+}
+
+/// The neighbour engine itself (for tests and advanced use): k-th neighbour distances.
+#[pyfunction]
+#[pyo3(signature = (x, k, metric, neighbors))]
+fn knn_kth_distances<'py>(py: Python<'py>, x: FloatArray<'py>, k: usize, metric: &str, neighbors: &str) -> PyResult<Bound<'py, PyAny>> {
+    let metric = EntropyMetric::parse(metric)?;
+    let method = Method::parse(neighbors)?;
+    fn go<T: Real>(p: Points<'_, T>, k: usize, metric: EntropyMetric, method: Method, ctl: &Ctl) -> Result<Vec<T>, CoreError> {
+        match metric {
+            EntropyMetric::Chebyshev => knn::build_index::<T, Chebyshev>(p, method, ctl)?.kth_distances(k, ctl),
+            EntropyMetric::Euclidean => knn::build_index::<T, Euclidean>(p, method, ctl)?.kth_distances(k, ctl),
+        }
+    }
+    match views(&[("x", &x)])? {
+        Views::F64(v) => {
+            let out = run(py, |ctl| go(points(&v)?[0], k, metric, method, ctl))?;
+            Ok(PyArray1::from_vec(py, out).into_any())
+        }
+        Views::F32(v) => {
+            let out = run(py, |ctl| go(points(&v)?[0], k, metric, method, ctl))?;
+            Ok(PyArray1::from_vec(py, out).into_any())
+        }
+    }
+}
+
+/// The neighbour engine: k nearest neighbours (max-norm), ordered by (distance, index), as an n × k array.
+#[pyfunction]
+#[pyo3(signature = (x, k, neighbors))]
+fn knn_indices<'py>(py: Python<'py>, x: FloatArray<'py>, k: usize, neighbors: &str) -> PyResult<Bound<'py, PyAny>> {
+    let method = Method::parse(neighbors)?;
+    let n = match &x {
+        FloatArray::F64(a) => a.shape()[0],
+        FloatArray::F32(a) => a.shape()[0],
+    };
+    let out = over_dtype!(py, &[("x", &x)], |p, ctl| knn::build_index::<_, Chebyshev>(p[0], method, ctl)?.knn_indices(k, ctl))?;
+    let arr = PyArray1::from_vec(py, out);
+    Ok(arr.reshape([n, k])?.into_any())
+}
+
+/// The neighbour engine: #{j ≠ i : ‖x_j − x_i‖∞ < radii[i]} (strict) or ≤ radii[i].
+#[pyfunction]
+#[pyo3(signature = (x, radii, strict, neighbors))]
+fn knn_count_within<'py>(
+    py: Python<'py>,
+    x: FloatArray<'py>,
+    radii: &Bound<'py, PyAny>,
+    strict: bool,
+    neighbors: &str,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
+    let method = Method::parse(neighbors)?;
+    fn go<T: Real>(p: Points<'_, T>, radii: &[T], strict: bool, method: Method, ctl: &Ctl) -> Result<Vec<u32>, CoreError> {
+        if radii.len() != p.n() {
+            return Err(CoreError::invalid("radii", format!("has {} entries but x has {} rows", radii.len(), p.n())));
+        }
+        knn::build_index::<T, Chebyshev>(p, method, ctl)?.count_within(radii, strict, ctl)
+    }
+    let out = match views(&[("x", &x)])? {
+        Views::F64(v) => {
+            let r: PyReadonlyArray1<'_, f64> = radii.extract()?;
+            let r = r.as_slice().map_err(|e| PyValueError::new_err(format!("radii: {e}")))?;
+            run(py, |ctl| go(points(&v)?[0], r, strict, method, ctl))?
+        }
+        Views::F32(v) => {
+            let r: PyReadonlyArray1<'_, f32> = radii.extract()?;
+            let r = r.as_slice().map_err(|e| PyValueError::new_err(format!("radii: {e}")))?;
+            run(py, |ctl| go(points(&v)?[0], r, strict, method, ctl))?
+        }
+    };
+    Ok(PyArray1::from_vec(py, out))
+}
+
+#[pyfunction]
+fn set_num_threads(n: usize) -> PyResult<()> {
+    Ok(parallel::set_num_threads(n)?)
+}
+
+#[pyfunction]
+fn get_num_threads() -> usize {
+    parallel::get_num_threads()
+}
+
+/// Called in a forked child (os.register_at_fork): the parent's worker threads do not exist there.
+#[pyfunction]
+fn _forget_pool_after_fork() {
+    parallel::forget_pool_after_fork();
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(mutual_info_ksg, m)?)?;
+    m.add_function(wrap_pyfunction!(conditional_mutual_info_ksg, m)?)?;
+    m.add_function(wrap_pyfunction!(entropy_kl, m)?)?;
+    m.add_function(wrap_pyfunction!(mutual_info_ross, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_kth_distances, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_indices, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_count_within, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(_forget_pool_after_fork, m)?)?;
+    Ok(())
+}
