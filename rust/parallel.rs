@@ -109,28 +109,17 @@ impl<'a> Ctl<'a> {
         (self.interrupt)()
     }
 
-    /// Fills `out` in parallel: `f(start, block)` fills `out[start..start + block.len()]`.
-    /// Blocks of `block` items are spread over the threads; chunks of blocks are sized so that one
-    /// chunk takes about `CHUNK_TARGET`, and the interrupt check runs between chunks, in the
-    /// calling thread. The result never depends on the chunking or the thread count.
-    pub fn fill_blocks<O: Send>(
-        &self,
-        out: &mut [O],
-        block: usize,
-        f: impl Fn(usize, &mut [O]) + Sync,
-    ) -> Result<()> {
-        let n = out.len();
-        let block = block.max(1);
-        let min_chunk = block * self.threads();
+    /// Runs `step` over consecutive ranges of `0..n` (each at least `min_chunk` long, except the
+    /// last), sized so that one range takes about `CHUNK_TARGET`; the interrupt check runs between
+    /// ranges, in the calling thread.
+    fn run_adaptive(&self, n: usize, min_chunk: usize, mut step: impl FnMut(std::ops::Range<usize>)) -> Result<()> {
+        let min_chunk = min_chunk.max(1);
         let mut chunk = min_chunk;
         let mut start = 0;
         while start < n {
             let end = n.min(start + chunk);
             let t0 = Instant::now();
-            let piece = &mut out[start..end];
-            self.pool.install(|| {
-                piece.par_chunks_mut(block).enumerate().for_each(|(b, sl)| f(start + b * block, sl));
-            });
+            step(start..end);
             self.check()?;
             let took = t0.elapsed();
             if took < CHUNK_TARGET / 4 {
@@ -141,6 +130,54 @@ impl<'a> Ctl<'a> {
             start = end;
         }
         Ok(())
+    }
+
+    /// Fills `out` in parallel: `f(start, block)` fills `out[start..start + block.len()]`, blocks
+    /// of `block` items spread over the threads, interruptible between chunks of blocks.
+    /// The result never depends on the chunking or the thread count.
+    pub fn fill_blocks<O: Send>(&self, out: &mut [O], block: usize, f: impl Fn(usize, &mut [O]) + Sync) -> Result<()> {
+        let block = block.max(1);
+        let n_blocks = out.len().div_ceil(block);
+        let mut rest = out;
+        let mut offset = 0;
+        self.run_adaptive(n_blocks, self.threads(), |blocks| {
+            let len = (blocks.len() * block).min(rest.len());
+            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            let base = offset;
+            offset += len;
+            self.pool.install(|| {
+                piece.par_chunks_mut(block).enumerate().for_each(|(b, sl)| f(base + b * block, sl));
+            });
+        })
+    }
+
+    /// Like `fill_blocks` with blocks of uneven size: segment s is `out[bounds[s]..bounds[s + 1]]`
+    /// (`bounds` ascending, from 0 to `out.len()`); `f(s, start, segment)` fills it.
+    pub fn fill_segments<O: Send>(
+        &self,
+        out: &mut [O],
+        bounds: &[usize],
+        f: impl Fn(usize, usize, &mut [O]) + Sync,
+    ) -> Result<()> {
+        let mut segments: Vec<&mut [O]> = Vec::with_capacity(bounds.len().saturating_sub(1));
+        let mut rest = out;
+        for w in bounds.windows(2) {
+            let (seg, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+            segments.push(seg);
+            rest = tail;
+        }
+        let mut remaining: &mut [&mut [O]] = &mut segments;
+        let mut first = 0;
+        self.run_adaptive(bounds.len().saturating_sub(1), self.threads(), |range| {
+            let (piece, tail) = std::mem::take(&mut remaining).split_at_mut(range.len());
+            remaining = tail;
+            let base = first;
+            first += range.len();
+            self.pool.install(|| {
+                piece.par_iter_mut().enumerate().for_each(|(i, seg)| f(base + i, bounds[base + i], seg));
+            });
+        })
     }
 }
 
@@ -159,6 +196,16 @@ mod tests {
         })
         .unwrap();
         assert!(out.iter().enumerate().all(|(i, &v)| i == v));
+        let bounds = [0, 3, 3, 100, 5000, 10_007];
+        out.fill(0);
+        ctl.fill_segments(&mut out, &bounds, |s, start, sl| {
+            assert_eq!(start, bounds[s]);
+            for (j, o) in sl.iter_mut().enumerate() {
+                *o = start + j;
+            }
+        })
+        .unwrap();
+        assert!(out.iter().enumerate().all(|(i, &v)| i == v));
     }
 
     #[test]
@@ -166,6 +213,11 @@ mod tests {
         let stop = || Err(CoreError::Interrupted);
         let ctl = Ctl::new(&stop).unwrap();
         let mut out = vec![0u8; 1 << 20];
+        let bounds: Vec<usize> = (0..=(1 << 16)).map(|i| i * 16).collect();
+        let r = ctl.fill_segments(&mut out, &bounds, |_, _, sl| sl.fill(1));
+        assert_eq!(r, Err(CoreError::Interrupted));
+        assert!(out.iter().any(|&v| v == 0), "work should stop after the first chunk");
+        out.fill(0);
         let r = ctl.fill_blocks(&mut out, 16, |_, sl| sl.fill(1));
         assert_eq!(r, Err(CoreError::Interrupted));
         assert!(out.iter().any(|&v| v == 0), "work should stop after the first chunk");

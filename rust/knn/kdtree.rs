@@ -6,19 +6,18 @@
 //! between ⌊n/2^depth⌋ and ⌈n/2^depth⌉ points. Each node stores its tight bounding box; radius
 //! counts add whole nodes that lie inside the ball without visiting their points.
 
-use super::{scatter_rows, query_in_order, KBest, Metric, NeighborSearch, Points, Real};
+use super::{scatter_rows, KBest, Metric, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use crate::with_dim;
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
-/// Points per leaf at most.
+/// Points per leaf at most. Leaves are also the query groups of `GroupWalk`; measured at
+/// N = 10⁵–10⁶, d = 2–8: 32 beats 8–16 (node overhead) and matches 64.
 const LEAF_SIZE: usize = 32;
 /// Subtrees smaller than this are partitioned without spawning parallel tasks.
 const PARALLEL_BUILD_MIN: usize = 1 << 14;
-/// Queries per parallel block.
-const QUERY_BLOCK: usize = 256;
 
 pub struct KdTree<T, M> {
     d: usize,
@@ -36,47 +35,45 @@ pub struct KdTree<T, M> {
     _metric: PhantomData<M>,
 }
 
-fn spread_dimension<T: Real>(points: &Points<'_, T>, idx: &[u32]) -> usize {
-    let d = points.d();
-    let mut lo = points.row(idx[0] as usize).to_vec();
-    let mut hi = lo.clone();
-    for &i in &idx[1..] {
-        let row = points.row(i as usize);
-        for k in 0..d {
-            lo[k] = lo[k].min_of(row[k]);
-            hi[k] = hi[k].max_of(row[k]);
-        }
-    }
-    let mut best = 0;
-    let mut best_spread = T::ZERO - T::INFINITY;
-    for k in 0..d {
-        let s = hi[k] - lo[k];
-        if s > best_spread {
-            best = k;
-            best_spread = s;
-        }
-    }
-    best
-}
-
 /// Reorders `idx` so that every subtree of `levels` more levels covers a contiguous range.
-fn partition<T: Real>(points: &Points<'_, T>, idx: &mut [u32], levels: usize) {
+/// The split dimension is the widest side of the node's box as inherited from its ancestors'
+/// splits (`lo`, `hi`; cheap, and the tight boxes used by queries are computed afterwards).
+/// `keys` is scratch space: the split coordinate is gathered once per element and the selection
+/// runs on contiguous (key, index) pairs instead of chasing indices on every comparison.
+fn partition<T: Real>(points: &Points<'_, T>, idx: &mut [u32], keys: &mut [(T, u32)], lo: &mut [T], hi: &mut [T], levels: usize) {
     if levels == 0 || idx.len() <= 1 {
         return;
     }
-    let dim = spread_dimension(points, idx);
-    let mid = idx.len() / 2;
     let d = points.d();
+    let mut dim = 0;
+    for k in 1..d {
+        if hi[k] - lo[k] > hi[dim] - lo[dim] {
+            dim = k;
+        }
+    }
     let data = points.data();
-    idx.select_nth_unstable_by(mid, |&a, &b| {
-        data[a as usize * d + dim].total_order(&data[b as usize * d + dim])
-    });
+    for (key, &i) in keys.iter_mut().zip(idx.iter()) {
+        *key = (data[i as usize * d + dim], i);
+    }
+    let mid = idx.len() / 2;
+    keys.select_nth_unstable_by(mid, |a, b| a.0.total_order(&b.0));
+    let split = keys[mid].0;
+    for (i, key) in idx.iter_mut().zip(keys.iter()) {
+        *i = key.1;
+    }
     let (left, right) = idx.split_at_mut(mid);
+    let (kl, kr) = keys.split_at_mut(mid);
+    let (mut llo, mut lhi, mut rlo, mut rhi) = (lo.to_vec(), hi.to_vec(), lo.to_vec(), hi.to_vec());
+    lhi[dim] = split;
+    rlo[dim] = split;
     if left.len() + right.len() >= PARALLEL_BUILD_MIN {
-        rayon::join(|| partition(points, left, levels - 1), || partition(points, right, levels - 1));
+        rayon::join(
+            || partition(points, left, kl, &mut llo, &mut lhi, levels - 1),
+            || partition(points, right, kr, &mut rlo, &mut rhi, levels - 1),
+        );
     } else {
-        partition(points, left, levels - 1);
-        partition(points, right, levels - 1);
+        partition(points, left, kl, &mut llo, &mut lhi, levels - 1);
+        partition(points, right, kr, &mut rlo, &mut rhi, levels - 1);
     }
 }
 
@@ -91,7 +88,16 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         let n_internal = (1usize << depth) - 1;
 
         let mut index: Vec<u32> = (0..n as u32).collect();
-        ctl.install(|| partition(&points, &mut index, depth));
+        let (mut lo, mut hi) = (vec![T::INFINITY; d], vec![T::ZERO - T::INFINITY; d]);
+        for i in 0..n {
+            for (k, &v) in points.row(i).iter().enumerate() {
+                lo[k] = lo[k].min_of(v);
+                hi[k] = hi[k].max_of(v);
+            }
+        }
+        let mut keys = vec![(T::ZERO, 0u32); n];
+        ctl.install(|| partition(&points, &mut index, &mut keys, &mut lo, &mut hi, depth));
+        drop(keys);
 
         let mut ranges = vec![(0u32, 0u32); n_nodes];
         ranges[0] = (0, n as u32);
@@ -156,61 +162,172 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         b.split_at(self.d)
     }
 
-    /// k-NN search; `exact_ties` keeps nodes at exactly the current k-th distance (needed when
-    /// the neighbour *set* matters; for the k-th distance alone they cannot change the answer).
-    fn knn_node<const D: usize>(&self, node: usize, q: &[T], skip: u32, best: &mut KBest<T>, exact_ties: bool) {
-        if node >= self.n_internal {
-            let (s, e) = self.ranges[node];
-            for p in s as usize..e as usize {
-                let j = self.index[p];
-                if j == skip {
-                    continue;
-                }
-                let dist = M::dist::<T, D>(q, self.row(p));
-                best.consider(dist, j);
+    /// Offsets (times `width`) of the leaves in tree order: the query groups.
+    fn leaf_bounds(&self, width: usize) -> Vec<usize> {
+        let mut b: Vec<usize> = self.ranges[self.n_internal..].iter().map(|&(s, _)| s as usize * width).collect();
+        b.push(self.n * width);
+        b
+    }
+
+    /// Bounding box of the query points at tree positions `start..start + m`.
+    fn group_box(&self, start: usize, m: usize) -> (Vec<T>, Vec<T>) {
+        let mut lo = self.row(start).to_vec();
+        let mut hi = lo.clone();
+        for p in start + 1..start + m {
+            let row = self.row(p);
+            for k in 0..self.d {
+                lo[k] = lo[k].min_of(row[k]);
+                hi[k] = hi[k].max_of(row[k]);
             }
+        }
+        (lo, hi)
+    }
+}
+
+/// A block of queries (consecutive tree positions, hence close in space) walked down the tree
+/// together: a node is pruned, or counted whole, for the entire block at once when the block's
+/// bounding box allows it, and otherwise per query; queries drop out of the walk as soon as the
+/// node decides them. Active query lists live in one buffer per tree level (no allocation per node).
+struct GroupWalk<'t, T, M> {
+    tree: &'t KdTree<T, M>,
+    start: usize,
+    qlo: Vec<T>,
+    qhi: Vec<T>,
+    active: Vec<Vec<u16>>,
+}
+
+impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
+    fn new(tree: &'t KdTree<T, M>, start: usize, m: usize) -> Self {
+        let (qlo, qhi) = tree.group_box(start, m);
+        let levels = (usize::BITS - tree.ranges.len().leading_zeros()) as usize + 2;
+        let mut active = vec![Vec::with_capacity(m); levels];
+        active[0].extend(0..m as u16);
+        GroupWalk { tree, start, qlo, qhi, active }
+    }
+
+    /// k-NN: `best[qi]` collects the neighbours of query qi. `exact_ties` keeps nodes at exactly
+    /// the current k-th distance (needed when the neighbour *set* matters).
+    /// Points at tree positions in `seeded` were already offered to every query.
+    fn knn<const D: usize>(&mut self, node: usize, level: usize, best: &mut [KBest<T>], exact_ties: bool, seeded: (usize, usize)) {
+        let tree = self.tree;
+        let (s, e) = tree.ranges[node];
+        if s as usize >= seeded.0 && e as usize <= seeded.1 {
             return;
         }
+        let (lo, hi) = tree.boxes(node);
+        let pruned = |near: T, worst: T| if exact_ties { near > worst } else { near >= worst };
+        {
+            let (cur, next) = self.active.split_at_mut(level + 1);
+            let (cur, next) = (&cur[level], &mut next[0]);
+            let group_worst = cur.iter().map(|&qi| best[qi as usize].worst()).fold(T::ZERO, T::max_of);
+            if pruned(M::box_min_dist::<T, D>(&self.qlo, &self.qhi, lo, hi), group_worst) {
+                return;
+            }
+            next.clear();
+            for &qi in cur {
+                let q = tree.row(self.start + qi as usize);
+                if !pruned(M::min_to_box::<T, D>(q, lo, hi), best[qi as usize].worst()) {
+                    next.push(qi);
+                }
+            }
+            if next.is_empty() {
+                return;
+            }
+            if node >= tree.n_internal {
+                for &qi in next.iter() {
+                    let q = tree.row(self.start + qi as usize);
+                    let me = tree.index[self.start + qi as usize];
+                    let b = &mut best[qi as usize];
+                    for p in s as usize..e as usize {
+                        let j = tree.index[p];
+                        if j != me {
+                            b.consider(M::dist::<T, D>(q, tree.row(p)), j);
+                        }
+                    }
+                }
+                return;
+            }
+        }
         let (l, r) = (2 * node + 1, 2 * node + 2);
-        let (llo, lhi) = self.boxes(l);
-        let (rlo, rhi) = self.boxes(r);
-        let dl = M::min_to_box::<T, D>(q, llo, lhi);
-        let dr = M::min_to_box::<T, D>(q, rlo, rhi);
-        let (first, dfirst, second, dsecond) = if dl <= dr { (l, dl, r, dr) } else { (r, dr, l, dl) };
-        for (child, dchild) in [(first, dfirst), (second, dsecond)] {
-            let worst = best.worst();
-            let prune = if exact_ties { dchild > worst } else { dchild >= worst };
-            if !prune {
-                self.knn_node::<D>(child, q, skip, best, exact_ties);
-            }
-        }
+        let (llo, lhi) = tree.boxes(l);
+        let (rlo, rhi) = tree.boxes(r);
+        let dl = M::box_min_dist::<T, D>(&self.qlo, &self.qhi, llo, lhi);
+        let dr = M::box_min_dist::<T, D>(&self.qlo, &self.qhi, rlo, rhi);
+        let (first, second) = if dl <= dr { (l, r) } else { (r, l) };
+        self.knn::<D>(first, level + 1, best, exact_ties, seeded);
+        self.knn::<D>(second, level + 1, best, exact_ties, seeded);
     }
 
-    fn count_node<const D: usize>(&self, node: usize, q: &[T], r: T, strict: bool) -> u32 {
-        let (lo, hi) = self.boxes(node);
-        let near = M::min_to_box::<T, D>(q, lo, hi);
-        if (strict && near >= r) || (!strict && near > r) {
-            return 0;
-        }
-        let (s, e) = self.ranges[node];
-        let far = M::max_to_box::<T, D>(q, lo, hi);
-        if (strict && far < r) || (!strict && far <= r) {
-            return e - s;
-        }
-        if node >= self.n_internal {
-            let mut c = 0;
-            for p in s as usize..e as usize {
-                let dist = M::dist::<T, D>(q, self.row(p));
-                c += ((strict && dist < r) || (!strict && dist <= r)) as u32;
+    /// Radius counts (including the query itself): `count[qi] += #{points of node within radii[qi]}`.
+    fn count<const D: usize>(&mut self, node: usize, level: usize, radii: &[T], rmin: T, rmax: T, strict: bool, count: &mut [u32]) {
+        let tree = self.tree;
+        let (lo, hi) = tree.boxes(node);
+        let (s, e) = tree.ranges[node];
+        let outside = |near: T, r: T| if strict { near >= r } else { near > r };
+        let inside = |far: T, r: T| if strict { far < r } else { far <= r };
+        {
+            let (cur, next) = self.active.split_at_mut(level + 1);
+            let (cur, next) = (&cur[level], &mut next[0]);
+            if outside(M::box_min_dist::<T, D>(&self.qlo, &self.qhi, lo, hi), rmax) {
+                return;
             }
-            return c;
+            if inside(M::box_max_dist::<T, D>(&self.qlo, &self.qhi, lo, hi), rmin) {
+                for &qi in cur {
+                    count[qi as usize] += e - s;
+                }
+                return;
+            }
+            next.clear();
+            for &qi in cur {
+                let q = tree.row(self.start + qi as usize);
+                let r = radii[qi as usize];
+                if outside(M::min_to_box::<T, D>(q, lo, hi), r) {
+                    continue;
+                }
+                if inside(M::max_to_box::<T, D>(q, lo, hi), r) {
+                    count[qi as usize] += e - s;
+                    continue;
+                }
+                next.push(qi);
+            }
+            if next.is_empty() {
+                return;
+            }
+            if node >= tree.n_internal {
+                for &qi in next.iter() {
+                    let q = tree.row(self.start + qi as usize);
+                    let r = radii[qi as usize];
+                    let mut c = 0;
+                    for p in s as usize..e as usize {
+                        let dist = M::dist::<T, D>(q, tree.row(p));
+                        c += ((strict && dist < r) || (!strict && dist <= r)) as u32;
+                    }
+                    count[qi as usize] += c;
+                }
+                return;
+            }
         }
-        self.count_node::<D>(2 * node + 1, q, r, strict) + self.count_node::<D>(2 * node + 2, q, r, strict)
+        self.count::<D>(2 * node + 1, level + 1, radii, rmin, rmax, strict, count);
+        self.count::<D>(2 * node + 2, level + 1, radii, rmin, rmax, strict, count);
     }
+}
 
-    fn knn_at<const D: usize>(&self, pos: usize, best: &mut KBest<T>, exact_ties: bool) {
-        best.clear();
-        self.knn_node::<D>(0, self.row(pos), self.index[pos], best, exact_ties);
+impl<T: Real, M: Metric> KdTree<T, M> {
+    /// k-NN of the queries at tree positions `start..start + best.len()`.
+    fn knn_block<const D: usize>(&self, start: usize, best: &mut [KBest<T>], exact_ties: bool) {
+        // Seed every query with the other points of its own group (its leaf): tight bounds from
+        // the start make the walk prune early.
+        let m = best.len();
+        for (qi, b) in best.iter_mut().enumerate() {
+            b.clear();
+            let q = self.row(start + qi);
+            for p in start..start + m {
+                if p != start + qi {
+                    b.consider(M::dist::<T, D>(q, self.row(p)), self.index[p]);
+                }
+            }
+        }
+        GroupWalk::new(self, start, m).knn::<D>(0, 0, best, exact_ties, (start, start + m));
     }
 }
 
@@ -221,42 +338,50 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
 
     fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         super::check_k(k, self.n)?;
+        let mut by_pos = vec![T::ZERO; self.n];
         with_dim!(self.d, D => {
-            query_in_order(&self.index, QUERY_BLOCK, ctl, || KBest::new(k), |best, pos| {
-                self.knn_at::<D>(pos, best, false);
-                M::finish(best.worst())
+            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |_, start, out| {
+                let mut best = vec![KBest::new(k); out.len()];
+                self.knn_block::<D>(start, &mut best, false);
+                for (o, b) in out.iter_mut().zip(&best) {
+                    *o = M::finish(b.worst());
+                }
             })
-        })
+        })?;
+        Ok(scatter_rows(&self.index, &by_pos, 1))
     }
 
     fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>> {
         super::check_k(k, self.n)?;
+        let mut by_pos = vec![0u32; self.n * k];
         with_dim!(self.d, D => {
-            let mut by_pos = vec![0u32; self.n * k];
-            ctl.fill_blocks(&mut by_pos, QUERY_BLOCK * k, |start, out| {
-                let mut best = KBest::new(k);
-                for (j, row) in out.chunks_mut(k).enumerate() {
-                    self.knn_at::<D>(start / k + j, &mut best, true);
-                    for (o, &(_, idx)) in row.iter_mut().zip(best.items()) {
+            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(k), |_, start, out| {
+                let mut best = vec![KBest::new(k); out.len() / k];
+                self.knn_block::<D>(start / k, &mut best, true);
+                for (row, b) in out.chunks_mut(k).zip(&best) {
+                    for (o, &(_, idx)) in row.iter_mut().zip(b.items()) {
                         *o = idx;
                     }
                 }
-            })?;
-            Ok(scatter_rows(&self.index, &by_pos, k))
-        })
+            })
+        })?;
+        Ok(scatter_rows(&self.index, &by_pos, k))
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
+        let mut by_pos = vec![0u32; self.n];
         with_dim!(self.d, D => {
-            query_in_order(&self.index, QUERY_BLOCK, ctl, || (), |_, pos| {
-                let orig = self.index[pos] as usize;
-                let r = M::reduce_radius(radii[orig]);
-                let q = self.row(pos);
-                let total = self.count_node::<D>(0, q, r, strict);
-                // The query point itself is at distance 0.
-                let self_in = (strict && T::ZERO < r) || (!strict && T::ZERO <= r);
-                total - self_in as u32
+            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |_, start, out| {
+                let r: Vec<T> = (start..start + out.len()).map(|p| M::reduce_radius(radii[self.index[p] as usize])).collect();
+                let rmin = r.iter().copied().fold(T::INFINITY, T::min_of);
+                let rmax = r.iter().copied().fold(T::ZERO, T::max_of);
+                GroupWalk::new(self, start, out.len()).count::<D>(0, 0, &r, rmin, rmax, strict, out);
+                // Each query met itself at distance 0.
+                for (c, &ri) in out.iter_mut().zip(&r) {
+                    *c -= ((strict && T::ZERO < ri) || (!strict && T::ZERO <= ri)) as u32;
+                }
             })
-        })
+        })?;
+        Ok(scatter_rows(&self.index, &by_pos, 1))
     }
 }

@@ -207,32 +207,43 @@ pub trait Metric: Copy + Send + Sync + 'static {
         acc
     }
 
-    /// Smallest reduced distance from `q` to any point of the box `[lo, hi]`.
+    /// Smallest reduced distance between any point of box `[alo, ahi]` and any of `[blo, bhi]`.
+    /// Rounding is monotone, so this never exceeds the computed distance of any such pair.
     #[inline(always)]
-    fn min_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
-        let dim = if D == 0 { q.len() } else { D };
-        let (q, lo, hi) = (&q[..dim], &lo[..dim], &hi[..dim]);
+    fn box_min_dist<T: Real, const D: usize>(alo: &[T], ahi: &[T], blo: &[T], bhi: &[T]) -> T {
+        let dim = if D == 0 { alo.len() } else { D };
+        let (alo, ahi, blo, bhi) = (&alo[..dim], &ahi[..dim], &blo[..dim], &bhi[..dim]);
         let mut acc = T::ZERO;
         for k in 0..dim {
-            let below = lo[k] - q[k];
-            let above = q[k] - hi[k];
-            let gap = below.max_of(above).max_of(T::ZERO);
+            let gap = (blo[k] - ahi[k]).max_of(alo[k] - bhi[k]).max_of(T::ZERO);
             acc = Self::combine(acc, Self::term(gap));
         }
         acc
     }
 
-    /// Largest reduced distance from `q` to any point of the box `[lo, hi]`.
+    /// Largest reduced distance between any point of box `[alo, ahi]` and any of `[blo, bhi]`.
     #[inline(always)]
-    fn max_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
-        let dim = if D == 0 { q.len() } else { D };
-        let (q, lo, hi) = (&q[..dim], &lo[..dim], &hi[..dim]);
+    fn box_max_dist<T: Real, const D: usize>(alo: &[T], ahi: &[T], blo: &[T], bhi: &[T]) -> T {
+        let dim = if D == 0 { alo.len() } else { D };
+        let (alo, ahi, blo, bhi) = (&alo[..dim], &ahi[..dim], &blo[..dim], &bhi[..dim]);
         let mut acc = T::ZERO;
         for k in 0..dim {
-            let far = (q[k] - lo[k]).abs().max_of((hi[k] - q[k]).abs());
+            let far = (bhi[k] - alo[k]).abs().max_of((ahi[k] - blo[k]).abs());
             acc = Self::combine(acc, Self::term(far));
         }
         acc
+    }
+
+    /// Smallest reduced distance from the point `q` to the box `[lo, hi]`.
+    #[inline(always)]
+    fn min_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
+        Self::box_min_dist::<T, D>(q, q, lo, hi)
+    }
+
+    /// Largest reduced distance from the point `q` to the box `[lo, hi]`.
+    #[inline(always)]
+    fn max_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
+        Self::box_max_dist::<T, D>(q, q, lo, hi)
     }
 }
 

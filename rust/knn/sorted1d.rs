@@ -22,12 +22,10 @@ pub struct Sorted1D<T> {
 impl<T: Real> Sorted1D<T> {
     pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
         debug_assert_eq!(points.d(), 1);
-        let data = points.data();
-        let mut order: Vec<u32> = (0..points.n() as u32).collect();
-        ctl.install(|| {
-            order.par_sort_unstable_by(|&a, &b| data[a as usize].total_order(&data[b as usize]).then(a.cmp(&b)))
-        });
-        let values = order.iter().map(|&i| data[i as usize]).collect();
+        // Sorting (value, index) pairs keeps the comparisons on contiguous memory.
+        let mut pairs: Vec<(T, u32)> = points.data().iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+        ctl.install(|| pairs.par_sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
+        let (values, order) = pairs.into_iter().unzip();
         Sorted1D { values, order }
     }
 
@@ -48,15 +46,15 @@ impl<T: Real> Sorted1D<T> {
             lo = hi;
             hi *= 2;
         }
-        let mut hi = hi.min(avail + 1);
-        // Binary search in (lo, hi): at(lo) true, at(hi) false or out of range.
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if at(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
+        let hi = hi.min(avail + 1);
+        // Branch-free binary search in (lo, hi): at(lo) true, at(hi) false or out of range.
+        let mut len = hi - lo;
+        while len > 1 {
+            let half = len / 2;
+            if at(lo + half) {
+                lo += half;
             }
+            len -= half;
         }
         lo
     }

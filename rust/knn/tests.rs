@@ -149,3 +149,31 @@ fn invalid_input_is_an_error_not_a_panic() {
     assert!(Points::<f64>::new("x", &[], 0, 1).is_err());
     assert!(Method::parse("ball").is_err());
 }
+
+/// Phase timings at N = 10⁶ (run by hand: `cargo test --release -- --ignored --nocapture phase_timings`).
+#[test]
+#[ignore]
+fn phase_timings() {
+    use std::time::Instant;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let n = 1_000_000;
+    let mut rng = SplitMix(1);
+    let x: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
+    let y: Vec<f64> = x.iter().map(|v| v + rng.uniform()).collect();
+    let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(a, b)| [*a, *b]).collect();
+    let t = Instant::now();
+    let tree = kdtree::KdTree::<f64, Chebyshev>::new(Points::new("x", &joint, n, 2).unwrap(), &ctl);
+    eprintln!("tree build 2-D: {:?}", t.elapsed());
+    let t = Instant::now();
+    let eps = tree.kth_distances(3, &ctl).unwrap();
+    eprintln!("knn 2-D: {:?}", t.elapsed());
+    let t = Instant::now();
+    let s = sorted1d::Sorted1D::new(Points::new("x", &x, n, 1).unwrap(), &ctl);
+    eprintln!("sort 1-D: {:?}", t.elapsed());
+    let t = Instant::now();
+    let c = s.count_within(&eps, true, &ctl).unwrap();
+    eprintln!("count 1-D: {:?} (mean {})", t.elapsed(), c.iter().map(|&v| v as f64).sum::<f64>() / n as f64);
+    let t = Instant::now();
+    let m = crate::special::mean_digamma_counts(&c, 1.0);
+    eprintln!("digamma mean: {:?} {m}", t.elapsed());
+}
