@@ -216,13 +216,23 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         }
         let (lo, hi) = tree.boxes(node);
         let pruned = |near: T, worst: T| if exact_ties { near > worst } else { near >= worst };
+        let is_leaf = node >= tree.n_internal;
+        // In 1–3 dimensions the per-query test rarely prunes more than the group test, so internal
+        // nodes are decided for the group alone and queries keep their active list (measured at
+        // N = 10⁶, d = 2: 0.56 s against 0.93 s). Above, the group's box is wide compared with
+        // the neighbour distances and testing each query pays (N = 10⁵, d = 8: 1.5 s against 5.2 s).
+        let group_only = (1..=3).contains(&D) && !is_leaf;
+        let next_level = if group_only { level } else { level + 1 };
         {
-            let (cur, next) = self.active.split_at_mut(level + 1);
-            let (cur, next) = (&cur[level], &mut next[0]);
+            let cur = &self.active[level];
             let group_worst = cur.iter().map(|&qi| best[qi as usize].worst()).fold(T::ZERO, T::max_of);
             if pruned(M::box_min_dist::<T, D>(&self.qlo, &self.qhi, lo, hi), group_worst) {
                 return;
             }
+        }
+        if !group_only {
+            let (cur, next) = self.active.split_at_mut(level + 1);
+            let (cur, next) = (&cur[level], &mut next[0]);
             next.clear();
             for &qi in cur {
                 let q = tree.row(self.start + qi as usize);
@@ -233,15 +243,18 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
             if next.is_empty() {
                 return;
             }
-            if node >= tree.n_internal {
+            if is_leaf {
                 for &qi in next.iter() {
                     let q = tree.row(self.start + qi as usize);
                     let me = tree.index[self.start + qi as usize];
                     let b = &mut best[qi as usize];
                     for p in s as usize..e as usize {
-                        let j = tree.index[p];
-                        if j != me {
-                            b.consider(M::dist::<T, D>(q, tree.row(p)), j);
+                        let dist = M::dist::<T, D>(q, tree.row(p));
+                        if !pruned(dist, b.worst()) {
+                            let j = tree.index[p];
+                            if j != me {
+                                b.consider(dist, j);
+                            }
                         }
                     }
                 }
@@ -254,8 +267,8 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         let dl = M::box_min_dist::<T, D>(&self.qlo, &self.qhi, llo, lhi);
         let dr = M::box_min_dist::<T, D>(&self.qlo, &self.qhi, rlo, rhi);
         let (first, second) = if dl <= dr { (l, r) } else { (r, l) };
-        self.knn::<D>(first, level + 1, best, exact_ties, seeded);
-        self.knn::<D>(second, level + 1, best, exact_ties, seeded);
+        self.knn::<D>(first, next_level, best, exact_ties, seeded);
+        self.knn::<D>(second, next_level, best, exact_ties, seeded);
     }
 
     /// Radius counts (including the query itself): `count[qi] += #{points of node within radii[qi]}`.

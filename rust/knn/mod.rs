@@ -341,15 +341,18 @@ macro_rules! with_dim {
 pub struct KBest<T> {
     k: usize,
     items: Vec<(T, u32)>,
+    /// The k-th distance once full, ∞ before: cached because every pruning test reads it.
+    worst: T,
 }
 
 impl<T: Real> KBest<T> {
     pub fn new(k: usize) -> Self {
-        KBest { k, items: Vec::with_capacity(k + 1) }
+        KBest { k, items: Vec::with_capacity(k + 1), worst: T::INFINITY }
     }
     #[inline(always)]
     pub fn clear(&mut self) {
         self.items.clear();
+        self.worst = T::INFINITY;
     }
     #[inline(always)]
     pub fn is_full(&self) -> bool {
@@ -358,14 +361,16 @@ impl<T: Real> KBest<T> {
     /// The k-th smallest distance so far (∞ until k candidates were seen).
     #[inline(always)]
     pub fn worst(&self) -> T {
-        if self.is_full() {
-            self.items[self.k - 1].0
-        } else {
-            T::INFINITY
-        }
+        self.worst
     }
     #[inline(always)]
     pub fn consider(&mut self, dist: T, idx: u32) {
+        if dist > self.worst {
+            return;
+        }
+        self.insert(dist, idx);
+    }
+    fn insert(&mut self, dist: T, idx: u32) {
         if self.is_full() {
             let (wd, wi) = self.items[self.k - 1];
             if dist > wd || (dist == wd && idx > wi) {
@@ -382,6 +387,9 @@ impl<T: Real> KBest<T> {
             pos -= 1;
         }
         self.items.insert(pos, (dist, idx));
+        if self.is_full() {
+            self.worst = self.items[self.k - 1].0;
+        }
     }
     pub fn items(&self) -> &[(T, u32)] {
         &self.items

@@ -17,6 +17,12 @@ pub struct Sorted1D<T> {
     values: Vec<T>,
     /// Sorted position → original index.
     order: Vec<u32>,
+    /// A bucket index over the value range: `bucket_start[b]` is the first position whose value
+    /// falls in bucket b or later. It only *guesses* where a boundary lies; the boundary itself is
+    /// then settled by galloping from the guess with the exact distance predicate.
+    bucket_start: Vec<u32>,
+    lowest: f64,
+    buckets_per_unit: f64,
 }
 
 impl<T: Real> Sorted1D<T> {
@@ -25,38 +31,110 @@ impl<T: Real> Sorted1D<T> {
         // Sorting (value, index) pairs keeps the comparisons on contiguous memory.
         let mut pairs: Vec<(T, u32)> = points.data().iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
         ctl.install(|| pairs.par_sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
-        let (values, order) = pairs.into_iter().unzip();
-        Sorted1D { values, order }
+        let (values, order): (Vec<T>, Vec<u32>) = pairs.into_iter().unzip();
+        let n = values.len();
+        let lowest = values[0].to_f64();
+        let span = values[n - 1].to_f64() - lowest;
+        let n_buckets = n.max(1);
+        let buckets_per_unit = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
+        let bucket_of = |v: f64| (((v - lowest) * buckets_per_unit) as usize).min(n_buckets - 1);
+        // bucket_start[b] = first position whose bucket is ≥ b.
+        let mut bucket_start = Vec::with_capacity(n_buckets + 1);
+        for (p, v) in values.iter().enumerate() {
+            let bp = bucket_of(v.to_f64());
+            while bucket_start.len() <= bp {
+                bucket_start.push(p as u32);
+            }
+        }
+        bucket_start.resize(n_buckets + 1, n as u32);
+        Sorted1D { values, order, bucket_start, lowest, buckets_per_unit }
     }
 
-    /// Number of positions `j` on one side of `p` (walking away by `step` = ±1) whose distance to
-    /// the value at `p` satisfies `inside`; `inside` holds on a prefix of the walk.
+    /// A position near the first value ≥ `v` (only a starting point for the exact search).
+    #[inline(always)]
+    fn guess(&self, v: f64) -> usize {
+        let nb = self.bucket_start.len() - 1;
+        let b = (v - self.lowest) * self.buckets_per_unit;
+        let b = if b > 0.0 { (b as usize).min(nb - 1) } else { 0 };
+        self.bucket_start[b] as usize
+    }
+
+    /// Number of positions within the radius on each side of `p`: `inside` holds for a
+    /// contiguous run of positions around `p`. Found by galloping from `guess` towards the run's
+    /// edge, so the cost is logarithmic in the guess's error (usually a bucket's occupancy).
     #[inline]
-    fn count_side(&self, p: usize, inside: impl Fn(T) -> bool, towards_end: bool) -> usize {
+    fn edge_from_guess(&self, p: usize, guess: usize, inside: impl Fn(T) -> bool, towards_end: bool) -> usize {
         let q = self.values[p];
-        let avail = if towards_end { self.values.len() - 1 - p } else { p };
-        let at = |s: usize| {
-            let j = if towards_end { p + s } else { p - s };
-            inside((self.values[j] - q).abs())
-        };
-        // Gallop: find the first step s (1-based) with !at(s), bracketed in (lo, hi].
-        let mut lo = 0; // at(lo) is known true (s = 0 is the query itself)
-        let mut hi = 1;
-        while hi <= avail && at(hi) {
-            lo = hi;
-            hi *= 2;
-        }
-        let hi = hi.min(avail + 1);
-        // Branch-free binary search in (lo, hi): at(lo) true, at(hi) false or out of range.
-        let mut len = hi - lo;
-        while len > 1 {
-            let half = len / 2;
-            if at(lo + half) {
-                lo += half;
+        let n = self.values.len();
+        let at = |j: usize| inside((self.values[j] - q).abs());
+        if towards_end {
+            // Last position j ≥ p with at(j); at(p) holds.
+            let mut lo = p; // at(lo) known true
+            let mut hi = n; // at(hi) false or out of range
+            let g = guess.clamp(p, n - 1);
+            if g > p {
+                if at(g) {
+                    lo = g;
+                    let mut step = 1;
+                    while lo + step < n && at(lo + step) {
+                        lo += step;
+                        step *= 2;
+                    }
+                    hi = (lo + step).min(n);
+                } else {
+                    hi = g;
+                    let mut step = 1;
+                    while hi - step > p && !at(hi - step) {
+                        hi -= step;
+                        step *= 2;
+                    }
+                    lo = lo.max(hi.saturating_sub(step));
+                }
             }
-            len -= half;
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if at(mid) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo - p
+        } else {
+            // First position j ≤ p with at(j).
+            let mut hi = p; // at(hi) true
+            let mut lo: isize = -1; // at(lo) false or out of range
+            let g = guess.min(p);
+            if g < p {
+                if at(g) {
+                    hi = g;
+                    let mut step = 1;
+                    while hi >= step && at(hi - step) {
+                        hi -= step;
+                        step *= 2;
+                    }
+                    lo = hi as isize - step as isize;
+                    lo = lo.max(-1);
+                } else {
+                    lo = g as isize;
+                    let mut step = 1;
+                    while (lo as usize) + step < p && !at(lo as usize + step) {
+                        lo += step as isize;
+                        step *= 2;
+                    }
+                    hi = hi.min(lo as usize + step);
+                }
+            }
+            while hi as isize - lo > 1 {
+                let mid = (lo + (hi as isize - lo) / 2) as usize;
+                if at(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid as isize;
+                }
+            }
+            p - hi
         }
-        lo
     }
 
     /// The k nearest (distance, position) by merging outwards from `p`.
@@ -125,7 +203,10 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
         query_in_order(&self.order, QUERY_BLOCK, ctl, || (), |_, p| {
             let r = radii[self.order[p] as usize];
             let inside = |dist: T| if strict { dist < r } else { dist <= r };
-            (self.count_side(p, inside, false) + self.count_side(p, inside, true)) as u32
+            let (q, rf) = (self.values[p].to_f64(), r.to_f64());
+            let left = self.edge_from_guess(p, self.guess(q - rf), inside, false);
+            let right = self.edge_from_guess(p, self.guess(q + rf), inside, true);
+            (left + right) as u32
         })
     }
 }
