@@ -72,19 +72,21 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: must be a number, got {type(value).__name__}")
+    return float(value)
+
+
 def check_base(base: Any) -> float:
-    if isinstance(base, bool) or not isinstance(base, numbers.Real):
-        raise TypeError(f"base: must be a number, got {type(base).__name__}")
-    base = float(base)
+    base = _real(base, "base")
     if not (base > 0 and base != 1 and math.isfinite(base)):
         raise ValueError(f"base: must be positive, finite and not 1, got {base}")
     return base
 
 
 def check_jitter(jitter: Any) -> float:
-    if isinstance(jitter, bool) or not isinstance(jitter, numbers.Real):
-        raise TypeError(f"jitter: must be a number, got {type(jitter).__name__}")
-    jitter = float(jitter)
+    jitter = _real(jitter, "jitter")
     if not (jitter >= 0 and math.isfinite(jitter)):
         raise ValueError(f"jitter: must be finite and >= 0, got {jitter}")
     return jitter

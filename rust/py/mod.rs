@@ -40,35 +40,57 @@ fn slice_of<'a, T: numpy::Element>(arg: &'static str, a: &'a PyReadonlyArray2<'_
 
 /// Borrowed arrays of one common dtype.
 enum Views<'a> {
-    F64(Vec<(&'static str, &'a [f64], usize, usize)>),
-    F32(Vec<(&'static str, &'a [f32], usize, usize)>),
+    F64(Vec<View<'a, f64>>),
+    F32(Vec<View<'a, f32>>),
 }
 
-fn views<'a>(arrays: &'a [(&'static str, &'a FloatArray<'_>)]) -> PyResult<Views<'a>> {
-    if arrays.iter().all(|(_, a)| matches!(a, FloatArray::F64(_))) {
-        let mut v = Vec::new();
-        for (name, a) in arrays {
-            if let FloatArray::F64(a) = a {
-                let (s, n, d) = slice_of(name, a)?;
-                v.push((*name, s, n, d));
-            }
+/// The element types a `FloatArray` can hold.
+trait FloatElement: Real + numpy::Element {
+    fn pick<'a, 'py>(a: &'a FloatArray<'py>) -> Option<&'a PyReadonlyArray2<'py, Self>>;
+}
+
+impl FloatElement for f64 {
+    fn pick<'a, 'py>(a: &'a FloatArray<'py>) -> Option<&'a PyReadonlyArray2<'py, f64>> {
+        match a {
+            FloatArray::F64(x) => Some(x),
+            FloatArray::F32(_) => None,
         }
-        Ok(Views::F64(v))
-    } else if arrays.iter().all(|(_, a)| matches!(a, FloatArray::F32(_))) {
-        let mut v = Vec::new();
-        for (name, a) in arrays {
-            if let FloatArray::F32(a) = a {
-                let (s, n, d) = slice_of(name, a)?;
-                v.push((*name, s, n, d));
-            }
-        }
-        Ok(Views::F32(v))
-    } else {
-        Err(PyTypeError::new_err("arrays must share one dtype (all float32 or all float64)"))
     }
 }
 
-fn points<'a, T: Real>(v: &[(&'static str, &'a [T], usize, usize)]) -> Result<Vec<Points<'a, T>>, CoreError> {
+impl FloatElement for f32 {
+    fn pick<'a, 'py>(a: &'a FloatArray<'py>) -> Option<&'a PyReadonlyArray2<'py, f32>> {
+        match a {
+            FloatArray::F32(x) => Some(x),
+            FloatArray::F64(_) => None,
+        }
+    }
+}
+
+type View<'a, T> = (&'static str, &'a [T], usize, usize);
+
+/// The arrays as slices of `T`, or None when any of them holds another dtype.
+fn views_of<'a, T: FloatElement>(arrays: &'a [(&'static str, &'a FloatArray<'_>)]) -> PyResult<Option<Vec<View<'a, T>>>> {
+    let mut out = Vec::with_capacity(arrays.len());
+    for (name, a) in arrays {
+        let Some(a) = T::pick(a) else { return Ok(None) };
+        let (s, n, d) = slice_of(name, a)?;
+        out.push((*name, s, n, d));
+    }
+    Ok(Some(out))
+}
+
+fn views<'a>(arrays: &'a [(&'static str, &'a FloatArray<'_>)]) -> PyResult<Views<'a>> {
+    if let Some(v) = views_of::<f64>(arrays)? {
+        return Ok(Views::F64(v));
+    }
+    if let Some(v) = views_of::<f32>(arrays)? {
+        return Ok(Views::F32(v));
+    }
+    Err(PyTypeError::new_err("arrays must share one dtype (all float32 or all float64)"))
+}
+
+fn points<'a, T: Real>(v: &[View<'a, T>]) -> Result<Vec<Points<'a, T>>, CoreError> {
     v.iter().map(|&(name, s, n, d)| Points::new(name, s, n, d)).collect()
 }
 
