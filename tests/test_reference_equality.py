@@ -250,8 +250,8 @@ def medium_case(d, dtype):
     return (x, y, z, w, labels, k), want
 
 
-# d = 1: the sorted-array path of "auto"; d = 3: k-d trees; d = 13: above the k-d tree limit.
-@pytest.mark.parametrize("d", (1, 3, 13))
+# d = 1: the sorted-array path of "auto"; d = 3: k-d trees; d = 17: above the k-d tree limit (16).
+@pytest.mark.parametrize("d", (1, 3, 17))
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
 @pytest.mark.parametrize("neighbors", NEIGHBORS)
 def test_medium_array_equals_reference(neighbors, dtype, d, num_threads):

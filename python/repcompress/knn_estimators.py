@@ -12,7 +12,7 @@ estimators go wrong). With ``normalize=False, jitter=0`` the arrays are used exa
 the result equals a brute-force O(N²) evaluation of the formula (identical neighbour counts).
 
 ``neighbors`` picks the exact neighbour search: ``"kdtree"``, ``"brute"`` (a blocked scan, for
-high dimensions) or ``"auto"`` (a sorted array for one dimension, a k-d tree up to 12
+high dimensions) or ``"auto"`` (a sorted array for one dimension, a k-d tree up to 16
 dimensions, brute force above); all give identical results.
 """
 
