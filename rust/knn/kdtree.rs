@@ -2,7 +2,7 @@
 //!
 //! Layout: a complete binary tree stored implicitly (children of node i are 2i+1, 2i+2); every
 //! node covers a contiguous range of the points, which are copied in tree order. A node over
-//! `[s, e)` splits at `s + (e − s)/2` along the dimension of largest spread, so all leaves hold
+//! `[s, e)` splits at `s + (e − s)/2` along the widest side of its (inherited) box, so all leaves hold
 //! between ⌊n/2^depth⌋ and ⌈n/2^depth⌉ points. Each node stores its tight bounding box; radius
 //! counts add whole nodes that lie inside the ball without visiting their points.
 
@@ -13,8 +13,9 @@ use crate::with_dim;
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
-/// Points per leaf at most. Leaves are also the query groups of `GroupWalk`; measured at
-/// N = 10⁵–10⁶, d = 2–8: 32 beats 8–16 (node overhead) and matches 64.
+/// Points per leaf at most; leaves are also the query groups of `GroupWalk`. A compromise, from
+/// (noisy) one-thread timings: 8-D 3-NN and 4-D radius counts at N = 10⁵ ran fastest with
+/// 32–64 (8–16 pay more node overhead), 2-D 3-NN at N = 10⁶ with 16 (by about 20 %).
 const LEAF_SIZE: usize = 32;
 /// Subtrees smaller than this are partitioned without spawning parallel tasks.
 const PARALLEL_BUILD_MIN: usize = 1 << 14;
@@ -35,12 +36,22 @@ pub struct KdTree<T, M> {
     _metric: PhantomData<M>,
 }
 
+/// Grows the box `[lo, hi]` to contain `rows`.
+fn grow_box<'a, T: Real>(lo: &mut [T], hi: &mut [T], rows: impl Iterator<Item = &'a [T]>) {
+    for row in rows {
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+            *l = l.min_of(v);
+            *h = h.max_of(v);
+        }
+    }
+}
+
 /// Reorders `idx` so that every subtree of `levels` more levels covers a contiguous range.
 /// The split dimension is the widest side of the node's box as inherited from its ancestors'
 /// splits (`lo`, `hi`; cheap, and the tight boxes used by queries are computed afterwards).
 /// `keys` is scratch space: the split coordinate is gathered once per element and the selection
 /// runs on contiguous (key, index) pairs instead of chasing indices on every comparison.
-fn partition<T: Real>(points: &Points<'_, T>, idx: &mut [u32], keys: &mut [(T, u32)], lo: &mut [T], hi: &mut [T], levels: usize) {
+fn partition<T: Real>(points: &Points<'_, T>, idx: &mut [u32], keys: &mut [(T, u32)], lo: &[T], hi: &[T], levels: usize) {
     if levels == 0 || idx.len() <= 1 {
         return;
     }
@@ -63,17 +74,17 @@ fn partition<T: Real>(points: &Points<'_, T>, idx: &mut [u32], keys: &mut [(T, u
     }
     let (left, right) = idx.split_at_mut(mid);
     let (kl, kr) = keys.split_at_mut(mid);
-    let (mut llo, mut lhi, mut rlo, mut rhi) = (lo.to_vec(), hi.to_vec(), lo.to_vec(), hi.to_vec());
+    let (llo, mut lhi, mut rlo, rhi) = (lo.to_vec(), hi.to_vec(), lo.to_vec(), hi.to_vec());
     lhi[dim] = split;
     rlo[dim] = split;
     if left.len() + right.len() >= PARALLEL_BUILD_MIN {
         rayon::join(
-            || partition(points, left, kl, &mut llo, &mut lhi, levels - 1),
-            || partition(points, right, kr, &mut rlo, &mut rhi, levels - 1),
+            || partition(points, left, kl, &llo, &lhi, levels - 1),
+            || partition(points, right, kr, &rlo, &rhi, levels - 1),
         );
     } else {
-        partition(points, left, kl, &mut llo, &mut lhi, levels - 1);
-        partition(points, right, kr, &mut rlo, &mut rhi, levels - 1);
+        partition(points, left, kl, &llo, &lhi, levels - 1);
+        partition(points, right, kr, &rlo, &rhi, levels - 1);
     }
 }
 
@@ -89,14 +100,9 @@ impl<T: Real, M: Metric> KdTree<T, M> {
 
         let mut index: Vec<u32> = (0..n as u32).collect();
         let (mut lo, mut hi) = (vec![T::INFINITY; d], vec![T::ZERO - T::INFINITY; d]);
-        for i in 0..n {
-            for (k, &v) in points.row(i).iter().enumerate() {
-                lo[k] = lo[k].min_of(v);
-                hi[k] = hi[k].max_of(v);
-            }
-        }
+        grow_box(&mut lo, &mut hi, (0..n).map(|i| points.row(i)));
         let mut keys = vec![(T::ZERO, 0u32); n];
-        ctl.install(|| partition(&points, &mut index, &mut keys, &mut lo, &mut hi, depth));
+        ctl.install(|| partition(&points, &mut index, &mut keys, &lo, &hi, depth));
         drop(keys);
 
         let mut ranges = vec![(0u32, 0u32); n_nodes];
@@ -114,26 +120,14 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             tree_points.par_chunks_mut(d).zip(index.par_iter()).for_each(|(dst, &i)| {
                 dst.copy_from_slice(points.row(i as usize));
             });
-            // Leaf boxes from their points.
+            // Leaf boxes from their points (an empty leaf keeps an inverted box that meets nothing).
             let tp = &tree_points;
             bounds[n_internal * 2 * d..].par_chunks_mut(2 * d).enumerate().for_each(|(leaf, b)| {
                 let (s, e) = ranges[n_internal + leaf];
                 let (lo, hi) = b.split_at_mut(d);
-                if s == e {
-                    // An empty leaf (only when n is tiny): an inverted box that never intersects.
-                    lo.fill(T::INFINITY);
-                    hi.fill(T::ZERO - T::INFINITY);
-                    return;
-                }
-                lo.copy_from_slice(&tp[s as usize * d..(s as usize + 1) * d]);
-                hi.copy_from_slice(lo);
-                for p in s as usize + 1..e as usize {
-                    let row = &tp[p * d..(p + 1) * d];
-                    for k in 0..d {
-                        lo[k] = lo[k].min_of(row[k]);
-                        hi[k] = hi[k].max_of(row[k]);
-                    }
-                }
+                lo.fill(T::INFINITY);
+                hi.fill(T::ZERO - T::INFINITY);
+                grow_box(lo, hi, tp[s as usize * d..e as usize * d].chunks_exact(d));
             });
         });
         // Internal boxes bottom-up as unions of their children.
@@ -168,37 +162,25 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         b.push(self.n * width);
         b
     }
-
-    /// Bounding box of the query points at tree positions `start..start + m`.
-    fn group_box(&self, start: usize, m: usize) -> (Vec<T>, Vec<T>) {
-        let mut lo = self.row(start).to_vec();
-        let mut hi = lo.clone();
-        for p in start + 1..start + m {
-            let row = self.row(p);
-            for k in 0..self.d {
-                lo[k] = lo[k].min_of(row[k]);
-                hi[k] = hi[k].max_of(row[k]);
-            }
-        }
-        (lo, hi)
-    }
 }
 
-/// A block of queries (consecutive tree positions, hence close in space) walked down the tree
-/// together: a node is pruned, or counted whole, for the entire block at once when the block's
+/// The queries of one leaf (close in space) walked down the tree together: a node is pruned, or counted whole, for the entire block at once when the block's
 /// bounding box allows it, and otherwise per query; queries drop out of the walk as soon as the
 /// node decides them. Active query lists live in one buffer per tree level (no allocation per node).
 struct GroupWalk<'t, T, M> {
     tree: &'t KdTree<T, M>,
     start: usize,
-    qlo: Vec<T>,
-    qhi: Vec<T>,
+    /// The group's bounding box: its leaf's box.
+    qlo: &'t [T],
+    qhi: &'t [T],
     active: Vec<Vec<u16>>,
 }
 
 impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
-    fn new(tree: &'t KdTree<T, M>, start: usize, m: usize) -> Self {
-        let (qlo, qhi) = tree.group_box(start, m);
+    fn new(tree: &'t KdTree<T, M>, leaf: usize) -> Self {
+        let (qlo, qhi) = tree.boxes(leaf);
+        let (start, end) = tree.ranges[leaf];
+        let (start, m) = (start as usize, (end - start) as usize);
         let levels = (usize::BITS - tree.ranges.len().leading_zeros()) as usize + 2;
         let mut active = vec![Vec::with_capacity(m); levels];
         active[0].extend(0..m as u16);
@@ -226,7 +208,7 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         {
             let cur = &self.active[level];
             let group_worst = cur.iter().map(|&qi| best[qi as usize].worst()).fold(T::ZERO, T::max_of);
-            if pruned(M::box_min_dist::<T, D>(&self.qlo, &self.qhi, lo, hi), group_worst) {
+            if pruned(M::box_min_dist::<T, D>(self.qlo, self.qhi, lo, hi), group_worst) {
                 return;
             }
         }
@@ -264,8 +246,8 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         let (l, r) = (2 * node + 1, 2 * node + 2);
         let (llo, lhi) = tree.boxes(l);
         let (rlo, rhi) = tree.boxes(r);
-        let dl = M::box_min_dist::<T, D>(&self.qlo, &self.qhi, llo, lhi);
-        let dr = M::box_min_dist::<T, D>(&self.qlo, &self.qhi, rlo, rhi);
+        let dl = M::box_min_dist::<T, D>(self.qlo, self.qhi, llo, lhi);
+        let dr = M::box_min_dist::<T, D>(self.qlo, self.qhi, rlo, rhi);
         let (first, second) = if dl <= dr { (l, r) } else { (r, l) };
         self.knn::<D>(first, next_level, best, exact_ties, seeded);
         self.knn::<D>(second, next_level, best, exact_ties, seeded);
@@ -281,10 +263,10 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         {
             let (cur, next) = self.active.split_at_mut(level + 1);
             let (cur, next) = (&cur[level], &mut next[0]);
-            if outside(M::box_min_dist::<T, D>(&self.qlo, &self.qhi, lo, hi), rmax) {
+            if outside(M::box_min_dist::<T, D>(self.qlo, self.qhi, lo, hi), rmax) {
                 return;
             }
-            if inside(M::box_max_dist::<T, D>(&self.qlo, &self.qhi, lo, hi), rmin) {
+            if inside(M::box_max_dist::<T, D>(self.qlo, self.qhi, lo, hi), rmin) {
                 for &qi in cur {
                     count[qi as usize] += e - s;
                 }
@@ -327,7 +309,8 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
 
 impl<T: Real, M: Metric> KdTree<T, M> {
     /// k-NN of the queries at tree positions `start..start + best.len()`.
-    fn knn_block<const D: usize>(&self, start: usize, best: &mut [KBest<T>], exact_ties: bool) {
+    fn knn_block<const D: usize>(&self, leaf: usize, best: &mut [KBest<T>], exact_ties: bool) {
+        let start = self.ranges[leaf].0 as usize;
         // Seed every query with the other points of its own group (its leaf): tight bounds from
         // the start make the walk prune early.
         let m = best.len();
@@ -340,7 +323,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
                 }
             }
         }
-        GroupWalk::new(self, start, m).knn::<D>(0, 0, best, exact_ties, (start, start + m));
+        GroupWalk::new(self, leaf).knn::<D>(0, 0, best, exact_ties, (start, start + m));
     }
 }
 
@@ -353,9 +336,9 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
         super::check_k(k, self.n)?;
         let mut by_pos = vec![T::ZERO; self.n];
         with_dim!(self.d, D => {
-            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |_, start, out| {
+            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, _, out| {
                 let mut best = vec![KBest::new(k); out.len()];
-                self.knn_block::<D>(start, &mut best, false);
+                self.knn_block::<D>(self.n_internal + leaf, &mut best, false);
                 for (o, b) in out.iter_mut().zip(&best) {
                     *o = M::finish(b.worst());
                 }
@@ -368,9 +351,9 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
         super::check_k(k, self.n)?;
         let mut by_pos = vec![0u32; self.n * k];
         with_dim!(self.d, D => {
-            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(k), |_, start, out| {
+            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(k), |leaf, _, out| {
                 let mut best = vec![KBest::new(k); out.len() / k];
-                self.knn_block::<D>(start / k, &mut best, true);
+                self.knn_block::<D>(self.n_internal + leaf, &mut best, true);
                 for (row, b) in out.chunks_mut(k).zip(&best) {
                     for (o, &(_, idx)) in row.iter_mut().zip(b.items()) {
                         *o = idx;
@@ -384,11 +367,11 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
         let mut by_pos = vec![0u32; self.n];
         with_dim!(self.d, D => {
-            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |_, start, out| {
+            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, start, out| {
                 let r: Vec<T> = (start..start + out.len()).map(|p| M::reduce_radius(radii[self.index[p] as usize])).collect();
                 let rmin = r.iter().copied().fold(T::INFINITY, T::min_of);
                 let rmax = r.iter().copied().fold(T::ZERO, T::max_of);
-                GroupWalk::new(self, start, out.len()).count::<D>(0, 0, &r, rmin, rmax, strict, out);
+                GroupWalk::new(self, self.n_internal + leaf).count::<D>(0, 0, &r, rmin, rmax, strict, out);
                 // Each query met itself at distance 0.
                 for (c, &ri) in out.iter_mut().zip(&r) {
                     *c -= ((strict && T::ZERO < ri) || (!strict && T::ZERO <= ri)) as u32;
