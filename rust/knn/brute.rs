@@ -6,7 +6,7 @@
 //! O(N) memory, no copy of the points. This is the path for high dimensions, where k-d trees
 //! degenerate into a slower scan.
 
-use super::{check_k, KBest, Metric, NeighborSearch, Points, Real};
+use super::{check_k, within, KBest, Metric, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use crate::with_dim;
@@ -108,7 +108,7 @@ impl<T: Real, M: Metric> NeighborSearch<T> for BruteForce<'_, T, M> {
                         let mut c = 0u32;
                         for j in t0..t1 {
                             let dist = M::dist_bounded::<T, D>(q, self.points.row(j), r);
-                            c += ((strict && dist < r) || (!strict && dist <= r)) as u32;
+                            c += within(dist, r, strict) as u32;
                         }
                         *count += c;
                     }
@@ -117,7 +117,7 @@ impl<T: Real, M: Metric> NeighborSearch<T> for BruteForce<'_, T, M> {
                 // Each query met itself at distance 0.
                 for (qi, count) in block.iter_mut().enumerate() {
                     let r = reduced[qi];
-                    *count -= ((strict && T::ZERO < r) || (!strict && T::ZERO <= r)) as u32;
+                    *count -= within(T::ZERO, r, strict) as u32;
                 }
             })
         })?;

@@ -6,7 +6,7 @@
 //! between ⌊n/2^depth⌋ and ⌈n/2^depth⌉ points. Each node stores its tight bounding box; radius
 //! counts add whole nodes that lie inside the ball without visiting their points.
 
-use super::{scatter_rows, KBest, Metric, NeighborSearch, Points, Real};
+use super::{scatter_rows, within, KBest, Metric, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use crate::with_dim;
@@ -164,9 +164,10 @@ impl<T: Real, M: Metric> KdTree<T, M> {
     }
 }
 
-/// The queries of one leaf (close in space) walked down the tree together: a node is pruned, or counted whole, for the entire block at once when the block's
-/// bounding box allows it, and otherwise per query; queries drop out of the walk as soon as the
-/// node decides them. Active query lists live in one buffer per tree level (no allocation per node).
+/// The queries of one leaf (close in space) walked down the tree together: a node is pruned, or
+/// counted whole, for the entire group at once when the group's bounding box allows it, and
+/// otherwise per query; queries drop out of the walk as soon as a node decides them. Active query
+/// lists live in one buffer per tree level (no allocation per node).
 struct GroupWalk<'t, T, M> {
     tree: &'t KdTree<T, M>,
     start: usize,
@@ -258,8 +259,10 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         let tree = self.tree;
         let (lo, hi) = tree.boxes(node);
         let (s, e) = tree.ranges[node];
-        let outside = |near: T, r: T| if strict { near >= r } else { near > r };
-        let inside = |far: T, r: T| if strict { far < r } else { far <= r };
+        // A box is outside the ball when even its nearest point misses it, inside when its
+        // farthest point is within.
+        let outside = |near: T, r: T| !within(near, r, strict);
+        let inside = |far: T, r: T| within(far, r, strict);
         {
             let (cur, next) = self.active.split_at_mut(level + 1);
             let (cur, next) = (&cur[level], &mut next[0]);
@@ -295,7 +298,7 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
                     let mut c = 0;
                     for p in s as usize..e as usize {
                         let dist = M::dist::<T, D>(q, tree.row(p));
-                        c += ((strict && dist < r) || (!strict && dist <= r)) as u32;
+                        c += within(dist, r, strict) as u32;
                     }
                     count[qi as usize] += c;
                 }
@@ -308,7 +311,7 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
 }
 
 impl<T: Real, M: Metric> KdTree<T, M> {
-    /// k-NN of the queries at tree positions `start..start + best.len()`.
+    /// k-NN of the queries in leaf `leaf` (`best[qi]` for its qi-th point).
     fn knn_block<const D: usize>(&self, leaf: usize, best: &mut [KBest<T>], exact_ties: bool) {
         let start = self.ranges[leaf].0 as usize;
         // Seed every query with the other points of its own group (its leaf): tight bounds from
@@ -374,7 +377,7 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
                 GroupWalk::new(self, self.n_internal + leaf).count::<D>(0, 0, &r, rmin, rmax, strict, out);
                 // Each query met itself at distance 0.
                 for (c, &ri) in out.iter_mut().zip(&r) {
-                    *c -= ((strict && T::ZERO < ri) || (!strict && T::ZERO <= ri)) as u32;
+                    *c -= within(T::ZERO, ri, strict) as u32;
                 }
             })
         })?;

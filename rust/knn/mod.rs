@@ -396,6 +396,16 @@ impl<T: Real> KBest<T> {
     }
 }
 
+/// The radius rule every back-end applies: `dist < r` for strict counts, `dist <= r` otherwise.
+#[inline(always)]
+pub(crate) fn within<T: Real>(dist: T, r: T, strict: bool) -> bool {
+    if strict {
+        dist < r
+    } else {
+        dist <= r
+    }
+}
+
 /// Which back-end answers neighbour queries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {

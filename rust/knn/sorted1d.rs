@@ -5,7 +5,7 @@
 //! `v < q − r`, which rounds differently), so counts equal the other back-ends' exactly.
 //! Rounding is monotone, so |v − q| never increases as v approaches q from either side.
 
-use super::{scatter_rows, check_k, query_in_order, KBest, NeighborSearch, Points, Real};
+use super::{scatter_rows, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use rayon::prelude::*;
@@ -59,82 +59,49 @@ impl<T: Real> Sorted1D<T> {
         self.bucket_start[b] as usize
     }
 
-    /// Number of positions within the radius on each side of `p`: `inside` holds for a
-    /// contiguous run of positions around `p`. Found by galloping from `guess` towards the run's
-    /// edge, so the cost is logarithmic in the guess's error (usually a bucket's occupancy).
+    /// Number of positions on one side of `p` (towards the end, or towards the start) whose
+    /// distance to the value at `p` satisfies `inside`; `inside` holds for the first steps away
+    /// from `p` and then never again. The search gallops from `guess` (a position near the run's
+    /// edge), so its cost is logarithmic in the guess's error, usually a bucket's occupancy.
     #[inline]
     fn edge_from_guess(&self, p: usize, guess: usize, inside: impl Fn(T) -> bool, towards_end: bool) -> usize {
         let q = self.values[p];
-        let n = self.values.len();
-        let at = |j: usize| inside((self.values[j] - q).abs());
-        if towards_end {
-            // Last position j ≥ p with at(j); at(p) holds.
-            let mut lo = p; // at(lo) known true
-            let mut hi = n; // at(hi) false or out of range
-            let g = guess.clamp(p, n - 1);
-            if g > p {
-                if at(g) {
-                    lo = g;
-                    let mut step = 1;
-                    while lo + step < n && at(lo + step) {
-                        lo += step;
-                        step *= 2;
-                    }
-                    hi = (lo + step).min(n);
-                } else {
-                    hi = g;
-                    let mut step = 1;
-                    while hi - step > p && !at(hi - step) {
-                        hi -= step;
-                        step *= 2;
-                    }
-                    lo = lo.max(hi.saturating_sub(step));
+        let avail = if towards_end { self.values.len() - 1 - p } else { p };
+        // at(s): is the position s steps away from p inside? at(0) holds (p itself).
+        let at = |s: usize| {
+            let j = if towards_end { p + s } else { p - s };
+            inside((self.values[j] - q).abs())
+        };
+        let g = if towards_end { guess.saturating_sub(p) } else { p.saturating_sub(guess) }.min(avail);
+        // Invariant: at(lo) holds; hi is past the end or !at(hi).
+        let (mut lo, mut hi) = (0, avail + 1);
+        if g > 0 {
+            let mut step = 1;
+            if at(g) {
+                lo = g;
+                while lo + step <= avail && at(lo + step) {
+                    lo += step;
+                    step *= 2;
                 }
-            }
-            while hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
-                if at(mid) {
-                    lo = mid;
-                } else {
-                    hi = mid;
+                hi = (lo + step).min(avail + 1);
+            } else {
+                hi = g;
+                while step < hi && !at(hi - step) {
+                    hi -= step;
+                    step *= 2;
                 }
+                lo = hi.saturating_sub(step);
             }
-            lo - p
-        } else {
-            // First position j ≤ p with at(j).
-            let mut hi = p; // at(hi) true
-            let mut lo: isize = -1; // at(lo) false or out of range
-            let g = guess.min(p);
-            if g < p {
-                if at(g) {
-                    hi = g;
-                    let mut step = 1;
-                    while hi >= step && at(hi - step) {
-                        hi -= step;
-                        step *= 2;
-                    }
-                    lo = hi as isize - step as isize;
-                    lo = lo.max(-1);
-                } else {
-                    lo = g as isize;
-                    let mut step = 1;
-                    while (lo as usize) + step < p && !at(lo as usize + step) {
-                        lo += step as isize;
-                        step *= 2;
-                    }
-                    hi = hi.min(lo as usize + step);
-                }
-            }
-            while hi as isize - lo > 1 {
-                let mid = (lo + (hi as isize - lo) / 2) as usize;
-                if at(mid) {
-                    hi = mid;
-                } else {
-                    lo = mid as isize;
-                }
-            }
-            p - hi
         }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// The k nearest (distance, position) by merging outwards from `p`.
@@ -202,7 +169,7 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
         query_in_order(&self.order, QUERY_BLOCK, ctl, || (), |_, p| {
             let r = radii[self.order[p] as usize];
-            let inside = |dist: T| if strict { dist < r } else { dist <= r };
+            let inside = |dist: T| within(dist, r, strict);
             let (q, rf) = (self.values[p].to_f64(), r.to_f64());
             let left = self.edge_from_guess(p, self.guess(q - rf), inside, false);
             let right = self.edge_from_guess(p, self.guess(q + rf), inside, true);
