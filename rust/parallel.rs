@@ -104,6 +104,13 @@ impl<'a> Ctl<'a> {
         self.pool.install(f)
     }
 
+    /// A maker of uninterruptible controls on this control's pool, for work that runs nested inside
+    /// a parallel job (the outer job checks for interrupts between its chunks).
+    pub fn nested(&self) -> impl Fn() -> Ctl<'static> + Sync {
+        let pool = Arc::clone(&self.pool);
+        move || Ctl { pool: Arc::clone(&pool), interrupt: &no_interrupt }
+    }
+
     /// Calls the interrupt check.
     pub fn check(&self) -> Result<()> {
         (self.interrupt)()

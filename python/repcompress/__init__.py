@@ -9,6 +9,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _core
+from .binning import InformationPlanePoint, binned_entropy, binned_mutual_info, binning_information_plane
 from .knn_estimators import (
     conditional_mutual_info,
     entropy,
@@ -16,16 +17,25 @@ from .knn_estimators import (
     mutual_info_given_labels,
     mutual_info_labels,
 )
+from .uncertainty import ConfidenceInterval, PermutationTest, confidence_interval, permutation_test
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfidenceInterval",
+    "InformationPlanePoint",
+    "PermutationTest",
+    "binned_entropy",
+    "binned_mutual_info",
+    "binning_information_plane",
     "conditional_mutual_info",
+    "confidence_interval",
     "entropy",
     "get_num_threads",
     "mutual_info",
     "mutual_info_given_labels",
     "mutual_info_labels",
+    "permutation_test",
     "set_num_threads",
 ]
 

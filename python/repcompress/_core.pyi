@@ -15,3 +15,34 @@ def knn_count_within(x: _Float, radii: _Float, strict: bool, neighbors: str) -> 
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def _forget_pool_after_fork() -> None: ...
+
+# Binned (plug-in) estimators.
+def factorize_binned(
+    x: _Float, strategy: str, n_bins: int, bin_size: float | None, per_unit: bool
+) -> tuple[npt.NDArray[np.uint32], int, npt.NDArray[np.float64]]: ...
+def factorize_integers(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint32], int]: ...
+def plugin_entropy_resamples(
+    ids: npt.NDArray[np.uint32], n_ids: int, rows: npt.NDArray[np.int64] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
+def plugin_mi_resamples(
+    ids_a: npt.NDArray[np.uint32],
+    n_a: int,
+    ids_b: npt.NDArray[np.uint32],
+    n_b: int,
+    rows_a: npt.NDArray[np.int64] | None = None,
+    rows_b: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.float64]: ...
+
+# Resampling of the k-NN estimators.
+def knn_resamples(
+    estimator: str,
+    option: str,
+    arrays: list[_Float],
+    labels: npt.NDArray[np.int64] | None,
+    rows: list[npt.NDArray[np.int64] | None],
+    k: int,
+    neighbors: str,
+) -> list[float]: ...
+def mutual_info_given_labels_ksg(
+    x: _Float, y: _Float, labels: npt.NDArray[np.int64], k: int, estimator: str, neighbors: str
+) -> tuple[float, list[tuple[int, int]]]: ...

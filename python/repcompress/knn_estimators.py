@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._resampling import register_estimator
 from ._validation import (
     as_samples,
     check_base,
@@ -52,6 +53,140 @@ def _common(k: Any, n: int, neighbors: Any, jitter: Any, base: Any) -> tuple[int
     return check_k(k, n), neighbors, check_jitter(jitter), check_base(base)
 
 
+class _KnnJob:
+    """A validated, pre-processed k-NN estimate: `run()` on the sample, `run_resamples(rows)` on
+    many resamples in parallel in Rust (see `_resampling`). Resampling slots: the point arrays in
+    order, then the labels when the estimator takes them."""
+
+    scheme = "subsample"
+    name = ""
+    permute_slot: int | None = 1
+    strata: np.ndarray | None = None
+
+    def __init__(self, arrays, labels, *, option, k, neighbors, base, clip):
+        self.arrays = arrays
+        self.labels = labels
+        self.option = option
+        self.k = k
+        self.neighbors = neighbors
+        self.base = base
+        self.clip = clip
+        self.n = arrays[0].shape[0]
+        self.slots = len(arrays) + (labels is not None)
+
+    def run_resamples(self, rows: list) -> np.ndarray:
+        values = _core.knn_resamples(self.name, self.option, self.arrays, self.labels, rows, self.k, self.neighbors)
+        out = np.asarray(values, dtype=np.float64)
+        if self.clip:
+            out = np.maximum(out, 0.0)
+        return out / math.log(self.base)
+
+
+class _MutualInfoJob(_KnnJob):
+    name = "mutual_info"
+
+    def __init__(self, x, y, *, k=3, estimator="ksg1", normalize=True, jitter=1e-10, random_state=0,
+                 base=math.e, neighbors="auto", clip=False):
+        check_choice(estimator, "estimator", KSG_ESTIMATORS)
+        xs, ys = as_samples(x, "x"), as_samples(y, "y")
+        n = same_length([("x", xs), ("y", ys)])
+        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+        xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
+        super().__init__([xs, ys], None, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip)
+
+    def run(self) -> float:
+        xs, ys = self.arrays
+        return _finish(_core.mutual_info_ksg(xs, ys, self.k, self.option, self.neighbors), self.base, self.clip)
+
+
+class _ConditionalMutualInfoJob(_KnnJob):
+    name = "conditional_mutual_info"
+    # Shuffling y alone would also break its dependence on z: no plain permutation test.
+    permute_slot = None
+
+    def __init__(self, x, y, z, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e,
+                 neighbors="auto", clip=False):
+        xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
+        n = same_length([("x", xs), ("y", ys), ("z", zs)])
+        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+        arrays = preprocess([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
+        super().__init__(arrays, None, option="", k=k, neighbors=neighbors, base=base, clip=clip)
+
+    def run(self) -> float:
+        xs, ys, zs = self.arrays
+        return _finish(_core.conditional_mutual_info_ksg(xs, ys, zs, self.k, self.neighbors), self.base, self.clip)
+
+
+class _EntropyJob(_KnnJob):
+    name = "entropy"
+    permute_slot = None
+
+    def __init__(self, x, *, k=3, metric="chebyshev", normalize=False, jitter=1e-10, random_state=0,
+                 base=math.e, neighbors="auto"):
+        check_choice(metric, "metric", ENTROPY_METRICS)
+        xs = as_samples(x, "x")
+        k, neighbors, jitter, base = _common(k, xs.shape[0], neighbors, jitter, base)
+        arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
+        super().__init__(arrays, None, option=metric, k=k, neighbors=neighbors, base=base, clip=False)
+
+    def run(self) -> float:
+        value = _core.entropy_kl(self.arrays[0], self.k, self.option, self.neighbors)
+        if value == -math.inf:
+            warnings.warn(
+                "entropy: some sample has k neighbours at distance 0 (duplicate rows); the estimate is -inf. "
+                "Use jitter > 0 to break ties.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return float(value / math.log(self.base))
+
+
+class _MutualInfoLabelsJob(_KnnJob):
+    name = "mutual_info_labels"
+
+    def __init__(self, x, labels, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e,
+                 neighbors="auto", clip=False):
+        xs = as_samples(x, "x")
+        n = xs.shape[0]
+        codes, _ = class_codes(labels, n)
+        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+        arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
+        super().__init__(arrays, codes, option="", k=k, neighbors=neighbors, base=base, clip=clip)
+
+    def run(self) -> float:
+        return _finish(_core.mutual_info_ross(self.arrays[0], self.labels, self.k, self.neighbors), self.base, self.clip)
+
+
+class _MutualInfoGivenLabelsJob(_KnnJob):
+    name = "mutual_info_given_labels"
+
+    def __init__(self, x, y, labels, *, k=3, estimator="ksg1", normalize=True, jitter=1e-10, random_state=0,
+                 base=math.e, neighbors="auto", clip=False):
+        check_choice(estimator, "estimator", KSG_ESTIMATORS)
+        xs, ys = as_samples(x, "x"), as_samples(y, "y")
+        n = same_length([("x", xs), ("y", ys)])
+        codes, self.values = class_codes(labels, n)
+        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+        arrays = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
+        super().__init__(arrays, codes, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip)
+        # A permutation test of I(X;Y|L) shuffles y within each class.
+        self.strata = codes
+
+    def run(self) -> float:
+        xs, ys = self.arrays
+        value, skipped = _core.mutual_info_given_labels_ksg(xs, ys, self.labels, self.k, self.option, self.neighbors)
+        if skipped:
+            shown = ", ".join(f"{self.values[c]!r} ({m} samples)" for c, m in skipped[:10])
+            warnings.warn(
+                f"mutual_info_given_labels: skipped {len(skipped)} class(es) with at most k = {self.k} samples: "
+                f"{shown}; the remaining classes' weights were renormalised",
+                UserWarning,
+                stacklevel=3,
+            )
+        return _finish(value, self.base, self.clip)
+
+
+@register_estimator(_MutualInfoJob, arrays=("x", "y"))
 def mutual_info(
     x: Any,
     y: Any,
@@ -101,14 +236,14 @@ def mutual_info(
     >>> round(mutual_info(x, y), 2)  # truth: -0.5 log(1 - 0.8²) = 0.51
     0.51
     """
-    check_choice(estimator, "estimator", KSG_ESTIMATORS)
-    xs, ys = as_samples(x, "x"), as_samples(y, "y")
-    n = same_length([("x", xs), ("y", ys)])
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-    xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _finish(_core.mutual_info_ksg(xs, ys, k, estimator, neighbors), base, clip)
+    return _MutualInfoJob(
+        x, y, k=k, estimator=estimator, normalize=normalize, jitter=jitter, random_state=random_state,
+        base=base, neighbors=neighbors, clip=clip,
+    ).run()
 
 
+
+@register_estimator(_ConditionalMutualInfoJob, arrays=("x", "y", "z"))
 def conditional_mutual_info(
     x: Any,
     y: Any,
@@ -131,13 +266,14 @@ def conditional_mutual_info(
 
     Parameters are as for :func:`mutual_info`; z is an array of N rows like x and y.
     """
-    xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
-    n = same_length([("x", xs), ("y", ys), ("z", zs)])
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-    xs, ys, zs = preprocess([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _finish(_core.conditional_mutual_info_ksg(xs, ys, zs, k, neighbors), base, clip)
+    return _ConditionalMutualInfoJob(
+        x, y, z, k=k, normalize=normalize, jitter=jitter, random_state=random_state, base=base,
+        neighbors=neighbors, clip=clip,
+    ).run()
 
 
+
+@register_estimator(_EntropyJob, arrays=("x",))
 def entropy(
     x: Any,
     *,
@@ -160,21 +296,14 @@ def entropy(
     duplicate rows with ``jitter=0``) the estimate is −∞ and a warning says so.
     Reference: Kozachenko & Leonenko (1987); Kraskov et al. (2004), eq. 20.
     """
-    check_choice(metric, "metric", ENTROPY_METRICS)
-    xs = as_samples(x, "x")
-    k, neighbors, jitter, base = _common(k, xs.shape[0], neighbors, jitter, base)
-    (xs,) = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-    value = _core.entropy_kl(xs, k, metric, neighbors)
-    if value == -math.inf:
-        warnings.warn(
-            "entropy: some sample has k neighbours at distance 0 (duplicate rows); the estimate is -inf. "
-            "Use jitter > 0 to break ties.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return float(value / math.log(base))
+    return _EntropyJob(
+        x, k=k, metric=metric, normalize=normalize, jitter=jitter, random_state=random_state, base=base,
+        neighbors=neighbors,
+    ).run()
 
 
+
+@register_estimator(_MutualInfoLabelsJob, arrays=("x", "labels"))
 def mutual_info_labels(
     x: Any,
     labels: Any,
@@ -202,14 +331,14 @@ def mutual_info_labels(
     (One difference from scikit-learn: when r_i = 0 — k_i duplicates of x_i within its class —
     scikit-learn also counts i's duplicates in m_i; here m_i = 1, as the formula says.)
     """
-    xs = as_samples(x, "x")
-    n = xs.shape[0]
-    codes, _ = class_codes(labels, n)
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-    (xs,) = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _finish(_core.mutual_info_ross(xs, codes, k, neighbors), base, clip)
+    return _MutualInfoLabelsJob(
+        x, labels, k=k, normalize=normalize, jitter=jitter, random_state=random_state, base=base,
+        neighbors=neighbors, clip=clip,
+    ).run()
 
 
+
+@register_estimator(_MutualInfoGivenLabelsJob, arrays=("x", "y", "labels"))
 def mutual_info_given_labels(
     x: Any,
     y: Any,
@@ -232,31 +361,7 @@ def mutual_info_given_labels(
     splitting by class. This is I(X;Z|Y) of the paper when x is the input, y the representation
     and the labels are the classes.
     """
-    check_choice(estimator, "estimator", KSG_ESTIMATORS)
-    xs, ys = as_samples(x, "x"), as_samples(y, "y")
-    n = same_length([("x", xs), ("y", ys)])
-    codes, values = class_codes(labels, n)
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-    xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(values)))])
-    total, weight, skipped = 0.0, 0, []
-    for c in range(len(values)):
-        rows = order[bounds[c] : bounds[c + 1]]
-        if rows.size <= k:
-            skipped.append((values[c], rows.size))
-            continue
-        value = _core.mutual_info_ksg(xs[rows], ys[rows], k, estimator, neighbors)
-        total += rows.size * value
-        weight += rows.size
-    if weight == 0:
-        raise ValueError(f"labels: every class has at most k = {k} samples; no class can be estimated")
-    if skipped:
-        shown = ", ".join(f"{v!r} ({m} samples)" for v, m in skipped[:10])
-        warnings.warn(
-            f"mutual_info_given_labels: skipped {len(skipped)} class(es) with at most k = {k} samples: {shown}; "
-            "the remaining classes' weights were renormalised",
-            UserWarning,
-            stacklevel=2,
-        )
-    return _finish(total / weight, base, clip)
+    return _MutualInfoGivenLabelsJob(
+        x, y, labels, k=k, estimator=estimator, normalize=normalize, jitter=jitter,
+        random_state=random_state, base=base, neighbors=neighbors, clip=clip,
+    ).run()

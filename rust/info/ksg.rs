@@ -178,13 +178,53 @@ fn knn_distances<T: Real, M: Metric>(x: Points<'_, T>, k: usize, method: Method,
     build_index::<T, M>(x, method, ctl)?.kth_distances(k, ctl)
 }
 
-/// Copies the rows `rows` of `p` into a new row-major buffer.
-fn gather_rows<T: Real>(p: &Points<'_, T>, rows: &[u32]) -> Vec<T> {
-    let mut out = Vec::with_capacity(rows.len() * p.d());
-    for &i in rows {
-        out.extend_from_slice(p.row(i as usize));
+/// The classes `mutual_info_given_labels` had to skip: (class index, its size).
+pub type SkippedClasses = Vec<(u32, usize)>;
+
+/// Mutual information conditional on discrete labels, I(X;Y | L) = Σ_c p(c) I(X;Y | L = c), each
+/// term by KSG within the class. Classes with at most k samples cannot be estimated: they are
+/// skipped (and returned) and the weights renormalised over the classes kept.
+pub fn mutual_info_given_labels<T: Real>(
+    x: Points<'_, T>,
+    y: Points<'_, T>,
+    labels: &[u32],
+    k: usize,
+    variant: KsgVariant,
+    method: Method,
+    ctl: &Ctl,
+) -> Result<(f64, SkippedClasses)> {
+    same_length(&x, &[("y", &y)])?;
+    let n = x.n();
+    if labels.len() != n {
+        return Err(CoreError::invalid("labels", format!("has {} entries but x has {n} samples", labels.len())));
     }
-    out
+    check_k(k, n)?;
+    let members = class_members(labels);
+    let (mut total, mut weight, mut skipped) = (0.0, 0usize, Vec::new());
+    for (c, rows) in members.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+        if rows.len() <= k {
+            skipped.push((c as u32, rows.len()));
+            continue;
+        }
+        let (xd, yd) = (x.gather(rows), y.gather(rows));
+        let (xc, yc) = (Points::trusted(&xd, rows.len(), x.d()), Points::trusted(&yd, rows.len(), y.d()));
+        total += rows.len() as f64 * mutual_info_ksg(xc, yc, k, variant, method, ctl)?;
+        weight += rows.len();
+    }
+    if weight == 0 {
+        return Err(CoreError::invalid("labels", format!("every class has at most k = {k} samples; no class can be estimated")));
+    }
+    Ok((total / weight as f64, skipped))
+}
+
+/// The sample indices of every class `0..=max(labels)`, in order.
+fn class_members(labels: &[u32]) -> Vec<Vec<u32>> {
+    let n_classes = labels.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); n_classes];
+    for (i, &c) in labels.iter().enumerate() {
+        members[c as usize].push(i as u32);
+    }
+    members
 }
 
 /// Mutual information between a continuous (multivariate) X and discrete labels, Ross (2014):
@@ -200,11 +240,7 @@ pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, met
         return Err(CoreError::invalid("labels", format!("has {} entries but x has {n} samples", labels.len())));
     }
     check_k(k, n)?;
-    let n_classes = labels.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
-    let mut members: Vec<Vec<u32>> = vec![Vec::new(); n_classes];
-    for (i, &c) in labels.iter().enumerate() {
-        members[c as usize].push(i as u32);
-    }
+    let members = class_members(labels);
     // Kept points (their class has more than one member), in original order.
     let kept: Vec<u32> = (0..n as u32).filter(|&i| members[labels[i as usize] as usize].len() > 1).collect();
     if kept.is_empty() {
@@ -214,7 +250,7 @@ pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, met
     let mut k_of = vec![0u32; n];
     for class in members.iter().filter(|m| m.len() > 1) {
         let kc = k.min(class.len() - 1);
-        let data = gather_rows(&x, class);
+        let data = x.gather(class);
         let pts = Points::trusted(&data, class.len(), x.d());
         let r = build_index::<T, Chebyshev>(pts, method, ctl)?.kth_distances(kc, ctl)?;
         for (&i, &ri) in class.iter().zip(&r) {
@@ -227,7 +263,7 @@ pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, met
     let m = if kept.len() == n {
         marginal_counts(x, &radius, true, method, ctl)?
     } else {
-        let data = gather_rows(&x, &kept);
+        let data = x.gather(&kept);
         let r: Vec<T> = kept.iter().map(|&i| radius[i as usize]).collect();
         marginal_counts(Points::trusted(&data, kept.len(), x.d()), &r, true, method, ctl)?
     };

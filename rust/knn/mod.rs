@@ -114,8 +114,13 @@ impl<'a, T: Real> Points<'a, T> {
         if n > u32::MAX as usize {
             return Err(CoreError::invalid(arg, "more than 2^32 - 1 samples"));
         }
-        if let Some(pos) = data.iter().position(|v| !v.is_finite()) {
-            return Err(CoreError::invalid(arg, format!("contains NaN or inf (first at row {})", pos / d)));
+        // Whole chunks are checked without an early exit (which vectorises); the exact position
+        // is looked up only when a chunk fails.
+        for (c, chunk) in data.chunks(4096).enumerate() {
+            if !chunk.iter().fold(true, |ok, v| ok & v.is_finite()) {
+                let pos = c * 4096 + chunk.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                return Err(CoreError::invalid(arg, format!("contains NaN or inf (first at row {})", pos / d)));
+            }
         }
         Ok(Points { data, n, d })
     }
@@ -135,6 +140,15 @@ impl<'a, T: Real> Points<'a, T> {
     #[inline(always)]
     pub fn row(&self, i: usize) -> &'a [T] {
         &self.data[i * self.d..(i + 1) * self.d]
+    }
+
+    /// Copies the rows `rows` (in that order, repeats allowed) into a new row-major buffer.
+    pub fn gather(&self, rows: &[u32]) -> Vec<T> {
+        let mut out = Vec::with_capacity(rows.len() * self.d);
+        for &i in rows {
+            out.extend_from_slice(self.row(i as usize));
+        }
+        out
     }
 }
 

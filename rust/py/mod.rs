@@ -12,6 +12,9 @@ use pyo3::prelude::*;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 
+mod binning;
+mod resample;
+
 impl From<CoreError> for PyErr {
     fn from(e: CoreError) -> PyErr {
         match e {
@@ -129,7 +132,7 @@ fn run<R: Send>(py: Python<'_>, f: impl FnOnce(&Ctl) -> Result<R, CoreError> + S
 }
 
 /// Dispatches a computation over the common dtype of `arrays`.
-macro_rules! over_dtype {
+macro_rules! over_dtype_impl {
     ($py:expr, $arrays:expr, |$pts:ident, $ctl:ident| $body:expr) => {{
         match views($arrays)? {
             Views::F64(v) => run($py, |$ctl| {
@@ -143,6 +146,7 @@ macro_rules! over_dtype {
         }
     }};
 }
+pub(crate) use over_dtype_impl as over_dtype;
 
 #[pyfunction]
 #[pyo3(signature = (x, y, k, estimator, neighbors))]
@@ -289,5 +293,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_forget_pool_after_fork, m)?)?;
+    binning::register(m)?;
+    resample::register(m)?;
     Ok(())
 }

@@ -1,0 +1,151 @@
+"""How an estimator is evaluated on resamples: one mechanism for every estimator (SPEC §5).
+
+An estimator registered with :func:`register_estimator` is built from a *job*: an object that
+validates and pre-processes its inputs once and then evaluates the estimate on the sample
+(``run()``) or on many resamples at once (``run_resamples(rows)``, in parallel inside Rust, no
+Python call per resample). ``rows`` holds one index array (R × m) or ``None`` per resampling slot
+(the row-aligned inputs, in the job's order). A job also says
+
+- ``scheme``: the resampling that is valid for it by default ("subsample" for k-NN estimators,
+  whose estimates break on the duplicate rows a bootstrap creates; "bootstrap" for plug-in and
+  moment-based quantities);
+- ``n``: the number of rows; ``slots``: how many row-aligned inputs it has;
+- ``permute_slot``: which slot a permutation test shuffles (None: no test of dependence);
+- ``strata``: class codes within which that shuffle stays (conditional tests), or None.
+
+Estimators without a job (plain functions) can still declare their row-aligned parameters and
+scheme with :func:`declare_resampling`; they are then evaluated by calling them once per
+resample. Any other callable is treated as an estimator whose positional arrays are row-aligned.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+_ATTR = "__repcompress_estimator__"
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    """What the resampling machinery knows about an estimator."""
+
+    arrays: tuple[str, ...]
+    scheme: str | None = None
+    job: Callable[..., Any] | None = None
+
+
+def register_estimator(job: Callable[..., Any], *, arrays: tuple[str, ...]) -> Callable[[Callable], Callable]:
+    """Marks a public estimator as evaluated through `job` (same signature as the estimator)."""
+
+    def mark(fn: Callable) -> Callable:
+        setattr(fn, _ATTR, EstimatorInfo(arrays=arrays, scheme=getattr(job, "scheme", None), job=job))
+        return fn
+
+    return mark
+
+
+def declare_resampling(*, arrays: tuple[str, ...], scheme: str) -> Callable[[Callable], Callable]:
+    """Declares which parameters of a plain estimator are row-aligned, and its valid scheme."""
+
+    def mark(fn: Callable) -> Callable:
+        setattr(fn, _ATTR, EstimatorInfo(arrays=arrays, scheme=scheme))
+        return fn
+
+    return mark
+
+
+def describe(estimator: Callable) -> tuple[Callable, EstimatorInfo | None, tuple, dict]:
+    """(the underlying function, its info, positional and keyword arguments bound by partial)."""
+    args: tuple = ()
+    kwargs: dict = {}
+    fn = estimator
+    while isinstance(fn, functools.partial):
+        args = fn.args + args
+        kwargs = {**fn.keywords, **kwargs}
+        fn = fn.func
+    if not callable(fn):
+        raise TypeError(f"estimator: must be callable, got {type(fn).__name__}")
+    return fn, getattr(fn, _ATTR, None), args, kwargs
+
+
+class Call:
+    """One estimator call, bound to its arguments, that can be re-evaluated on resampled rows."""
+
+    def __init__(self, estimator: Callable, arrays: tuple, kwargs: dict):
+        fn, info, pre_args, pre_kwargs = describe(estimator)
+        self.fn = fn
+        self.info = info
+        self.args = pre_args + tuple(arrays)
+        self.kwargs = {**pre_kwargs, **kwargs}
+        self.job = info.job(*self.args, **self.kwargs) if info is not None and info.job is not None else None
+        if self.job is not None:
+            self.n = self.job.n
+            self.slots = self.job.slots
+            self.scheme = self.job.scheme
+            return
+        self.scheme = info.scheme if info is not None else None
+        # Row-aligned arguments: the declared ones, else every positional array.
+        try:
+            bound = inspect.signature(fn).bind(*self.args, **self.kwargs)
+        except (TypeError, ValueError):
+            bound = None
+        if info is not None and bound is not None:
+            self.aligned = [name for name in info.arrays if name in bound.arguments]
+            self.bound = bound
+        else:
+            self.aligned = list(range(len(self.args)))
+            self.bound = None
+        if not self.aligned:
+            raise ValueError("estimator: no row-aligned array arguments to resample")
+        first = self._get(self.aligned[0])
+        self.n = len(first)
+        for name in self.aligned[1:]:
+            if len(self._get(name)) != self.n:
+                raise ValueError(f"{name}: has {len(self._get(name))} rows but the first array has {self.n}")
+        self.slots = len(self.aligned)
+
+    def _get(self, key: Any) -> Any:
+        import numpy as np
+
+        value = self.bound.arguments[key] if self.bound is not None else self.args[key]
+        return np.asarray(value)
+
+    def value(self) -> float:
+        if self.job is not None:
+            return float(self.job.run())
+        return float(self.fn(*self.args, **self.kwargs))
+
+    def resamples(self, rows: list) -> Any:
+        """Estimates on resampled rows: `rows[s]` is an (R, m) index array or None per slot."""
+        import numpy as np
+
+        if self.job is not None:
+            return np.asarray(self.job.run_resamples(rows), dtype=np.float64)
+        count = next(r.shape[0] for r in rows if r is not None)
+        out = np.empty(count, dtype=np.float64)
+        for i in range(count):
+            picked = {key: self._get(key)[r[i]] for key, r in zip(self.aligned, rows) if r is not None}
+            if self.bound is not None:
+                arguments = dict(self.bound.arguments)
+                arguments.update(picked)
+                call = inspect.BoundArguments(self.bound.signature, arguments)  # type: ignore[arg-type]
+                out[i] = self.fn(*call.args, **call.kwargs)
+            else:
+                args = list(self.args)
+                for key, value in picked.items():
+                    args[key] = value
+                out[i] = self.fn(*args, **self.kwargs)
+        return out
+
+    @property
+    def permute_slot(self) -> int | None:
+        if self.job is not None:
+            return self.job.permute_slot
+        return 1 if self.slots >= 2 else None
+
+    @property
+    def strata(self) -> Any:
+        return self.job.strata if self.job is not None else None

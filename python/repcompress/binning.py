@@ -1,0 +1,346 @@
+"""Binned (plug-in) information estimators, as the information-plane literature uses them (SPEC §2).
+
+A sample's binned pattern is its row of bin indices; entropies are plug-in entropies of the
+patterns' frequencies. Results depend on the binning, so every choice is a parameter and is
+reported back (Shwartz-Ziv & Tishby 2017; Saxe et al. 2018):
+
+- ``strategy="uniform"``: ``n_bins`` equal-width bins over [min, max] of the whole array
+  (``range="layer"``, the default) or of each column (``range="unit"``); bin index
+  ⌊(v − lo)/w⌋ with w = (hi − lo)/n_bins, the maximum going to the last bin. With ``bin_size``
+  instead, fixed-width bins anchored at 0: index ⌊v / bin_size⌋ (Saxe et al.'s convention;
+  ``n_bins`` and ``range`` are then unused).
+- ``strategy="quantile"``: equal-mass (adaptive) bins per column; the ``n_bins − 1`` edges are
+  the column's quantiles at b/n_bins (numpy's default ``quantile``), index = #{edges ≤ v}.
+  Tied values (ReLU zeros) share a bin, so bins need not hold equal mass.
+- ``correction="miller-madow"`` adds (m − 1)/(2N) to every entropy (m distinct patterns among
+  N samples); mutual informations are combinations of corrected entropies.
+
+Rows are hashed in Rust, in parallel; the N × d matrix of bin indices is never built, and a hash
+collision can never merge two different patterns (every row is compared with its pattern's first
+row). Float32 input is binned in float64 arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._resampling import register_estimator
+from ._validation import as_samples, check_base, check_choice, class_codes
+
+STRATEGIES = ("uniform", "quantile")
+RANGES = ("layer", "unit")
+CORRECTIONS = (None, "miller-madow")
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """Row patterns of one variable: `ids[i]` in 0..`n_patterns`, in order of first appearance."""
+
+    ids: np.ndarray
+    n_patterns: int
+    binning: dict = field(default_factory=dict)
+
+
+def _check_n_bins(n_bins: Any) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
+        raise TypeError(f"n_bins: must be an integer, got {type(n_bins).__name__} {n_bins!r}")
+    if n_bins < 1:
+        raise ValueError(f"n_bins: must be at least 1, got {n_bins}")
+    if n_bins > 2**31:
+        raise ValueError(f"n_bins: at most 2^31, got {n_bins}")
+    return int(n_bins)
+
+
+def _check_bin_size(bin_size: Any, strategy: str) -> float | None:
+    if bin_size is None:
+        return None
+    if isinstance(bin_size, bool) or not isinstance(bin_size, numbers.Real):
+        raise TypeError(f"bin_size: must be a number or None, got {type(bin_size).__name__}")
+    if not (bin_size > 0 and math.isfinite(bin_size)):
+        raise ValueError(f"bin_size: must be positive and finite, got {bin_size}")
+    if strategy != "uniform":
+        raise ValueError("bin_size: only applies to strategy='uniform' (quantile bins are equal-mass)")
+    return float(bin_size)
+
+
+def _binning_options(n_bins: Any, bin_size: Any, strategy: Any, range: Any, correction: Any) -> dict:
+    check_choice(strategy, "strategy", STRATEGIES)
+    check_choice(range, "range", RANGES)
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction: unknown value {correction!r}; expected None or 'miller-madow'")
+    n_bins = _check_n_bins(n_bins)
+    bin_size = _check_bin_size(bin_size, strategy)
+    return {"strategy": strategy, "n_bins": n_bins, "bin_size": bin_size, "range": range, "correction": correction}
+
+
+def bin_patterns(z: Any, name: str = "z", **options: Any) -> Patterns:
+    """The binned row patterns of a continuous array (see the module docstring for the options)."""
+    zs = np.ascontiguousarray(as_samples(z, name, check_finite=False))
+    strategy, bin_size, rng = options["strategy"], options["bin_size"], options["range"]
+    try:
+        ids, m, rules = _core.factorize_binned(zs, strategy, options["n_bins"], bin_size, rng == "unit")
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("x:", f"{name}:", 1)) from None
+    binning = dict(options)
+    if bin_size is not None:
+        binning.update(n_bins=None, range=None)
+    elif strategy == "uniform":
+        lo, width = rules[:, 0], rules[:, 1]
+        if rng == "layer":
+            binning.update(lo=float(lo[0]), width=float(width[0]))
+        else:
+            binning.update(lo=lo.copy(), width=width.copy())
+    else:
+        binning.update(range="unit", edges=rules.copy())
+    return Patterns(ids, int(m), binning)
+
+
+def category_patterns(values: Any, name: str) -> Patterns:
+    """Each distinct row of an integer (or boolean) array is one category."""
+    arr = np.asarray(values)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 1-D or 2-D array, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: empty input (shape {arr.shape})")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: integer values above 2^63 - 1 are not supported")
+    ids, m = _core.factorize_integers(np.ascontiguousarray(arr, dtype=np.int64))
+    return Patterns(ids, int(m), {"strategy": "categories"})
+
+
+def _is_categorical(a: Any) -> bool:
+    return np.asarray(a).dtype.kind in "iub"
+
+
+def _patterns(a: Any, name: str, options: dict) -> Patterns:
+    return category_patterns(a, name) if _is_categorical(a) else bin_patterns(a, name, **options)
+
+
+def _entropy(ids: np.ndarray, n_ids: int, correction: str | None) -> float:
+    h, m = _core.plugin_entropy_resamples(ids, n_ids)
+    return float(_corrected(h, m, ids.shape[0], correction)[0])
+
+
+def _corrected(h: np.ndarray, m: np.ndarray, n: int, correction: str | None) -> np.ndarray:
+    """Miller–Madow: H + (m − 1)/(2N)."""
+    if correction == "miller-madow":
+        return h + (np.asarray(m, dtype=np.float64) - 1.0) / (2.0 * n)
+    return h
+
+
+def _mutual_info_from_table(table: np.ndarray, n: int, correction: str | None) -> np.ndarray:
+    """I = H(A) + H(B) − H(A,B) from plug-in_mi_resamples rows (h_a, m_a, h_b, m_b, h_ab, m_ab)."""
+    ha = _corrected(table[:, 0], table[:, 1], n, correction)
+    hb = _corrected(table[:, 2], table[:, 3], n, correction)
+    hab = _corrected(table[:, 4], table[:, 5], n, correction)
+    return ha + hb - hab
+
+
+class _BinnedEntropyJob:
+    """Patterns found once; the entropy of the sample or of resamples of it (bootstrap)."""
+
+    scheme = "bootstrap"
+    slots = 1
+    permute_slot = None
+    strata = None
+
+    def __init__(self, z: Any, *, n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None, base=math.e):
+        self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
+        self.base = check_base(base)
+        self.patterns = bin_patterns(z, "z", **self.options)
+        self.n = self.patterns.ids.shape[0]
+
+    def run(self) -> float:
+        p = self.patterns
+        return _entropy(p.ids, p.n_patterns, self.options["correction"]) / math.log(self.base)
+
+    def run_resamples(self, rows: list) -> np.ndarray:
+        (r,) = rows
+        h, m = _core.plugin_entropy_resamples(self.patterns.ids, self.patterns.n_patterns, r)
+        m_rows = self.n if r is None else r.shape[1]
+        return _corrected(h, m, m_rows, self.options["correction"]) / math.log(self.base)
+
+
+class _BinnedMutualInfoJob:
+    """Patterns of x and y found once (binning fitted on the whole sample); I(X;Y) of the sample,
+    of bootstrap resamples, or with y permuted."""
+
+    scheme = "bootstrap"
+    slots = 2
+    permute_slot = 1
+    strata = None
+
+    def __init__(self, x: Any, y: Any, *, n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None, base=math.e):
+        self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
+        self.base = check_base(base)
+        if np.asarray(x).shape[:1] != np.asarray(y).shape[:1]:
+            raise ValueError(
+                f"y: has {np.asarray(y).shape[:1]} samples but x has {np.asarray(x).shape[:1]}; "
+                "all arrays need the same number of rows"
+            )
+        self.px = _patterns(x, "x", self.options)
+        self.py = _patterns(y, "y", self.options)
+        self.n = self.px.ids.shape[0]
+
+    def run(self) -> float:
+        return float(self.run_resamples([None, None])[0])
+
+    def run_resamples(self, rows: list) -> np.ndarray:
+        rx, ry = rows
+        table = _core.plugin_mi_resamples(self.px.ids, self.px.n_patterns, self.py.ids, self.py.n_patterns, rx, ry)
+        m_rows = self.n if rx is None and ry is None else (rx if rx is not None else ry).shape[1]
+        return _mutual_info_from_table(table, m_rows, self.options["correction"]) / math.log(self.base)
+
+
+@register_estimator(_BinnedEntropyJob, arrays=("z",))
+def binned_entropy(
+    z: Any,
+    *,
+    n_bins: int = 30,
+    bin_size: float | None = None,
+    strategy: str = "uniform",
+    range: str = "layer",
+    correction: str | None = None,
+    base: float = math.e,
+) -> float:
+    """Plug-in entropy H(T) of the binned patterns of z (nats; ``base=2``: bits).
+
+        H(T) = −Σ_t p(t) log p(t),  p(t) = (number of rows with pattern t)/N,
+
+    plus (m − 1)/(2N) with ``correction="miller-madow"`` (m distinct patterns). Always
+    0 ≤ H(T) ≤ log N without correction. Binning options: see :mod:`repcompress.binning`.
+
+    For a deterministic network and inputs X uniform over N distinct samples, I(X;T) = H(T).
+
+    >>> import numpy as np
+    >>> round(binned_entropy(np.array([0.0, 0.0, 1.0, 1.0]), n_bins=2, base=2), 6)
+    1.0
+    """
+    return _BinnedEntropyJob(
+        z, n_bins=n_bins, bin_size=bin_size, strategy=strategy, range=range, correction=correction, base=base
+    ).run()
+
+
+@register_estimator(_BinnedMutualInfoJob, arrays=("x", "y"))
+def binned_mutual_info(
+    x: Any,
+    y: Any,
+    *,
+    n_bins: int = 30,
+    bin_size: float | None = None,
+    strategy: str = "uniform",
+    range: str = "layer",
+    correction: str | None = None,
+    base: float = math.e,
+) -> float:
+    """Plug-in mutual information between two binned (or discrete) variables.
+
+        I(X;Y) = H(X) + H(Y) − H(X,Y)
+
+    over the patterns of x and of y. An integer or boolean array is taken as categories (each
+    distinct row one value) and is not binned; a float array is binned with the options (see
+    :mod:`repcompress.binning`), each variable on its own range. Always 0 ≤ I ≤ min(H(X), H(Y))
+    without correction; with ``correction="miller-madow"`` each entropy is corrected.
+    """
+    return _BinnedMutualInfoJob(
+        x, y, n_bins=n_bins, bin_size=bin_size, strategy=strategy, range=range, correction=correction, base=base
+    ).run()
+
+
+@dataclass(frozen=True)
+class InformationPlanePoint:
+    """One point of the information plane from binned activations (entropies in units of `base`).
+
+    ``H_T`` entropy of the patterns; ``I_XT`` = H(T) (deterministic) or H(T) − H(T|X) (with
+    ``sample_ids``); ``I_TY`` = H(T) − Σ_y p(y) H(T | Y = y); ``n_patterns`` distinct patterns
+    among ``n_samples`` rows; ``binning`` the options and fitted ranges/edges used.
+    """
+
+    H_T: float
+    I_XT: float
+    I_TY: float
+    n_patterns: int
+    n_samples: int
+    base: float
+    binning: dict
+
+    def as_dict(self) -> dict:
+        return {
+            "H_T": self.H_T,
+            "I_XT": self.I_XT,
+            "I_TY": self.I_TY,
+            "n_patterns": self.n_patterns,
+            "n_samples": self.n_samples,
+        }
+
+
+def binning_information_plane(
+    z: Any,
+    labels: Any,
+    *,
+    sample_ids: Any = None,
+    n_bins: int = 30,
+    bin_size: float | None = None,
+    strategy: str = "uniform",
+    range: str = "layer",
+    correction: str | None = None,
+    base: float = math.e,
+) -> InformationPlanePoint:
+    """I(X;T) and I(T;Y) of a layer's binned activations T (Shwartz-Ziv & Tishby 2017; SPEC §2).
+
+    X is taken uniform over the inputs. Without ``sample_ids`` every row is a distinct input
+    passed once through a deterministic network, so H(T|X) = 0 and I(X;T) = H(T). With repeated
+    stochastic passes, ``sample_ids[i]`` names the input row i came from and
+
+        I(X;T) = H(T) − H(T|X),   H(T|X) = Σ_x p(x) H(T | X = x),
+
+    with p(x) the fraction of rows of input x. Always
+
+        I(T;Y) = H(T) − Σ_y p(y) H(T | Y = y),   0 ≤ I(T;Y) ≤ min(H(T), H(Y)),  H(T) ≤ log N.
+
+    (computed as H(T) + H(Y) − H(T,Y), which is the same number). With
+    ``correction="miller-madow"`` every entropy gets (m − 1)/(2N); the identities above still hold
+    term by term. Labels and sample ids may be any integers.
+    """
+    options = _binning_options(n_bins, bin_size, strategy, range, correction)
+    base = check_base(base)
+    pt = bin_patterns(z, "z", **options)
+    n = pt.ids.shape[0]
+    ly, _ = class_codes(labels, n, "labels")
+    py = category_patterns(ly, "labels")
+    log_base = math.log(base)
+    ty = _core.plugin_mi_resamples(pt.ids, pt.n_patterns, py.ids, py.n_patterns)
+    h_t = float(_corrected(ty[:, 0], ty[:, 1], n, correction)[0])
+    i_ty = float(_mutual_info_from_table(ty, n, correction)[0])
+    if sample_ids is None:
+        i_xt = h_t
+    else:
+        sx, _ = class_codes(sample_ids, n, "sample_ids")
+        px = category_patterns(sx, "sample_ids")
+        tx = _core.plugin_mi_resamples(pt.ids, pt.n_patterns, px.ids, px.n_patterns)
+        i_xt = float(_mutual_info_from_table(tx, n, correction)[0])
+    return InformationPlanePoint(
+        H_T=h_t / log_base,
+        I_XT=i_xt / log_base,
+        I_TY=i_ty / log_base,
+        n_patterns=pt.n_patterns,
+        n_samples=n,
+        base=base,
+        binning=pt.binning,
+    )
+
+
+__all__ = [
+    "InformationPlanePoint",
+    "binned_entropy",
+    "binned_mutual_info",
+    "binning_information_plane",
+]

@@ -1,0 +1,660 @@
+//! Binned (plug-in) information estimators (SPEC §2).
+//!
+//! A sample's binned pattern is its row of bin indices. [`factorize_binned`] gives every row the
+//! id of its pattern (ids `0..m`, in order of first appearance) without ever materialising the
+//! N × d matrix of bin indices: rows are hashed in parallel, ids are assigned from the hashes,
+//! and every row is then checked against its pattern's first row, so a hash collision can never
+//! merge two different patterns. Plug-in entropies of ids (and of pairs of ids) follow, for the
+//! whole sample or for many resamples at once ([`entropy_resamples`], [`mutual_info_resamples`]).
+
+use crate::error::{CoreError, Result};
+use crate::knn::{Points, Real};
+use crate::info::resample::{map_resamples, resample_shape, RowSets};
+use crate::parallel::Ctl;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// How values become bin indices.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Binning {
+    /// `n_bins` equal-width bins over [min, max] of the whole array (`per_unit = false`) or of each
+    /// column: index = floor((v − lo) / w), w = (hi − lo) / n_bins, the maximum in the last bin.
+    /// A constant range puts everything in bin 0.
+    Uniform { n_bins: usize, per_unit: bool },
+    /// Fixed-width bins anchored at 0 (Saxe et al. 2018): index = floor(v / bin_size).
+    FixedWidth { bin_size: f64 },
+    /// Equal-mass bins per column: the `n_bins − 1` edges are the column's quantiles at b/n_bins
+    /// (numpy's default "linear" quantile); index = #{edges ≤ v}.
+    Quantile { n_bins: usize },
+}
+
+/// ⌊q⌋ as an integer (saturating beyond the i64 range) without a call to libm's `floor`, which
+/// the baseline x86-64 target cannot inline.
+#[inline(always)]
+fn floor_to_i64(q: f64) -> i64 {
+    let t = q as i64; // truncation toward zero
+    if (t as f64) > q {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
+}
+
+/// The equal-width bin of v ≥ lo: ⌊(v − lo)/w⌋ (a non-negative quotient, so truncation is the
+/// floor), the maximum (and anything above it) in the last bin.
+#[inline(always)]
+fn width_code(v: f64, lo: f64, width: f64, last: i64) -> i64 {
+    let q = (v - lo) / width;
+    // Clamped in floating point (a NaN would become `last` too), so the quotient is in
+    // [0, last] ⊂ i32 when truncated: the unchecked conversion is sound and, unlike the
+    // saturating `as`, compiles to a bare cvttsd2si.
+    let last_f = last as f64;
+    let q = if q < last_f { q } else { last_f };
+    let q = if q > 0.0 { q } else { 0.0 };
+    // SAFETY: 0 ≤ q ≤ last < 2^31 (`check_bins` caps n_bins at 2^31) and q is not NaN.
+    unsafe { q.to_int_unchecked::<i32>() as i64 }
+}
+
+/// The fitted rule of one column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnRule {
+    Width { lo: f64, width: f64, last: i64 },
+    Fixed { size: f64 },
+    Edges(Vec<f64>),
+}
+
+impl ColumnRule {
+    #[inline(always)]
+    fn code(&self, v: f64) -> i64 {
+        match self {
+            ColumnRule::Width { lo, width, last } => {
+                if *width > 0.0 {
+                    width_code(v, *lo, *width, *last)
+                } else {
+                    0
+                }
+            }
+            ColumnRule::Fixed { size } => floor_to_i64(v / size),
+            ColumnRule::Edges(edges) => edges.partition_point(|&e| e <= v) as i64,
+        }
+    }
+}
+
+/// The binning fitted to an array: one rule per column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Binner {
+    pub rules: Vec<ColumnRule>,
+    /// Every column has the same rule.
+    shared: bool,
+}
+
+/// Columns are read in groups of this many (one cache line of f64 per row), so that per-column
+/// passes over a row-major array do not stride through memory once per column.
+const COLUMN_GROUP: usize = 8;
+
+/// Runs `f(first_column, columns)` for groups of adjacent columns, in parallel, where `columns[c]`
+/// holds column `first_column + c` as f64.
+fn map_column_groups<T: Real, R: Send>(x: &Points<'_, T>, ctl: &Ctl, f: impl Fn(usize, Vec<Vec<f64>>) -> Vec<R> + Sync) -> Vec<R> {
+    use rayon::prelude::*;
+    let (n, d) = (x.n(), x.d());
+    let groups: Vec<Vec<R>> = ctl.install(|| {
+        (0..d.div_ceil(COLUMN_GROUP))
+            .into_par_iter()
+            .map(|g| {
+                let (j0, j1) = (g * COLUMN_GROUP, ((g + 1) * COLUMN_GROUP).min(d));
+                let mut cols: Vec<Vec<f64>> = (j0..j1).map(|_| Vec::with_capacity(n)).collect();
+                for i in 0..n {
+                    for (c, &v) in cols.iter_mut().zip(&x.row(i)[j0..j1]) {
+                        c.push(v.to_f64());
+                    }
+                }
+                f(j0, cols)
+            })
+            .collect()
+    });
+    groups.into_iter().flatten().collect()
+}
+
+/// (min, max) of every column, and the first row holding NaN or inf (`usize::MAX`: none), in one
+/// pass over the rows, parallel over row blocks.
+fn column_ranges<T: Real>(x: &Points<'_, T>, ctl: &Ctl) -> (Vec<(f64, f64)>, usize) {
+    use rayon::prelude::*;
+    let (n, d) = (x.n(), x.d());
+    let identity = || (vec![(f64::INFINITY, f64::NEG_INFINITY); d], usize::MAX);
+    ctl.install(|| {
+        (0..n)
+            .into_par_iter()
+            .with_min_len(4096)
+            .fold(identity, |(mut acc, bad), i| {
+                // Plain comparisons, which vectorise unlike f64::min (a NaN is caught by `finite`).
+                let mut finite = true;
+                for (r, &v) in acc.iter_mut().zip(x.row(i)) {
+                    let v = v.to_f64();
+                    finite &= v.is_finite();
+                    r.0 = if v < r.0 { v } else { r.0 };
+                    r.1 = if v > r.1 { v } else { r.1 };
+                }
+                (acc, if finite { bad } else { bad.min(i) })
+            })
+            .reduce(identity, |(mut a, bad_a), (b, bad_b)| {
+                for (r, s) in a.iter_mut().zip(b) {
+                    *r = (r.0.min(s.0), r.1.max(s.1));
+                }
+                (a, bad_a.min(bad_b))
+            })
+    })
+}
+
+impl Binner {
+    /// Fits the binning to `x`, which may be unchecked: NaN or inf is reported here (the first bad
+    /// row), from the same pass that finds the ranges.
+    pub fn fit<T: Real>(x: &Points<'_, T>, binning: &Binning, ctl: &Ctl) -> Result<Binner> {
+        let d = x.d();
+        let (ranges, bad) = column_ranges(x, ctl);
+        if bad != usize::MAX {
+            return Err(CoreError::invalid("x", format!("contains NaN or inf (first at row {bad})")));
+        }
+        let width_rule = |(lo, hi): (f64, f64), n_bins: usize| ColumnRule::Width {
+            lo,
+            width: (hi - lo) / n_bins as f64,
+            last: n_bins as i64 - 1,
+        };
+        let rules = match *binning {
+            Binning::Uniform { n_bins, per_unit } => {
+                check_bins(n_bins)?;
+                if per_unit {
+                    ranges.into_iter().map(|r| width_rule(r, n_bins)).collect()
+                } else {
+                    let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+                    let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+                    vec![width_rule((lo, hi), n_bins); d]
+                }
+            }
+            Binning::FixedWidth { bin_size } => {
+                if !(bin_size > 0.0 && bin_size.is_finite()) {
+                    return Err(CoreError::invalid("bin_size", format!("must be positive and finite, got {bin_size}")));
+                }
+                vec![ColumnRule::Fixed { size: bin_size }; d]
+            }
+            Binning::Quantile { n_bins } => {
+                check_bins(n_bins)?;
+                map_column_groups(x, ctl, |_, cols| {
+                    cols.into_iter()
+                        .map(|mut col| {
+                            col.sort_unstable_by(f64::total_cmp);
+                            ColumnRule::Edges((1..n_bins).map(|b| numpy_linear_quantile(&col, b as f64 / n_bins as f64)).collect())
+                        })
+                        .collect()
+                })
+            }
+        };
+        let shared = rules.windows(2).all(|w| w[0] == w[1]);
+        Ok(Binner { rules, shared })
+    }
+
+    #[inline(always)]
+    pub fn code(&self, j: usize, v: f64) -> i64 {
+        self.rules[j].code(v)
+    }
+
+    /// The largest code any value can get, when bounded (equal-width and quantile bins).
+    pub fn max_code(&self) -> Option<i64> {
+        self.rules.iter().try_fold(0i64, |acc, r| match r {
+            ColumnRule::Width { last, .. } => Some(acc.max(*last)),
+            ColumnRule::Edges(e) => Some(acc.max(e.len() as i64)),
+            ColumnRule::Fixed { .. } => None,
+        })
+    }
+
+    /// The codes of one row. When every column shares one equal-width or fixed-width rule (the
+    /// common "layer" binning) the rule is decided once per row, not once per value.
+    #[inline]
+    pub fn fill_codes<T: Real, C: Copy>(&self, row: &[T], out: &mut [C], to: impl Fn(i64) -> C) {
+        match self.rules.first() {
+            Some(&ColumnRule::Width { lo, width, last }) if self.shared => {
+                if width > 0.0 {
+                    for (o, &v) in out.iter_mut().zip(row) {
+                        *o = to(width_code(v.to_f64(), lo, width, last));
+                    }
+                } else {
+                    out.fill(to(0));
+                }
+            }
+            Some(&ColumnRule::Fixed { size }) => {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = to(floor_to_i64(v.to_f64() / size));
+                }
+            }
+            _ => {
+                for ((o, &v), rule) in out.iter_mut().zip(row).zip(&self.rules) {
+                    *o = to(rule.code(v.to_f64()));
+                }
+            }
+        }
+    }
+}
+
+fn check_bins(n_bins: usize) -> Result<()> {
+    if n_bins < 1 {
+        return Err(CoreError::invalid("n_bins", "must be at least 1, got 0"));
+    }
+    if n_bins > 1 << 31 {
+        return Err(CoreError::invalid("n_bins", format!("at most 2^31, got {n_bins}")));
+    }
+    Ok(())
+}
+
+/// numpy.quantile(sorted, q) with its default method ("linear", Hyndman & Fan type 7), written
+/// with numpy's own operation order so that the edges are the same floating-point numbers.
+fn numpy_linear_quantile(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    let virtual_index = (n - 1) as f64 * q;
+    if virtual_index >= (n - 1) as f64 {
+        return sorted[n - 1];
+    }
+    let below = virtual_index.floor();
+    let gamma = virtual_index - below;
+    let (a, b) = (sorted[below as usize], sorted[below as usize + 1]);
+    let diff = b - a;
+    if gamma >= 0.5 {
+        b - diff * (1.0 - gamma)
+    } else {
+        a + diff * gamma
+    }
+}
+
+/// Hashes already spread over 64 bits (see [`mix`]) need no further hashing.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type IdMap = HashMap<u64, u32, BuildHasherDefault<PassThrough>>;
+
+#[inline(always)]
+fn mix(h: u64, word: u64) -> u64 {
+    (h.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[inline(always)]
+fn finish_hash(mut h: u64) -> u64 {
+    // splitmix64's finaliser: every input bit reaches every output bit.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
+}
+
+/// Gives every row of an n-row table the id of its pattern of codes (ids in order of first
+/// appearance); returns (ids, number of distinct patterns). `fill(i, buf)` writes the key of row i
+/// (`d` words: its codes, or its codes packed several to a word) into `buf`.
+pub fn factorize_rows(n: usize, d: usize, fill: impl Fn(usize, &mut [u64]) + Sync, ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
+    if n > u32::MAX as usize {
+        return Err(CoreError::invalid("x", "more than 2^32 - 1 samples"));
+    }
+    let same_row = |a: usize, b: usize, buf_a: &mut [u64], buf_b: &mut [u64]| {
+        fill(a, buf_a);
+        fill(b, buf_b);
+        buf_a == buf_b
+    };
+
+    // 1. Hashes, in parallel.
+    let mut hashes = vec![0u64; n];
+    ctl.fill_blocks(&mut hashes, 4096, |start, block| {
+        let mut buf = vec![0u64; d];
+        for (t, h) in block.iter_mut().enumerate() {
+            fill(start + t, &mut buf);
+            *h = hash_codes(&buf);
+        }
+    })?;
+
+    // 2. Ids from hashes alone (sequential, O(N) map operations; ids in order of first appearance).
+    let mut map = IdMap::with_capacity_and_hasher(1024, Default::default());
+    let mut first_row: Vec<u32> = Vec::new();
+    let mut ids = vec![0u32; n];
+    for (i, &h) in hashes.iter().enumerate() {
+        let next = first_row.len() as u32;
+        let id = *map.entry(h).or_insert(next);
+        if id == next {
+            first_row.push(i as u32);
+        }
+        ids[i] = id;
+    }
+    ctl.check()?;
+
+    // 3. Every row must equal its pattern's first row; in parallel.
+    let mut mismatch = vec![false; n];
+    ctl.fill_blocks(&mut mismatch, 4096, |start, block| {
+        let (mut a, mut b) = (vec![0u64; d], vec![0u64; d]);
+        for (t, m) in block.iter_mut().enumerate() {
+            let i = start + t;
+            let r = first_row[ids[i] as usize] as usize;
+            *m = r != i && !same_row(i, r, &mut a, &mut b);
+        }
+    })?;
+
+    // 4. True collisions (different patterns, one 64-bit hash): settle them exactly. Ids of such
+    //    patterns are appended; first-appearance order is restored by the final renumbering.
+    if mismatch.iter().any(|&m| m) {
+        let (mut a, mut b) = (vec![0u64; d], vec![0u64; d]);
+        let mut by_hash: HashMap<u64, Vec<u32>> = HashMap::new(); // hash → ids sharing it
+        for i in 0..n {
+            if !mismatch[i] {
+                continue;
+            }
+            let h = hashes[i];
+            let candidates = by_hash.entry(h).or_insert_with(|| vec![map[&h]]);
+            match candidates.iter().find(|&&p| same_row(i, first_row[p as usize] as usize, &mut a, &mut b)) {
+                Some(&p) => ids[i] = p,
+                None => {
+                    let p = first_row.len() as u32;
+                    first_row.push(i as u32);
+                    candidates.push(p);
+                    ids[i] = p;
+                }
+            }
+        }
+        renumber_by_first_appearance(&mut ids, first_row.len());
+    }
+    Ok((ids, first_row.len()))
+}
+
+/// A 64-bit hash of a row of codes: four independent lanes (no long dependency chain), then
+/// splitmix64's finaliser. Only speed depends on its quality: equal hashes are always verified.
+#[inline]
+fn hash_codes(codes: &[u64]) -> u64 {
+    let mut lanes = [0x243F_6A88_85A3_08D3u64, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0, 0x082E_FA98_EC4E_6C89];
+    let mut chunks = codes.chunks_exact(4);
+    for c in &mut chunks {
+        for l in 0..4 {
+            lanes[l] = mix(lanes[l], c[l]);
+        }
+    }
+    for (l, &c) in chunks.remainder().iter().enumerate() {
+        lanes[l] = mix(lanes[l], c);
+    }
+    finish_hash(lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48) ^ codes.len() as u64)
+}
+
+fn renumber_by_first_appearance(ids: &mut [u32], m: usize) {
+    let mut new_id = vec![u32::MAX; m];
+    let mut next = 0u32;
+    for id in ids.iter_mut() {
+        if new_id[*id as usize] == u32::MAX {
+            new_id[*id as usize] = next;
+            next += 1;
+        }
+        *id = new_id[*id as usize];
+    }
+}
+
+/// Pattern ids of the binned rows of `x` (see [`factorize_rows`]) and the binning used.
+pub fn factorize_binned<T: Real>(x: Points<'_, T>, binning: &Binning, ctl: &Ctl) -> Result<(Vec<u32>, usize, Binner)> {
+    let binner = Binner::fit(&x, binning, ctl)?;
+    let (n, d) = (x.n(), x.d());
+    let (ids, m) = if binner.max_code().is_some_and(|c| c < 256) {
+        // Codes fit a byte: store them once, eight to a word (rows padded with zeros), then hash
+        // and compare words.
+        let w = d.div_ceil(8);
+        let mut packed = vec![0u8; n * w * 8];
+        ctl.fill_blocks(&mut packed, w * 8 * 1024, |start, block| {
+            for (t, bytes) in block.chunks_exact_mut(w * 8).enumerate() {
+                binner.fill_codes(x.row(start / (w * 8) + t), &mut bytes[..d], |c| c as u8);
+            }
+        })?;
+        let word = |i: usize, k: usize| {
+            let at = (i * w + k) * 8;
+            u64::from_le_bytes(packed[at..at + 8].try_into().expect("8 bytes"))
+        };
+        factorize_rows(
+            n,
+            w,
+            |i, buf| {
+                for (k, o) in buf.iter_mut().enumerate() {
+                    *o = word(i, k);
+                }
+            },
+            ctl,
+        )?
+    } else {
+        factorize_rows(
+            n,
+            d,
+            |i, buf| binner.fill_codes(x.row(i), buf, |c| c as u64),
+            ctl,
+        )?
+    };
+    Ok((ids, m, binner))
+}
+
+/// Pattern ids of the rows of an integer table (each distinct row is a category).
+pub fn factorize_integers(values: &[i64], n: usize, d: usize, ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
+    if values.len() != n * d || n == 0 || d == 0 {
+        return Err(CoreError::invalid("x", format!("buffer of {} values for shape ({n}, {d})", values.len())));
+    }
+    factorize_rows(
+        n,
+        d,
+        |i, buf| {
+            for (o, &v) in buf.iter_mut().zip(&values[i * d..(i + 1) * d]) {
+                *o = v as u64;
+            }
+        },
+        ctl,
+    )
+}
+
+/// Plug-in entropy (nats) of a table of counts over `total` samples: log N − (1/N) Σ c log c,
+/// summed with Neumaier compensation.
+pub fn plugin_entropy(counts: impl IntoIterator<Item = u32>, total: usize) -> f64 {
+    let (mut sum, mut comp) = (0.0f64, 0.0f64);
+    for c in counts {
+        if c > 1 {
+            let term = c as f64 * (c as f64).ln();
+            let t = sum + term;
+            comp += if sum.abs() >= term.abs() { (sum - t) + term } else { (term - t) + sum };
+            sum = t;
+        }
+    }
+    let n = total as f64;
+    n.ln() - (sum + comp) / n
+}
+
+/// Entropy and number of distinct values among the ids picked by `rows` (all ids when `None`).
+/// `scratch` must hold `n_ids` zeros; it is left zeroed.
+fn entropy_of(ids: &[u32], rows: Option<&[u32]>, scratch: &mut [u32]) -> (f64, usize) {
+    let mut touched: Vec<u32> = Vec::new();
+    let mut bump = |id: u32| {
+        let c = &mut scratch[id as usize];
+        if *c == 0 {
+            touched.push(id);
+        }
+        *c += 1;
+    };
+    let total = match rows {
+        Some(r) => {
+            r.iter().for_each(|&i| bump(ids[i as usize]));
+            r.len()
+        }
+        None => {
+            ids.iter().for_each(|&id| bump(id));
+            ids.len()
+        }
+    };
+    let h = plugin_entropy(touched.iter().map(|&id| scratch[id as usize]), total);
+    let distinct = touched.len();
+    for id in touched {
+        scratch[id as usize] = 0;
+    }
+    (h, distinct)
+}
+
+/// Joint entropy and number of distinct pairs of (a[ra[t]], b[rb[t]]), t = 0..m.
+fn joint_entropy_of(a: &[u32], b: &[u32], n_b: usize, pick: impl Fn(usize) -> (usize, usize), m: usize) -> (f64, usize) {
+    let mut keys: Vec<u64> = (0..m)
+        .map(|t| {
+            let (i, j) = pick(t);
+            a[i] as u64 * n_b as u64 + b[j] as u64
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut counts = Vec::new();
+    let mut run = 0u32;
+    for t in 0..m {
+        run += 1;
+        if t + 1 == m || keys[t + 1] != keys[t] {
+            counts.push(run);
+            run = 0;
+        }
+    }
+    let distinct = counts.len();
+    (plugin_entropy(counts, m), distinct)
+}
+
+/// Plug-in entropy (nats) and distinct count of `ids` (values `0..n_ids`) for every resample.
+pub fn entropy_resamples(ids: &[u32], n_ids: usize, rows: Option<RowSets<'_>>, ctl: &Ctl) -> Result<Vec<(f64, usize)>> {
+    check_ids("ids", ids, n_ids)?;
+    let (count, _) = resample_shape(&[rows], ids.len())?;
+    map_resamples(count, ctl, |r, _| {
+        let mut scratch = vec![0u32; n_ids];
+        Ok(entropy_of(ids, rows.map(|s| s.get(r)), &mut scratch))
+    })
+}
+
+/// The three plug-in entropies H(A), H(B), H(A,B) (nats) with their distinct counts, for every
+/// resample; `rows_a`/`rows_b` pick the rows of each variable (a permutation test resamples only
+/// one of them).
+pub fn mutual_info_resamples(
+    a: (&[u32], usize),
+    b: (&[u32], usize),
+    rows_a: Option<RowSets<'_>>,
+    rows_b: Option<RowSets<'_>>,
+    ctl: &Ctl,
+) -> Result<Vec<[(f64, usize); 3]>> {
+    let (ids_a, n_a) = a;
+    let (ids_b, n_b) = b;
+    if ids_a.len() != ids_b.len() {
+        return Err(CoreError::invalid("y", format!("has {} samples but x has {}", ids_b.len(), ids_a.len())));
+    }
+    check_ids("x", ids_a, n_a)?;
+    check_ids("y", ids_b, n_b)?;
+    let (count, m) = resample_shape(&[rows_a, rows_b], ids_a.len())?;
+    map_resamples(count, ctl, |r, _| {
+        let ra = rows_a.map(|s| s.get(r));
+        let rb = rows_b.map(|s| s.get(r));
+        let mut scratch = vec![0u32; n_a.max(n_b)];
+        let ha = entropy_of(ids_a, ra, &mut scratch[..n_a]);
+        let hb = entropy_of(ids_b, rb, &mut scratch[..n_b]);
+        let at = |s: Option<&[u32]>, t: usize| s.map_or(t, |s| s[t] as usize);
+        let hab = joint_entropy_of(ids_a, ids_b, n_b, |t| (at(ra, t), at(rb, t)), m);
+        Ok([ha, hb, hab])
+    })
+}
+
+fn check_ids(arg: &'static str, ids: &[u32], n_ids: usize) -> Result<()> {
+    if ids.is_empty() {
+        return Err(CoreError::invalid(arg, "empty input"));
+    }
+    match ids.iter().find(|&&id| id as usize >= n_ids) {
+        Some(id) => Err(CoreError::invalid(arg, format!("id {id} is not below the number of distinct values {n_ids}"))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctl() -> Ctl<'static> {
+        Ctl::uninterruptible().unwrap()
+    }
+
+    #[test]
+    fn factorize_matches_a_sorted_reference() {
+        // Rows of small integers with many repeats; compare with a BTreeMap reference.
+        let (n, d) = (5000, 3);
+        let mut state = 12345u64;
+        let values: Vec<i64> = (0..n * d)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) % 4) as i64
+            })
+            .collect();
+        let (ids, m) = factorize_integers(&values, n, d, &ctl()).unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        let mut expect = Vec::new();
+        for i in 0..n {
+            let key = values[i * d..(i + 1) * d].to_vec();
+            let next = seen.len() as u32;
+            expect.push(*seen.entry(key).or_insert(next));
+        }
+        assert_eq!(m, seen.len());
+        assert_eq!(ids, expect);
+    }
+
+    #[test]
+    fn colliding_hashes_never_merge_patterns() {
+        // A code function whose rows all hash alike would be hard to build; instead check that
+        // renumbering after a forced split keeps first-appearance order.
+        let mut ids = vec![2, 0, 2, 1, 0];
+        renumber_by_first_appearance(&mut ids, 3);
+        assert_eq!(ids, vec![0, 1, 0, 2, 1]);
+    }
+
+    #[test]
+    fn floor_without_libm() {
+        for q in [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.999, -2.999, 1e18, -1e18, 4.5e15 + 0.5, -(4.5e15 + 0.5)] {
+            assert_eq!(floor_to_i64(q), q.floor() as i64, "{q}");
+        }
+        assert_eq!(floor_to_i64(1e300), i64::MAX);
+        assert_eq!(floor_to_i64(-1e300), i64::MIN);
+    }
+
+    #[test]
+    fn uniform_binning_puts_the_maximum_in_the_last_bin() {
+        let data = [0.0f64, 0.5, 1.0, 0.25];
+        let x = Points::new("x", &data, 4, 1).unwrap();
+        let b = Binner::fit(&x, &Binning::Uniform { n_bins: 2, per_unit: false }, &ctl()).unwrap();
+        let codes: Vec<i64> = data.iter().map(|&v| b.code(0, v)).collect();
+        assert_eq!(codes, vec![0, 1, 1, 0]);
+    }
+
+    #[test]
+    fn quantile_edges_follow_numpy() {
+        // numpy.quantile([1, 2, 3, 4, 10], [0.25, 0.5, 0.75]) == [2, 3, 4]
+        let sorted = [1.0, 2.0, 3.0, 4.0, 10.0];
+        let e: Vec<f64> = [0.25, 0.5, 0.75].iter().map(|&q| numpy_linear_quantile(&sorted, q)).collect();
+        assert_eq!(e, vec![2.0, 3.0, 4.0]);
+        // numpy.quantile([0, 1], 1/3) == 0.3333333333333333
+        assert_eq!(numpy_linear_quantile(&[0.0, 1.0], 1.0 / 3.0), 1.0 / 3.0);
+    }
+
+    #[test]
+    fn entropies_of_resamples() {
+        let ids = [0u32, 0, 1, 1];
+        let full = entropy_resamples(&ids, 2, None, &ctl()).unwrap();
+        assert!((full[0].0 - 2f64.ln()).abs() < 1e-15 && full[0].1 == 2);
+        let idx = [0u32, 1, 2, 2];
+        let sets = RowSets { indices: &idx, m: 2 };
+        let r = entropy_resamples(&ids, 2, Some(sets), &ctl()).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0], (0.0, 1));
+        assert_eq!(r[1], (0.0, 1));
+        let mi = mutual_info_resamples((&ids, 2), (&ids, 2), None, None, &ctl()).unwrap();
+        let [ha, hb, hab] = mi[0];
+        assert!((ha.0 + hb.0 - hab.0 - 2f64.ln()).abs() < 1e-15);
+    }
+}
