@@ -277,6 +277,8 @@ fn _forget_pool_after_fork() {
     parallel::forget_pool_after_fork();
 }
 
+mod geometry;
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mutual_info_ksg, m)?)?;
@@ -289,5 +291,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_forget_pool_after_fork, m)?)?;
+    geometry::register(m)?;
     Ok(())
 }
