@@ -9,6 +9,23 @@ from __future__ import annotations
 import os as _os
 
 from . import _core
+from .geometry import (
+    ClassStatistics,
+    NeuralCollapse,
+    ScatterMatrices,
+    calinski_harabasz,
+    cdnv_matrix,
+    class_distance_normalized_variance,
+    davies_bouldin,
+    effective_rank,
+    fisher_ratio,
+    neural_collapse,
+    scatter_matrices,
+    silhouette,
+    silhouette_samples,
+    trace_ratio,
+    twonn_dimension,
+)
 from .knn_estimators import (
     conditional_mutual_info,
     entropy,
@@ -20,6 +37,21 @@ from .knn_estimators import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClassStatistics",
+    "NeuralCollapse",
+    "ScatterMatrices",
+    "calinski_harabasz",
+    "cdnv_matrix",
+    "class_distance_normalized_variance",
+    "davies_bouldin",
+    "effective_rank",
+    "fisher_ratio",
+    "neural_collapse",
+    "scatter_matrices",
+    "silhouette",
+    "silhouette_samples",
+    "trace_ratio",
+    "twonn_dimension",
     "conditional_mutual_info",
     "entropy",
     "get_num_threads",
