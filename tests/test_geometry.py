@@ -56,10 +56,21 @@ def test_silhouette_sample_size_uses_the_drawn_subset():
     assert rc.silhouette(h, y, sample_size=120, random_state=np.random.default_rng(4)) == rc.silhouette(h, y, sample_size=120, random_state=4)
 
 
-def test_silhouette_spans_many_tiles():
-    # More rows than one block and columns than one tile (128 / 512), with uneven classes.
-    h, y = clustered_data(7, n=1300, d=3, k=7, spread=2.0)
-    assert rc.silhouette(h, y) == pytest.approx(skm.silhouette_score(h, y), rel=1e-10)
+@pytest.mark.parametrize("n", (1100, 1300))
+def test_silhouette_spans_many_blocks(n):
+    # 5 and 6 blocks of 256 samples (odd and even counts for the round-robin schedule of tile
+    # pairs), uneven classes; the result must not depend on the thread count, to the bit.
+    h, y = clustered_data(7, n=n, d=3, k=7, spread=2.0)
+    np.testing.assert_allclose(rc.silhouette_samples(h, y), skm.silhouette_samples(h, y), rtol=1e-10, atol=1e-12)
+    before = rc.get_num_threads()
+    try:
+        rc.set_num_threads(1)
+        one = rc.silhouette_samples(h, y)
+        rc.set_num_threads(2)
+        two = rc.silhouette_samples(h, y)
+    finally:
+        rc.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
 
 
 def test_davies_bouldin_degenerate_cases_follow_sklearn():

@@ -69,82 +69,153 @@ pub fn davies_bouldin(stats: &ClassStats) -> Result<f64> {
     Ok(total / k as f64)
 }
 
-const ROW_BLOCK: usize = 128;
-const COL_TILE: usize = 512;
+/// Samples per block (rows and columns of one distance tile).
+const BLOCK: usize = 256;
 
 /// Silhouette coefficient of every sample (Rousseeuw 1987), Euclidean, exact:
 /// a(i) = mean distance to the other members of its class, b(i) = min over other classes of the
 /// mean distance, s(i) = (b − a)/max(a, b); 0 for members of singleton classes and when
 /// a = b = 0. Distances as scikit-learn computes them: √max(‖x‖² + ‖y‖² − 2x·y, 0) in f64, and 0
-/// from a sample to itself. Parallel over blocks of rows; each block sweeps all samples in tiles
-/// grouped by class, keeping one sum per (row, class): O(N·C) memory besides the input.
+/// from a sample to itself.
+///
+/// The samples, sorted by class, are cut into blocks; each pair of blocks (I ≤ J) gets one
+/// distance tile (a matrix product), whose row sums go to the per-class sums of I's samples and
+/// whose column sums to J's, so every distance is computed once. Pairs are scheduled in rounds of
+/// a round-robin tournament: within a round no block appears twice, so a round runs in parallel
+/// without locks, and every sum receives its terms in the same order whatever the thread count.
+/// Memory: O(N·C) sums besides the input and O(threads · BLOCK · (d + BLOCK)) scratch.
 pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ctl) -> Result<Vec<f64>> {
+    use rayon::prelude::*;
     let (n, d, k) = (p.n(), p.d(), classes.n_classes());
     check_number_of_labels(k, n)?;
-    let norms: Vec<f64> = (0..n).map(|i| p.row(i).iter().map(|&x| x.to_f64() * x.to_f64()).sum()).collect();
-    // Tiles of the class-sorted order, each split at class boundaries into (class, start, end).
-    let mut tiles: Vec<(usize, usize, Vec<(usize, usize, usize)>)> = Vec::new();
-    let mut t0 = 0;
-    while t0 < n {
-        let t1 = (t0 + COL_TILE).min(n);
-        let mut segs = Vec::new();
-        for c in 0..k {
-            let (lo, hi) = (classes.bounds[c].max(t0), classes.bounds[c + 1].min(t1));
-            if lo < hi {
-                segs.push((c, lo - t0, hi - t0));
+    let order = &classes.order;
+    // Class of each position of the sorted order, norms by position.
+    let class_at: Vec<usize> = (0..k).flat_map(|c| std::iter::repeat_n(c, classes.size(c))).collect();
+    let norms: Vec<f64> = order.iter().map(|&i| p.row(i as usize).iter().map(|&x| x.to_f64() * x.to_f64()).sum()).collect();
+    let nb = n.div_ceil(BLOCK);
+    let span = |b: usize| (b * BLOCK, ((b + 1) * BLOCK).min(n));
+    // (class, start, end) runs of a block, offsets relative to the block.
+    let runs = |b: usize| -> Vec<(usize, usize, usize)> {
+        let (lo, hi) = span(b);
+        let mut out: Vec<(usize, usize, usize)> = Vec::new();
+        for q in lo..hi {
+            match out.last_mut() {
+                Some(last) if last.0 == class_at[q] => last.2 = q - lo + 1,
+                _ => out.push((class_at[q], q - lo, q - lo + 1)),
             }
         }
-        tiles.push((t0, t1, segs));
-        t0 = t1;
-    }
-    let sizes: Vec<f64> = (0..k).map(|c| classes.size(c) as f64).collect();
-    let mut out = vec![0.0f64; n];
-    ctl.fill_blocks(&mut out, ROW_BLOCK, |start, sl| {
-        let rows = sl.len();
-        let idx: Vec<u32> = (start as u32..(start + rows) as u32).collect();
-        let mut rbuf = vec![0.0; rows * d];
-        gather_rows(p, &idx, None, &mut rbuf);
-        let mut cbuf = vec![0.0; COL_TILE * d];
-        let mut g = vec![0.0; rows * COL_TILE];
-        let mut sums = vec![0.0f64; rows * k];
-        for (t0, t1, segs) in &tiles {
-            let cols = &classes.order[*t0..*t1];
-            let w = cols.len();
-            gather_rows(p, cols, None, &mut cbuf);
-            gemm_abt(&mut g, &rbuf, &cbuf, rows, w, d, false);
-            for r in 0..rows {
-                let i = start + r;
-                let nr = norms[i];
-                let grow = &g[r * w..(r + 1) * w];
-                for &(c, lo, hi) in segs {
-                    let mut s = 0.0;
-                    for q in lo..hi {
-                        let j = cols[q] as usize;
-                        let sq = (nr + norms[j] - 2.0 * grow[q]).max(0.0);
-                        s += if j == i { 0.0 } else { sq.sqrt() };
+        out
+    };
+    let mut sums = vec![0.0f64; n * k];
+    // Round-robin (circle method) over nb blocks, plus a dummy when nb is odd; round 0 also does
+    // the diagonal tiles (I, I).
+    let m = nb + (nb % 2);
+    let pair_rounds = if nb > 1 { m - 1 } else { 0 };
+    let tile = |bi: usize, bj: usize, si: &mut [f64], sj: Option<&mut [f64]>| {
+        let (ilo, ihi) = span(bi);
+        let (jlo, jhi) = span(bj);
+        let (ri, rj) = (ihi - ilo, jhi - jlo);
+        let mut abuf = vec![0.0; ri * d];
+        gather_rows(p, &order[ilo..ihi], None, &mut abuf);
+        let mut g = vec![0.0; ri * rj];
+        if bi == bj {
+            gemm_abt(&mut g, &abuf, &abuf, ri, rj, d, false);
+        } else {
+            let mut bbuf = vec![0.0; rj * d];
+            gather_rows(p, &order[jlo..jhi], None, &mut bbuf);
+            gemm_abt(&mut g, &abuf, &bbuf, ri, rj, d, false);
+        }
+        let (runs_i, runs_j) = (runs(bi), runs(bj));
+        for r in 0..ri {
+            let nr = norms[ilo + r];
+            let row = &mut g[r * rj..(r + 1) * rj];
+            for (v, &nc) in row.iter_mut().zip(&norms[jlo..jhi]) {
+                *v = (nr + nc - 2.0 * *v).max(0.0).sqrt();
+            }
+            if bi == bj {
+                row[r] = 0.0; // a sample's distance to itself is exactly 0
+            }
+            for &(c, lo, hi) in &runs_j {
+                si[r * k + c] += sum(&row[lo..hi]);
+            }
+        }
+        if let Some(sj) = sj {
+            let mut col = vec![0.0; rj];
+            for &(c, lo, hi) in &runs_i {
+                col.iter_mut().for_each(|v| *v = 0.0);
+                for r in lo..hi {
+                    for (a, &v) in col.iter_mut().zip(&g[r * rj..(r + 1) * rj]) {
+                        *a += v;
                     }
-                    sums[r * k + c] += s;
+                }
+                for (q, &v) in col.iter().enumerate() {
+                    sj[q * k + c] += v;
                 }
             }
         }
-        for (r, o) in sl.iter_mut().enumerate() {
-            let own = classes.of_row[start + r] as usize;
-            if sizes[own] <= 1.0 {
-                *o = 0.0;
-                continue;
+    };
+    for round in 0..=pair_rounds {
+        // Disjoint mutable views of every block's sums.
+        let mut blocks: Vec<Option<&mut [f64]>> = sums.chunks_mut(BLOCK * k).map(Some).collect();
+        let mut jobs: Vec<(usize, usize, &mut [f64], Option<&mut [f64]>)> = Vec::new();
+        if round == 0 {
+            for b in 0..nb {
+                let sb = blocks[b].take().unwrap();
+                jobs.push((b, b, sb, None));
             }
-            let a = sums[r * k + own] / (sizes[own] - 1.0);
-            let mut b = f64::INFINITY;
-            for c in 0..k {
-                if c != own {
-                    b = b.min(sums[r * k + c] / sizes[c]);
+        } else {
+            // Circle method: position 0 fixed, the others rotate; pair t with m - 1 - t.
+            let at = |t: usize| if t == 0 { 0 } else { (t - 1 + round - 1) % (m - 1) + 1 };
+            for t in 0..m / 2 {
+                let (a, b) = (at(t), at(m - 1 - t));
+                if a >= nb || b >= nb {
+                    continue; // the dummy block
                 }
+                let (lo, hi) = (a.min(b), a.max(b));
+                let sl = blocks[lo].take().unwrap();
+                let sh = blocks[hi].take().unwrap();
+                jobs.push((lo, hi, sl, Some(sh)));
             }
-            let denom = a.max(b);
-            *o = if denom > 0.0 { (b - a) / denom } else { 0.0 };
         }
-    })?;
+        ctl.install(|| jobs.into_par_iter().for_each(|(bi, bj, si, sj)| tile(bi, bj, si, sj)));
+        ctl.check()?;
+    }
+    // Round 0 did the diagonal; rounds 1..m-1 cover every pair I < J exactly once.
+    let mut out = vec![0.0f64; n];
+    let sizes: Vec<f64> = (0..k).map(|c| classes.size(c) as f64).collect();
+    for pos in 0..n {
+        let own = class_at[pos];
+        let i = order[pos] as usize;
+        if sizes[own] <= 1.0 {
+            out[i] = 0.0;
+            continue;
+        }
+        let srow = &sums[pos * k..(pos + 1) * k];
+        let a = srow[own] / (sizes[own] - 1.0);
+        let mut b = f64::INFINITY;
+        for c in 0..k {
+            if c != own {
+                b = b.min(srow[c] / sizes[c]);
+            }
+        }
+        let denom = a.max(b);
+        out[i] = if denom > 0.0 { (b - a) / denom } else { 0.0 };
+    }
     Ok(out)
+}
+
+/// Sum with four accumulators (the additions pipeline instead of waiting on one another).
+#[inline]
+fn sum(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Mean silhouette coefficient over all samples.
