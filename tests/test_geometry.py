@@ -195,6 +195,14 @@ def test_twonn_equals_direct_reference_and_ignores_duplicates():
     assert rc.twonn_dimension(h.astype(np.float32)) == pytest.approx(ref.twonn_direct(h.astype(np.float32)), rel=1e-4)
 
 
+def test_twonn_on_a_subspace_equals_direct_reference():
+    # Points in a 3-D subspace of 12-D: the search drops the 9 empty principal directions.
+    rng = np.random.default_rng(8)
+    frame = np.linalg.qr(rng.normal(size=(12, 3)))[0]
+    h = rng.normal(size=(400, 3)) @ frame.T + 2.0
+    assert rc.twonn_dimension(h) == pytest.approx(ref.twonn_direct(h), rel=1e-9)
+
+
 @pytest.mark.parametrize("shape", ((50, 7), (7, 50), (200, 200)))
 def test_effective_rank_equals_reference(shape):
     rng = np.random.default_rng(1)

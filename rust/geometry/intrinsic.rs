@@ -59,9 +59,9 @@ pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Res
     if n < 3 {
         return Err(CoreError::invalid("h", format!("TwoNN needs at least 3 distinct points, got {n}")));
     }
-    let rotated = principal_coordinates(q, ctl)?;
-    let r = Points::trusted(&rotated, n, q.d());
-    let index = knn::build_index::<f64, Euclidean>(r, Method::KdTree, ctl)?;
+    let (rotated, kept) = principal_coordinates(q, ctl)?;
+    let r = Points::trusted(&rotated, n, kept);
+    let index = knn::build_index::<f64, Euclidean>(r, Method::Auto, ctl)?;
     let nn = index.knn_indices(2, ctl)?;
     let mut mu: Vec<f64> = (0..n)
         .map(|i| {
@@ -92,11 +92,13 @@ pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Res
 }
 
 /// The points in principal-axis coordinates, (h_i − μ)·V with V the eigenvectors of the covariance
-/// by decreasing variance (an N × d f64 copy). Distances are unchanged (V is orthogonal, up to
-/// rounding), but the k-d tree's splits then follow the directions the data actually spans, so
-/// data of low intrinsic dimension embedded in many coordinates is searched as fast as in its
-/// own dimension; for data that fills all coordinates the tree degrades to about a full scan.
-fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>> {
+/// by decreasing variance (an N × r f64 copy), and r. Distances are unchanged up to rounding (V is
+/// orthogonal). Principal coordinates whose largest magnitude is at the level of that rounding
+/// (≤ 8·d·ε·max_i ‖h_i − μ‖: the data have no extent along them, they hold only the rotation's own
+/// rounding noise) are dropped, so data lying in a linear subspace are searched in its dimension
+/// (a k-d tree up to 16 dimensions, as the neighbour engine's `Auto` rule says); data with extent
+/// in every direction keep all d coordinates.
+fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<(Vec<f64>, usize)> {
     let (n, d) = (p.n(), p.d());
     let mut mean = vec![0.0; d];
     for i in 0..n {
@@ -127,7 +129,29 @@ fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64
         super::gather_rows(p, &idx, Some(&mean), &mut buf);
         gemm_abt(sl, &buf, &vt, rows, d, d, false);
     })?;
-    Ok(out)
+    let mut extent = vec![0.0f64; d];
+    let mut max_norm = 0.0f64;
+    for row in out.chunks(d) {
+        let mut sq = 0.0;
+        for (e, &v) in extent.iter_mut().zip(row) {
+            *e = e.max(v.abs());
+            sq += v * v;
+        }
+        max_norm = max_norm.max(sq.sqrt());
+    }
+    let tol = 8.0 * d as f64 * f64::EPSILON * max_norm;
+    let keep: Vec<usize> = (0..d).filter(|&j| extent[j] > tol).collect();
+    if keep.len() == d || keep.is_empty() {
+        return Ok((out, d));
+    }
+    let r = keep.len();
+    let mut compact = vec![0.0; n * r];
+    for (dst, src) in compact.chunks_mut(r).zip(out.chunks(d)) {
+        for (o, &j) in dst.iter_mut().zip(&keep) {
+            *o = src[j];
+        }
+    }
+    Ok((compact, r))
 }
 
 /// Singular values of `p` as given (not centred), from the eigenvalues of the smaller Gram matrix.
