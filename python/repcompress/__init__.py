@@ -10,6 +10,23 @@ import os as _os
 
 from . import _core
 from .binning import InformationPlanePoint, binned_entropy, binned_mutual_info, binning_information_plane
+from .geometry import (
+    ClassStatistics,
+    NeuralCollapse,
+    ScatterMatrices,
+    calinski_harabasz,
+    cdnv_matrix,
+    class_distance_normalized_variance,
+    davies_bouldin,
+    effective_rank,
+    fisher_ratio,
+    neural_collapse,
+    scatter_matrices,
+    silhouette,
+    silhouette_samples,
+    trace_ratio,
+    twonn_dimension,
+)
 from .knn_estimators import (
     conditional_mutual_info,
     entropy,
@@ -22,21 +39,36 @@ from .uncertainty import ConfidenceInterval, PermutationTest, confidence_interva
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClassStatistics",
     "ConfidenceInterval",
     "InformationPlanePoint",
+    "NeuralCollapse",
     "PermutationTest",
+    "ScatterMatrices",
     "binned_entropy",
     "binned_mutual_info",
     "binning_information_plane",
+    "calinski_harabasz",
+    "cdnv_matrix",
+    "class_distance_normalized_variance",
     "conditional_mutual_info",
     "confidence_interval",
+    "davies_bouldin",
+    "effective_rank",
     "entropy",
+    "fisher_ratio",
     "get_num_threads",
     "mutual_info",
     "mutual_info_given_labels",
     "mutual_info_labels",
+    "neural_collapse",
     "permutation_test",
+    "scatter_matrices",
     "set_num_threads",
+    "silhouette",
+    "silhouette_samples",
+    "trace_ratio",
+    "twonn_dimension",
 ]
 
 

@@ -13,6 +13,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 
 mod binning;
+mod geometry;
 mod resample;
 
 impl From<CoreError> for PyErr {
@@ -295,5 +296,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_forget_pool_after_fork, m)?)?;
     binning::register(m)?;
     resample::register(m)?;
+    geometry::register(m)?;
     Ok(())
 }

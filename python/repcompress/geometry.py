@@ -1,0 +1,537 @@
+"""Geometric compression of representations (SPEC §4): how tightly classes cluster.
+
+Notation: h_i is the representation of sample i (a row of ``h``), y_i its label, n_c the size of
+class c, μ_c its mean, N the number of samples, C the number of classes *present in the data*,
+μ = (1/N) Σ_i h_i the mean of all samples and μ_G = (1/C) Σ_c μ_c the unweighted mean of the class
+means. Distances are Euclidean; everything is computed in float64 whatever the input dtype
+(float32 and float64 C-contiguous arrays are read in place, never copied).
+
+Labels may be any integers (or integer-valued floats). Class ids that no sample carries are not
+classes. The reference code of Adilova et al. counts ids absent from a batch as empty classes
+with mean 0 in its batch CDNV, which mixes a fictitious class at the origin into the average; we
+do not. Results that list classes (matrices, means, counts) are ordered by ascending class id and
+return the ids alongside.
+
+Conventions for degenerate input: fewer than 2 classes raises ``ValueError``; coincident class
+means give ``inf`` in ratios with their distance in the denominator (``nan`` when the numerator is
+0 too); ``ddof=1`` with a one-sample class raises.
+
+References: Galanti, György & Hutter, ICLR 2022 (CDNV); Papyan, Han & Donoho, PNAS 117 (2020)
+(neural collapse); Caliński & Harabasz (1974); Davies & Bouldin (1979); Rousseeuw (1987)
+(silhouette); Facco, d'Errico, Rodriguez & Laio, Sci. Rep. 7 (2017) (TwoNN); Roy & Vetterli,
+EUSIPCO 2007 (effective rank).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validation import as_samples, class_codes, make_rng
+
+__all__ = [
+    "ClassStatistics",
+    "NeuralCollapse",
+    "ScatterMatrices",
+    "calinski_harabasz",
+    "cdnv_matrix",
+    "class_distance_normalized_variance",
+    "davies_bouldin",
+    "effective_rank",
+    "fisher_ratio",
+    "neural_collapse",
+    "scatter_matrices",
+    "silhouette",
+    "silhouette_samples",
+    "trace_ratio",
+    "twonn_dimension",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Input handling
+# ----------------------------------------------------------------------------------------------
+
+
+def _samples(h: Any) -> np.ndarray:
+    return np.ascontiguousarray(as_samples(h, "h"))
+
+
+def _labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(labels)
+    if arr.ndim == 1 and arr.shape[0] != n:
+        raise ValueError(f"labels: has {arr.shape[0]} entries but h has {n} samples")
+    return class_codes(arr, n)
+
+
+def _prepare(h: Any, labels: Any, *, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    hs = _samples(h)
+    codes, ids = _labels(labels, hs.shape[0])
+    if len(ids) < min_classes:
+        raise ValueError(f"labels: need at least {min_classes} classes, got {len(ids)}")
+    return hs, codes, ids
+
+
+def _ddof(ddof: Any) -> int:
+    if isinstance(ddof, bool) or not isinstance(ddof, numbers.Integral) or ddof not in (0, 1):
+        raise ValueError(f"ddof: must be 0 or 1, got {ddof!r}")
+    return int(ddof)
+
+
+def _stats(h: Any, labels: Any, *, second_moments: bool) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    hs, codes, ids = _prepare(h, labels)
+    return _core.ClassStats.from_data(hs, codes, len(ids), second_moments), hs, codes, ids
+
+
+# ----------------------------------------------------------------------------------------------
+# CDNV and scatter matrices
+# ----------------------------------------------------------------------------------------------
+
+
+def class_distance_normalized_variance(h: Any, labels: Any, *, ddof: int = 0) -> float:
+    """Class-distance normalised variance (CDNV), averaged over pairs of classes.
+
+    Galanti, György & Hutter (ICLR 2022): with Var_c = (1/(n_c − ddof)) Σ_{i∈c} ‖h_i − μ_c‖² (the
+    trace of the class covariance, squared units of h),
+
+        CDNV = mean over unordered pairs c < c' of (Var_c + Var_c') / (2 ‖μ_c − μ_c'‖²).
+
+    Dimensionless; smaller means more collapsed. Invariant to translating, rotating and uniformly
+    scaling h. Only classes present in ``labels`` count (the paper's batch code also counts absent
+    ids as empty classes at the origin; we do not). The mean over ordered pairs, as the paper's code
+    takes it, is the same number. Coincident class means give ``inf``.
+
+    Parameters
+    ----------
+    h : array-like (N, d) or (N,)
+    labels : array-like (N,), integer-like class ids
+    ddof : {0, 1}
+        1 gives the unbiased class variance; every class then needs 2 samples.
+    """
+    stats, *_ = _stats(h, labels, second_moments=False)
+    return float(stats.cdnv(_ddof(ddof)))
+
+
+def cdnv_matrix(h: Any, labels: Any, *, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The CDNV of every pair of classes: (C × C symmetric matrix with zero diagonal, class ids).
+
+    Entry (c, c') is (Var_c + Var_c') / (2 ‖μ_c − μ_c'‖²); see
+    :func:`class_distance_normalized_variance`. Rows follow ascending class id.
+    """
+    stats, _, _, ids = _stats(h, labels, second_moments=False)
+    return np.asarray(stats.cdnv_matrix(_ddof(ddof))), ids
+
+
+@dataclass(frozen=True)
+class ScatterMatrices:
+    """Scatter matrices (all d × d, float64) and class summaries, classes by ascending id.
+
+    within  S_W = Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ
+    between S_B = Σ_c n_c (μ_c − μ)(μ_c − μ)ᵀ
+    total   S_T = Σ_i (h_i − μ)(h_i − μ)ᵀ  (= S_W + S_B; computed on its own)
+    sigma_within  Σ_W = S_W / N                                (Papyan et al.)
+    sigma_between Σ_B = (1/C) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ     (Papyan et al.; unweighted)
+    """
+
+    within: np.ndarray
+    between: np.ndarray
+    total: np.ndarray
+    sigma_within: np.ndarray
+    sigma_between: np.ndarray
+    means: np.ndarray
+    counts: np.ndarray
+    classes: np.ndarray
+
+
+def scatter_matrices(h: Any, labels: Any) -> ScatterMatrices:
+    """Within-, between- and total-class scatter matrices; see :class:`ScatterMatrices`.
+
+    Memory O(d²); the data are read twice (means, then centred products) in float64.
+    """
+    stats, hs, codes, ids = _stats(h, labels, second_moments=True)
+    one = _core.ClassStats.from_data(hs, np.zeros_like(codes), 1, True)
+    return _scatter_from(stats, ids, np.asarray(one.within()))
+
+
+def _scatter_from(stats: Any, ids: np.ndarray, total: np.ndarray | None) -> ScatterMatrices:
+    within = np.asarray(stats.within())
+    between = np.asarray(stats.between())
+    return ScatterMatrices(
+        within=within,
+        between=between,
+        total=within + between if total is None else total,
+        sigma_within=within / stats.n_samples,
+        sigma_between=np.asarray(stats.between_unweighted()),
+        means=np.asarray(stats.means()),
+        counts=np.asarray(stats.counts(), dtype=np.int64),
+        classes=ids,
+    )
+
+
+def trace_ratio(h: Any, labels: Any) -> float:
+    """tr(S_W) / tr(S_B): within-class over between-class scatter (class-size weighted).
+
+    tr(S_W) = Σ_c Σ_{i∈c} ‖h_i − μ_c‖², tr(S_B) = Σ_c n_c ‖μ_c − μ‖². Needs no d × d matrix.
+    ``inf`` when every class mean coincides.
+    """
+    stats, *_ = _stats(h, labels, second_moments=False)
+    return float(stats.trace_ratio())
+
+
+def fisher_ratio(h: Any, labels: Any, *, ridge: float = 0.0) -> float:
+    """Fisher's criterion tr((S_W + ridge·N·I)⁻¹ S_B).
+
+    ``ridge`` is added to the within-class covariance S_W/N, so it is in squared units of h. With
+    ``ridge=0`` a singular S_W (fewer samples than dimensions per class, or a direction constant
+    inside every class: smallest eigenvalue ≤ d·ε·largest) raises ``ValueError``; pass a small
+    ridge then. Invariant to any invertible linear map of h when ``ridge=0``.
+    """
+    ridge = _nonnegative(ridge, "ridge")
+    stats, *_ = _stats(h, labels, second_moments=True)
+    return float(stats.fisher_ratio(ridge))
+
+
+def _nonnegative(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{name}: must be finite and >= 0, got {value}")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# Neural collapse
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NeuralCollapse:
+    """Neural-collapse metrics (Papyan, Han & Donoho 2020); see :func:`neural_collapse`."""
+
+    nc1: float
+    nc2_equinorm: float
+    nc2_equiangular: float
+    nc2_max_angle: float
+    nc3: float | None
+    nc4: float | None
+    cdnv: float
+
+
+def neural_collapse(h: Any, labels: Any, *, weights: Any = None, bias: Any = None, logits: Any = None) -> NeuralCollapse:
+    """Neural collapse NC1–NC4 and the CDNV of penultimate-layer features ``h``.
+
+    - **NC1** = Tr(Σ_W Σ_B⁺)/C with Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ and
+      Σ_B = (1/C) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ. The pseudo-inverse keeps at most the top C − 1
+      eigen-directions of Σ_B (the centred means sum to 0) and drops directions whose singular
+      value in the centred-mean matrix is ≤ max(d, C)·ε·(largest), ε the float64 machine epsilon
+      (numpy's ``matrix_rank`` tolerance). Computed without forming Σ_W: with u_k, s_k² from the
+      SVD of the centred means, NC1 = Σ_k u_kᵀ Σ_W u_k / s_k², and u_kᵀ Σ_W u_k comes from the
+      projections of the centred samples (N·d·C work, no N × d copy).
+    - **NC2**: with m_c = μ_c − μ_G, equinorm = std_c ‖m_c‖ / mean_c ‖m_c‖; equiangular = std over
+      c ≠ c' of cos(m_c, m_c'); max-angle = mean over c ≠ c' of |cos(m_c, m_c') + 1/(C − 1)|.
+      Standard deviations are population ones (ddof = 0, numpy's default).
+    - **NC3** (with ``weights`` W, shape (K, d), row k the classifier of class id k):
+      ‖Wᵀ/‖W‖_F − M/‖M‖_F‖²_F over the present classes, M the d × C matrix of the m_c.
+    - **NC4** (with ``logits`` (N, K), or ``weights`` and optional ``bias`` (K,), logits = h Wᵀ + b):
+      the fraction of samples whose nearest class mean (Euclidean) is not the classifier's argmax.
+      For NC3/NC4 the labels must be class ids in 0..K−1 (the classifier's column indices).
+    - **cdnv**: :func:`class_distance_normalized_variance` with ddof = 0.
+
+    All but NC4 are invariant to translating, rotating and uniformly scaling h.
+    """
+    stats, hs, codes, ids = _stats(h, labels, second_moments=False)
+    nc1 = float(_core.nc1_from_data(hs, codes, len(ids), stats))
+    equinorm, equiangular, max_angle = stats.nc2()
+    nc3 = nc4 = None
+    w = None
+    if weights is not None:
+        w = _classifier(weights, hs.shape[1], ids, "weights")
+        nc3 = float(stats.nc3(np.ascontiguousarray(w[ids], dtype=np.float64)))
+    if logits is not None or w is not None:
+        if logits is not None:
+            lg = np.asarray(logits)
+            if lg.ndim != 2 or lg.shape[0] != hs.shape[0]:
+                raise ValueError(f"logits: expected shape (N, K) with N = {hs.shape[0]}, got {lg.shape}")
+            if not np.isfinite(lg).all():
+                raise ValueError(f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})")
+            _ids_fit(ids, lg.shape[1], "logits")
+        else:
+            lg = hs @ w.T.astype(hs.dtype, copy=False)
+            if bias is not None:
+                b = np.asarray(bias, dtype=np.float64)
+                if b.shape != (w.shape[0],):
+                    raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
+                lg = lg + b
+        predicted = np.argmax(lg, axis=1)
+        nearest = ids[np.asarray(_core.nearest_class_mean(hs, stats), dtype=np.int64)]
+        nc4 = float(np.mean(predicted != nearest))
+    elif bias is not None:
+        raise ValueError("bias: given without weights")
+    return NeuralCollapse(
+        nc1=nc1,
+        nc2_equinorm=float(equinorm),
+        nc2_equiangular=float(equiangular),
+        nc2_max_angle=float(max_angle),
+        nc3=nc3,
+        nc4=nc4,
+        cdnv=float(stats.cdnv(0)),
+    )
+
+
+def _ids_fit(ids: np.ndarray, k: int, name: str) -> None:
+    if ids.min() < 0 or ids.max() >= k:
+        raise ValueError(f"{name}: has {k} classes but labels contain class id {int(ids.max() if ids.max() >= k else ids.min())}; "
+                         f"with a classifier the labels must be ids in 0..{k - 1}")
+
+
+def _classifier(weights: Any, d: int, ids: np.ndarray, name: str) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2 or w.shape[1] != d:
+        raise ValueError(f"{name}: expected shape (K, {d}), got {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    _ids_fit(ids, w.shape[0], name)
+    return w
+
+
+# ----------------------------------------------------------------------------------------------
+# Clustering indices (as scikit-learn defines them)
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_n_labels(n_labels: int, n: int) -> None:
+    if not 1 < n_labels < n:
+        raise ValueError(f"labels: number of labels is {n_labels}; valid values are 2 to n_samples - 1 = {n - 1} (inclusive)")
+
+
+def calinski_harabasz(h: Any, labels: Any) -> float:
+    """Calinski–Harabasz index [tr(S_B)/(C − 1)] / [tr(S_W)/(N − C)], as
+    ``sklearn.metrics.calinski_harabasz_score`` (1.0 when tr(S_W) = 0; 2 ≤ C ≤ N − 1 required).
+    Higher means better separated clusters."""
+    hs, codes, ids = _prepare(h, labels, min_classes=1)
+    _check_n_labels(len(ids), hs.shape[0])
+    return float(_core.ClassStats.from_data(hs, codes, len(ids), False).calinski_harabasz())
+
+
+def davies_bouldin(h: Any, labels: Any) -> float:
+    """Davies–Bouldin index, as ``sklearn.metrics.davies_bouldin_score``:
+    mean over classes of max_{c' ≠ c} (s_c + s_c') / ‖μ_c − μ_c'‖ with s_c the mean Euclidean
+    distance of class c to its centroid. 0 when all s_c, or all centroid distances, are within
+    1e-8 of 0; coincident centroids contribute 0 (scikit-learn's conventions). Lower is better."""
+    hs, codes, ids = _prepare(h, labels, min_classes=1)
+    _check_n_labels(len(ids), hs.shape[0])
+    return float(_core.ClassStats.from_data(hs, codes, len(ids), False).davies_bouldin())
+
+
+def silhouette_samples(h: Any, labels: Any) -> np.ndarray:
+    """Silhouette coefficient of every sample (Rousseeuw 1987), as
+    ``sklearn.metrics.silhouette_samples`` with the Euclidean metric.
+
+    a(i) = mean distance to the other members of its class, b(i) = smallest mean distance to
+    another class, s(i) = (b − a)/max(a, b); 0 for members of one-sample classes (and when
+    a = b = 0). Exact, parallel over blocks of rows, O(N·C) extra memory (never N × N).
+    """
+    hs, codes, ids = _prepare(h, labels, min_classes=1)
+    _check_n_labels(len(ids), hs.shape[0])
+    return np.asarray(_core.silhouette_samples(hs, codes, len(ids)))
+
+
+def silhouette(h: Any, labels: Any, *, sample_size: int | None = None, random_state: Any = 0) -> float:
+    """Mean silhouette coefficient, as ``sklearn.metrics.silhouette_score`` (Euclidean); see
+    :func:`silhouette_samples`. With ``sample_size``, the mean over a random subset of that many
+    samples drawn without replacement from ``random_state`` (an int seed or a
+    ``numpy.random.Generator``: ``rng.permutation(N)[:sample_size]``; scikit-learn draws from a
+    legacy ``RandomState`` instead, so its subsets differ)."""
+    hs = _samples(h)
+    codes, ids = _labels(labels, hs.shape[0])
+    if sample_size is not None:
+        if isinstance(sample_size, bool) or not isinstance(sample_size, numbers.Integral):
+            raise TypeError(f"sample_size: must be an integer or None, got {type(sample_size).__name__}")
+        if not 1 <= sample_size <= hs.shape[0]:
+            raise ValueError(f"sample_size: must lie in 1..{hs.shape[0]}, got {sample_size}")
+        idx = make_rng(random_state).permutation(hs.shape[0])[: int(sample_size)]
+        hs = np.ascontiguousarray(hs[idx])
+        codes, ids = class_codes(codes[idx], len(idx))
+    _check_n_labels(len(ids), hs.shape[0])
+    return float(np.mean(_core.silhouette_samples(hs, codes, len(ids))))
+
+
+# ----------------------------------------------------------------------------------------------
+# Intrinsic dimension
+# ----------------------------------------------------------------------------------------------
+
+
+def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
+    """Intrinsic dimension by TwoNN (Facco, d'Errico, Rodriguez & Laio, Sci. Rep. 7, 2017).
+
+    Duplicate rows are removed first (r₁ = 0 would make the ratio infinite). For each remaining
+    point, μ_i = r₂/r₁ from its two nearest neighbours (Euclidean, exact, on the neighbour engine's
+    k-d tree in principal-axis coordinates). With μ sorted ascending and the empirical CDF
+    F(μ_(i)) = i/N' (N' distinct points), the largest ⌈N'·discard_fraction⌉ ratios are dropped
+    (always at least the largest, where F = 1), and d is the least-squares slope through the origin
+    of −log(1 − F(μ_(i))) against log μ_(i) — Facco et al.'s fit, as scikit-dimension does it.
+    Extra memory: one float64 copy of the distinct points.
+    """
+    if isinstance(discard_fraction, bool) or not isinstance(discard_fraction, numbers.Real):
+        raise TypeError(f"discard_fraction: must be a number, got {type(discard_fraction).__name__}")
+    if not 0 <= discard_fraction < 1:
+        raise ValueError(f"discard_fraction: must lie in [0, 1), got {discard_fraction}")
+    dim, _, _ = _core.twonn(_samples(h), float(discard_fraction))
+    return float(dim)
+
+
+def effective_rank(h: Any) -> float:
+    """Effective rank (Roy & Vetterli, EUSIPCO 2007): exp(−Σ_k p_k log p_k), p_k = σ_k / Σ_j σ_j
+    over the singular values σ of ``h`` **as given** (not centred, as Roy & Vetterli define it for
+    a matrix; pass ``h - h.mean(0)`` for the effective rank of the covariance structure).
+    Between 1 and min(N, d). Singular values from the eigenvalues of the smaller Gram matrix
+    (d × d or N × N) in float64; all-zero h raises."""
+    return float(_core.effective_rank(_samples(h)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Streaming
+# ----------------------------------------------------------------------------------------------
+
+
+class ClassStatistics:
+    """Class statistics accumulated over batches in float64, for the metrics that need only class
+    counts, means and second moments — without ever holding the dataset.
+
+    ``update(h, labels)`` adds a batch, ``merge(other)`` adds another accumulator (e.g. from another
+    process); the metrics then equal the one-shot functions on the concatenated data (up to
+    rounding). Memory: C × d for the means, plus one d × d matrix (S_W) when ``second_moments``
+    (needed by NC1, the Fisher ratio and ``scatter_matrices``). Batches are merged with Chan et
+    al.'s pairwise update on centred sums, so large offsets do not cost accuracy.
+
+    Davies–Bouldin and the silhouette need distances to the final centroids or between all
+    samples, so they are not available here.
+    """
+
+    def __init__(self, *, second_moments: bool = True) -> None:
+        self.second_moments = bool(second_moments)
+        self._core: Any = None
+        self._code_of: dict[Any, int] = {}
+        self._ids: list[Any] = []
+
+    def _codes_for(self, values: np.ndarray) -> np.ndarray:
+        out = np.empty(len(values), dtype=np.int64)
+        for j, v in enumerate(values.tolist()):
+            code = self._code_of.get(v)
+            if code is None:
+                code = self._code_of[v] = len(self._ids)
+                self._ids.append(v)
+            out[j] = code
+        return out
+
+    def update(self, h: Any, labels: Any) -> "ClassStatistics":
+        hs = _samples(h)
+        local, values = _labels(labels, hs.shape[0])
+        codes = np.ascontiguousarray(self._codes_for(values)[local])
+        if self._core is None:
+            self._core = _core.ClassStats(hs.shape[1], self.second_moments)
+        elif hs.shape[1] != self._core.dim:
+            raise ValueError(f"h: has {hs.shape[1]} columns but earlier batches had {self._core.dim}")
+        self._core.update(hs, codes, len(self._ids))
+        return self
+
+    def merge(self, other: "ClassStatistics") -> "ClassStatistics":
+        if not isinstance(other, ClassStatistics):
+            raise TypeError(f"other: expected ClassStatistics, got {type(other).__name__}")
+        if other._core is None:
+            return self
+        if self.second_moments and not other.second_moments:
+            raise ValueError("other: keeps no second moments (second_moments=False) but this accumulator does")
+        theirs = other._core.copy() if other is self else other._core
+        mapping = self._codes_for(np.asarray(other._ids)).astype(np.uint32).tolist() if other._ids else []
+        if self._core is None:
+            self._core = _core.ClassStats(theirs.dim, self.second_moments)
+        self._core.merge(theirs, mapping)
+        return self
+
+    # -- summaries (classes by ascending id) --
+
+    def _ready(self, need_second: bool = False) -> tuple[Any, np.ndarray, np.ndarray]:
+        if self._core is None:
+            raise ValueError("labels: no data yet (call update first)")
+        if need_second and not self.second_moments:
+            raise ValueError("second_moments: this metric needs ClassStatistics(second_moments=True)")
+        present = np.asarray(self._core.present(), dtype=np.int64)
+        ids = np.asarray(self._ids)[present]
+        return self._core, ids, np.argsort(ids, kind="stable")
+
+    @property
+    def n_samples(self) -> int:
+        return 0 if self._core is None else int(self._core.n_samples)
+
+    @property
+    def classes(self) -> np.ndarray:
+        _, ids, order = self._ready()
+        return ids[order]
+
+    @property
+    def counts(self) -> np.ndarray:
+        core, _, order = self._ready()
+        return np.asarray(core.counts(), dtype=np.int64)[order]
+
+    @property
+    def means(self) -> np.ndarray:
+        core, _, order = self._ready()
+        return np.asarray(core.means())[order]
+
+    def _classes_ok(self) -> Any:
+        core, ids, _ = self._ready()
+        if len(ids) < 2:
+            raise ValueError(f"labels: need at least 2 classes, got {len(ids)}")
+        return core
+
+    def cdnv(self, *, ddof: int = 0) -> float:
+        """See :func:`class_distance_normalized_variance`."""
+        return float(self._classes_ok().cdnv(_ddof(ddof)))
+
+    def cdnv_matrix(self, *, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """See :func:`cdnv_matrix`."""
+        core = self._classes_ok()
+        _, ids, order = self._ready()
+        m = np.asarray(core.cdnv_matrix(_ddof(ddof)))
+        return m[np.ix_(order, order)], ids[order]
+
+    def nc1(self) -> float:
+        """NC1 as in :func:`neural_collapse`, from the accumulated S_W."""
+        self._ready(need_second=True)
+        return float(self._classes_ok().nc1())
+
+    def nc2(self) -> tuple[float, float, float]:
+        """(equinorm, equiangular, max-angle) as in :func:`neural_collapse`."""
+        return tuple(float(v) for v in self._classes_ok().nc2())  # type: ignore[return-value]
+
+    def trace_ratio(self) -> float:
+        """See :func:`trace_ratio`."""
+        return float(self._classes_ok().trace_ratio())
+
+    def fisher_ratio(self, *, ridge: float = 0.0) -> float:
+        """See :func:`fisher_ratio`."""
+        self._ready(need_second=True)
+        return float(self._classes_ok().fisher_ratio(_nonnegative(ridge, "ridge")))
+
+    def calinski_harabasz(self) -> float:
+        """See :func:`calinski_harabasz`."""
+        core, ids, _ = self._ready()
+        _check_n_labels(len(ids), self.n_samples)
+        return float(core.calinski_harabasz())
+
+    def scatter_matrices(self) -> ScatterMatrices:
+        """See :func:`scatter_matrices`; S_T here is S_W + S_B (no separate pass over the data)."""
+        core, ids, order = self._ready(need_second=True)
+        self._classes_ok()
+        s = _scatter_from(core, ids, None)
+        return ScatterMatrices(
+            within=s.within, between=s.between, total=s.total, sigma_within=s.sigma_within,
+            sigma_between=s.sigma_between, means=s.means[order], counts=s.counts[order], classes=ids[order],
+        )

@@ -1,0 +1,200 @@
+//! Intrinsic dimension: TwoNN (Facco, d'Errico, Rodriguez & Laio, Sci. Rep. 7, 2017) and the
+//! effective rank (Roy & Vetterli, EUSIPCO 2007).
+
+use super::{gemm_abt, gram, sym_eigen};
+use crate::error::{CoreError, Result};
+use crate::knn::{self, Euclidean, Method, Metric, Points, Real};
+use crate::parallel::Ctl;
+use std::collections::HashMap;
+
+/// The distinct rows of `p` (first occurrence kept, in order), or None when all rows are distinct.
+/// -0.0 and 0.0 are the same coordinate.
+pub fn distinct_rows<T: Real>(p: Points<'_, T>) -> Option<Vec<T>> {
+    let d = p.d();
+    let key = |i: usize| -> Vec<u64> {
+        p.row(i).iter().map(|&x| {
+            let v = x.to_f64();
+            if v == 0.0 { 0u64 } else { v.to_bits() }
+        }).collect()
+    };
+    let mut seen: HashMap<Vec<u64>, ()> = HashMap::with_capacity(p.n());
+    let mut keep = Vec::with_capacity(p.n());
+    for i in 0..p.n() {
+        if seen.insert(key(i), ()).is_none() {
+            keep.push(i);
+        }
+    }
+    if keep.len() == p.n() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(keep.len() * d);
+    for i in keep {
+        out.extend_from_slice(p.row(i));
+    }
+    Some(out)
+}
+
+/// TwoNN result: the dimension and the number of distinct points it used.
+#[derive(Clone, Copy, Debug)]
+pub struct TwoNn {
+    pub dimension: f64,
+    pub n_distinct: usize,
+    pub n_fitted: usize,
+}
+
+/// TwoNN: duplicates removed; μ_i = r₂(i)/r₁(i) from the Euclidean 2-NN distances of the
+/// neighbour engine; μ sorted ascending with the empirical CDF F(μ_(i)) = i/N'; the largest
+/// ⌈N'·f⌉ ratios (f = `discard_fraction`, and always at least the last, where F = 1) are dropped;
+/// d is the least-squares slope through the origin of −log(1 − F) against log μ.
+pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Result<TwoNn> {
+    if !(0.0..1.0).contains(&discard_fraction) {
+        return Err(CoreError::invalid("discard_fraction", format!("must lie in [0, 1), got {discard_fraction}")));
+    }
+    let distinct = distinct_rows(p);
+    let q = match &distinct {
+        Some(v) => Points::trusted(v, v.len() / p.d(), p.d()),
+        None => p,
+    };
+    let n = q.n();
+    if n < 3 {
+        return Err(CoreError::invalid("h", format!("TwoNN needs at least 3 distinct points, got {n}")));
+    }
+    let (rotated, kept) = principal_coordinates(q, ctl)?;
+    let r = Points::trusted(&rotated, n, kept);
+    let index = knn::build_index::<f64, Euclidean>(r, Method::Auto, ctl)?;
+    let nn = index.knn_indices(2, ctl)?;
+    let mut mu: Vec<f64> = (0..n)
+        .map(|i| {
+            let r1 = Euclidean::finish(Euclidean::dist::<f64, 0>(r.row(i), r.row(nn[2 * i] as usize)));
+            let r2 = Euclidean::finish(Euclidean::dist::<f64, 0>(r.row(i), r.row(nn[2 * i + 1] as usize)));
+            r2 / r1
+        })
+        .collect();
+    mu.sort_by(|a, b| a.total_cmp(b));
+    let n_keep = ((n as f64 * (1.0 - discard_fraction)).floor() as usize).min(n - 1);
+    if n_keep < 1 {
+        return Err(CoreError::invalid("discard_fraction", "discards every point"));
+    }
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, &m) in mu[..n_keep].iter().enumerate() {
+        let x = m.ln();
+        let y = -(1.0 - (i + 1) as f64 / n as f64).ln();
+        sxy += x * y;
+        sxx += x * x;
+    }
+    if sxx == 0.0 {
+        return Err(CoreError::invalid(
+            "h",
+            "every kept ratio r2/r1 is 1 (equidistant neighbours, e.g. a regular grid): TwoNN is undefined",
+        ));
+    }
+    Ok(TwoNn { dimension: sxy / sxx, n_distinct: n, n_fitted: n_keep })
+}
+
+/// The points in principal-axis coordinates, (h_i − μ)·V with V the eigenvectors of the covariance
+/// by decreasing variance (an N × r f64 copy), and r. Distances are unchanged up to rounding (V is
+/// orthogonal). Principal coordinates whose largest magnitude is at the level of that rounding
+/// (≤ 8·d·ε·max_i ‖h_i − μ‖: the data have no extent along them, they hold only the rotation's own
+/// rounding noise) are dropped, so data lying in a linear subspace are searched in its dimension
+/// (a k-d tree up to 16 dimensions, as the neighbour engine's `Auto` rule says); data with extent
+/// in every direction keep all d coordinates.
+fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<(Vec<f64>, usize)> {
+    let (n, d) = (p.n(), p.d());
+    let mut mean = vec![0.0; d];
+    for i in 0..n {
+        for (m, &x) in mean.iter_mut().zip(p.row(i)) {
+            *m += x.to_f64();
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let order: Vec<u32> = (0..n as u32).collect();
+    let cov = gram(p, &order, &|_| Some(&mean[..]), ctl)?;
+    let (vals, vecs) = sym_eigen(&cov, d, true)?;
+    // Vᵀ as d × d row-major, rows by decreasing eigenvalue.
+    let mut idx: Vec<usize> = (0..d).collect();
+    idx.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
+    let mut vt = vec![0.0; d * d];
+    for (r, &j) in idx.iter().enumerate() {
+        for i in 0..d {
+            vt[r * d + i] = vecs[i * d + j];
+        }
+    }
+    let mut out = vec![0.0; n * d];
+    const ROWS: usize = super::GATHER_ROWS;
+    ctl.fill_blocks(&mut out, ROWS * d, |start, sl| {
+        let first = start / d;
+        let rows = sl.len() / d;
+        let idx: Vec<u32> = (first as u32..(first + rows) as u32).collect();
+        let mut buf = vec![0.0; rows * d];
+        super::gather_rows(p, &idx, Some(&mean), &mut buf);
+        gemm_abt(sl, &buf, &vt, rows, d, d, false);
+    })?;
+    let mut extent = vec![0.0f64; d];
+    let mut max_norm = 0.0f64;
+    for row in out.chunks(d) {
+        let mut sq = 0.0;
+        for (e, &v) in extent.iter_mut().zip(row) {
+            *e = e.max(v.abs());
+            sq += v * v;
+        }
+        max_norm = max_norm.max(sq.sqrt());
+    }
+    let tol = 8.0 * d as f64 * f64::EPSILON * max_norm;
+    let keep: Vec<usize> = (0..d).filter(|&j| extent[j] > tol).collect();
+    if keep.len() == d || keep.is_empty() {
+        return Ok((out, d));
+    }
+    let r = keep.len();
+    let mut compact = vec![0.0; n * r];
+    for (dst, src) in compact.chunks_mut(r).zip(out.chunks(d)) {
+        for (o, &j) in dst.iter_mut().zip(&keep) {
+            *o = src[j];
+        }
+    }
+    Ok((compact, r))
+}
+
+/// Singular values of `p` as given (not centred), from the eigenvalues of the smaller Gram matrix.
+pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>> {
+    let (n, d) = (p.n(), p.d());
+    let g = if d <= n {
+        let order: Vec<u32> = (0..n as u32).collect();
+        gram(p, &order, &|_| None, ctl)?
+    } else {
+        // N × N Gram, summed over blocks of columns gathered in f64.
+        const COLS: usize = 256;
+        let mut g = vec![0.0; n * n];
+        let mut buf = vec![0.0; n * COLS];
+        let mut j0 = 0;
+        while j0 < d {
+            let w = COLS.min(d - j0);
+            for i in 0..n {
+                for (o, &x) in buf[i * w..(i + 1) * w].iter_mut().zip(&p.row(i)[j0..j0 + w]) {
+                    *o = x.to_f64();
+                }
+            }
+            gemm_abt(&mut g, &buf, &buf, n, n, w, true);
+            ctl.check()?;
+            j0 += w;
+        }
+        super::symmetrize(&mut g, n);
+        g
+    };
+    let m = n.min(d);
+    let (vals, _) = sym_eigen(&g, m, false)?;
+    Ok(vals.into_iter().rev().map(|v| v.max(0.0).sqrt()).collect())
+}
+
+/// Effective rank exp(−Σ_k p_k log p_k), p_k = σ_k / Σ σ, over the singular values of `p` as given.
+pub fn effective_rank<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<f64> {
+    let s = singular_values(p, ctl)?;
+    let total: f64 = s.iter().sum();
+    if !(total > 0.0) {
+        return Err(CoreError::invalid("h", "all entries are 0: the effective rank is undefined"));
+    }
+    let h: f64 = s.iter().filter(|&&v| v > 0.0).map(|&v| {
+        let q = v / total;
+        -q * q.ln()
+    }).sum();
+    Ok(h.exp())
+}

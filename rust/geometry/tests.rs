@@ -1,0 +1,146 @@
+//! Pure-core tests against naive formulas on small data.
+
+use super::clustering::{calinski_harabasz, silhouette_samples};
+use super::collapse::{cdnv, nc1, nc1_from_points};
+use super::intrinsic::{effective_rank, twonn};
+use super::*;
+
+fn lcg(seed: &mut u64) -> f64 {
+    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+}
+
+fn data(n: usize, d: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<u32>) {
+    let mut s = seed;
+    let centres: Vec<f64> = (0..k * d).map(|_| 4.0 * lcg(&mut s)).collect();
+    let codes: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
+    let x = (0..n * d).map(|t| centres[codes[t / d] as usize * d + t % d] + lcg(&mut s)).collect();
+    (x, codes)
+}
+
+fn close(a: f64, b: f64, tol: f64) {
+    assert!((a - b).abs() <= tol * b.abs().max(1.0), "{a} vs {b}");
+}
+
+#[test]
+fn stats_match_naive_means_and_variances() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d, k) = (301, 5, 4);
+    let (x, codes) = data(n, d, k, 1);
+    let p = Points::new("h", &x, n, d).unwrap();
+    let st = ClassStats::from_points(p, &codes, k, true, &ctl).unwrap();
+    let mut tw = 0.0;
+    for c in 0..k {
+        let rows: Vec<usize> = (0..n).filter(|&i| codes[i] as usize == c).collect();
+        let mean: Vec<f64> = (0..d).map(|j| rows.iter().map(|&i| x[i * d + j]).sum::<f64>() / rows.len() as f64).collect();
+        for j in 0..d {
+            close(st.mean(c)[j], mean[j], 1e-12);
+        }
+        let m2: f64 = rows.iter().map(|&i| (0..d).map(|j| (x[i * d + j] - mean[j]).powi(2)).sum::<f64>()).sum();
+        close(st.m2(c), m2, 1e-12);
+        tw += m2;
+    }
+    let w = st.within().unwrap();
+    close((0..d).map(|j| w[j * d + j]).sum(), tw, 1e-12);
+    // Naive CDNV.
+    let mut sum = 0.0;
+    for a in 0..k {
+        for b in a + 1..k {
+            let dist: f64 = (0..d).map(|j| (st.mean(a)[j] - st.mean(b)[j]).powi(2)).sum();
+            let va = st.m2(a) / st.count(a) as f64;
+            let vb = st.m2(b) / st.count(b) as f64;
+            sum += (va + vb) / (2.0 * dist);
+        }
+    }
+    close(cdnv(&st, 0).unwrap(), sum / 6.0, 1e-12);
+}
+
+#[test]
+fn streaming_equals_one_shot_and_nc1_paths_agree() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d, k) = (400, 6, 3);
+    let (x, codes) = data(n, d, k, 2);
+    let p = Points::new("h", &x, n, d).unwrap();
+    let whole = ClassStats::from_points(p, &codes, k, true, &ctl).unwrap();
+    let mut acc = ClassStats::new(d, true);
+    for (lo, hi) in [(0, 7), (7, 150), (150, 151), (151, 400)] {
+        let part = Points::new("h", &x[lo * d..hi * d], hi - lo, d).unwrap();
+        acc.update(part, &codes[lo..hi], k, &ctl).unwrap();
+    }
+    for c in 0..k {
+        close(acc.m2(c), whole.m2(c), 1e-11);
+    }
+    for (a, b) in acc.within().unwrap().iter().zip(whole.within().unwrap()) {
+        close(*a, *b, 1e-11);
+    }
+    let classes = Classes::new(&codes, n, k).unwrap();
+    let fast = nc1_from_points(p, &classes, &whole, &ctl).unwrap();
+    close(nc1(&acc).unwrap(), fast, 1e-10);
+    close(calinski_harabasz(&acc).unwrap(), calinski_harabasz(&whole).unwrap(), 1e-11);
+}
+
+#[test]
+fn translation_by_a_large_offset_keeps_variances() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d, k) = (200, 3, 2);
+    let (x, codes) = data(n, d, k, 3);
+    let shifted: Vec<f64> = x.iter().map(|v| v + 1e8).collect();
+    let a = ClassStats::from_points(Points::new("h", &x, n, d).unwrap(), &codes, k, false, &ctl).unwrap();
+    let b = ClassStats::from_points(Points::new("h", &shifted, n, d).unwrap(), &codes, k, false, &ctl).unwrap();
+    for c in 0..k {
+        close(b.m2(c), a.m2(c), 1e-7);
+    }
+}
+
+#[test]
+fn silhouette_matches_naive() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d, k) = (150, 4, 3);
+    let (x, mut codes) = data(n, d, k, 4);
+    codes[7] = 3; // a singleton class
+    let classes = Classes::new(&codes, n, 4).unwrap();
+    let s = silhouette_samples(Points::new("h", &x, n, d).unwrap(), &classes, &ctl).unwrap();
+    let dist = |i: usize, j: usize| (0..d).map(|t| (x[i * d + t] - x[j * d + t]).powi(2)).sum::<f64>().sqrt();
+    for i in 0..n {
+        let own = codes[i];
+        let size = |c: u32| codes.iter().filter(|&&v| v == c).count() as f64;
+        if size(own) == 1.0 {
+            assert_eq!(s[i], 0.0);
+            continue;
+        }
+        let a = (0..n).filter(|&j| codes[j] == own && j != i).map(|j| dist(i, j)).sum::<f64>() / (size(own) - 1.0);
+        let b = (0..4u32)
+            .filter(|&c| c != own)
+            .map(|c| (0..n).filter(|&j| codes[j] == c).map(|j| dist(i, j)).sum::<f64>() / size(c))
+            .fold(f64::INFINITY, f64::min);
+        close(s[i], (b - a) / a.max(b), 1e-10);
+    }
+}
+
+#[test]
+fn twonn_finds_the_dimension_of_a_plane_and_effective_rank_of_identity() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let mut s = 7u64;
+    let n = 4000;
+    let mut x = vec![0.0; n * 5];
+    for i in 0..n {
+        let (u, v) = (lcg(&mut s), lcg(&mut s));
+        x[i * 5] = u;
+        x[i * 5 + 1] = v;
+        x[i * 5 + 3] = u - v;
+    }
+    x.extend_from_slice(&x[..50].to_vec()); // 10 duplicate rows
+    let r = twonn(Points::new("h", &x, n + 10, 5).unwrap(), 0.1, &ctl).unwrap();
+    assert_eq!(r.n_distinct, n);
+    assert!((r.dimension - 2.0).abs() < 0.2, "{}", r.dimension);
+    let eye: Vec<f64> = (0..9).map(|t| if t % 4 == 0 { 1.0 } else { 0.0 }).collect();
+    close(effective_rank(Points::new("h", &eye, 3, 3).unwrap(), &ctl).unwrap(), 3.0, 1e-12);
+}
+
+#[test]
+fn fewer_than_two_classes_is_an_error() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let x = [0.0, 1.0, 2.0];
+    let st = ClassStats::from_points(Points::new("h", &x, 3, 1).unwrap(), &[0, 0, 0], 1, false, &ctl).unwrap();
+    assert!(matches!(cdnv(&st, 0), Err(CoreError::InvalidArgument { arg: "labels", .. })));
+}
