@@ -192,3 +192,19 @@ def test_bad_requests():
         rc.permutation_test(rc.mutual_info, x, y[:-1])
     with pytest.raises(TypeError, match="n_permutations"):
         rc.permutation_test(rc.mutual_info, x, y, n_permutations=2.5)
+
+
+def test_geometry_metrics_resample_with_their_declared_scheme():
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 3, 300)
+    h = rng.standard_normal((3, 5))[labels] * 3 + rng.standard_normal((300, 5))
+    ci = rc.confidence_interval(rc.class_distance_normalized_variance, h, labels, n_resamples=40)
+    assert ci.method.startswith("bootstrap") and ci.low < ci.value < ci.high
+    # Rows are resampled together with their labels: the generic path equals direct calls.
+    idx_rng = np.random.default_rng(0)
+    first = np.sort(idx_rng.integers(0, 300, size=300))
+    assert ci.resamples[0] == rc.class_distance_normalized_variance(h[first], labels[first])
+    sil = rc.confidence_interval(rc.silhouette, h, labels=labels, n_resamples=10)
+    assert sil.method.startswith("half-sampling")
+    rows = np.sort(np.random.default_rng(0).permutation(300)[:150])
+    assert sil.resamples[0] == rc.silhouette(h[rows], labels[rows])

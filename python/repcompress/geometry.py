@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._resampling import declare_resampling
 from ._validation import as_samples, class_codes, make_rng
 
 __all__ = [
@@ -93,6 +94,7 @@ def _stats(h: Any, labels: Any, *, second_moments: bool) -> tuple[Any, np.ndarra
 # ----------------------------------------------------------------------------------------------
 
 
+@declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
 def class_distance_normalized_variance(h: Any, labels: Any, *, ddof: int = 0) -> float:
     """Class-distance normalised variance (CDNV), averaged over pairs of classes.
 
@@ -173,6 +175,7 @@ def _scatter_from(stats: Any, ids: np.ndarray, total: np.ndarray | None) -> Scat
     )
 
 
+@declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
 def trace_ratio(h: Any, labels: Any) -> float:
     """tr(S_W) / tr(S_B): within-class over between-class scatter (class-size weighted).
 
@@ -183,6 +186,7 @@ def trace_ratio(h: Any, labels: Any) -> float:
     return float(stats.trace_ratio())
 
 
+@declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
 def fisher_ratio(h: Any, labels: Any, *, ridge: float = 0.0) -> float:
     """Fisher's criterion tr((S_W + ridge·N·I)⁻¹ S_B).
 
@@ -310,6 +314,7 @@ def _check_n_labels(n_labels: int, n: int) -> None:
         raise ValueError(f"labels: number of labels is {n_labels}; valid values are 2 to n_samples - 1 = {n - 1} (inclusive)")
 
 
+@declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
 def calinski_harabasz(h: Any, labels: Any) -> float:
     """Calinski–Harabasz index [tr(S_B)/(C − 1)] / [tr(S_W)/(N − C)], as
     ``sklearn.metrics.calinski_harabasz_score`` (1.0 when tr(S_W) = 0; 2 ≤ C ≤ N − 1 required).
@@ -319,6 +324,7 @@ def calinski_harabasz(h: Any, labels: Any) -> float:
     return float(_core.ClassStats.from_data(hs, codes, len(ids), False).calinski_harabasz())
 
 
+@declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
 def davies_bouldin(h: Any, labels: Any) -> float:
     """Davies–Bouldin index, as ``sklearn.metrics.davies_bouldin_score``:
     mean over classes of max_{c' ≠ c} (s_c + s_c') / ‖μ_c − μ_c'‖ with s_c the mean Euclidean
@@ -342,6 +348,7 @@ def silhouette_samples(h: Any, labels: Any) -> np.ndarray:
     return np.asarray(_core.silhouette_samples(hs, codes, len(ids)))
 
 
+@declare_resampling(arrays=("h", "labels"), scheme="subsample")
 def silhouette(h: Any, labels: Any, *, sample_size: int | None = None, random_state: Any = 0) -> float:
     """Mean silhouette coefficient, as ``sklearn.metrics.silhouette_score`` (Euclidean); see
     :func:`silhouette_samples`. With ``sample_size``, the mean over a random subset of that many
@@ -367,6 +374,7 @@ def silhouette(h: Any, labels: Any, *, sample_size: int | None = None, random_st
 # ----------------------------------------------------------------------------------------------
 
 
+@declare_resampling(arrays=("h",), scheme="subsample")
 def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
     """Intrinsic dimension by TwoNN (Facco, d'Errico, Rodriguez & Laio, Sci. Rep. 7, 2017).
 
@@ -386,6 +394,7 @@ def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
     return float(dim)
 
 
+@declare_resampling(arrays=("h",), scheme="bootstrap")
 def effective_rank(h: Any) -> float:
     """Effective rank (Roy & Vetterli, EUSIPCO 2007): exp(−Σ_k p_k log p_k), p_k = σ_k / Σ_j σ_j
     over the singular values σ of ``h`` **as given** (not centred, as Roy & Vetterli define it for

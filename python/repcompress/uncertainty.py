@@ -123,6 +123,10 @@ def confidence_interval(
       bootstrap's bias correction: plug-in entropies and MI are biased by the number of occupied
       bins, and an interval that lies away from the estimate says so. Refused for k-NN estimators.
 
+    The geometry metrics declare their scheme: bootstrap for the moment-based ones (CDNV, trace
+    and Fisher ratios, Calinski–Harabasz, Davies–Bouldin, effective rank), half-sampling for the
+    distance-based ones (silhouette, TwoNN), where duplicate rows would sit at distance 0.
+
     Resamples of the Rust estimators run in parallel inside Rust; pre-processing (normalisation,
     jitter, binning edges) is done once on the whole sample. No interval covers an estimator's
     own bias at small N (k-NN estimators are biased towards 0 for strong dependence).
