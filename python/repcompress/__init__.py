@@ -16,10 +16,18 @@ from .knn_estimators import (
     mutual_info_given_labels,
     mutual_info_labels,
 )
+from .gaussian_channel import (
+    ChannelInformation,
+    GaussianChannelMI,
+    gaussian_channel_mi,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChannelInformation",
+    "GaussianChannelMI",
+    "gaussian_channel_mi",
     "conditional_mutual_info",
     "entropy",
     "get_num_threads",

@@ -12,6 +12,8 @@ use pyo3::prelude::*;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 
+mod gaussian;
+
 impl From<CoreError> for PyErr {
     fn from(e: CoreError) -> PyErr {
         match e {
@@ -289,5 +291,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_forget_pool_after_fork, m)?)?;
+    gaussian::register(m)?;
     Ok(())
 }
