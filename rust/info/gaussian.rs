@@ -125,25 +125,45 @@ struct Prepared {
 fn validate(ch: &Channel<'_>, req: &Request<'_>) -> Result<()> {
     let (n, d) = (ch.n, ch.d);
     if n == 0 || d == 0 {
-        return Err(CoreError::invalid("means", format!("empty input ({n} samples, {d} dimensions)")));
+        return Err(CoreError::invalid(
+            "means",
+            format!("empty input ({n} samples, {d} dimensions)"),
+        ));
     }
     if ch.means.len() != n * d {
-        return Err(CoreError::invalid("means", format!("has {} values, expected {n} × {d}", ch.means.len())));
+        return Err(CoreError::invalid(
+            "means",
+            format!("has {} values, expected {n} × {d}", ch.means.len()),
+        ));
     }
-    if let Some(r) = ch.means.chunks_exact(d).position(|row| row.iter().any(|v| !v.is_finite())) {
-        return Err(CoreError::invalid("means", format!("contains NaN or inf (first at row {r})")));
+    if let Some(r) = ch
+        .means
+        .chunks_exact(d)
+        .position(|row| row.iter().any(|v| !v.is_finite()))
+    {
+        return Err(CoreError::invalid(
+            "means",
+            format!("contains NaN or inf (first at row {r})"),
+        ));
     }
     let (name, vals, rows) = match ch.noise {
         Noise::Shared(v) => ("noise_variance", v, 1),
         Noise::PerSample(v) => ("variances", v, n),
     };
     if vals.len() != rows * d {
-        return Err(CoreError::invalid(name, format!("has {} values, expected {rows} × {d}", vals.len())));
+        return Err(CoreError::invalid(
+            name,
+            format!("has {} values, expected {rows} × {d}", vals.len()),
+        ));
     }
     if let Some(pos) = vals.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(CoreError::invalid(
             name,
-            format!("every variance must be finite and > 0 (raise min_variance); row {} has {}", pos / d, vals[pos]),
+            format!(
+                "every variance must be finite and > 0 (raise min_variance); row {} has {}",
+                pos / d,
+                vals[pos]
+            ),
         ));
     }
     if let Some(draws) = req.draws {
@@ -151,7 +171,10 @@ fn validate(ch: &Channel<'_>, req: &Request<'_>) -> Result<()> {
             return Err(CoreError::invalid("n_draws", "must be at least 1"));
         }
         if draws.len() != req.n_draws * n * d {
-            return Err(CoreError::invalid("draws", format!("has {} values, expected {} × {n} × {d}", draws.len(), req.n_draws)));
+            return Err(CoreError::invalid(
+                "draws",
+                format!("has {} values, expected {} × {n} × {d}", draws.len(), req.n_draws),
+            ));
         }
         if draws.iter().any(|v| !v.is_finite()) {
             return Err(CoreError::invalid("draws", "contains NaN or inf"));
@@ -159,13 +182,19 @@ fn validate(ch: &Channel<'_>, req: &Request<'_>) -> Result<()> {
     }
     if let Some(labels) = req.labels {
         if labels.len() != n {
-            return Err(CoreError::invalid("labels", format!("has {} entries but means has {n} rows", labels.len())));
+            return Err(CoreError::invalid(
+                "labels",
+                format!("has {} entries but means has {n} rows", labels.len()),
+            ));
         }
         let c = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
         let mut seen = vec![false; c];
         labels.iter().for_each(|&l| seen[l as usize] = true);
         if seen.iter().any(|s| !s) {
-            return Err(CoreError::invalid("labels", "class codes must be 0..C−1 with every code present"));
+            return Err(CoreError::invalid(
+                "labels",
+                "class codes must be 0..C−1 with every code present",
+            ));
         }
     }
     Ok(())
@@ -203,15 +232,38 @@ fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Prepared {
                 row.iter_mut().zip(&scale).for_each(|(m, &s)| *m *= s);
             }
             // In whitened coordinates every variance is 1: log det 0.
-            Prepared { n, d, mu, var: Vec::new(), shared: v.to_vec(), log_det: vec![0.0; n], order, bounds, class_of }
+            Prepared {
+                n,
+                d,
+                mu,
+                var: Vec::new(),
+                shared: v.to_vec(),
+                log_det: vec![0.0; n],
+                order,
+                bounds,
+                class_of,
+            }
         }
         Noise::PerSample(v) => {
             let mut var = Vec::with_capacity(n * d);
             for &i in &order {
                 var.extend_from_slice(&v[i * d..(i + 1) * d]);
             }
-            let log_det = var.chunks_exact(d).map(|r| r.iter().map(|x| x.ln()).sum::<f64>()).collect();
-            Prepared { n, d, mu, var, shared: Vec::new(), log_det, order, bounds, class_of }
+            let log_det = var
+                .chunks_exact(d)
+                .map(|r| r.iter().map(|x| x.ln()).sum::<f64>())
+                .collect();
+            Prepared {
+                n,
+                d,
+                mu,
+                var,
+                shared: Vec::new(),
+                log_det,
+                order,
+                bounds,
+                class_of,
+            }
         }
     }
 }
@@ -234,7 +286,7 @@ fn exp_nonpositive(x: f64) -> f64 {
     let t = x * LOG2E + SHIFT;
     let k = t - SHIFT; // round(x / ln 2)
     let r = (x - k * LN2_HI) - k * LN2_LO; // |r| ≤ ½ ln 2
-    // Taylor series of e^r to degree 12: remainder < 2e-16 relative for |r| ≤ 0.347.
+                                           // Taylor series of e^r to degree 12: remainder < 2e-16 relative for |r| ≤ 0.347.
     let mut p = 1.0 / 479_001_600.0;
     for c in [
         1.0 / 39_916_800.0,
@@ -265,7 +317,18 @@ fn ln_mantissa(m: f64) -> f64 {
     let t = (m - 1.0) / (m + 1.0);
     let t2 = t * t; // ≤ 0.0295: ten terms of Σ t^(2k)/(2k+1) leave < 1e-17
     let mut p = 1.0 / 21.0;
-    for c in [1.0 / 19.0, 1.0 / 17.0, 1.0 / 15.0, 1.0 / 13.0, 1.0 / 11.0, 1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0, 1.0] {
+    for c in [
+        1.0 / 19.0,
+        1.0 / 17.0,
+        1.0 / 15.0,
+        1.0 / 13.0,
+        1.0 / 11.0,
+        1.0 / 9.0,
+        1.0 / 7.0,
+        1.0 / 5.0,
+        1.0 / 3.0,
+        1.0,
+    ] {
         p = p * t2 + c;
     }
     2.0 * t * p + if big { std::f64::consts::LN_2 } else { 0.0 }
@@ -283,7 +346,11 @@ fn max_sum_generic(xs: &[f64], scale: f64) -> (f64, f64) {
             mx[l] = if c[l] > mx[l] { c[l] } else { mx[l] };
         }
     }
-    let m = tail.iter().chain(mx.iter()).fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a }) * scale;
+    let m = tail
+        .iter()
+        .chain(mx.iter())
+        .fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+        * scale;
     if !m.is_finite() {
         return (m, 0.0);
     }
@@ -322,6 +389,10 @@ fn combine((m1, s1): (f64, f64), (m2, s2): (f64, f64)) -> f64 {
     m + (s1 * (m1 - m).exp() + s2 * (m2 - m).exp()).ln()
 }
 
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Reduces `n_rows` rows of scores: `fill(r0, rows, buf)` writes rows r0..r0+rows (buf is rows × N,
 /// row-major); `sample(r)` is the (sorted) sample a row belongs to. For every scale s, the row's
 /// LSE of s·x over all columns and over its own class. Output index: r · scales.len() + s.
@@ -339,26 +410,35 @@ fn reduce_rows(
     ctl.fill_blocks(&mut out, rows * ns, |start, sl| {
         let r0 = start / ns;
         let nr = sl.len() / ns;
-        let mut buf = vec![0.0; nr * n];
-        fill(r0, nr, &mut buf);
-        for (r, (x, o)) in buf.chunks_exact(n).zip(sl.chunks_exact_mut(ns)).enumerate() {
-            let i = (r0 + r) % n;
-            let c = p.class_of[i] as usize;
-            let (a, b) = (p.bounds[c], p.bounds[c + 1]);
-            for (&s, o) in scales.iter().zip(o.iter_mut()) {
-                let inside = max_sum(&x[a..b], s);
-                let before = max_sum(&x[..a], s);
-                let after = max_sum(&x[b..], s);
-                o.class = inside.0 + inside.1.ln();
-                let rest = (before.0.max(after.0), 0.0);
-                let rest = if rest.0.is_finite() {
-                    (rest.0, before.1 * (before.0 - rest.0).exp() + after.1 * (after.0 - rest.0).exp())
-                } else {
-                    rest
-                };
-                o.all = combine(inside, rest);
+        // One buffer per worker thread, reused across blocks: allocating rows × N values per
+        // block let the allocator's per-thread arenas pile up hundreds of MB at N = 20000.
+        BUFFER.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            buf.clear();
+            buf.resize(nr * n, 0.0);
+            fill(r0, nr, &mut buf);
+            for (r, (x, o)) in buf.chunks_exact(n).zip(sl.chunks_exact_mut(ns)).enumerate() {
+                let i = (r0 + r) % n;
+                let c = p.class_of[i] as usize;
+                let (a, b) = (p.bounds[c], p.bounds[c + 1]);
+                for (&s, o) in scales.iter().zip(o.iter_mut()) {
+                    let inside = max_sum(&x[a..b], s);
+                    let before = max_sum(&x[..a], s);
+                    let after = max_sum(&x[b..], s);
+                    o.class = inside.0 + inside.1.ln();
+                    let rest = (before.0.max(after.0), 0.0);
+                    let rest = if rest.0.is_finite() {
+                        (
+                            rest.0,
+                            before.1 * (before.0 - rest.0).exp() + after.1 * (after.0 - rest.0).exp(),
+                        )
+                    } else {
+                        rest
+                    };
+                    o.all = combine(inside, rest);
+                }
             }
-        }
+        });
     })?;
     Ok(out)
 }
@@ -385,7 +465,9 @@ fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) -> Result<(Ve
         &draws[o * d..(o + 1) * d]
     };
     let n_rows = n * n_draws;
-    let own: Vec<f64> = (0..n_rows).map(|r| -0.5 * (sq_norm(draw(r / n, r % n)) + p.log_det[r % n])).collect();
+    let own: Vec<f64> = (0..n_rows)
+        .map(|r| -0.5 * (sq_norm(draw(r / n, r % n)) + p.log_det[r % n]))
+        .collect();
     let lse = if p.var.is_empty() {
         // Whitened: log p_j(z) = −½‖z − μ_j‖² + const.
         let mu_norm: Vec<f64> = p.mu.chunks_exact(d).map(sq_norm).collect();
@@ -395,12 +477,17 @@ fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) -> Result<(Ve
             for r in 0..rows {
                 let (m, i) = ((r0 + r) / n, (r0 + r) % n);
                 let z = &mut q[r * d..(r + 1) * d];
-                z.iter_mut().zip(&p.mu[i * d..(i + 1) * d]).zip(draw(m, i)).for_each(|((z, &mu), &e)| *z = mu + e);
+                z.iter_mut()
+                    .zip(&p.mu[i * d..(i + 1) * d])
+                    .zip(draw(m, i))
+                    .for_each(|((z, &mu), &e)| *z = mu + e);
                 qn[r] = sq_norm(z);
             }
             gram(buf, &q, &p.mu, rows, n, d, -2.0);
             for (r, row) in buf.chunks_exact_mut(n).enumerate() {
-                row.iter_mut().zip(&mu_norm).for_each(|(x, &mn)| *x = -0.5 * (*x + qn[r] + mn).max(0.0));
+                row.iter_mut()
+                    .zip(&mu_norm)
+                    .for_each(|(x, &mn)| *x = -0.5 * (*x + qn[r] + mn).max(0.0));
                 let i = (r0 + r) % n;
                 row[i] = -0.5 * sq_norm(draw((r0 + r) / n, i));
             }
@@ -461,7 +548,9 @@ fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec<RowLse>)> 
             gram(buf, &p.mu[r0 * d..(r0 + rows) * d], &p.mu, rows, n, d, -2.0);
             for (r, row) in buf.chunks_exact_mut(n).enumerate() {
                 let ni = mu_norm[r0 + r];
-                row.iter_mut().zip(&mu_norm).for_each(|(x, &nj)| *x = -(*x + ni + nj).max(0.0));
+                row.iter_mut()
+                    .zip(&mu_norm)
+                    .for_each(|(x, &nj)| *x = -(*x + ni + nj).max(0.0));
                 row[r0 + r] = 0.0;
             }
         })?;
@@ -526,7 +615,15 @@ fn bhattacharyya_rows(p: &Prepared, ctl: &Ctl) -> Result<Vec<RowLse>> {
     // within [exp(period·(lmin + ln 2)), 2^(period+1)]: keep that above e^-700.
     let period = ((700.0 / (-(lmin + std::f64::consts::LN_2)).max(1.0)) as usize).clamp(1, 16);
     let half_d_ln2 = 0.5 * d as f64 * std::f64::consts::LN_2;
-    let bd = BdColumns { n, d, vt: &vt, mt: &mt, log_det: &log_det_scaled, period, half_d_ln2 };
+    let bd = BdColumns {
+        n,
+        d,
+        vt: &vt,
+        mt: &mt,
+        log_det: &log_det_scaled,
+        period,
+        half_d_ln2,
+    };
     reduce_rows(p, n, &[1.0], ctl, |r0, rows, buf| bd.fill(r0, rows, buf))
 }
 
@@ -561,16 +658,18 @@ impl BdColumns<'_> {
     /// instruction set (no fused multiply-add), hence the same bits.
     #[inline(always)]
     fn fill_generic(&self, r0: usize, rows: usize, buf: &mut [f64]) {
-        const COLS: usize = 256;
+        // A chunk of COLS columns (2·COLS·d values) stays in L2 while every row of the block
+        // passes over it: column data is read from memory once per block, not once per row.
+        const COLS: usize = 128;
         let (n, d, vt, mt) = (self.n, self.d, self.vt, self.mt);
         let mut acc = [0.0f64; COLS];
         let mut prod = [1.0f64; COLS];
         let mut expo = [0i64; COLS];
-        for r in 0..rows {
-            let i = r0 + r;
-            let row = &mut buf[r * n..(r + 1) * n];
-            for j0 in (0..n).step_by(COLS) {
-                let w = COLS.min(n - j0);
+        for j0 in (0..n).step_by(COLS) {
+            let w = COLS.min(n - j0);
+            for r in 0..rows {
+                let i = r0 + r;
+                let row = &mut buf[r * n..(r + 1) * n];
                 let (acc, prod, expo) = (&mut acc[..w], &mut prod[..w], &mut expo[..w]);
                 acc.fill(0.0);
                 prod.fill(1.0);
@@ -598,10 +697,9 @@ impl BdColumns<'_> {
                     let j = j0 + t;
                     let log_s = ln_mantissa(prod[t]) + expo[t] as f64 * std::f64::consts::LN_2;
                     let bd = 0.25 * acc[t] + 0.5 * log_s - 0.25 * (self.log_det[i] + self.log_det[j]) - self.half_d_ln2;
-                    row[j] = -bd.max(0.0);
+                    row[j] = if j == i { 0.0 } else { -bd.max(0.0) };
                 }
             }
-            row[i] = 0.0;
         }
     }
 }
@@ -614,7 +712,11 @@ fn mean_sd(xs: impl Iterator<Item = f64> + Clone) -> Paired {
     }
     let mean = sum / n as f64;
     let ss: f64 = xs.map(|x| (x - mean) * (x - mean)).sum();
-    let stderr = if n > 1 { (ss / (n - 1) as f64).sqrt() / (n as f64).sqrt() } else { 0.0 };
+    let stderr = if n > 1 {
+        (ss / (n - 1) as f64).sqrt() / (n as f64).sqrt()
+    } else {
+        0.0
+    };
     Paired { mi: mean, stderr }
 }
 
@@ -653,14 +755,20 @@ fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> f64 {
     for k in 0..d {
         cov[(k, k)] += 1.0;
     }
-    let Ok(llt) = cov.llt(Side::Lower) else { return f64::INFINITY };
+    let Ok(llt) = cov.llt(Side::Lower) else {
+        return f64::INFINITY;
+    };
     let l = llt.L();
     let log_det_scaled: f64 = (0..d).map(|k| 2.0 * l[(k, k)].ln()).sum();
     if !log_det_scaled.is_finite() {
         return f64::INFINITY;
     }
     let log_det_cov = log_det_scaled + mean_var.iter().map(|v| v.ln()).sum::<f64>();
-    let mean_l = if p.var.is_empty() { 0.0 } else { p.log_det[lo..hi].iter().sum::<f64>() / m as f64 };
+    let mean_l = if p.var.is_empty() {
+        0.0
+    } else {
+        p.log_det[lo..hi].iter().sum::<f64>() / m as f64
+    };
     0.5 * (log_det_cov - mean_l)
 }
 
@@ -677,11 +785,27 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
     };
     let cond_ceiling = (0..n).map(class_log_n).sum::<f64>() / n as f64;
     let log_det_shared = p.shared.iter().map(|v| v.ln()).sum::<f64>();
-    let mean_log_det = if p.var.is_empty() { log_det_shared } else { p.log_det.iter().sum::<f64>() / n as f64 };
+    let mean_log_det = if p.var.is_empty() {
+        log_det_shared
+    } else {
+        p.log_det.iter().sum::<f64>() / n as f64
+    };
     let h_z_given_x = 0.5 * (d as f64 * LN_2PI_E + mean_log_det);
 
-    let mut total = Estimate { mc: None, kl: None, bd: None, maxent: None, ceiling: log_n };
-    let mut cond = Estimate { mc: None, kl: None, bd: None, maxent: None, ceiling: cond_ceiling };
+    let mut total = Estimate {
+        mc: None,
+        kl: None,
+        bd: None,
+        maxent: None,
+        ceiling: log_n,
+    };
+    let mut cond = Estimate {
+        mc: None,
+        kl: None,
+        bd: None,
+        maxent: None,
+        ceiling: cond_ceiling,
+    };
     let mut labels_mc = None;
 
     if let Some(draws) = req.draws {
@@ -698,7 +822,16 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
     if req.bounds {
         let (kl, bd) = pairwise_rows(&p, ctl)?;
         let bound = |rows: &[RowLse], class: bool| {
-            (0..n).map(|i| if class { class_log_n(i) - rows[i].class } else { log_n - rows[i].all }).sum::<f64>() / n as f64
+            (0..n)
+                .map(|i| {
+                    if class {
+                        class_log_n(i) - rows[i].class
+                    } else {
+                        log_n - rows[i].all
+                    }
+                })
+                .sum::<f64>()
+                / n as f64
         };
         total.kl = Some(bound(&kl, false));
         total.bd = Some(bound(&bd, false));
@@ -711,11 +844,21 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
                 use rayon::prelude::*;
                 groups.par_iter().map(|&(a, b)| maxent_bound(&p, a, b)).collect()
             });
-            cond.maxent =
-                Some(groups.iter().zip(&per_class).map(|(&(a, b), &m)| (b - a) as f64 / n as f64 * m).sum::<f64>());
+            cond.maxent = Some(
+                groups
+                    .iter()
+                    .zip(&per_class)
+                    .map(|(&(a, b), &m)| (b - a) as f64 / n as f64 * m)
+                    .sum::<f64>(),
+            );
         }
     }
-    Ok(ChannelMi { h_z_given_x, total, given_labels: with_labels.then_some(cond), labels_mc })
+    Ok(ChannelMi {
+        h_z_given_x,
+        total,
+        given_labels: with_labels.then_some(cond),
+        labels_mc,
+    })
 }
 
 #[cfg(test)]

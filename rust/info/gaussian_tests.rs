@@ -25,7 +25,12 @@ fn run(means: &[f64], d: usize, noise: Noise<'_>, n_draws: usize, labels: Option
     let n = means.len() / d;
     let draws = normals(7, n_draws * n * d);
     let ch = Channel { means, n, d, noise };
-    let req = Request { draws: Some(&draws), n_draws, bounds: true, labels };
+    let req = Request {
+        draws: Some(&draws),
+        n_draws,
+        bounds: true,
+        labels,
+    };
     gaussian_channel_mi(&ch, &req, &Ctl::uninterruptible().unwrap()).unwrap()
 }
 
@@ -72,9 +77,24 @@ fn hypercube_is_d_times_one_dimension() {
     assert_mc(&r.total, 3.0 * 0.336831, "MC");
     let vars = vec![1.0; 8 * d];
     let p = run(&means, d, Noise::PerSample(&vars), 4_000, None);
-    assert_close(p.total.bd.unwrap(), r.total.bd.unwrap(), 1e-12, "BD per-sample = shared");
-    assert_close(p.total.kl.unwrap(), r.total.kl.unwrap(), 1e-12, "KL per-sample = shared");
-    assert_close(p.total.mc.unwrap().mi, r.total.mc.unwrap().mi, 1e-12, "MC per-sample = shared");
+    assert_close(
+        p.total.bd.unwrap(),
+        r.total.bd.unwrap(),
+        1e-12,
+        "BD per-sample = shared",
+    );
+    assert_close(
+        p.total.kl.unwrap(),
+        r.total.kl.unwrap(),
+        1e-12,
+        "KL per-sample = shared",
+    );
+    assert_close(
+        p.total.mc.unwrap().mi,
+        r.total.mc.unwrap().mi,
+        1e-12,
+        "MC per-sample = shared",
+    );
 }
 
 #[test]
@@ -90,7 +110,12 @@ fn heteroscedastic_two_variances() {
 fn identical_means_give_zero_and_far_means_give_log_n() {
     let same = vec![3.0; 10 * 2];
     let r = run(&same, 2, Noise::Shared(&[0.5, 2.0]), 3, None);
-    for v in [r.total.mc.unwrap().mi, r.total.kl.unwrap(), r.total.bd.unwrap(), r.total.maxent.unwrap()] {
+    for v in [
+        r.total.mc.unwrap().mi,
+        r.total.kl.unwrap(),
+        r.total.bd.unwrap(),
+        r.total.maxent.unwrap(),
+    ] {
         assert_close(v, 0.0, 1e-12, "identical means");
     }
     let far: Vec<f64> = (0..10).flat_map(|i| [1e3 * i as f64, -2e3 * i as f64]).collect();
@@ -139,16 +164,58 @@ fn maxent_bound_of_a_gaussian_cloud() {
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
     let ctl = Ctl::uninterruptible().unwrap();
-    let req = Request { draws: None, n_draws: 1, bounds: true, labels: None };
-    let bad_var = Channel { means: &[0.0, 1.0], n: 2, d: 1, noise: Noise::PerSample(&[1.0, 0.0]) };
-    assert!(matches!(gaussian_channel_mi(&bad_var, &req, &ctl), Err(CoreError::InvalidArgument { arg: "variances", .. })));
-    let bad_mean = Channel { means: &[0.0, f64::NAN], n: 2, d: 1, noise: Noise::Shared(&[1.0]) };
-    assert!(matches!(gaussian_channel_mi(&bad_mean, &req, &ctl), Err(CoreError::InvalidArgument { arg: "means", .. })));
-    let ok = Channel { means: &[0.0, 1.0], n: 2, d: 1, noise: Noise::Shared(&[1.0]) };
-    let short = Request { draws: Some(&[0.0]), n_draws: 1, bounds: false, labels: None };
-    assert!(matches!(gaussian_channel_mi(&ok, &short, &ctl), Err(CoreError::InvalidArgument { arg: "draws", .. })));
-    let gap = Request { draws: None, n_draws: 1, bounds: true, labels: Some(&[0, 2]) };
-    assert!(matches!(gaussian_channel_mi(&ok, &gap, &ctl), Err(CoreError::InvalidArgument { arg: "labels", .. })));
+    let req = Request {
+        draws: None,
+        n_draws: 1,
+        bounds: true,
+        labels: None,
+    };
+    let bad_var = Channel {
+        means: &[0.0, 1.0],
+        n: 2,
+        d: 1,
+        noise: Noise::PerSample(&[1.0, 0.0]),
+    };
+    assert!(matches!(
+        gaussian_channel_mi(&bad_var, &req, &ctl),
+        Err(CoreError::InvalidArgument { arg: "variances", .. })
+    ));
+    let bad_mean = Channel {
+        means: &[0.0, f64::NAN],
+        n: 2,
+        d: 1,
+        noise: Noise::Shared(&[1.0]),
+    };
+    assert!(matches!(
+        gaussian_channel_mi(&bad_mean, &req, &ctl),
+        Err(CoreError::InvalidArgument { arg: "means", .. })
+    ));
+    let ok = Channel {
+        means: &[0.0, 1.0],
+        n: 2,
+        d: 1,
+        noise: Noise::Shared(&[1.0]),
+    };
+    let short = Request {
+        draws: Some(&[0.0]),
+        n_draws: 1,
+        bounds: false,
+        labels: None,
+    };
+    assert!(matches!(
+        gaussian_channel_mi(&ok, &short, &ctl),
+        Err(CoreError::InvalidArgument { arg: "draws", .. })
+    ));
+    let gap = Request {
+        draws: None,
+        n_draws: 1,
+        bounds: true,
+        labels: Some(&[0, 2]),
+    };
+    assert!(matches!(
+        gaussian_channel_mi(&ok, &gap, &ctl),
+        Err(CoreError::InvalidArgument { arg: "labels", .. })
+    ));
 }
 
 #[test]

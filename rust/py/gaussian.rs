@@ -12,7 +12,9 @@ use pyo3::types::PyDict;
 
 fn slice2<'a>(arg: &'static str, a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<(&'a [f64], usize, usize)> {
     if !a.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{arg}: the core needs a C-contiguous array")));
+        return Err(PyValueError::new_err(format!(
+            "{arg}: the core needs a C-contiguous array"
+        )));
     }
     let s = a.as_slice().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))?;
     Ok((s, a.shape()[0], a.shape()[1]))
@@ -46,12 +48,18 @@ fn gaussian_channel_mi<'py>(
     let (mu, n, d) = slice2("means", &means)?;
     let (var, vn, vd) = slice2("variances", &variances)?;
     if vd != d {
-        return Err(PyValueError::new_err(format!("variances: has {vd} columns but means has {d}")));
+        return Err(PyValueError::new_err(format!(
+            "variances: has {vd} columns but means has {d}"
+        )));
     }
     let noise = match (noise, vn) {
         ("shared", 1) => Noise::Shared(var),
         ("per_sample", m) if m == n => Noise::PerSample(var),
-        _ => return Err(PyValueError::new_err(format!("noise: {noise:?} does not fit variances of shape ({vn}, {vd})"))),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "noise: {noise:?} does not fit variances of shape ({vn}, {vd})"
+            )))
+        }
     };
     let draws = match &draws {
         Some(a) => Some(slice2("draws", a)?.0),
@@ -62,8 +70,15 @@ fn gaussian_channel_mi<'py>(
         None => None,
     };
     let channel = Channel { means: mu, n, d, noise };
-    let request = Request { draws, n_draws, bounds, labels: labels.as_deref() };
-    let r = run(py, |ctl| -> Result<_, CoreError> { gaussian::gaussian_channel_mi(&channel, &request, ctl) })?;
+    let request = Request {
+        draws,
+        n_draws,
+        bounds,
+        labels: labels.as_deref(),
+    };
+    let r = run(py, |ctl| -> Result<_, CoreError> {
+        gaussian::gaussian_channel_mi(&channel, &request, ctl)
+    })?;
     let dict = PyDict::new(py);
     dict.set_item("h_z_given_x", r.h_z_given_x)?;
     put_estimate(&dict, "", &r.total)?;
