@@ -198,7 +198,8 @@ def gaussian_channel_mi(
     Parameters
     ----------
     means : array-like, shape (N, d) or (N,)
-        μ_i, the noise-free representation of each input.
+        μ_i, the noise-free representation of each input. The core works in float64: float32
+        input is converted once (O(N d), negligible next to the O(N² d) work).
     variances : array-like, shape (N, d), optional
         Per-sample noise variances v_i (e.g. σ_i² of a VIB/CEB encoder).
     noise_variance : float or array-like of shape (d,), optional
@@ -218,7 +219,8 @@ def gaussian_channel_mi(
         makes I(X;Z) infinite. With ``min_variance=0`` a zero variance is an error.
     random_state : int, numpy.random.Generator or None
         Seed of the draws ε (``numpy.random.default_rng``; drawn in Python, so the result is the
-        same at any thread count).
+        same at any thread count). Do not generate the means from the same seed: the draws would
+        then repeat the data and no longer be independent noise.
     base : float
         Logarithm base of every result (e: nats, 2: bits); h(Z|X) too.
 

@@ -164,7 +164,8 @@ def plot(cells: list[dict], out: Path, grid: tuple[float, ...]) -> list[Path]:
         ax.set_title(title, fontsize=9)
         for i in range(len(grid)):
             for j in range(len(grid)):
-                ax.text(j, i, format(m[i, j], fmt), ha="center", va="center", fontsize=7, color="w")
+                light = im.norm(shown[i, j]) > 0.6  # dark text on the light end of the colour map
+                ax.text(j, i, format(m[i, j], fmt), ha="center", va="center", fontsize=7, color="k" if light else "w")
         ax.figure.colorbar(im, ax=ax, shrink=0.8, label="log10" if log else "nats")
 
     paths = []
