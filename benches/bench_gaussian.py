@@ -91,16 +91,18 @@ MEMORY_SCRIPT = textwrap.dedent(
         rc.set_num_threads({threads})
     means, kwargs, full, shared = channel({kind!r}, {n}, {d})
     del full
-    def rss():
+    def status(key):
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
-    before = rss()
+    before = status("VmRSS")
     t0 = time.perf_counter()
     r = rc.gaussian_channel_mi(means, method={method!r}, **kwargs)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM belongs to this process image; ru_maxrss would also count the parent's RSS at fork
+    # time (it survives exec), which is large right after the peers ran.
+    peak = status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({{"before": before, "peak": peak, "seconds": seconds, "mi": r.mi, "upper": r.upper}}))
     """
 )
@@ -139,6 +141,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the memory cases; replaces them in an existing --json file")
     args = parser.parse_args(argv)
     if args.threads:
         rc.set_num_threads(args.threads)
@@ -147,8 +151,11 @@ def main(argv=None):
     repeats = args.repeats or (3 if args.quick else 5)
     budget = 10.0 if args.quick else 120.0
     timing = []
-    for kind in ("additive", "dropout"):
-        timing += timing_case(kind, n, d, repeats, budget, threads)
+    if args.memory_only and args.json.exists():
+        timing = json.loads(args.json.read_text())["timing"]
+    elif not args.memory_only:
+        for kind in ("additive", "dropout"):
+            timing += timing_case(kind, n, d, repeats, budget, threads)
     memory = []
     if not args.skip_memory:
         memory.append(memory_case("additive", 20_000, 128, "all", args.threads))

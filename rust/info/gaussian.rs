@@ -410,8 +410,8 @@ fn reduce_rows(
     ctl.fill_blocks(&mut out, rows * ns, |start, sl| {
         let r0 = start / ns;
         let nr = sl.len() / ns;
-        // One buffer per worker thread, reused across blocks: allocating rows × N values per
-        // block let the allocator's per-thread arenas pile up hundreds of MB at N = 20000.
+        // One buffer per worker thread, reused across blocks, instead of allocating (and
+        // page-faulting) rows × N values for every block.
         BUFFER.with(|cell| {
             let mut buf = cell.borrow_mut();
             buf.clear();
