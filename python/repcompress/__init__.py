@@ -34,13 +34,20 @@ from .knn_estimators import (
     mutual_info_given_labels,
     mutual_info_labels,
 )
+from .gaussian_channel import (
+    ChannelInformation,
+    GaussianChannelMI,
+    gaussian_channel_mi,
+)
 from .uncertainty import ConfidenceInterval, PermutationTest, confidence_interval, permutation_test
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChannelInformation",
     "ClassStatistics",
     "ConfidenceInterval",
+    "GaussianChannelMI",
     "InformationPlanePoint",
     "NeuralCollapse",
     "PermutationTest",
@@ -57,6 +64,7 @@ __all__ = [
     "effective_rank",
     "entropy",
     "fisher_ratio",
+    "gaussian_channel_mi",
     "get_num_threads",
     "mutual_info",
     "mutual_info_given_labels",

@@ -1,6 +1,7 @@
 """The `repcompress` command line.
 
     repcompress demo [--n N] [--seed S]    estimate MI of correlated Gaussians, print estimate vs truth
+    repcompress reproduce toy --out DIR     the paper's toy example (CSV, PNG heatmaps, summary)
 """
 
 from __future__ import annotations
@@ -57,9 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="estimate MI of correlated Gaussians and compare with the truth")
     demo.add_argument("--n", type=int, default=20_000, help="samples per case (default 20000)")
     demo.add_argument("--seed", type=int, default=0)
+    from .reproduce import TARGETS, target
+
+    reproduce = sub.add_parser("reproduce", help="reproduce one of the paper's experiments at laptop scale")
+    targets = reproduce.add_subparsers(dest="target", required=True)
+    for name in TARGETS:
+        module = target(name)
+        target_parser = targets.add_parser(name, help=module.DESCRIPTION)
+        module.add_arguments(target_parser)
+        target_parser.set_defaults(run_target=module.run)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return run_demo(args.n, args.seed)
+    if args.command == "reproduce":
+        return args.run_target(args)
     return 2
 
 

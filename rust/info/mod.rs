@@ -5,3 +5,4 @@
 pub mod binning;
 pub mod ksg;
 pub mod resample;
+pub mod gaussian;

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 mod binning;
 mod geometry;
 mod resample;
+mod gaussian;
 
 impl From<CoreError> for PyErr {
     fn from(e: CoreError) -> PyErr {
@@ -297,5 +298,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     binning::register(m)?;
     resample::register(m)?;
     geometry::register(m)?;
+    gaussian::register(m)?;
     Ok(())
 }

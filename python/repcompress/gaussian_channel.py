@@ -1,0 +1,308 @@
+"""Mutual information through a Gaussian channel: noisy representations (SPEC §3).
+
+X is uniform over the N inputs of a data set and the representation is noisy by construction:
+Z | X = x_i ~ N(μ_i, diag(v_i)). Then I(X;Z) is finite, 0 ≤ I(X;Z) ≤ log N, and it can be
+computed from the means and variances alone:
+
+- additive noise: v_i = σ² (``noise_variance``, a scalar or one value per dimension);
+- multiplicative Gaussian dropout z = f(x)·(1 + √α ε), α = p/(1 − p) (``dropout_alpha``):
+  μ_i = f(x_i), v_i = α·f(x_i)² (squared, not |f|);
+- Gaussian encoders (VIB/CEB) that output μ_i and σ_i (``variances`` = σ_i², N × d).
+
+A linear layer or a ReLU *after* the noise makes Z | x non-diagonal or non-Gaussian: measure at
+the noise output itself. Full covariances are out of scope.
+
+References: Kolchinsky & Tracey, "Estimating mixture entropy with pairwise distances",
+Entropy 19 (2017) (pairwise bounds); Goldfeld et al., "Estimating information flow in deep
+neural networks", ICML 2019 (the noisy-network setting and the Monte Carlo estimate);
+Adilova, Geiger & Fischer, "Information plane analysis for dropout neural networks", ICLR 2023.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validation import as_samples, check_base, check_choice, class_codes, make_rng
+
+METHODS = ("all", "mc", "bounds")
+
+
+@dataclass(frozen=True)
+class ChannelInformation:
+    """One information quantity with its Monte Carlo estimate and bounds (``None``: not computed).
+
+    ``mi`` ± ``stderr`` is the paired Monte Carlo estimate; ``lower`` and ``upper`` bracket the
+    exact value (Bhattacharyya and KL pairwise bounds; for I(Y;Z) the bracket of SPEC §3);
+    ``maxent_upper`` is the Gaussian maximum-entropy bound; ``ceiling`` is the largest possible
+    value (Σ_y p(y)·log N_y for I(X;Z|Y), H(Y) for I(Y;Z)).
+    """
+
+    mi: float | None
+    stderr: float | None
+    lower: float | None
+    upper: float | None
+    maxent_upper: float | None
+    ceiling: float
+
+
+@dataclass(frozen=True)
+class GaussianChannelMI:
+    """Result of :func:`gaussian_channel_mi` (all in the unit chosen by ``base``).
+
+    Attributes
+    ----------
+    mi, stderr : float or None
+        Paired Monte Carlo estimate of I(X;Z) and its standard error (``method="bounds"``: None).
+    lower, upper : float or None
+        Pairwise bounds: Bhattacharyya (lower) and KL (upper) (``method="mc"``: None).
+    maxent_upper : float or None
+        ½ log det(2πe Cov Z) − h(Z|X); ``inf`` when Cov Z is not numerically positive definite
+        (the bound is then uninformative, not wrong).
+    log_n : float
+        log N, the ceiling of I(X;Z).
+    h_z_given_x : float
+        h(Z|X) = (1/N) Σ_i ½ Σ_k log(2πe v_ik) (a differential entropy: may be negative).
+    n_floored : int
+        Number of (sample, coordinate) variances raised to ``min_variance``.
+    n_draws : int
+        Monte Carlo draws per sample.
+    given_labels : ChannelInformation or None
+        I(X;Z|Y), when labels were given.
+    labels : ChannelInformation or None
+        I(Y;Z) = I(X;Z) − I(X;Z|Y) from the same draws, with the bracket
+        [I_BD(X;Z) − I_KL(X;Z|Y), I_KL(X;Z) − I_BD(X;Z|Y)] (SPEC §3, written with the pairwise
+        estimates of I instead of H: h(Z|X) cancels); ``maxent_upper`` is None.
+    """
+
+    mi: float | None
+    stderr: float | None
+    lower: float | None
+    upper: float | None
+    maxent_upper: float | None
+    log_n: float
+    h_z_given_x: float
+    n_floored: int
+    n_draws: int
+    given_labels: ChannelInformation | None = None
+    labels: ChannelInformation | None = None
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name}: must be at least 1, got {value}")
+    return int(value)
+
+
+def _per_dimension(value: Any, name: str, d: int, *, strictly_positive: bool) -> np.ndarray:
+    """A scalar or a length-d vector of finite, non-negative (or positive) numbers, as float64 (d,)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number or a length-{d} array, got {type(value).__name__}") from None
+    if arr.ndim == 0:
+        arr = np.full(d, float(arr))
+    elif arr.ndim != 1 or arr.shape[0] != d:
+        raise ValueError(f"{name}: expected a number or a length-{d} array (one per dimension), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    bad = arr <= 0 if strictly_positive else arr < 0
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        sign = "> 0" if strictly_positive else ">= 0"
+        raise ValueError(f"{name}: must be {sign}, got {arr[k]} at dimension {k}")
+    return arr
+
+
+def _variances(means: np.ndarray, variances: Any, noise_variance: Any, dropout_alpha: Any) -> tuple[str, np.ndarray]:
+    given = [name for name, v in (("variances", variances), ("noise_variance", noise_variance),
+                                  ("dropout_alpha", dropout_alpha)) if v is not None]
+    if len(given) != 1:
+        what = "none" if not given else " and ".join(given)
+        raise ValueError(
+            f"noise: give exactly one of variances (per-sample, N × d), noise_variance (additive) or "
+            f"dropout_alpha (multiplicative Gaussian dropout); got {what}"
+        )
+    n, d = means.shape
+    if variances is not None:
+        if np.ndim(variances) == 3:
+            raise ValueError(
+                "variances: got a 3-D array, but full covariances are out of scope (e.g. a linear layer after the noise): "
+                "pass per-sample diagonal variances of shape (N, d)"
+            )
+        v = as_samples(variances, "variances")
+        if v.shape != (n, d):
+            raise ValueError(f"variances: has shape {v.shape} but means has shape {(n, d)}")
+        v = np.array(v, dtype=np.float64, order="C")
+        if (v < 0).any():
+            row = int(np.flatnonzero((v < 0).any(axis=1))[0])
+            raise ValueError(f"variances: must be >= 0 (first negative at row {row})")
+        return "per_sample", v
+    if noise_variance is not None:
+        return "shared", _per_dimension(noise_variance, "noise_variance", d, strictly_positive=False)[None, :].copy()
+    alpha = _per_dimension(dropout_alpha, "dropout_alpha", d, strictly_positive=True)
+    return "per_sample", alpha[None, :] * means.astype(np.float64) ** 2
+
+
+def draw_noise(random_state: Any, n: int, d: int, n_draws: int) -> np.ndarray:
+    """The standard-normal draws ε of the Monte Carlo estimate: an (n_draws·N) × d float64 array,
+    row m·N + i for draw m of sample i, from ``numpy.random.default_rng(random_state)`` (or the
+    Generator given). Drawn in Python so that a seed gives the same bits at any thread count."""
+    return make_rng(random_state).standard_normal((n_draws * n, d))
+
+
+def gaussian_channel_mi(
+    means: Any,
+    variances: Any = None,
+    *,
+    noise_variance: Any = None,
+    dropout_alpha: Any = None,
+    labels: Any = None,
+    method: str = "all",
+    n_draws: int = 1,
+    min_variance: float = 1e-12,
+    random_state: Any = 0,
+    base: float = math.e,
+) -> GaussianChannelMI:
+    """Mutual information I(X;Z) through a Gaussian channel, with error bars and bounds.
+
+    X is uniform over the N rows of ``means`` and Z | X = x_i ~ N(μ_i, diag(v_i)) (SPEC §3).
+    All quantities are exact functions of the means and variances except the Monte Carlo
+    estimate, whose error is its standard error.
+
+    - h(Z|X) = (1/N) Σ_i ½ Σ_k log(2πe v_ik).
+    - **Monte Carlo, paired** (``mi``, ``stderr``): z_im = μ_i + √v_i ⊙ ε_im, m = 1..M;
+      I = (1/NM) Σ_{i,m} [log p_i(z_im) − log (1/N) Σ_j p_j(z_im)]. Every term is ≤ log N, so
+      the estimate never exceeds log N; stderr = sd(terms)/√(NM).
+    - **Pairwise bounds** (Kolchinsky & Tracey 2017):
+      I_D = −(1/N) Σ_i log (1/N) Σ_j exp(−D_ij), with
+      KL_ij = ½ Σ_k [log(v_jk/v_ik) + v_ik/v_jk + (μ_ik − μ_jk)²/v_jk − 1] (``upper``) and
+      BD_ij = Σ_k [(μ_ik − μ_jk)²/(4(v_ik + v_jk)) + ½ log((v_ik + v_jk)/(2√(v_ik v_jk)))]
+      (``lower``). Exact, no sampling.
+    - **Maximum entropy** (``maxent_upper``): I ≤ ½ log det(2πe Cov Z) − h(Z|X) with the exact
+      mixture covariance Cov Z = (1/N) Σ_i (diag v_i + μ_i μ_iᵀ) − μ̄ μ̄ᵀ.
+    - **With labels** (a function of the input): I(X;Z|Y) restricts every mixture to the
+      sample's class (≤ Σ_y p(y) log N_y), and I(Y;Z) = I(X;Z) − I(X;Z|Y) from the same draws.
+
+    Work is O(N² d) (O(N² M d) for the Monte Carlo part), streamed in blocks (memory O(N d)),
+    parallel, in float64, using the matrix-product form of the log-densities. With per-sample
+    variances the Bhattacharyya bound is a direct O(N² d) loop (it does not factor).
+
+    Parameters
+    ----------
+    means : array-like, shape (N, d) or (N,)
+        μ_i, the noise-free representation of each input. The core works in float64: float32
+        input is converted once (O(N d), negligible next to the O(N² d) work).
+    variances : array-like, shape (N, d), optional
+        Per-sample noise variances v_i (e.g. σ_i² of a VIB/CEB encoder).
+    noise_variance : float or array-like of shape (d,), optional
+        Additive noise: v_i = σ² for every sample.
+    dropout_alpha : float or array-like of shape (d,), optional
+        Multiplicative Gaussian dropout z = f(x)·(1 + √α ε), α = p/(1−p): v_i = α·μ_i².
+        Exactly one of ``variances``, ``noise_variance``, ``dropout_alpha`` must be given.
+    labels : array-like of shape (N,), optional
+        Integer-like class labels (any values; only present ones count; at least 2 classes).
+    method : {"all", "mc", "bounds"}
+        Monte Carlo and bounds, Monte Carlo only, or bounds only.
+    n_draws : int
+        Monte Carlo draws per sample (M).
+    min_variance : float
+        Every variance below it is raised to it (``n_floored`` counts them). Needed where the
+        noise is degenerate, e.g. dropout on units that are exactly 0 (ReLU): a zero variance
+        makes I(X;Z) infinite. With ``min_variance=0`` a zero variance is an error.
+    random_state : int, numpy.random.Generator or None
+        Seed of the draws ε (``numpy.random.default_rng``; drawn in Python, so the result is the
+        same at any thread count). Do not generate the means from the same seed: the draws would
+        then repeat the data and no longer be independent noise.
+    base : float
+        Logarithm base of every result (e: nats, 2: bits); h(Z|X) too.
+
+    Returns
+    -------
+    GaussianChannelMI
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> mu = rng.standard_normal((2000, 2))              # X ~ N(0, I_2), Z = X + N(0, I_2)
+    >>> r = gaussian_channel_mi(mu, noise_variance=1.0, n_draws=4)
+    >>> round(r.mi, 1), round(math.log(2), 1)            # population value (d/2) log(1 + 1)
+    (0.7, 0.7)
+    >>> r.lower <= r.mi <= r.upper <= r.log_n
+    True
+    """
+    check_choice(method, "method", METHODS)
+    n_draws = _positive_int(n_draws, "n_draws")
+    base = check_base(base)
+    if isinstance(min_variance, bool) or not isinstance(min_variance, numbers.Real):
+        raise TypeError(f"min_variance: must be a number, got {type(min_variance).__name__}")
+    min_variance = float(min_variance)
+    if not (min_variance >= 0 and math.isfinite(min_variance)):
+        raise ValueError(f"min_variance: must be finite and >= 0, got {min_variance}")
+    if np.ndim(means) == 3:
+        raise ValueError(f"means: expected a 1-D (N,) or 2-D (N, d) array, got 3-D with shape {np.shape(means)}")
+    mu = as_samples(means, "means")
+    n, d = mu.shape
+    noise, v = _variances(mu, variances, noise_variance, dropout_alpha)
+    mu = np.ascontiguousarray(mu, dtype=np.float64)
+    low = v < min_variance
+    n_floored = int(low.sum()) * (n if noise == "shared" else 1)
+    if low.any():
+        v = np.where(low, min_variance, v)
+    if not (v > 0).all():
+        row = int(np.flatnonzero((v <= 0).any(axis=1))[0])
+        where = "noise_variance" if noise == "shared" else f"row {row}"
+        raise ValueError(
+            f"min_variance: a variance is 0 ({where}) and min_variance is 0; I(X;Z) would be infinite — "
+            "set min_variance > 0"
+        )
+    if not np.isfinite(v).all():
+        raise ValueError("variances: dropout_alpha · means² overflows float64")
+    v = np.ascontiguousarray(v)
+    codes = None
+    if labels is not None:
+        codes, values = class_codes(labels, n)
+        if len(values) < 2:
+            raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
+    draws = draw_noise(random_state, n, d, n_draws) if method in ("all", "mc") else None
+    raw = _core.gaussian_channel_mi(mu, v, noise, draws, n_draws, method in ("all", "bounds"), codes)
+
+    unit = math.log(base)
+
+    def scaled(x: float | None) -> float | None:
+        return None if x is None else float(x) / unit
+
+    def quantity(prefix: str) -> ChannelInformation:
+        return ChannelInformation(
+            mi=scaled(raw[prefix + "mi"]), stderr=scaled(raw[prefix + "stderr"]),
+            lower=scaled(raw[prefix + "bd"]), upper=scaled(raw[prefix + "kl"]),
+            maxent_upper=scaled(raw[prefix + "maxent"]), ceiling=float(raw[prefix + "ceiling"]) / unit,
+        )
+
+    total = quantity("")
+    given = labels_info = None
+    if codes is not None:
+        given = quantity("given_labels_")
+        counts = np.bincount(codes)
+        p = counts / n
+        h_y = float(-(p * np.log(p)).sum())
+        lower = upper = None
+        if total.lower is not None:
+            lower = total.lower - given.upper
+            upper = total.upper - given.lower
+        labels_info = ChannelInformation(
+            mi=scaled(raw.get("labels_mi")), stderr=scaled(raw.get("labels_stderr")),
+            lower=lower, upper=upper, maxent_upper=None, ceiling=h_y / unit,
+        )
+    return GaussianChannelMI(
+        mi=total.mi, stderr=total.stderr, lower=total.lower, upper=total.upper,
+        maxent_upper=total.maxent_upper, log_n=total.ceiling, h_z_given_x=float(raw["h_z_given_x"]) / unit,
+        n_floored=n_floored, n_draws=n_draws, given_labels=given, labels=labels_info,
+    )

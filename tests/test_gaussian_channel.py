@@ -1,0 +1,254 @@
+"""Gaussian-channel mutual information (SPEC §3): analytic values, the dense reference, the
+population limit and bad input."""
+
+import math
+
+import numpy as np
+import pytest
+
+import repcompress as rc
+from repcompress.gaussian_channel import draw_noise
+import reference_gaussian as ref
+
+LOG2 = math.log(2)
+
+
+def within_stderr(result, want, k=4.0):
+    assert result.stderr > 0
+    assert abs(result.mi - want) <= k * result.stderr, (result.mi, result.stderr, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# Analytic values (SPEC §3)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("a, want", [(0.25, 0.030311), (1.0, 0.336831), (2.0, 0.632720)])
+def test_two_points_binary_gaussian_channel(a, want):
+    # σ = 1; ±a with 20 000 draws each: stderr ≈ 0.003.
+    r = rc.gaussian_channel_mi([[-a], [a]], noise_variance=1.0, n_draws=20_000, random_state=1)
+    within_stderr(r, want)
+    assert r.lower <= want <= r.upper <= r.log_n
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_pairwise_bounds_of_two_points(sigma):
+    # D = 2a, D/σ = 2 for every σ: [0.219070, 0.566219] whatever the scale.
+    a = sigma
+    for kwargs in ({"noise_variance": sigma**2}, {"variances": [[sigma**2], [sigma**2]]}):
+        r = rc.gaussian_channel_mi([[-a], [a]], method="bounds", **kwargs)
+        assert r.lower == pytest.approx(0.219070, abs=1e-6)
+        assert r.upper == pytest.approx(0.566219, abs=1e-6)
+        assert r.mi is None and r.stderr is None
+
+
+def test_hypercube_is_d_times_the_one_dimensional_value():
+    d = 3
+    cube = np.array([[1.0 if (c >> k) & 1 else -1.0 for k in range(d)] for c in range(2**d)])
+    r = rc.gaussian_channel_mi(cube, noise_variance=1.0, n_draws=3000, random_state=2)
+    within_stderr(r, d * 0.336831)
+    assert r.lower == pytest.approx(d * 0.219070, abs=3e-6)
+    assert r.upper == pytest.approx(d * 0.566219, abs=3e-6)
+
+
+def test_heteroscedastic_two_variances():
+    r = rc.gaussian_channel_mi([[0.0], [0.0]], variances=[[1.0], [4.0]], n_draws=20_000, random_state=3)
+    within_stderr(r, 0.092733)
+    assert r.upper == pytest.approx(0.235320, abs=1e-6)
+    assert r.lower == pytest.approx(0.054231, abs=1e-6)
+    assert r.h_z_given_x == pytest.approx(0.5 * math.log(2 * math.pi * math.e) + 0.5 * math.log(2.0), abs=1e-12)
+
+
+def test_identical_means_give_zero():
+    means = np.full((50, 3), 7.5)
+    r = rc.gaussian_channel_mi(means, noise_variance=[0.1, 1.0, 10.0], n_draws=2)
+    for v in (r.mi, r.lower, r.upper, r.maxent_upper):
+        assert v == pytest.approx(0.0, abs=1e-12)
+
+
+def test_far_apart_means_give_log_n():
+    means = np.arange(40, dtype=float)[:, None] * [1e3, -7e2]
+    for kwargs in ({"noise_variance": 0.3}, {"variances": np.full((40, 2), 0.3)}, {"dropout_alpha": 1e-8}):
+        r = rc.gaussian_channel_mi(means + 1.0, **kwargs)
+        for v in (r.mi, r.lower, r.upper):
+            assert v == pytest.approx(math.log(40), abs=1e-12)
+        assert r.maxent_upper >= math.log(40)
+
+
+def test_bits():
+    kw = dict(noise_variance=1.0, n_draws=5, random_state=4)
+    nats = rc.gaussian_channel_mi([[-1.0], [1.0], [3.0]], **kw)
+    bits = rc.gaussian_channel_mi([[-1.0], [1.0], [3.0]], base=2, **kw)
+    for a, b in ((nats.mi, bits.mi), (nats.stderr, bits.stderr), (nats.upper, bits.upper), (nats.log_n, bits.log_n)):
+        assert b == pytest.approx(a / LOG2, rel=1e-14)
+
+
+def test_population_value_is_approached_as_n_grows():
+    # Z = X + N(0, s_n² I_d), X ~ N(0, s_x² I_d): I = (d/2) log(1 + s_x²/s_n²) = log 2 ≈ 0.69 ≪ log N.
+    # At finite N the empirical I(X;Z) of the sample differs from it by the sampling error of the
+    # means (and a small downward bias). Seeds give independent samples: their mean must be within
+    # 4 standard errors (between-seed sd / √seeds) plus 4 MC standard errors, and the error must
+    # shrink from N = 200 to N = 3200.
+    d, truth = 2, math.log(2)
+    errors = {}
+    for n in (200, 3200):
+        values, mc_se = [], []
+        for seed in range(6):
+            x = np.random.default_rng(100 + seed).standard_normal((n, d))
+            r = rc.gaussian_channel_mi(x, noise_variance=1.0, n_draws=2, method="mc", random_state=seed)
+            values.append(r.mi)
+            mc_se.append(r.stderr)
+        values = np.array(values)
+        se = values.std(ddof=1) / math.sqrt(len(values)) + np.sqrt(np.mean(np.square(mc_se)) / len(values))
+        errors[n] = abs(values.mean() - truth)
+        if n == 3200:
+            assert errors[n] <= 4 * se, (values.mean(), se)
+    assert errors[3200] < errors[200]
+
+
+# ---------------------------------------------------------------------------------------------
+# Equality with the dense numpy reference (same draws)
+# ---------------------------------------------------------------------------------------------
+
+def _compare(raw, want, keys):
+    for key in keys:
+        assert raw[key] == pytest.approx(want[key], rel=1e-9, abs=1e-10), key
+
+
+@pytest.mark.parametrize("kind", ["shared", "per_sample", "dropout"])
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_equals_dense_reference(kind, with_labels):
+    rng = np.random.default_rng(11)
+    n, d, m = 37, 3, 3
+    means = rng.normal(scale=1.5, size=(n, d)) + 20.0
+    labels = rng.integers(0, 3, n) if with_labels else None
+    if kind == "shared":
+        kwargs = {"noise_variance": np.array([0.5, 1.0, 2.0])}
+        full = np.tile(kwargs["noise_variance"], (n, 1))
+    elif kind == "per_sample":
+        full = rng.uniform(0.05, 3.0, size=(n, d))
+        kwargs = {"variances": full}
+    else:
+        kwargs = {"dropout_alpha": 0.01}
+        full = 0.01 * means**2
+    r = rc.gaussian_channel_mi(means, labels=labels, n_draws=m, random_state=5, **kwargs)
+    draws = draw_noise(5, n, d, m)
+    codes = None if labels is None else np.unique(labels, return_inverse=True)[1]
+    want = ref.gaussian_channel_mi(means, full, draws, m, codes)
+    assert r.mi == pytest.approx(want["mi"], rel=1e-9)
+    assert r.stderr == pytest.approx(want["stderr"], rel=1e-7)
+    assert r.upper == pytest.approx(want["kl"], rel=1e-9, abs=1e-10)
+    assert r.lower == pytest.approx(want["bd"], rel=1e-9, abs=1e-10)
+    assert r.maxent_upper == pytest.approx(want["maxent"], rel=1e-9)
+    assert r.h_z_given_x == pytest.approx(want["h_z_given_x"], rel=1e-12)
+    if with_labels:
+        g = r.given_labels
+        assert g.mi == pytest.approx(want["given_labels_mi"], rel=1e-9, abs=1e-10)
+        assert g.stderr == pytest.approx(want["given_labels_stderr"], rel=1e-7)
+        assert g.upper == pytest.approx(want["given_labels_kl"], rel=1e-9, abs=1e-10)
+        assert g.lower == pytest.approx(want["given_labels_bd"], rel=1e-9, abs=1e-10)
+        assert g.maxent_upper == pytest.approx(want["given_labels_maxent"], rel=1e-9)
+        assert g.ceiling == pytest.approx(want["given_labels_ceiling"], rel=1e-12)
+        assert r.labels.mi == pytest.approx(want["labels_mi"], rel=1e-9, abs=1e-10)
+        assert r.labels.lower == pytest.approx(want["bd"] - want["given_labels_kl"], rel=1e-9, abs=1e-10)
+        assert r.labels.upper == pytest.approx(want["kl"] - want["given_labels_bd"], rel=1e-9, abs=1e-10)
+
+
+def test_core_equals_reference_with_large_variance_ratios():
+    # Dropout on values spanning many orders of magnitude, floored: the Bhattacharyya loop's
+    # renormalised running product must match the reference's per-coordinate logs.
+    rng = np.random.default_rng(12)
+    n, d = 25, 40
+    means = rng.standard_normal((n, d)) * 10.0 ** rng.integers(-8, 4, size=(n, d))
+    r = rc.gaussian_channel_mi(means, dropout_alpha=0.2, min_variance=1e-14, method="bounds")
+    full = np.maximum(0.2 * means**2, 1e-14)
+    want = ref.gaussian_channel_mi(means, full, None, 1)
+    assert r.upper == pytest.approx(want["kl"], rel=1e-9)
+    assert r.lower == pytest.approx(want["bd"], rel=1e-9)
+
+
+def test_same_bits_at_any_thread_count():
+    rng = np.random.default_rng(13)
+    means, v = rng.standard_normal((700, 5)), rng.uniform(0.1, 1, (700, 5))
+    labels = rng.integers(0, 4, 700)
+    before = rc.get_num_threads()
+    try:
+        rc.set_num_threads(1)
+        one = rc.gaussian_channel_mi(means, v, labels=labels, n_draws=2)
+        rc.set_num_threads(2)
+        two = rc.gaussian_channel_mi(means, v, labels=labels, n_draws=2)
+    finally:
+        rc.set_num_threads(before)
+    assert one == two
+
+
+def test_float32_and_lists_are_accepted():
+    rng = np.random.default_rng(14)
+    means = rng.standard_normal((30, 2))
+    a = rc.gaussian_channel_mi(means, noise_variance=0.5)
+    b = rc.gaussian_channel_mi(means.astype(np.float32).astype(np.float64), noise_variance=0.5)
+    c = rc.gaussian_channel_mi(means.astype(np.float32), noise_variance=0.5)
+    assert b == c
+    assert abs(a.mi - c.mi) < 1e-5
+    rc.gaussian_channel_mi(means.tolist(), noise_variance=0.5)
+
+
+def test_floors_are_counted():
+    means = np.array([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0]])
+    r = rc.gaussian_channel_mi(means, dropout_alpha=0.5, min_variance=1e-6)
+    assert r.n_floored == 2
+    r = rc.gaussian_channel_mi(means, noise_variance=[0.0, 1.0], min_variance=1e-6)
+    assert r.n_floored == 3  # one dimension, every sample
+
+
+def test_maxent_is_infinite_when_the_covariance_is_singular():
+    # Variances floored to 1e-300 next to O(1) means: Cov Z is singular in float64.
+    means = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    r = rc.gaussian_channel_mi(means, noise_variance=0.0, min_variance=1e-300, method="bounds")
+    assert r.maxent_upper == math.inf or r.maxent_upper >= r.log_n
+    assert r.upper == pytest.approx(math.log(3), abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+MEANS = np.zeros((4, 2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({}, "exactly one of"),
+        ({"noise_variance": 1.0, "dropout_alpha": 0.1}, "noise_variance and dropout_alpha"),
+        ({"variances": np.ones((4, 2, 2))}, "full covariances are out of scope"),
+        ({"variances": np.ones((3, 2))}, "variances: has shape"),
+        ({"variances": -np.ones((4, 2))}, "variances: must be >= 0"),
+        ({"variances": np.full((4, 2), np.nan)}, r"variances: contains NaN or inf \(first at row 0\)"),
+        ({"noise_variance": [1.0, 2.0, 3.0]}, "noise_variance: expected a number or a length-2"),
+        ({"noise_variance": -1.0}, "noise_variance: must be >= 0"),
+        ({"dropout_alpha": 0.0}, "dropout_alpha: must be > 0"),
+        ({"noise_variance": 1.0, "n_draws": 0}, "n_draws: must be at least 1"),
+        ({"noise_variance": 1.0, "method": "exact"}, "method: unknown value"),
+        ({"noise_variance": 1.0, "min_variance": -1.0}, "min_variance: must be finite and >= 0"),
+        ({"noise_variance": 0.0, "min_variance": 0.0}, "min_variance: a variance is 0"),
+        ({"noise_variance": 1.0, "labels": [0, 0, 0, 0]}, "labels: need at least 2 classes"),
+        ({"noise_variance": 1.0, "labels": [0, 1, 0]}, "labels: has 3 entries"),
+        ({"noise_variance": 1.0, "base": 1.0}, "base:"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        rc.gaussian_channel_mi(MEANS, **kwargs)
+
+
+def test_bad_means():
+    bad = np.zeros((4, 2))
+    bad[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"means: contains NaN or inf \(first at row 2\)"):
+        rc.gaussian_channel_mi(bad, noise_variance=1.0)
+    with pytest.raises(ValueError, match="means: expected a 1-D"):
+        rc.gaussian_channel_mi(np.zeros((2, 2, 2)), noise_variance=1.0)
+    with pytest.raises(ValueError, match="means: empty input"):
+        rc.gaussian_channel_mi(np.zeros((0, 2)), noise_variance=1.0)
+    with pytest.raises(TypeError, match="n_draws"):
+        rc.gaussian_channel_mi(MEANS, noise_variance=1.0, n_draws=2.5)
