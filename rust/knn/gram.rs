@@ -53,9 +53,12 @@ use crate::parallel::Ctl;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-/// Queries per block (one product block is `QUERY_BLOCK × POINT_TILE` f64, 512 KiB).
-const QUERY_BLOCK: usize = 128;
+/// Queries per block and points per tile (one block of products is `QUERY_BLOCK × POINT_TILE`
+/// f64, 1 MiB per thread).
+const QUERY_BLOCK: usize = 256;
 const POINT_TILE: usize = 512;
+/// Pairs whose lower bounds are computed together (one vectorised step).
+const LANES: usize = 8;
 /// Rows averaged for the shift m.
 const SHIFT_SAMPLE: usize = 1024;
 
@@ -175,15 +178,37 @@ impl<'a, T: Real> GramSearch<'a, T> {
         }
     }
 
+    /// Runs only the sweeps (products, no selection): the timing test's baseline.
+    #[cfg(test)]
+    pub(crate) fn products_only(&self, ctl: &Ctl) -> f64 {
+        let mut out = vec![0.0f64; self.points.n()];
+        ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
+            let mut s = self.scratch();
+            self.sweep(start, block.len(), &mut s, |qi, _, dots| block[qi] += dots[0]);
+        })
+        .unwrap();
+        out.iter().sum()
+    }
+
     /// The Gram value g and its slack E for query i and point j given their product.
     #[inline(always)]
     fn g_and_e(&self, i: usize, j: usize, dot: f64) -> (f64, f64) {
         ((self.norms[i] + self.norms[j]) - 2.0 * dot, self.slack[i] + self.slack[j])
     }
 
+    /// lo for query i and the points `base..base + dots.len()` (at most `LANES`; the rest +∞).
     #[inline(always)]
-    fn lower(&self, g: f64, e: f64) -> f64 {
-        (g - e) * (1.0 - self.gamma_t) - self.eta
+    fn lower_bounds(&self, i: usize, base: usize, dots: &[f64]) -> [f64; LANES] {
+        let mut lo = [f64::INFINITY; LANES];
+        let (ni, si) = (self.norms[i], self.slack[i]);
+        let (norms, slack) = (&self.norms[base..base + dots.len()], &self.slack[base..base + dots.len()]);
+        for (((l, &dot), &nj), &sj) in lo.iter_mut().zip(dots).zip(norms).zip(slack) {
+            // Same operations, in the same order, as `g_and_e` followed by the lower bound.
+            let g = (ni + nj) - 2.0 * dot;
+            let e = si + sj;
+            *l = (g - e) * (1.0 - self.gamma_t) - self.eta;
+        }
+        lo
     }
 
     #[inline(always)]
@@ -202,16 +227,24 @@ impl<'a, T: Real> GramSearch<'a, T> {
         self.sweep(start, bests.len(), s, |qi, j0, dots| {
             let i = start + qi;
             let (tau, cand) = (&mut taus[qi], &mut cands[qi]);
-            for (jj, &dot) in dots.iter().enumerate() {
-                let j = j0 + jj;
-                let (g, e) = self.g_and_e(i, j, dot);
-                let lo = self.lower(g, e);
-                if lo <= tau.worst() && j != i {
-                    tau.consider(self.upper(g, e), j as u32);
-                    cand.push((lo, j as u32));
-                    if cand.len() > cap {
-                        let t = tau.worst();
-                        cand.retain(|c| c.0 <= t);
+            // Lower bounds a chunk at a time (vectorised); a chunk is looked at pair by pair only
+            // when one of its bounds reaches τ, which after the first tiles is rare.
+            for (c, chunk) in dots.chunks(LANES).enumerate() {
+                let base = j0 + c * LANES;
+                let lo = self.lower_bounds(i, base, chunk);
+                if !lo.iter().fold(false, |any, &l| any | (l <= tau.worst())) {
+                    continue;
+                }
+                for (jj, &dot) in chunk.iter().enumerate() {
+                    let j = base + jj;
+                    if lo[jj] <= tau.worst() && j != i {
+                        let (g, e) = self.g_and_e(i, j, dot);
+                        tau.consider(self.upper(g, e), j as u32);
+                        cand.push((lo[jj], j as u32));
+                        if cand.len() > cap {
+                            let t = tau.worst();
+                            cand.retain(|c| c.0 <= t);
+                        }
                     }
                 }
             }
@@ -275,21 +308,26 @@ impl<T: Real> NeighborSearch<T> for GramSearch<'_, T> {
                 let q = self.points.row(i);
                 let (r, r64) = (reduced[qi], reduced[qi].to_f64());
                 let mut c = 0u32;
-                for (jj, &dot) in dots.iter().enumerate() {
-                    let j = j0 + jj;
-                    let (g, e) = self.g_and_e(i, j, dot);
-                    let lo = self.lower(g, e);
-                    // D ≥ lo: out when lo is already past the radius.
-                    if lo > r64 || (strict && lo == r64) || j == i {
+                for (ch, chunk) in dots.chunks(LANES).enumerate() {
+                    let base = j0 + ch * LANES;
+                    let lo = self.lower_bounds(i, base, chunk);
+                    // D ≥ lo: a chunk whose every bound is past the radius holds no neighbour.
+                    if !lo.iter().fold(false, |any, &l| any | within(l, r64, strict)) {
                         continue;
                     }
-                    let hi = self.upper(g, e);
-                    // D ≤ hi: in when hi is already inside; otherwise decide on D itself.
-                    c += if within(hi, r64, strict) {
-                        1
-                    } else {
-                        within(Euclidean::dist::<T, 0>(q, self.points.row(j)), r, strict) as u32
-                    };
+                    for (jj, &dot) in chunk.iter().enumerate() {
+                        let j = base + jj;
+                        if !within(lo[jj], r64, strict) || j == i {
+                            continue;
+                        }
+                        let (g, e) = self.g_and_e(i, j, dot);
+                        // D ≤ hi: in when hi is already inside; otherwise decide on D itself.
+                        c += if within(self.upper(g, e), r64, strict) {
+                            1
+                        } else {
+                            within(Euclidean::dist::<T, 0>(q, self.points.row(j)), r, strict) as u32
+                        };
+                    }
                 }
                 block[qi] += c;
             });

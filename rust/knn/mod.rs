@@ -316,7 +316,7 @@ impl Metric for Euclidean {
     }
 }
 
-/// Runs `$body` with `$D` bound to a compile-time dimension for small `d` (1–8) and to 0
+/// Runs `$body` with `$D` bound to a compile-time dimension for small `d` (1–16) and to 0
 /// (meaning "runtime dimension") otherwise, so that hot loops are unrolled for small d.
 #[macro_export]
 macro_rules! with_dim {
@@ -352,6 +352,38 @@ macro_rules! with_dim {
             }
             8 => {
                 const $D: usize = 8;
+                $body
+            }
+            9 => {
+                const $D: usize = 9;
+                $body
+            }
+            10 => {
+                const $D: usize = 10;
+                $body
+            }
+            11 => {
+                const $D: usize = 11;
+                $body
+            }
+            12 => {
+                const $D: usize = 12;
+                $body
+            }
+            13 => {
+                const $D: usize = 13;
+                $body
+            }
+            14 => {
+                const $D: usize = 14;
+                $body
+            }
+            15 => {
+                const $D: usize = 15;
+                $body
+            }
+            16 => {
+                const $D: usize = 16;
                 $body
             }
             _ => {

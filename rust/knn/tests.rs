@@ -297,3 +297,26 @@ fn gram_search_falls_back_near_overflow() {
     let auto = build_index::<f32, Euclidean>(pts, Method::Auto, &ctl).unwrap();
     assert_euclidean_matches_naive::<f32>(&*auto, &pts, &[1, 3], "near overflow");
 }
+
+/// Where the Gram-form search spends its time at N = 10⁴, d = 64 (run by hand:
+/// `REPCOMPRESS_NUM_THREADS=1 cargo test --release -- --ignored --nocapture gram_timings`).
+#[test]
+#[ignore]
+fn gram_timings() {
+    use std::time::Instant;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (10_000, 64);
+    let mut rng = SplitMix(5);
+    let data: Vec<f64> = (0..n * d).map(|_| rng.uniform() - 0.5).collect();
+    let pts = Points::new("x", &data, n, d).unwrap();
+    let g = gram::GramSearch::new(pts, &ctl).unwrap().unwrap();
+    let t = Instant::now();
+    let kth = g.kth_distances(2, &ctl).unwrap();
+    eprintln!("gram 2-NN: {:?} ({})", t.elapsed(), kth[0]);
+    let t = Instant::now();
+    let counts = g.count_within(&kth, false, &ctl).unwrap();
+    eprintln!("gram counts: {:?} ({})", t.elapsed(), counts[0]);
+    let t = Instant::now();
+    let sum = g.products_only(&ctl);
+    eprintln!("products only: {:?} ({sum})", t.elapsed());
+}
