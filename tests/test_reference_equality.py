@@ -260,3 +260,22 @@ def test_medium_array_equals_reference(neighbors, dtype, d, num_threads):
     for name, value in want.items():
         assert math.isfinite(value), name
         assert_matches(got[name], value)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@property_settings
+@given(data=st.data())
+def test_high_dimensional_euclidean_kth_distances_equal_reference(data, dtype, num_threads):
+    # Above 16 dimensions "auto" takes the Gram-form search for the Euclidean metric; its
+    # distances must be the direct sums of squared differences, bit for bit, also far from the
+    # origin (where the Gram form cancels) and with ties and duplicate rows.
+    k, n = data.draw(k_and_n())
+    d = data.draw(st.integers(17, 48))
+    (x,) = data.draw(tied_arrays(n, [d], dtype))
+    offset = data.draw(st.sampled_from((0.0, 1e3, -1e6)))
+    x = np.ascontiguousarray(x.astype(np.float64) + offset, dtype=dtype)
+    got = rc._core.knn_kth_distances(x, k, "euclidean", "auto")
+    want = reference.kth_smallest_per_row(reference.without_self(reference.euclidean_distances(x)), k)
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(rc._core.knn_kth_distances(x, k, "euclidean", "brute"), want)

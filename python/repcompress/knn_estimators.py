@@ -11,9 +11,11 @@ Pre-processing (SPEC §1): ``normalize=True`` divides each column by its standar
 estimators go wrong). With ``normalize=False, jitter=0`` the arrays are used exactly as given and
 the result equals a brute-force O(N²) evaluation of the formula (identical neighbour counts).
 
-``neighbors`` picks the exact neighbour search: ``"kdtree"``, ``"brute"`` (a blocked scan, for
-high dimensions) or ``"auto"`` (a sorted array for one dimension, a k-d tree up to 16
-dimensions, brute force above); all give identical results.
+``neighbors`` picks the exact neighbour search: ``"kdtree"``, ``"brute"`` (a blocked scan of
+direct coordinate differences) or ``"auto"`` (a sorted array for one dimension, a k-d tree up to
+16 dimensions; above, for the Euclidean metric, candidates chosen through matrix products under a
+proven rounding bound and decided on exact distances, else the blocked scan); all give identical
+results.
 """
 
 from __future__ import annotations

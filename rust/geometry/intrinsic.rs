@@ -97,7 +97,10 @@ pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Res
 /// (≤ 8·d·ε·max_i ‖h_i − μ‖: the data have no extent along them, they hold only the rotation's own
 /// rounding noise) are dropped, so data lying in a linear subspace are searched in its dimension
 /// (a k-d tree up to 16 dimensions, as the neighbour engine's `Auto` rule says); data with extent
-/// in every direction keep all d coordinates.
+/// in every direction keep all d coordinates (and get the engine's Gram-form search). Measured at
+/// d = 64: on a 10-D subspace (N = 5·10⁴) the 10-D tree takes ~1.3–1.7 s against ~6.9 s for the
+/// Gram search on all 64 coordinates; on full-rank data (N = 10⁴) the rotation costs ~0.02 s of
+/// ~0.3 s. So the rotation stays.
 fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<(Vec<f64>, usize)> {
     let (n, d) = (p.n(), p.d());
     let mut mean = vec![0.0; d];

@@ -4,13 +4,16 @@
 //! Three exact back-ends answer the same questions with identical results:
 //! - [`sorted1d::Sorted1D`]: one-dimensional data, a sorted array and galloping search;
 //! - [`kdtree::KdTree`]: a k-d tree with bounding boxes, for low dimensions;
-//! - [`brute::BruteForce`]: a cache-blocked scan, parallel over query blocks, O(N) memory,
-//!   for high dimensions where trees stop paying.
+//! - [`brute::BruteForce`]: a cache-blocked scan of direct coordinate differences, parallel over
+//!   query blocks, O(N) memory, for high dimensions where trees stop paying;
+//! - [`gram::GramSearch`]: Euclidean only, for high dimensions: the Gram form through matrix
+//!   products selects candidates under a proven rounding bound, exact distances decide.
 //!
 //! Every boundary decision (strict `<` or inclusive `<=` a radius) is taken on the same computed
 //! distance that defines the radius (|a − q|, max over coordinates), so all back-ends agree exactly.
 
 pub mod brute;
+pub mod gram;
 pub mod kdtree;
 pub mod sorted1d;
 
@@ -34,6 +37,13 @@ pub trait Real:
 {
     const ZERO: Self;
     const INFINITY: Self;
+    /// Unit roundoff u (half the machine epsilon), as f64: every correctly rounded operation
+    /// has relative error at most u.
+    const UNIT_ROUNDOFF: f64;
+    /// The smallest positive normal value, as f64 (absolute error bound once results underflow).
+    const MIN_NORMAL: f64;
+    /// The largest finite value, as f64.
+    const MAX_FINITE: f64;
     fn abs(self) -> Self;
     fn to_f64(self) -> f64;
     fn is_finite(self) -> bool;
@@ -62,6 +72,9 @@ macro_rules! impl_real {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const INFINITY: Self = <$t>::INFINITY;
+            const UNIT_ROUNDOFF: f64 = <$t>::EPSILON as f64 / 2.0;
+            const MIN_NORMAL: f64 = <$t>::MIN_POSITIVE as f64;
+            const MAX_FINITE: f64 = <$t>::MAX as f64;
             #[inline(always)]
             fn abs(self) -> Self {
                 <$t>::abs(self)
@@ -303,7 +316,7 @@ impl Metric for Euclidean {
     }
 }
 
-/// Runs `$body` with `$D` bound to a compile-time dimension for small `d` (1–8) and to 0
+/// Runs `$body` with `$D` bound to a compile-time dimension for small `d` (1–16) and to 0
 /// (meaning "runtime dimension") otherwise, so that hot loops are unrolled for small d.
 #[macro_export]
 macro_rules! with_dim {
@@ -341,6 +354,38 @@ macro_rules! with_dim {
                 const $D: usize = 8;
                 $body
             }
+            9 => {
+                const $D: usize = 9;
+                $body
+            }
+            10 => {
+                const $D: usize = 10;
+                $body
+            }
+            11 => {
+                const $D: usize = 11;
+                $body
+            }
+            12 => {
+                const $D: usize = 12;
+                $body
+            }
+            13 => {
+                const $D: usize = 13;
+                $body
+            }
+            14 => {
+                const $D: usize = 14;
+                $body
+            }
+            15 => {
+                const $D: usize = 15;
+                $body
+            }
+            16 => {
+                const $D: usize = 16;
+                $body
+            }
             _ => {
                 const $D: usize = 0;
                 $body
@@ -367,6 +412,9 @@ impl<T: Real> KBest<T> {
     pub fn clear(&mut self) {
         self.items.clear();
         self.worst = T::INFINITY;
+    }
+    pub fn k(&self) -> usize {
+        self.k
     }
     #[inline(always)]
     pub fn is_full(&self) -> bool {
@@ -423,9 +471,11 @@ pub(crate) fn within<T: Real>(dist: T, r: T, strict: bool) -> bool {
 /// Which back-end answers neighbour queries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
-    /// Sorted array for d = 1, k-d tree while the dimension is small, brute force above.
+    /// Sorted array for d = 1, k-d tree while the dimension is small; above, the Gram-form search
+    /// for the Euclidean metric and the direct scan for the others.
     Auto,
     KdTree,
+    /// Always the direct blocked scan (`brute.rs`), whatever the metric: the plain reference path.
     Brute,
 }
 
@@ -447,7 +497,8 @@ impl Method {
 /// hardest case for trees; real activations have lower intrinsic dimension), one thread:
 /// 3-NN at N = 5·10⁴: tree 3.0 s vs brute 23.5 s at d = 12, 7.7 vs 25.1 at d = 16, 25.1 vs 29.8
 /// at d = 24; radius counts (~330 per point) at N = 2·10⁴: tree 3.5 s vs brute 4.2 s at d = 16,
-/// 7.8 vs 7.4 at d = 20. So trees up to 16 dimensions, the blocked scan above.
+/// 7.8 vs 7.4 at d = 20. So trees up to 16 dimensions, the blocked scan above (for the Euclidean
+/// metric the Gram-form search, faster still there).
 pub const AUTO_TREE_MAX_DIM: usize = 16;
 
 /// Exact neighbour queries over a point set, for the set's own points.
@@ -483,6 +534,7 @@ pub fn build_index<'a, T: Real, M: Metric>(
     Ok(match method {
         Method::Auto if points.d() == 1 => Box::new(sorted1d::Sorted1D::new(points, ctl)),
         Method::Auto if points.d() <= AUTO_TREE_MAX_DIM => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)),
+        Method::Auto if std::any::TypeId::of::<M>() == std::any::TypeId::of::<Euclidean>() => gram::build(points, ctl)?,
         Method::Auto | Method::Brute => Box::new(brute::BruteForce::<T, M>::new(points)),
         Method::KdTree => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)),
     })
