@@ -89,7 +89,15 @@ def _in_chunks(
         for start in range(0, count, chunk):
             size = min(chunk, count - start)
             draws = [draw() for _ in range(size)]
-            rows = [None if draws[0][s] is None else np.stack([d[s] for d in draws]) for s in range(call.slots)]
+            rows: list = []
+            for s in range(call.slots):
+                same = next((t for t in range(s) if draws[0][t] is draws[0][s]), None)
+                if draws[0][s] is None:
+                    rows.append(None)
+                elif same is not None:  # every input resampled alike: one array, converted once
+                    rows.append(rows[same])
+                else:
+                    rows.append(np.stack([d[s] for d in draws]))
             out[start : start + size] = call.resamples(rows)
             bar.update(size)
     finally:

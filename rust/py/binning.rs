@@ -9,20 +9,52 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArra
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// Index sets (rows of an int64 array) as u32; negative or huge indices are an error.
-pub(super) fn row_sets(name: &'static str, a: &Option<PyReadonlyArray2<'_, i64>>) -> PyResult<Option<(Vec<u32>, usize)>> {
-    let Some(a) = a else { return Ok(None) };
-    let m = a.shape()[1];
-    let flat: Vec<u32> = a
-        .as_array()
-        .iter()
-        .map(|&i| u32::try_from(i).map_err(|_| PyValueError::new_err(format!("{name}: index {i} out of range"))))
-        .collect::<PyResult<_>>()?;
-    Ok(Some((flat, m)))
+/// Index sets (rows of int64 arrays) as u32, one entry per input: inputs passed the same array
+/// (a confidence interval resamples every input alike) share one converted copy. The conversion
+/// runs on the worker pool; a negative or huge index is an error.
+pub(super) struct IndexSets {
+    owned: Vec<(Vec<u32>, usize)>,
+    slot: Vec<Option<usize>>,
 }
 
-pub(super) fn as_sets(owned: &Option<(Vec<u32>, usize)>) -> Option<RowSets<'_>> {
-    owned.as_ref().map(|(indices, m)| RowSets { indices, m: *m })
+impl IndexSets {
+    pub(super) fn new(name: &'static str, arrays: &[&Option<PyReadonlyArray2<'_, i64>>]) -> PyResult<IndexSets> {
+        use rayon::prelude::*;
+        let mut owned: Vec<(Vec<u32>, usize)> = Vec::new();
+        let mut seen: Vec<*const i64> = Vec::new();
+        let mut slot = Vec::with_capacity(arrays.len());
+        for a in arrays {
+            let Some(a) = a else {
+                slot.push(None);
+                continue;
+            };
+            let ptr = a.as_array().as_ptr();
+            if let Some(k) = seen.iter().position(|&p| p == ptr) {
+                if owned[k].1 == a.shape()[1] && owned[k].0.len() == a.len() {
+                    slot.push(Some(k));
+                    continue;
+                }
+            }
+            let m = a.shape()[1];
+            let convert = |i: &i64| u32::try_from(*i).map_err(|_| PyValueError::new_err(format!("{name}: index {i} out of range")));
+            let flat: Vec<u32> = match a.as_slice() {
+                Ok(sl) => crate::parallel::pool()?.install(|| sl.par_iter().map(convert).collect::<PyResult<_>>())?,
+                Err(_) => a.as_array().iter().map(convert).collect::<PyResult<_>>()?,
+            };
+            seen.push(ptr);
+            owned.push((flat, m));
+            slot.push(Some(owned.len() - 1));
+        }
+        Ok(IndexSets { owned, slot })
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<RowSets<'_>> {
+        self.slot[i].map(|k| RowSets { indices: &self.owned[k].0, m: self.owned[k].1 })
+    }
+
+    pub(super) fn all(&self) -> Vec<Option<RowSets<'_>>> {
+        (0..self.slot.len()).map(|i| self.get(i)).collect()
+    }
 }
 
 fn unchecked_points<'a, T: Real>(v: &View<'a, T>) -> Result<Points<'a, T>, CoreError> {
@@ -108,8 +140,8 @@ fn plugin_entropy_resamples<'py>(
     rows: Option<PyReadonlyArray2<'py, i64>>,
 ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u64>>)> {
     let ids = ids_of("ids", &ids)?;
-    let rows = row_sets("rows", &rows)?;
-    let out = run(py, |ctl| binning::entropy_resamples(ids, n_ids, as_sets(&rows), ctl))?;
+    let rows = IndexSets::new("rows", &[&rows])?;
+    let out = run(py, |ctl| binning::entropy_resamples(ids, n_ids, rows.get(0), ctl))?;
     let (h, m): (Vec<f64>, Vec<u64>) = out.into_iter().map(|(h, m)| (h, m as u64)).unzip();
     Ok((PyArray1::from_vec(py, h), PyArray1::from_vec(py, m)))
 }
@@ -127,8 +159,8 @@ fn plugin_mi_resamples<'py>(
     rows_b: Option<PyReadonlyArray2<'py, i64>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
-    let (ra, rb) = (row_sets("rows_a", &rows_a)?, row_sets("rows_b", &rows_b)?);
-    let out = run(py, |ctl| binning::mutual_info_resamples((a, n_a), (b, n_b), as_sets(&ra), as_sets(&rb), ctl))?;
+    let rows = IndexSets::new("rows", &[&rows_a, &rows_b])?;
+    let out = run(py, |ctl| binning::mutual_info_resamples((a, n_a), (b, n_b), rows.get(0), rows.get(1), ctl))?;
     let count = out.len();
     let flat: Vec<f64> = out.iter().flat_map(|t| t.iter().flat_map(|&(h, m)| [h, m as f64])).collect();
     Ok(PyArray1::from_vec(py, flat).reshape([count, 6])?)

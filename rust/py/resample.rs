@@ -1,6 +1,6 @@
 //! Bindings of the resampling driver (`crate::info::resample`) for the k-NN estimators.
 
-use super::binning::{as_sets, row_sets};
+use super::binning::IndexSets;
 use super::{class_indices, over_dtype, points, run, views, FloatArray, Views};
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
 use crate::info::resample::{self, KnnEstimator};
@@ -44,8 +44,8 @@ fn knn_resamples(
         return Err(PyValueError::new_err(format!("{estimator}: wrong number of arrays, labels or index sets")));
     }
     let labels = labels.as_ref().map(class_indices).transpose()?;
-    let owned: Vec<_> = rows.iter().map(|r| row_sets("rows", r)).collect::<PyResult<_>>()?;
-    let sets: Vec<_> = owned.iter().map(as_sets).collect();
+    let owned = IndexSets::new("rows", &rows.iter().collect::<Vec<_>>())?;
+    let sets = owned.all();
     let named: Vec<(&'static str, &FloatArray<'_>)> = ARRAY_NAMES.iter().copied().zip(arrays.iter()).collect();
     over_dtype!(py, &named, |p, ctl| resample::knn_resamples(est, &p, labels.as_deref(), &sets, k, method, ctl))
 }
