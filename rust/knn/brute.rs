@@ -6,7 +6,7 @@
 //! O(N) memory, no copy of the points. This is the path for high dimensions, where k-d trees
 //! degenerate into a slower scan.
 
-use super::{check_k, within, KBest, Metric, NeighborSearch, Points, Real};
+use super::{check_k, kth_distances_in_blocks, knn_indices_in_blocks, within, KBest, Metric, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use crate::with_dim;
@@ -62,34 +62,18 @@ impl<T: Real, M: Metric> NeighborSearch<T> for BruteForce<'_, T, M> {
 
     fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         check_k(k, self.points.n())?;
-        let mut out = vec![T::ZERO; self.points.n()];
         with_dim!(self.points.d(), D => {
-            ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
-                let mut bests = vec![KBest::new(k); block.len()];
-                self.knn_block::<D>(start, &mut bests, false);
-                for (o, b) in block.iter_mut().zip(&bests) {
-                    *o = M::finish(b.worst());
-                }
+            kth_distances_in_blocks::<T, M>(self.points.n(), k, QUERY_BLOCK, ctl, |start, bests| {
+                self.knn_block::<D>(start, bests, false)
             })
-        })?;
-        Ok(out)
+        })
     }
 
     fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>> {
         check_k(k, self.points.n())?;
-        let mut out = vec![0u32; self.points.n() * k];
         with_dim!(self.points.d(), D => {
-            ctl.fill_blocks(&mut out, QUERY_BLOCK * k, |start, block| {
-                let mut bests = vec![KBest::new(k); block.len() / k];
-                self.knn_block::<D>(start / k, &mut bests, true);
-                for (row, b) in block.chunks_mut(k).zip(&bests) {
-                    for (o, &(_, idx)) in row.iter_mut().zip(b.items()) {
-                        *o = idx;
-                    }
-                }
-            })
-        })?;
-        Ok(out)
+            knn_indices_in_blocks(self.points.n(), k, QUERY_BLOCK, ctl, |start, bests| self.knn_block::<D>(start, bests, true))
+        })
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {

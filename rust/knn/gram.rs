@@ -47,7 +47,10 @@
 //! data whose nearest-neighbour distances are many orders of magnitude below their spread (or on
 //! heavily tied data) more candidates survive, which costs time, never exactness.
 
-use super::{brute::BruteForce, check_k, within, Euclidean, KBest, Metric, NeighborSearch, Points, Real};
+use super::{
+    brute::BruteForce, check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, Euclidean, KBest, Metric, NeighborSearch,
+    Points, Real,
+};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use faer::linalg::matmul::matmul;
@@ -269,30 +272,16 @@ impl<T: Real> NeighborSearch<T> for GramSearch<'_, T> {
 
     fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         check_k(k, self.points.n())?;
-        let mut out = vec![T::ZERO; self.points.n()];
-        ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
-            let mut bests = vec![KBest::new(k); block.len()];
-            self.knn_block(start, &mut bests, &mut self.scratch());
-            for (o, b) in block.iter_mut().zip(&bests) {
-                *o = Euclidean::finish(b.worst());
-            }
-        })?;
-        Ok(out)
+        kth_distances_in_blocks::<T, Euclidean>(self.points.n(), k, QUERY_BLOCK, ctl, |start, bests| {
+            self.knn_block(start, bests, &mut self.scratch())
+        })
     }
 
     fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>> {
         check_k(k, self.points.n())?;
-        let mut out = vec![0u32; self.points.n() * k];
-        ctl.fill_blocks(&mut out, QUERY_BLOCK * k, |start, block| {
-            let mut bests = vec![KBest::new(k); block.len() / k];
-            self.knn_block(start / k, &mut bests, &mut self.scratch());
-            for (row, b) in block.chunks_mut(k).zip(&bests) {
-                for (o, &(_, idx)) in row.iter_mut().zip(b.items()) {
-                    *o = idx;
-                }
-            }
-        })?;
-        Ok(out)
+        knn_indices_in_blocks(self.points.n(), k, QUERY_BLOCK, ctl, |start, bests| {
+            self.knn_block(start, bests, &mut self.scratch())
+        })
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {

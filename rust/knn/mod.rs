@@ -525,6 +525,49 @@ pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// k-th-neighbour distances of all `n` points from a search that fills the k best neighbours of
+/// `block` consecutive queries at a time (`search(first_query, bests)`), in parallel over blocks.
+/// Shared by the scanning back-ends.
+pub(crate) fn kth_distances_in_blocks<T: Real, M: Metric>(
+    n: usize,
+    k: usize,
+    block: usize,
+    ctl: &Ctl,
+    search: impl Fn(usize, &mut [KBest<T>]) + Sync,
+) -> Result<Vec<T>> {
+    let mut out = vec![T::ZERO; n];
+    ctl.fill_blocks(&mut out, block, |start, sl| {
+        let mut bests = vec![KBest::new(k); sl.len()];
+        search(start, &mut bests);
+        for (o, b) in sl.iter_mut().zip(&bests) {
+            *o = M::finish(b.worst());
+        }
+    })?;
+    Ok(out)
+}
+
+/// The k nearest neighbours of all `n` points (n × k, ordered by (distance, index)) from the same
+/// kind of block search as [`kth_distances_in_blocks`].
+pub(crate) fn knn_indices_in_blocks<T: Real>(
+    n: usize,
+    k: usize,
+    block: usize,
+    ctl: &Ctl,
+    search: impl Fn(usize, &mut [KBest<T>]) + Sync,
+) -> Result<Vec<u32>> {
+    let mut out = vec![0u32; n * k];
+    ctl.fill_blocks(&mut out, block * k, |start, sl| {
+        let mut bests = vec![KBest::new(k); sl.len() / k];
+        search(start / k, &mut bests);
+        for (row, b) in sl.chunks_mut(k).zip(&bests) {
+            for (o, &(_, idx)) in row.iter_mut().zip(b.items()) {
+                *o = idx;
+            }
+        }
+    })?;
+    Ok(out)
+}
+
 /// Builds the back-end `method` asks for (with `Auto`: by dimension) over `points` under metric `M`.
 pub fn build_index<'a, T: Real, M: Metric>(
     points: Points<'a, T>,
