@@ -3,35 +3,34 @@
 
 use super::{gemm_abt, gram, sym_eigen};
 use crate::error::{CoreError, Result};
+use crate::info::binning::factorize_rows;
 use crate::knn::{self, Euclidean, Method, Metric, Points, Real};
 use crate::parallel::Ctl;
-use std::collections::HashMap;
 
 /// The distinct rows of `p` (first occurrence kept, in order), or None when all rows are distinct.
-/// -0.0 and 0.0 are the same coordinate.
-pub fn distinct_rows<T: Real>(p: Points<'_, T>) -> Option<Vec<T>> {
-    let d = p.d();
-    let key = |i: usize| -> Vec<u64> {
-        p.row(i).iter().map(|&x| {
+/// -0.0 and 0.0 are the same coordinate. Rows are matched exactly by the pattern factorisation
+/// the binned estimators use (hashed in parallel, every match verified).
+pub fn distinct_rows<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Option<Vec<T>>> {
+    let key = |i: usize, buf: &mut [u64]| {
+        for (o, &x) in buf.iter_mut().zip(p.row(i)) {
             let v = x.to_f64();
-            if v == 0.0 { 0u64 } else { v.to_bits() }
-        }).collect()
+            *o = if v == 0.0 { 0 } else { v.to_bits() };
+        }
     };
-    let mut seen: HashMap<Vec<u64>, ()> = HashMap::with_capacity(p.n());
-    let mut keep = Vec::with_capacity(p.n());
-    for i in 0..p.n() {
-        if seen.insert(key(i), ()).is_none() {
-            keep.push(i);
+    let (ids, m) = factorize_rows(p.n(), p.d(), key, ctl)?;
+    if m == p.n() {
+        return Ok(None);
+    }
+    // Ids are numbered in order of first appearance: a row is a first occurrence when its id is new.
+    let mut next = 0u32;
+    let mut out = Vec::with_capacity(m * p.d());
+    for (i, &id) in ids.iter().enumerate() {
+        if id == next {
+            out.extend_from_slice(p.row(i));
+            next += 1;
         }
     }
-    if keep.len() == p.n() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(keep.len() * d);
-    for i in keep {
-        out.extend_from_slice(p.row(i));
-    }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// TwoNN result: the dimension and the number of distinct points it used.
@@ -50,7 +49,7 @@ pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Res
     if !(0.0..1.0).contains(&discard_fraction) {
         return Err(CoreError::invalid("discard_fraction", format!("must lie in [0, 1), got {discard_fraction}")));
     }
-    let distinct = distinct_rows(p);
+    let distinct = distinct_rows(p, ctl)?;
     let q = match &distinct {
         Some(v) => Points::trusted(v, v.len() / p.d(), p.d()),
         None => p,
