@@ -12,6 +12,8 @@ from types import ModuleType
 # target name -> module (imported only when the command line is built or the target runs)
 TARGETS = {
     "toy": "repcompress.reproduce.toy",
+    "dropout-digits": "repcompress.reproduce.dropout_digits",
+    "ceb-digits": "repcompress.reproduce.ceb_digits",
 }
 
 

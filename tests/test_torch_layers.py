@@ -1,0 +1,131 @@
+"""GaussianDropout, the CEB head and the batch CDNV of repcompress.torch."""
+
+import math
+
+import numpy as np
+import pytest
+
+from torch_support import require_torch
+
+torch = require_torch()
+from torch import nn  # noqa: E402
+
+import repcompress as rc  # noqa: E402
+from repcompress.torch import (  # noqa: E402
+    CEBClassifier,
+    GaussianDropout,
+    batch_cdnv,
+    capture,
+    ceb_bounds,
+    ceb_loss,
+)
+from repcompress.torch.layers import label_entropy  # noqa: E402
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_gaussian_dropout_noise_has_mean_one_and_variance_alpha(p):
+    torch.manual_seed(0)
+    layer = GaussianDropout(p).train()
+    n = 400_000
+    factor = layer(torch.ones(n, dtype=torch.float64)).numpy()  # z / x = 1 + √α ε
+    alpha = p / (1 - p)
+    assert layer.alpha == pytest.approx(alpha)
+    # Standard errors: sd(mean) = √(α/n); sd(sample variance) ≈ α·√(2/n) for Gaussian noise.
+    assert abs(factor.mean() - 1.0) < 5 * math.sqrt(alpha / n)
+    assert abs(factor.var() - alpha) < 5 * alpha * math.sqrt(2 / n)
+    # Multiplicative: noise scales with the activation; zero stays zero.
+    x = torch.tensor([0.0, 2.0, -3.0], dtype=torch.float64).repeat(n // 3)
+    out = layer(x).numpy().reshape(-1, 3)
+    assert (out[:, 0] == 0).all()
+    assert abs(out[:, 2].std() / 3.0 - math.sqrt(alpha)) < 0.02 * math.sqrt(alpha)
+
+
+def test_gaussian_dropout_eval_is_identity_and_moments_are_exact():
+    layer = GaussianDropout(0.5)
+    x = torch.randn(10, 4)
+    layer.eval()
+    assert layer(x) is x
+    mean, var = layer.gaussian_moments(x)
+    assert torch.equal(mean, x) and torch.allclose(var, x * x)  # α = 1
+    layer.train()
+    assert not torch.equal(layer(x), x)
+    assert torch.equal(GaussianDropout(0.0).train()(x), x)
+    assert GaussianDropout.from_alpha(3.0).p == pytest.approx(0.75)
+    for bad in (-0.1, 1.0, 1.5):
+        with pytest.raises(ValueError, match="p"):
+            GaussianDropout(bad)
+
+
+def test_batch_cdnv_equals_library_cdnv_and_ignores_absent_classes():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(60, 5, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 2, 7] * 20)  # ids 1, 3..6 absent: they must not count
+    z = z + 2.0 * labels[:, None].double()
+    ours = float(batch_cdnv(z, labels))
+    ref = rc.class_distance_normalized_variance(z.numpy(), labels.numpy())
+    assert ours == pytest.approx(ref, rel=1e-12)
+    w = z.clone().requires_grad_(True)
+    batch_cdnv(w, labels).backward()
+    assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
+    assert math.isnan(float(batch_cdnv(z[:5], torch.zeros(5, dtype=torch.long))))
+
+
+def test_ceb_loss_terms_match_their_definitions():
+    torch.manual_seed(0)
+    model = CEBClassifier(nn.Sequential(nn.Linear(4, 6), nn.ReLU()), 6, 3, 3)
+    x = torch.randn(42, 4)
+    y = torch.arange(42) % 3
+    torch.manual_seed(5)
+    out = ceb_loss(model, x, y, beta=7.0, n_samples=3)
+    torch.manual_seed(5)  # the same draws, by hand
+    mu, std = model.encoder.moments(model.body(x))
+    z = mu + std * torch.randn((3, *mu.shape))
+    log_e = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
+    b = model.backward_encoder.distribution(y)
+    residual = (log_e - b.log_prob(z).sum(-1)).mean()
+    ce = nn.functional.cross_entropy(model.decoder(z.reshape(-1, 3)), y.repeat(3))
+    out = {k: getattr(out, k).item() for k in ("loss", "residual", "cross_entropy", "I_ZY_lower")}
+    residual, ce = residual.item(), ce.item()
+    assert out["residual"] == pytest.approx(residual, rel=1e-6)
+    assert out["cross_entropy"] == pytest.approx(ce, rel=1e-6)
+    assert out["loss"] == pytest.approx(residual + 6.0 * ce, rel=1e-6)
+    assert out["I_ZY_lower"] == pytest.approx(math.log(3) - ce, rel=1e-6)  # balanced: H(Y) = log 3
+    # H(Y), not log C, when the classes are unbalanced.
+    y2 = torch.tensor([0] * 30 + [1] * 10)
+    assert label_entropy(y2) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_ceb_bound_lies_above_the_exact_conditional_information():
+    """R = E[log e(z|x) − log b(z|y)] = I(X;Z|Y) + E_y KL(p(z|y) ‖ b(z|y)) ≥ I(X;Z|Y), with
+    I(X;Z|Y) the exact empirical value of the training inputs (X uniform over them)."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(300) % 3
+    x = torch.randn(300, 4, generator=g) + 1.5 * nn.functional.one_hot(y, 4).float()
+    data = [(x[i : i + 50], y[i : i + 50]) for i in range(0, 300, 50)]
+    model = CEBClassifier(nn.Sequential(nn.Linear(4, 16), nn.ReLU()), 16, 2, 3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        for xb, yb in data:
+            opt.zero_grad()
+            ceb_loss(model, xb, yb, beta=5.0).loss.backward()
+            opt.step()
+    bounds = ceb_bounds(model, data, n_samples=64)
+    act = capture(model, data, ["encoder"], progress=False)
+    exact = rc.gaussian_channel_mi(act.means["encoder"], act.variances["encoder"], labels=act.labels, n_draws=16)
+    given = exact.given_labels
+    assert bounds["h_y"] == pytest.approx(math.log(3))
+    # Monte Carlo error of R: 64 draws per input over 300 inputs; allow 4 standard errors of the exact MC.
+    assert bounds["I_XZ_given_Y_upper"] >= given.mi - 4 * given.stderr
+    assert bounds["I_XZ_given_Y_upper"] >= given.lower  # the Bhattacharyya bound is a true lower bound
+    assert bounds["I_ZY_lower"] <= exact.labels.upper + 0.05
+
+
+def test_ceb_forward_samples_in_training_and_uses_the_mean_in_eval():
+    torch.manual_seed(0)
+    model = CEBClassifier(None, 4, 2, 3)
+    x = torch.randn(5, 4)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    assert not torch.equal(model(x), model(x))
