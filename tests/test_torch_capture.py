@@ -226,3 +226,26 @@ def test_errors(model, data):
     with pytest.raises(ValueError, match="rows for a batch"):
         capture(model, loader, {"pooled": lambda inp, out: out.mean(0, keepdim=True)}, progress=False)
     assert no_hooks(model)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_capture_on_cuda_equals_manual_forward(model, data):
+    """The CUDA path: batches moved to the device, activations back through pinned buffers with
+    non-blocking copies that overlap the next batch's forward."""
+    x, y = data
+    net = model.to("cuda")
+    loader = batches(x, y, 16)
+    act = capture(net, loader, ["0", "2"], progress=False)
+    net.eval()
+    with torch.no_grad():
+        expected = torch.cat([net[0](xb.cuda()) for xb, _ in loader]).cpu().numpy()
+        clean = torch.cat([torch.tanh(net[0](xb.cuda())) for xb, _ in loader]).cpu().numpy()
+    np.testing.assert_array_equal(act["0"], expected)
+    np.testing.assert_array_equal(act["2"], clean)  # copied before the in-place ReLU
+    np.testing.assert_array_equal(act.means["2"], clean)
+    noisy = capture(net, loader, ["2"], stochastic=True, n_passes=2, dtype=np.float64, progress=False)
+    assert noisy["2"].shape == (100, 8) and noisy["2"].dtype == np.float64
+    assert not np.array_equal(noisy["2"][:16], noisy["2"][16:32])
+    with pytest.raises(ValueError, match="move it first"):
+        capture(net, loader, ["0"], device="cpu", progress=False)
+    assert no_hooks(net)

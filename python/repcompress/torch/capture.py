@@ -291,7 +291,8 @@ def capture(
     max_samples : int, optional
         Stop after this many inputs (the last batch is cut).
     dtype : numpy.float32 (default) or numpy.float64.
-    progress : bool or None — a progress bar on stderr (None: only when it runs > 2 s).
+    progress : bool or None — a progress bar on stderr once the capture has run for more than a
+        second (False: never).
 
     For layers with a ``gaussian_moments`` method (:class:`GaussianDropout`,
     :class:`GaussianEncoder`) the exact mean and variance of Z | x are recorded as well
@@ -389,7 +390,7 @@ def capture(
     labels_out: list[np.ndarray] = []
     ids_out: list[np.ndarray] = []
     seen = 0
-    bar = Progress(total_batches or 1, "capture", progress, after=2.0)
+    bar = Progress(total_batches or 1, "capture", None if progress else False, after=1.0)
     try:
         model.eval()
         if stochastic:
