@@ -2,6 +2,10 @@
 
     repcompress demo [--n N] [--seed S]    estimate MI of correlated Gaussians, print estimate vs truth
     repcompress reproduce toy --out DIR     the paper's toy example (CSV, PNG heatmaps, summary)
+    repcompress estimate FILE.npz [--metrics NAME ...] [--ci N] [--base 2] [--json]
+                                            metrics of saved activations (keys z, labels, optional
+                                            variances): a table, or JSON for machines
+    repcompress estimate --list-metrics     the metric names (cdnv, nc1, silhouette, mi-labels, gaussian-mi, ...)
 """
 
 from __future__ import annotations
@@ -67,11 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         target_parser = targets.add_parser(name, help=module.DESCRIPTION)
         module.add_arguments(target_parser)
         target_parser.set_defaults(run_target=module.run)
+    from . import estimate as estimate_module
+
+    estimate = sub.add_parser("estimate", help=estimate_module.DESCRIPTION, description=estimate_module.DESCRIPTION)
+    estimate_module.add_arguments(estimate)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return run_demo(args.n, args.seed)
     if args.command == "reproduce":
         return args.run_target(args)
+    if args.command == "estimate":
+        return estimate_module.run(args)
     return 2
 
 
