@@ -22,6 +22,8 @@ Dimensionless unless marked (information: nats, or bits with ``--base 2``):
   clustering indices of :mod:`repcompress.geometry`
 - ``twonn``: :func:`~repcompress.twonn_dimension`; ``effective-rank``: :func:`~repcompress.effective_rank`
 - ``binned-entropy``: H_bin(Z) by :func:`~repcompress.binned_entropy` (``--n-bins``), information
+- ``binned-mi-labels``: I(T;Y) of the binned patterns by :func:`~repcompress.binned_mutual_info`
+  (``--n-bins``), information (with ``binned-entropy`` = I(X;T): the binned information plane)
 - ``mi-labels``: I(Z;Y) by :func:`~repcompress.mutual_info_labels` (``--k``), information
 - ``entropy``: h(Z) by :func:`~repcompress.entropy` (``--k``), information
 - ``gaussian-mi`` (needs ``variances``): I(X;Z), I(X;Z|Y) and I(Z;Y) by
@@ -92,7 +94,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ._resampling import declare_resampling
-from .binning import binned_entropy
+from .binning import binned_entropy, binned_mutual_info
 from .gaussian_channel import gaussian_channel_mi
 from .geometry import (
     calinski_harabasz,
@@ -163,6 +165,9 @@ METRICS: dict[str, Metric] = {
                "effective rank (Roy & Vetterli 2007) of z as given, not centred", needs_labels=False),
         Metric("binned-entropy", binned_entropy, "H_bin(Z), plug-in entropy of the binned activation patterns (--n-bins)",
                information=True, needs_labels=False),
+        Metric("binned-mi-labels", binned_mutual_info,
+               "I(T;Y), plug-in mutual information of the binned patterns T and the labels: the information plane's "
+               "I(T;Y) (--n-bins); I(X;T) = H_bin(Z) for a deterministic layer", information=True),
         Metric("mi-labels", mutual_info_labels, "I(Z;Y) by k-NN (Ross 2014) (--k)", information=True),
         Metric("entropy", entropy, "h(Z), Kozachenko–Leonenko differential entropy (--k); depends on the scale of z",
                information=True, needs_labels=False),
@@ -571,6 +576,11 @@ def _scalars(name: str, data: Activations, options: dict) -> list[_Scalar]:
         ceiling = math.log(data.z.shape[0]) / math.log(base)
         note = f"{s['n_bins']} {s['strategy']} bins over the {s['range']}; ≤ log N = {ceiling:.4g}"
         return [_Scalar(name, "H_bin(Z)", binned_entropy, binned_entropy, ("z",), kwargs, note)]
+    if name == "binned-mi-labels":
+        kwargs = {"base": base, **_given(n_bins=options["n_bins"])}
+        s = _settings(binned_mutual_info, kwargs)
+        note = f"{s['n_bins']} {s['strategy']} bins over the {s['range']}; ≤ H(Y) = {_entropy_of_labels(data.labels, base):.4g}"
+        return [_Scalar(name, "I(T;Y)", binned_mutual_info, binned_mutual_info, zl, kwargs, note)]
     if name == "mi-labels":
         kwargs = {"random_state": seed, "base": base, **_given(k=options["k"])}
         s = _settings(mutual_info_labels, kwargs)

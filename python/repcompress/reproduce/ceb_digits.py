@@ -58,8 +58,8 @@ def one_run(data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_
     shuffled, train_eval, test = _digits.loaders(data, batch_size=64, seed=seed)
     h_y = label_entropy(data.y_train)
 
-    tracker = CompressionTracker({"Z": "encoder"}, metrics=["gaussian-mi", "cdnv"], random_state=seed,
-                                 metric_options={"gaussian-mi": {"n_draws": n_draws}})
+    tracker = CompressionTracker({"Z": "encoder"}, metrics=["gaussian-mi", "cdnv"], seed=seed,
+                                 estimate_options={"n_draws": n_draws})
     _, due = _digits.track_schedule(epochs, track_every)
 
     def on_epoch(epoch: int) -> None:

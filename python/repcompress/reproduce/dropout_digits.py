@@ -73,8 +73,8 @@ def one_run(data: _digits.Digits, lam: float, seed: int, *, epochs: int, p: floa
             loss = loss - lam * torch.tanh(beta * torch.nan_to_num(batch_cdnv(z, y), nan=0.0))
         return loss
 
-    tracker = CompressionTracker({"Z": "4"}, metrics=["gaussian-mi", "cdnv"], random_state=seed,
-                                 metric_options={"gaussian-mi": {"n_draws": n_draws}})
+    tracker = CompressionTracker({"Z": "4"}, metrics=["gaussian-mi", "cdnv"], seed=seed,
+                                 estimate_options={"n_draws": n_draws})
     _, due = _digits.track_schedule(epochs, track_every)
 
     def on_epoch(epoch: int) -> None:

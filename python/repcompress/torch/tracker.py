@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import metrics as _metrics
+from .. import estimate as _estimate
 from .capture import capture
 
-COLUMNS = ("epoch", "layer", "split", "metric", "value", "low", "high", "unit", "settings")
+COLUMNS = ("epoch", "layer", "split", "metric", "value", "low", "high", "stderr", "lower_bound", "upper_bound",
+           "unit", "source", "settings", "error")
+# Options of repcompress.estimate.estimate_arrays a tracker passes on.
+ESTIMATE_OPTIONS = ("k", "n_bins", "n_draws", "min_variance", "ridge", "silhouette_sample_size", "confidence")
 
 
 def _pandas() -> Any:
@@ -28,24 +33,32 @@ class CompressionTracker:
     """Measures chosen metrics of chosen layers during training, into a tidy table.
 
     Call :meth:`step` from any training loop; every ``every``-th epoch it captures the layers
-    (:func:`repcompress.torch.capture`) and computes the metrics of each
-    (:func:`repcompress.metrics.compute_metrics`): Gaussian-channel layers
-    (:class:`GaussianDropout`, :class:`GaussianEncoder`) are measured through their exact means
-    and variances, every other layer through its activations. The table :attr:`frame` has one row
-    per (epoch, layer, split, metric): ``value``, ``low``/``high`` (95 % interval where known),
-    ``unit`` and the estimator ``settings`` used.
+    (:func:`repcompress.torch.capture`) and computes the metrics of each with
+    :func:`repcompress.estimate.estimate_arrays` (the metrics of ``repcompress estimate``):
+    Gaussian-channel layers (:class:`GaussianDropout`, :class:`GaussianEncoder`) are measured
+    through their exact means and variances, every other layer through its activations. The table
+    :attr:`frame` has one row per (epoch, layer, split, metric): ``value``, ``low``/``high`` (the
+    interval, with ``ci``; for ``gaussian-mi`` the Monte Carlo interval), ``stderr``,
+    ``lower_bound``/``upper_bound`` (``gaussian-mi``'s pairwise bounds), ``unit``, ``source`` (the
+    metric asked for), the estimator ``settings`` (JSON) and ``error`` (a metric that failed on
+    these data gives NaN and a warning, and training goes on).
+
+    ``metric`` is the quantity: ``"cdnv"``, ``"I(X;Z)"``, ``"I(X;Z|Y)"``, ``"I(Z;Y)"``
+    (``gaussian-mi``), ``"H_bin(Z)"`` (``binned-entropy``), ``"I(T;Y)"`` (``binned-mi-labels``),
+    ``"nc2 equinorm"``, ...; when two metrics give the same quantity (``mi-labels`` and
+    ``gaussian-mi`` both give I(Z;Y)) the other one is prefixed with its metric name.
 
     Parameters
     ----------
     layers : names, modules or callables, or a dict ``{name: spec}`` (as for ``capture``).
-    metrics : names from :data:`repcompress.metrics.METRICS` (``"gaussian-mi"``, ``"cdnv"``,
-        ``"binned"``, ``"mi-labels"``, ``"silhouette"``, ...); ``"gaussian-mi"`` is computed only
-        for Gaussian-channel layers.
+    metrics : names from :data:`repcompress.estimate.METRICS`; ``"gaussian-mi"`` is computed only
+        for Gaussian-channel layers, the others for every layer.
     every : measure every ``every``-th epoch (epochs counted as the caller passes them).
-    metric_options : ``{metric: {option: value}}`` passed to the metric's function.
-    ci : resamples for a confidence interval of scalar metrics (0: none).
+    ci : resamples for confidence intervals (None: none); ``seed`` + epoch seeds each step.
     base : unit of information metrics (e.g. 2 for bits).
-    stochastic, n_passes, max_samples, device : passed to ``capture``.
+    estimate_options : ``k``, ``n_bins``, ``n_draws``, ``min_variance``, ``ridge``,
+        ``silhouette_sample_size``, ``confidence`` for :func:`repcompress.estimate.estimate_arrays`.
+    stochastic, n_passes, max_samples, device, progress : passed to ``capture``.
 
     Example
     -------
@@ -62,10 +75,10 @@ class CompressionTracker:
         metrics: Sequence[str] | str = ("gaussian-mi", "cdnv"),
         every: int = 1,
         *,
-        metric_options: Mapping[str, Mapping[str, Any]] | None = None,
-        ci: int = 0,
+        ci: int | None = None,
         base: float = math.e,
-        random_state: int = 0,
+        seed: int = 0,
+        estimate_options: Mapping[str, Any] | None = None,
         stochastic: bool = False,
         n_passes: int = 1,
         max_samples: int | None = None,
@@ -74,19 +87,22 @@ class CompressionTracker:
     ):
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"every: must be a positive integer, got {every!r}")
-        self.metrics = [m.name for m in _metrics.resolve(metrics)]
-        self.metric_options = {k: dict(v) for k, v in (metric_options or {}).items()}
-        unknown = set(self.metric_options) - set(self.metrics)
+        self.metrics = _estimate.resolve_metrics(metrics, has_variances=True)
+        self.estimate_options = dict(estimate_options or {})
+        unknown = set(self.estimate_options) - set(ESTIMATE_OPTIONS)
         if unknown:
-            raise ValueError(f"metric_options: given for metrics not tracked: {', '.join(sorted(unknown))}")
+            raise ValueError(
+                f"estimate_options: unknown {', '.join(sorted(unknown))}; expected some of {', '.join(ESTIMATE_OPTIONS)}"
+            )
         self.layers = layers
         self.every = int(every)
-        self.ci = int(ci)
+        self.ci = ci
         self.base = float(base)
-        self.random_state = int(random_state)
+        self.seed = int(seed)
         self.capture_options = {"stochastic": stochastic, "n_passes": n_passes, "max_samples": max_samples,
                                 "device": device, "progress": progress}
         self._rows: list[dict] = []
+        self._warned: set = set()
 
     def due(self, epoch: int) -> bool:
         """Whether :meth:`step` measures at this epoch."""
@@ -112,7 +128,7 @@ class CompressionTracker:
 
     def _measure(self, acts: Any, layer: str, epoch: int, split: str) -> list[dict]:
         channel = layer in acts.variances
-        names = [m for m in self.metrics if channel or not _metrics.available()[m].needs_variances]
+        names = [m for m in self.metrics if channel or not _estimate.METRICS[m].needs_variances]
         if not names:
             return []
         z = acts.means[layer] if channel else acts[layer]
@@ -122,21 +138,36 @@ class CompressionTracker:
             # Exact channel moments do not depend on the pass: measure one row per input.
             keep = np.unique(acts.sample_ids, return_index=True)[1]
             z, variances, labels = z[keep], variances[keep], labels[keep]
-        options = {k: v for k, v in self.metric_options.items() if k in names}
-        values = _metrics.compute_metrics(z, labels, names, variances=variances, options=options, ci=self.ci,
-                                          seed=self.random_state + int(epoch), base=self.base)
-        return [{"epoch": epoch, "layer": layer, "split": split, **v.as_dict()} for v in values]
+        report = _estimate.estimate_arrays(z, labels, variances, names, ci=self.ci, seed=self.seed + int(epoch),
+                                           base=self.base, progress=False, **self.estimate_options)
+        quantities = [row.quantity for row in report.rows]
+        out = []
+        for row in report.rows:
+            clash = quantities.count(row.quantity) > 1 and row.metric != "gaussian-mi"
+            if row.error is not None and (layer, row.label) not in self._warned:
+                self._warned.add((layer, row.label))
+                warnings.warn(f"CompressionTracker: {row.label} of layer {layer!r} failed at epoch {epoch}: {row.error}",
+                              RuntimeWarning, stacklevel=3)
+            out.append({
+                "epoch": epoch, "layer": layer, "split": split, "metric": row.label if clash else row.quantity,
+                "value": row.value, "low": _nan(row.low), "high": _nan(row.high), "stderr": _nan(row.stderr),
+                "lower_bound": _nan(row.lower_bound), "upper_bound": _nan(row.upper_bound), "unit": row.unit,
+                "source": row.metric, "settings": json.dumps(_estimate._plain(row.settings), sort_keys=True),
+                "error": row.error or "",
+            })
+        return out
 
     def record(self, epoch: int, metric: str, value: float, *, split: str = "train", layer: str = "",
                low: float = math.nan, high: float = math.nan, unit: str = "") -> None:
-        """Adds a number of your own (loss, accuracy) to the table, e.g.
+        """Adds a number of your own (loss, accuracy, a bound) to the table, e.g.
         ``tracker.record(epoch, "accuracy", acc, split="test")``."""
         self._rows.append({"epoch": epoch, "layer": layer, "split": split, "metric": metric, "value": float(value),
-                           "low": float(low), "high": float(high), "unit": unit, "settings": ""})
+                           "low": float(low), "high": float(high), "stderr": math.nan, "lower_bound": math.nan,
+                           "upper_bound": math.nan, "unit": unit, "source": "record", "settings": "", "error": ""})
 
     @property
     def frame(self) -> Any:
-        """The tidy table: columns epoch, layer, split, metric, value, low, high, unit, settings."""
+        """The tidy table, one row per (epoch, layer, split, metric); columns as :data:`COLUMNS`."""
         return _pandas().DataFrame(self._rows, columns=list(COLUMNS))
 
     def to_csv(self, path: Any) -> Path:
@@ -152,7 +183,8 @@ class CompressionTracker:
 
     def plot_information_plane(self, *, x: str = "I(X;Z)", y: str = "I(Z;Y)", split: str | None = "train",
                                ax: Any = None, path: Any = None) -> Any:
-        """I(X;Z) against I(Z;Y) per layer, coloured by epoch (:func:`repcompress.plots.information_plane`)."""
+        """I(X;Z) against I(Z;Y) per layer, coloured by epoch (:func:`repcompress.plots.information_plane`);
+        for a binned plane: ``x="H_bin(Z)", y="I(T;Y)"``."""
         from ..plots import information_plane
 
         return information_plane(self.frame, x=x, y=y, split=split, ax=ax, path=path)
@@ -170,3 +202,7 @@ class CompressionTracker:
         from ..plots import training_curves
 
         return training_curves(self.frame, metrics=None if metrics is None else list(metrics), path=path)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
