@@ -261,3 +261,20 @@ def run_target(args: argparse.Namespace, summary_name: str, work: Callable[[], d
     print((args.out / summary_name).read_text())
     print("wrote: " + ", ".join(str(p) for p in result["files"]))
     return 0
+
+
+def channel_columns(mi: Any) -> dict:
+    """The run-table columns of a :class:`repcompress.GaussianChannelMI` with labels."""
+    g = mi.given_labels
+    return {
+        "I_XZ": mi.mi, "I_XZ_stderr": mi.stderr, "I_XZ_lower": mi.lower, "I_XZ_upper": mi.upper,
+        "I_XZ_given_Y": g.mi, "I_XZ_given_Y_stderr": g.stderr, "I_XZ_given_Y_lower": g.lower,
+        "I_XZ_given_Y_upper": g.upper, "I_ZY": mi.labels.mi, "log_N": mi.log_n, "n_floored": mi.n_floored,
+    }
+
+
+def tagged(frame: Any, **columns: Any) -> Any:
+    """The tracker's table with the run's sweep value and seed as leading columns."""
+    for name, value in reversed(list(columns.items())):
+        frame.insert(0, name, value)
+    return frame
