@@ -19,10 +19,10 @@ import repcompress as rc
 LONG_CALL = textwrap.dedent(
     """
     import signal, sys, time, numpy as np, repcompress as rc
-    # A child inherits an ignored SIGINT, and Python then installs no handler: under the full test
-    # suite the pytest process was seen (rarely) to have SIGINT ignored at the moment of the fork
-    # (C-level system() in some thread ignores it while it runs). Ctrl-C in a user's Python
-    # process reaches the default handler; give the child that, and check it.
+    # A child that inherits an ignored SIGINT gets no Python handler. Under the full test suite the
+    # child twice started without the default handler (cause in the pytest process not found; a
+    # C-level system() call elsewhere ignores SIGINT while it runs). A user's Python process has
+    # the default handler: give the child that, and report it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     print("sigint", signal.getsignal(signal.SIGINT) is signal.default_int_handler,
           signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []), flush=True)
