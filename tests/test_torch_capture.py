@@ -228,6 +228,8 @@ def test_errors(model, data):
                 return self.used(inp)
 
         capture(Partly(), loader, ["unused"], progress=False)
+    with pytest.warns(RuntimeWarning, match="no dropout-type layer"):
+        capture(nn.Sequential(nn.Linear(5, 2)), loader, ["0"], stochastic=True, progress=False)
     with pytest.raises(TypeError, match="not a tensor"):
         capture(model, loader, {"pair": lambda inp, out: (out, out)}, progress=False)
     with pytest.raises(ValueError, match="rows for a batch"):
