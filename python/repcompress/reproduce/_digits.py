@@ -218,16 +218,24 @@ def sweep(values: Sequence[float], seeds: int, one_run: Callable[[float, int], t
 
 
 def information_planes(training: Any, column: str, symbol: str, path: Path, title: str) -> Path:
-    """One information plane per sweep value (first seed), coloured by epoch."""
+    """One information plane per sweep value (first seed), coloured by epoch; I(Z;Y) from 0 to
+    its largest value, so a saturated I(Z;Y) looks flat rather than Monte Carlo noise looking
+    like a trajectory."""
     from .. import plots as rplots
 
     plt = rplots._pyplot()
     values = sorted(training[column].unique())
-    fig, axes = plt.subplots(1, len(values), figsize=(3.6 * len(values), 3.4), squeeze=False, sharey=True)
-    for ax, value in zip(axes[0], values):
+    cols = min(4, len(values))
+    rows = -(-len(values) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.3 * rows), squeeze=False)
+    top = float(training.loc[training.metric == "I(Z;Y)", "value"].max())
+    for ax, value in zip(axes.flat, values):
         part = training[(training[column] == value) & (training["seed"] == training["seed"].min())]
         rplots.information_plane(part, x="I(X;Z)", y="I(Z;Y)", ax=ax)
+        ax.set_ylim(0.0, 1.05 * top)
         ax.set_title(f"{symbol} = {value:g}")
+    for ax in list(axes.flat)[len(values):]:
+        ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
