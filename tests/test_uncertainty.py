@@ -243,7 +243,7 @@ def test_drawn_rows_are_valid_resamples_and_do_not_depend_on_the_batch():
 
 
 def _two_ways(run, monkeypatch):
-    """`run()` at 1 and 2 threads, and with batches of a few resamples (small _CHUNK_ENTRIES)."""
+    """`run()` at 1 and 2 threads, and in batches of a few resamples (4 × threads each)."""
     before = rc.get_num_threads()
     results = []
     try:
@@ -252,6 +252,7 @@ def _two_ways(run, monkeypatch):
             results.append(run())
         with monkeypatch.context() as mp:
             mp.setattr(uncertainty, "_CHUNK_ENTRIES", 1)
+            mp.setattr(uncertainty, "_BATCH_SECONDS", 0.0)
             results.append(run())
     finally:
         rc.set_num_threads(before)

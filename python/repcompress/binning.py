@@ -137,7 +137,7 @@ def _corrected(h: np.ndarray, m: np.ndarray, n: int, correction: str | None) -> 
 
 
 def _mutual_info_from_table(table: np.ndarray, n: int, correction: str | None) -> np.ndarray:
-    """I = H(A) + H(B) − H(A,B) from plug-in_mi_resamples rows (h_a, m_a, h_b, m_b, h_ab, m_ab)."""
+    """I = H(A) + H(B) − H(A,B) from rows (h_a, m_a, h_b, m_b, h_ab, m_ab) of entropies and counts."""
     ha = _corrected(table[:, 0], table[:, 1], n, correction)
     hb = _corrected(table[:, 2], table[:, 3], n, correction)
     hab = _corrected(table[:, 4], table[:, 5], n, correction)
@@ -190,19 +190,21 @@ class _BinnedMutualInfoJob:
         self.n = self.px.ids.shape[0]
         self.pairs: tuple[np.ndarray, int] | None = None
 
+    def _tables(self) -> list:
+        """x, y and the pairs' ids with their numbers: H(X,Y) is the entropy of the pairs' ids, so
+        the sample or a resample is one counting pass over its rows (pairs found once per job)."""
+        px, py = self.px, self.py
+        if self.pairs is None:
+            self.pairs = _core.factorize_pairs(px.ids, px.n_patterns, py.ids, py.n_patterns)
+        return [(px.ids, px.n_patterns), (py.ids, py.n_patterns), self.pairs]
+
     def run(self) -> float:
-        table = _core.plugin_mi_resamples(self.px.ids, self.px.n_patterns, self.py.ids, self.py.n_patterns)
-        return float(self._finish(table, self.n)[0])
+        return float(self._finish(_core.plugin_entropy_resamples(self._tables()), self.n)[0])
 
     def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
         px, py = self.px, self.py
         if all(picked):
-            # Both variables on the same rows: H(X,Y) is the entropy of the pairs' ids, so each
-            # resample is one counting pass over its rows (found once, reused by every batch).
-            if self.pairs is None:
-                self.pairs = _core.factorize_pairs(px.ids, py.ids)
-            tables = [(px.ids, px.n_patterns), (py.ids, py.n_patterns), self.pairs]
-            table = _core.plugin_entropy_resamples(tables, draws, start, count)
+            table = _core.plugin_entropy_resamples(self._tables(), draws, start, count)
         else:
             # One variable shuffled (a permutation test); I is symmetric, so the kept one goes first.
             kept, drawn = (px, py) if picked[1] else (py, px)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Callable
@@ -34,6 +35,9 @@ CI_METHODS = ("auto", "subsample", "bootstrap")
 # Row indices per batch of resamples: bounds the index table of the estimators called once per
 # resample (the Rust jobs draw rows one resample at a time); the draws do not depend on it.
 _CHUNK_ENTRIES = 8_000_000
+# After the first batch, batches are sized to take about this long: few calls into Rust (each has
+# its own set-up and thread hand-offs), yet a live progress bar. The draws do not depend on it.
+_BATCH_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,14 +104,21 @@ def _in_chunks(
     also draws the rows); the results do not depend on the batching."""
     threads = _core.get_num_threads()
     m = draws.m
-    chunk = max(4 * threads, min(_CHUNK_ENTRIES // max(m, 1), max(4 * threads, math.ceil(count / 10))))
+    first = max(4 * threads, min(_CHUNK_ENTRIES // max(m, 1), max(4 * threads, math.ceil(count / 10))))
+    # Only the estimators called once per resample hold a batch's index table.
+    most = count if call.job is not None else max(4 * threads, _CHUNK_ENTRIES // max(m, 1))
     out = np.empty(count, dtype=np.float64)
     bar = Progress(count, label, progress)
     try:
-        for start in range(0, count, chunk):
-            size = min(chunk, count - start)
+        start, size = 0, first
+        while start < count:
+            size = min(size, count - start)
+            began = time.perf_counter()
             out[start : start + size] = call.resamples(draws, start, size, picked)
+            took = time.perf_counter() - began
             bar.update(size)
+            start += size
+            size = max(first, min(most, int(size * _BATCH_SECONDS / max(took, 1e-6))))
     finally:
         bar.close()
     return out

@@ -494,14 +494,31 @@ fn take_entropy(counts: &mut [u32], total: usize) -> (f64, usize) {
     (h, distinct)
 }
 
-/// Pattern ids of the pairs (a[i], b[i]) (ids in order of first appearance) and their number:
-/// the joint variable, so that the joint counts of resamples that pick the same rows of both
-/// variables are plain counts of its ids.
-pub fn factorize_pairs(a: &[u32], b: &[u32], ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
-    if a.len() != b.len() {
-        return Err(CoreError::invalid("y", format!("has {} samples but x has {}", b.len(), a.len())));
+/// Ids of the pairs (a[i], b[i]) and their number: the joint variable, so that the joint counts of
+/// resamples that pick the same rows of both variables are plain counts of its ids. When the
+/// n_a·n_b possible pairs are no more than the N rows the id is a·n_b + b (no search, and a table
+/// of counters no longer than a resample); otherwise the pairs are factorised (ids in order of
+/// first appearance, [`factorize_rows`]).
+pub fn factorize_pairs(a: (&[u32], usize), b: (&[u32], usize), ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
+    let ((ids_a, n_a), (ids_b, n_b)) = (a, b);
+    if ids_a.len() != ids_b.len() {
+        return Err(CoreError::invalid("y", format!("has {} samples but x has {}", ids_b.len(), ids_a.len())));
     }
-    factorize_rows(a.len(), 1, |i, buf| buf[0] = (a[i] as u64) << 32 | b[i] as u64, ctl)
+    check_ids("x", ids_a, n_a)?;
+    check_ids("y", ids_b, n_b)?;
+    let n = ids_a.len();
+    match n_a.checked_mul(n_b) {
+        Some(grid) if grid <= n => {
+            let mut ids = vec![0u32; n];
+            ctl.fill_blocks(&mut ids, 4096, |start, block| {
+                for (t, id) in block.iter_mut().enumerate() {
+                    *id = ids_a[start + t] * n_b as u32 + ids_b[start + t];
+                }
+            })?;
+            Ok((ids, grid))
+        }
+        _ => factorize_rows(n, 1, |i, buf| buf[0] = (ids_a[i] as u64) << 32 | ids_b[i] as u64, ctl),
+    }
 }
 
 /// Joint entropy and number of distinct pairs of (a[i], b[pick(i)]), i = 0..m.
@@ -711,7 +728,14 @@ mod tests {
         let n = 500;
         let a: Vec<u32> = (0..n).map(|i| (i * i % 13) as u32).collect();
         let b: Vec<u32> = (0..n).map(|i| (i % 7) as u32).collect();
-        let (ab, n_ab) = factorize_pairs(&a, &b, &ctl()).unwrap();
+        let (ab, n_ab) = factorize_pairs((&a, 13), (&b, 7), &ctl()).unwrap();
+        assert_eq!(n_ab, 13 * 7, "few possible pairs: a·n_b + b");
+        // Many possible pairs: factorised, ids in order of first appearance.
+        let wide: Vec<u32> = (0..n).map(|i| (i % 61) as u32).collect();
+        let (f, n_f) = factorize_pairs((&a, 13), (&wide, 61), &ctl()).unwrap();
+        let mut first_seen = std::collections::HashMap::new();
+        let want: Vec<u32> = (0..n).map(|i| { let next = first_seen.len() as u32; *first_seen.entry((a[i], wide[i])).or_insert(next) }).collect();
+        assert_eq!((f, n_f), (want, first_seen.len()));
         for scheme in [Scheme::Bootstrap, Scheme::HalfSample] {
             let draws = Draws::new(scheme, n, 4).unwrap();
             let got = entropy_resamples(&[(&a, 13), (&b, 7), (&ab, n_ab)], Some((&draws, 3..9)), &ctl()).unwrap();
@@ -754,7 +778,7 @@ mod tests {
         let a: Vec<u32> = (0..n).map(|_| next(30_000)).collect();
         let b: Vec<u32> = (0..n).map(|_| next(2)).collect();
         let (a, n_a) = factorize_integers(&a.iter().map(|&v| v as i64).collect::<Vec<_>>(), n, 1, &ctl).unwrap();
-        let (ab, n_ab) = factorize_pairs(&a, &b, &ctl).unwrap();
+        let (ab, n_ab) = factorize_pairs((&a, n_a), (&b, 2), &ctl).unwrap();
         let draws = Draws::new(Scheme::Bootstrap, n, 1).unwrap();
         let t = Instant::now();
         let mut sink = 0usize;

@@ -82,15 +82,17 @@ fn ids_of<'a>(name: &'static str, a: &'a PyReadonlyArray1<'_, u32>) -> PyResult<
     a.as_slice().map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
 
-/// Pattern ids of the pairs (ids_a[i], ids_b[i]) and their number (the joint variable).
+/// Ids of the pairs (ids_a[i], ids_b[i]) and their number (the joint variable).
 #[pyfunction]
 fn factorize_pairs<'py>(
     py: Python<'py>,
     ids_a: PyReadonlyArray1<'py, u32>,
+    n_a: usize,
     ids_b: PyReadonlyArray1<'py, u32>,
+    n_b: usize,
 ) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
-    let (ids, m) = run(py, |ctl| binning::factorize_pairs(a, b, ctl))?;
+    let (ids, m) = run(py, |ctl| binning::factorize_pairs((a, n_a), (b, n_b), ctl))?;
     Ok((PyArray1::from_vec(py, ids), m))
 }
 
