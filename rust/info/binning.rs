@@ -798,6 +798,21 @@ mod tests {
         let t = Instant::now();
         entropy_resamples(&[(&a, n_a), (&b, 2), (&ab, n_ab)], Some((&draws, 0..200)), &ctl).unwrap();
         eprintln!("entropies of x, y and pairs ({n_ab} ids): {:?}", t.elapsed());
+        let before = crate::parallel::get_num_threads();
+        for threads in [1, 2] {
+            crate::parallel::set_num_threads(threads).unwrap();
+            let ctl = Ctl::uninterruptible().unwrap();
+            let best = (0..15)
+                .map(|_| {
+                    let t = Instant::now();
+                    entropy_resamples(&[(&a, n_a), (&b, 2), (&ab, n_ab)], Some((&draws, 0..200)), &ctl).unwrap();
+                    t.elapsed()
+                })
+                .min()
+                .unwrap();
+            eprintln!("  best of 15 on {threads} thread(s): {best:?}");
+        }
+        crate::parallel::set_num_threads(before).unwrap();
         let t = Instant::now();
         for r in 0..200 {
             draws.rows_into(r, &mut rows);
