@@ -108,15 +108,22 @@ def case_b2():
 
 
 def _scaling(label, call, repeats):
+    """t(1 thread) / t(2 threads): calls on 1 and on 2 threads alternate, so that slow spells of a
+    shared machine hit both; at least 15 of each, since one call is a fraction of a second."""
     before = rc.get_num_threads()
+
+    def on(threads):
+        def run():
+            rc.set_num_threads(threads)
+            call()
+        return run
+
     try:
-        rc.set_num_threads(1)
-        t1 = median_time(call, repeats)
-        rc.set_num_threads(2)
-        t2 = median_time(call, repeats)
+        t1, t2 = alternate([on(1), on(2)], max(15, repeats))
     finally:
         rc.set_num_threads(before)
-    return {"case": label, "one_thread_s": t1, "two_threads_s": t2, "ratio": t1 / t2, "target": 1.7}
+    return {"case": label, "one_thread_s": t1, "two_threads_s": t2, "ratio": t1 / t2, "target": 1.7,
+            "repeats": max(15, repeats)}
 
 
 def case_b3(repeats):

@@ -324,19 +324,8 @@ pub fn factorize_rows(n: usize, d: usize, fill: impl Fn(usize, &mut [u64]) + Syn
         }
     })?;
 
-    // 2. Ids from hashes alone (sequential, O(N) map operations; ids in order of first appearance).
-    let mut map = IdMap::with_capacity_and_hasher(1024, Default::default());
-    let mut first_row: Vec<u32> = Vec::new();
-    let mut ids = vec![0u32; n];
-    for (i, &h) in hashes.iter().enumerate() {
-        let next = first_row.len() as u32;
-        let id = *map.entry(h).or_insert(next);
-        if id == next {
-            first_row.push(i as u32);
-        }
-        ids[i] = id;
-    }
-    ctl.check()?;
+    // 2. Ids from hashes alone, in order of first appearance ([`number_hashes`]).
+    let (map, mut first_row, mut ids) = number_hashes(&hashes, ctl)?;
 
     // 3. Every row must equal its pattern's first row; in parallel.
     let mut mismatch = vec![false; n];
@@ -390,6 +379,68 @@ fn hash_codes(codes: &[u64]) -> u64 {
         lanes[l] = mix(lanes[l], c);
     }
     finish_hash(lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48) ^ codes.len() as u64)
+}
+
+/// Numbers the distinct values of `hashes` in order of first appearance: (map hash → id, the
+/// first row of each id, the id of every row). Each block of rows numbers its own hashes (blocks in
+/// parallel); then the later blocks' hashes are numbered in block order on top of the first
+/// block's, whose numbers are already final — the serial part is only the later blocks' distinct
+/// hashes. The result does not depend on the blocks.
+fn number_hashes(hashes: &[u64], ctl: &Ctl) -> Result<(IdMap, Vec<u32>, Vec<u32>)> {
+    use rayon::prelude::*;
+    struct Block {
+        map: IdMap,
+        first_row: Vec<u32>,
+    }
+    let n = hashes.len();
+    let block = n.div_ceil(ctl.threads().max(1)).max(1 << 14);
+    let mut ids = vec![0u32; n];
+    let mut blocks: Vec<Block> = ctl.install(|| {
+        ids.par_chunks_mut(block)
+            .enumerate()
+            .map(|(b, out)| {
+                let start = b * block;
+                let mut map = IdMap::with_capacity_and_hasher(1024, Default::default());
+                let mut first_row = Vec::new();
+                for (t, id) in out.iter_mut().enumerate() {
+                    let next = first_row.len() as u32;
+                    *id = *map.entry(hashes[start + t]).or_insert(next);
+                    if *id == next {
+                        first_row.push((start + t) as u32);
+                    }
+                }
+                Block { map, first_row }
+            })
+            .collect()
+    });
+    ctl.check()?;
+    let rest = blocks.split_off(1.min(blocks.len()));
+    let Some(Block { mut map, mut first_row }) = blocks.pop() else {
+        return Ok((IdMap::default(), Vec::new(), ids));
+    };
+    // Local id → global id for each later block.
+    let global: Vec<Vec<u32>> = rest
+        .into_iter()
+        .map(|b| {
+            b.first_row
+                .iter()
+                .map(|&i| {
+                    let next = first_row.len() as u32;
+                    let id = *map.entry(hashes[i as usize]).or_insert(next);
+                    if id == next {
+                        first_row.push(i);
+                    }
+                    id
+                })
+                .collect()
+        })
+        .collect();
+    ctl.install(|| {
+        ids.par_chunks_mut(block).skip(1).zip(global.par_iter()).for_each(|(out, to_global)| {
+            out.iter_mut().for_each(|id| *id = to_global[*id as usize]);
+        })
+    });
+    Ok((map, first_row, ids))
 }
 
 fn renumber_by_first_appearance(ids: &mut [u32], m: usize) {
@@ -564,35 +615,88 @@ pub fn entropy_resamples(
         }
         None => (1, n),
     };
-    // Each row's ids in all tables side by side, offset so that the tables share one array of
-    // counters: counting a row reads one cache line and bumps one counter per table.
-    let width = tables.len();
-    let offsets: Vec<usize> = tables.iter().scan(0, |acc, &(_, n_ids)| Some(std::mem::replace(acc, *acc + n_ids))).collect();
-    let total_ids: usize = tables.iter().map(|t| t.1).sum();
-    if width == 0 || total_ids > u32::MAX as usize {
-        return Err(CoreError::invalid("tables", format!("{width} tables with {total_ids} ids in all")));
+    if tables.is_empty() {
+        return Err(CoreError::invalid("tables", "no tables"));
     }
-    let mut keys = vec![0u32; n * width];
-    ctl.fill_blocks(&mut keys, width * 4096, |start, block| {
-        for (j, row) in block.chunks_exact_mut(width).enumerate() {
-            let i = start / width + j;
-            for ((k, &(ids, _)), &offset) in row.iter_mut().zip(tables).zip(&offsets) {
-                *k = (offset + ids[i] as usize) as u32;
-            }
-        }
-    })?;
-    map_resamples_with(count, ctl, || vec![0u32; total_ids], |counts, r, _| {
-        let mut add = |i: usize| {
-            for &k in &keys[i * width..(i + 1) * width] {
-                counts[k as usize] += 1;
-            }
-        };
+    // Only the finest table is counted row by row; the others' counts are sums of its counts.
+    let finest = Finest::of(tables, ctl)?;
+    let ids_f = &finest.ids[..];
+    let init = || (vec![0u32; finest.n], finest.coarser.iter().map(|(_, n_t, _)| vec![0u32; *n_t]).collect::<Vec<_>>());
+    map_resamples_with(count, ctl, init, |(counts, others), r, _| {
         match &draws {
-            Some((d, range)) => d.for_each_row(range.start + r, &mut add),
-            None => (0..n).for_each(add),
+            Some((d, range)) => d.for_each_row(range.start + r, |i| counts[ids_f[i] as usize] += 1),
+            None => ids_f.iter().for_each(|&id| counts[id as usize] += 1),
         }
-        Ok(tables.iter().zip(&offsets).map(|(&(_, n_ids), &o)| take_entropy(&mut counts[o..o + n_ids], m)).collect())
+        let mut out = vec![(0.0, 0); tables.len()];
+        for ((t, _, to_t), counts_t) in finest.coarser.iter().zip(others.iter_mut()) {
+            for (&c, &id) in counts.iter().zip(to_t) {
+                counts_t[id as usize] += c;
+            }
+            out[*t] = take_entropy(counts_t, m);
+        }
+        let own = take_entropy(counts, m);
+        if let Some(t) = finest.table {
+            out[t] = own;
+        }
+        Ok(out)
     })
+}
+
+/// A table of ids whose id determines every given table's id, row by row: the given table with the
+/// most ids when it does so (the pairs' ids determine x's and y's), else the ids of the rows'
+/// combinations of ids. A resample's counts of every other table are sums of its counts, so
+/// counting a resample bumps one counter per drawn row whatever the number of tables.
+struct Finest<'a> {
+    ids: std::borrow::Cow<'a, [u32]>,
+    n: usize,
+    /// Which given table it is, if one.
+    table: Option<usize>,
+    /// The other tables: (index, number of ids, map from the finest ids to theirs).
+    coarser: Vec<(usize, usize, Vec<u32>)>,
+}
+
+impl<'a> Finest<'a> {
+    fn of(tables: &[(&'a [u32], usize)], ctl: &Ctl) -> Result<Self> {
+        let largest = (0..tables.len()).max_by_key(|&t| (tables[t].1, std::cmp::Reverse(t))).unwrap_or(0);
+        let (ids, n) = tables[largest];
+        if let Some(coarser) = Self::maps(tables, ids, n, Some(largest)) {
+            return Ok(Finest { ids: ids.into(), n, table: Some(largest), coarser });
+        }
+        let width = tables.len();
+        let (joint, n_joint) = factorize_rows(
+            ids.len(),
+            width,
+            |i, buf| buf.iter_mut().zip(tables).for_each(|(o, (t, _))| *o = t[i] as u64),
+            ctl,
+        )?;
+        let coarser = Self::maps(tables, &joint, n_joint, None)
+            .ok_or_else(|| CoreError::Internal("the combined ids do not determine a table's ids".into()))?;
+        Ok(Finest { ids: joint.into(), n: n_joint, table: None, coarser })
+    }
+
+    /// For each table but `skip`: (index, number of ids, map from `ids` to its ids), or None when
+    /// some id of `ids` meets two ids of a table.
+    fn maps(tables: &[(&[u32], usize)], ids: &[u32], n: usize, skip: Option<usize>) -> Option<Vec<(usize, usize, Vec<u32>)>> {
+        let mut out = Vec::with_capacity(tables.len());
+        for (t, &(ids_t, n_t)) in tables.iter().enumerate() {
+            if Some(t) == skip {
+                continue;
+            }
+            let mut to_t = vec![u32::MAX; n];
+            for (&f, &id) in ids.iter().zip(ids_t) {
+                let slot = &mut to_t[f as usize];
+                if *slot == u32::MAX {
+                    *slot = id;
+                } else if *slot != id {
+                    return None;
+                }
+            }
+            // Ids that no row has (a grid of pairs has some) count nothing; any target will do.
+            to_t.iter_mut().filter(|s| **s == u32::MAX).for_each(|s| *s = 0);
+            out.push((t, n_t, to_t));
+        }
+        Some(out)
+    }
 }
 
 /// The three plug-in entropies H(A), H(B), H(A,B) (nats) with their distinct counts, for the whole
@@ -759,6 +863,51 @@ mod tests {
         perms.rows_into(1, &mut rows);
         let pb: Vec<u32> = rows.iter().map(|&i| b[i as usize]).collect();
         assert_eq!(got[1], mutual_info_resamples((&a, 13), (&pb, 7), None, &ctl()).unwrap()[0]);
+    }
+
+    #[test]
+    fn factorize_over_several_blocks_keeps_first_appearance_order() {
+        // Enough rows for several numbering blocks, with patterns that first appear in later
+        // blocks, and a single-row table; compare with a BTreeMap reference.
+        for (n, modulus) in [(70_000usize, 50_000u64), (100_000, 7), (1, 3)] {
+            let mut state = n as u64;
+            let values: Vec<i64> = (0..n)
+                .map(|i| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 33) % (modulus + i as u64 / 1000)) as i64
+                })
+                .collect();
+            let (ids, m) = factorize_integers(&values, n, 1, &ctl()).unwrap();
+            let mut seen = std::collections::BTreeMap::new();
+            let expect: Vec<u32> = values.iter().map(|v| { let next = seen.len() as u32; *seen.entry(*v).or_insert(next) }).collect();
+            assert_eq!((m, &ids), (seen.len(), &expect), "n={n}");
+        }
+    }
+
+    #[test]
+    fn entropies_of_tables_that_refine_none_another() {
+        // Neither table's ids determine the other's: the resamples are counted through the ids of
+        // the rows' combinations, and must equal counting each table on its own.
+        use crate::info::resample::Scheme;
+        let n = 300;
+        let a: Vec<u32> = (0..n).map(|i| (i % 5) as u32).collect();
+        let b: Vec<u32> = (0..n).map(|i| (i / 20) as u32 % 3).collect();
+        let c: Vec<u32> = (0..n).map(|i| (i % 5) as u32).collect(); // as many ids as a, same table
+        let draws = Draws::new(Scheme::Bootstrap, n, 9).unwrap();
+        let got = entropy_resamples(&[(&a, 5), (&b, 3), (&c, 5)], Some((&draws, 0..4)), &ctl()).unwrap();
+        let mut rows = Vec::new();
+        for (r, row) in got.iter().enumerate() {
+            draws.rows_into(r, &mut rows);
+            for (t, (ids, n_ids)) in [(&a, 5), (&b, 3), (&c, 5)].into_iter().enumerate() {
+                let drawn: Vec<u32> = rows.iter().map(|&i| ids[i as usize]).collect();
+                let mut counts = vec![0u32; n_ids];
+                drawn.iter().for_each(|&id| counts[id as usize] += 1);
+                let want = (plugin_entropy(counts.iter().copied(), n), counts.iter().filter(|&&c| c > 0).count());
+                assert_eq!(row[t], want, "resample {r} table {t}");
+            }
+        }
+        let whole = entropy_resamples(&[(&a, 5), (&b, 3)], None, &ctl()).unwrap();
+        assert!((whole[0][0].0 - 5f64.ln()).abs() < 1e-15 && (whole[0][1].0 - 3f64.ln()).abs() < 1e-15);
     }
 
     /// Where a binned bootstrap spends its time, N = 10⁵, 200 resamples (run by hand:
