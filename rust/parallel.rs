@@ -128,12 +128,11 @@ impl<'a> Ctl<'a> {
             let t0 = Instant::now();
             step(start..end);
             self.check()?;
-            let took = t0.elapsed();
-            if took < CHUNK_TARGET / 4 {
-                chunk = chunk.saturating_mul(2);
-            } else if took > CHUNK_TARGET * 2 {
-                chunk = (chunk / 2).max(min_chunk);
-            }
+            // The next range aims at CHUNK_TARGET at this range's pace (growing at most 16-fold),
+            // in whole multiples of `min_chunk`: few ranges, so few waits at their ends.
+            let (took, len) = (t0.elapsed().as_secs_f64(), end - start);
+            let aim = if took > 0.0 { (len as f64 * CHUNK_TARGET.as_secs_f64() / took) as usize } else { usize::MAX };
+            chunk = aim.clamp(min_chunk, len.saturating_mul(16).max(min_chunk)).div_ceil(min_chunk).saturating_mul(min_chunk);
             start = end;
         }
         Ok(())

@@ -381,6 +381,52 @@ fn hash_codes(codes: &[u64]) -> u64 {
     finish_hash(lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48) ^ codes.len() as u64)
 }
 
+/// The most keys [`number_small_keys`] gives a direct table for N rows: a table no longer than a
+/// few times the data (and at most 2^26 counters).
+fn small_key_limit(n: usize) -> u64 {
+    (4 * n as u64).clamp(1 << 16, 1 << 26)
+}
+
+/// The number of possible keys of rows whose column k takes `ranges[k]` values, if at most
+/// [`small_key_limit`].
+fn small_key_range(ranges: impl IntoIterator<Item = u64>, n: usize) -> Option<u64> {
+    ranges.into_iter().try_fold(1u64, |acc, r| acc.checked_mul(r)).filter(|&r| r <= small_key_limit(n))
+}
+
+/// Ids in order of first appearance, like [`factorize_rows`], for rows whose words are small
+/// integers: word k of row i (from `fill`) minus `offsets[k]` lies in `0..radices[k]`, so a row's
+/// key is a mixed-radix number below Π radices (≤ [`small_key_limit`]) and a direct table numbers
+/// the keys — no hashing. Keys are formed in parallel; numbering is one pass of table look-ups.
+fn number_small_keys(
+    n: usize,
+    offsets: &[u64],
+    radices: &[u64],
+    fill: impl Fn(usize, &mut [u64]) + Sync,
+    ctl: &Ctl,
+) -> Result<(Vec<u32>, usize)> {
+    let range = small_key_range(radices.iter().copied(), n).ok_or_else(|| CoreError::Internal("too many keys for a table".into()))?;
+    let mut ids = vec![0u32; n];
+    ctl.fill_blocks(&mut ids, 4096, |start, block| {
+        let mut buf = vec![0u64; radices.len()];
+        for (t, id) in block.iter_mut().enumerate() {
+            fill(start + t, &mut buf);
+            let key = buf.iter().zip(offsets).zip(radices).rev().fold(0u64, |acc, ((&w, &o), &r)| acc * r + w.wrapping_sub(o));
+            *id = key as u32;
+        }
+    })?;
+    let mut table = vec![u32::MAX; range as usize];
+    let mut next = 0u32;
+    for id in ids.iter_mut() {
+        let slot = &mut table[*id as usize];
+        if *slot == u32::MAX {
+            *slot = next;
+            next += 1;
+        }
+        *id = *slot;
+    }
+    Ok((ids, next as usize))
+}
+
 /// Numbers the distinct values of `hashes` in order of first appearance: (map hash → id, the
 /// first row of each id, the id of every row). Each block of rows numbers its own hashes (blocks in
 /// parallel); then the later blocks' hashes are numbered in block order on top of the first
@@ -459,7 +505,13 @@ fn renumber_by_first_appearance(ids: &mut [u32], m: usize) {
 pub fn factorize_binned<T: Real>(x: Points<'_, T>, binning: &Binning, ctl: &Ctl) -> Result<(Vec<u32>, usize, Binner)> {
     let binner = Binner::fit(&x, binning, ctl)?;
     let (n, d) = (x.n(), x.d());
-    let (ids, m) = if binner.max_code().is_some_and(|c| c < 256) {
+    let radix = binner.max_code().map(|c| c as u64 + 1);
+    if let Some(r) = radix.filter(|&r| small_key_range(std::iter::repeat(r).take(d), n).is_some()) {
+        // Few possible patterns (few bins, few units): number them through a direct table.
+        let (ids, m) = number_small_keys(n, &vec![0; d], &vec![r; d], |i, buf| binner.fill_codes(x.row(i), buf, |c| c as u64), ctl)?;
+        return Ok((ids, m, binner));
+    }
+    let (ids, m) = if radix.is_some_and(|r| r <= 256) {
         // Codes fit a byte: store them once, eight to a word (rows padded with zeros), then hash
         // and compare words.
         let w = d.div_ceil(8);
@@ -499,16 +551,25 @@ pub fn factorize_integers(values: &[i64], n: usize, d: usize, ctl: &Ctl) -> Resu
     if values.len() != n * d || n == 0 || d == 0 {
         return Err(CoreError::invalid("x", format!("buffer of {} values for shape ({n}, {d})", values.len())));
     }
-    factorize_rows(
-        n,
-        d,
-        |i, buf| {
-            for (o, &v) in buf.iter_mut().zip(&values[i * d..(i + 1) * d]) {
-                *o = v as u64;
-            }
-        },
-        ctl,
-    )
+    let fill = |i: usize, buf: &mut [u64]| {
+        for (o, &v) in buf.iter_mut().zip(&values[i * d..(i + 1) * d]) {
+            *o = v as u64;
+        }
+    };
+    // Columns of few distinct values (class labels): a direct table instead of hashing.
+    let (mut lo, mut hi) = (vec![i64::MAX; d], vec![i64::MIN; d]);
+    for row in values.chunks_exact(d) {
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+            *l = (*l).min(v);
+            *h = (*h).max(v);
+        }
+    }
+    let radices: Vec<u64> = lo.iter().zip(&hi).map(|(&l, &h)| (h as i128 - l as i128 + 1).min(u64::MAX as i128) as u64).collect();
+    if small_key_range(radices.iter().copied(), n).is_some() {
+        let offsets: Vec<u64> = lo.iter().map(|&l| l as u64).collect();
+        return number_small_keys(n, &offsets, &radices, fill, ctl);
+    }
+    factorize_rows(n, d, fill, ctl)
 }
 
 /// c·ln c for the counts c below 64, computed once: most counts of a resample are small, and the
@@ -768,7 +829,6 @@ mod tests {
                 ((state >> 33) % 4) as i64
             })
             .collect();
-        let (ids, m) = factorize_integers(&values, n, d, &ctl()).unwrap();
         let mut seen = std::collections::BTreeMap::new();
         let mut expect = Vec::new();
         for i in 0..n {
@@ -776,8 +836,17 @@ mod tests {
             let next = seen.len() as u32;
             expect.push(*seen.entry(key).or_insert(next));
         }
-        assert_eq!(m, seen.len());
-        assert_eq!(ids, expect);
+        // Small codes (a direct table), negative ones, and codes spread too wide for a table
+        // (hashed): the same ids.
+        for (scale, shift) in [(1i64, 0i64), (1, -7), (1 << 40, 3), (-(1 << 61), 0)] {
+            let values: Vec<i64> = values.iter().map(|&v| v * scale + shift).collect();
+            let (ids, m) = factorize_integers(&values, n, d, &ctl()).unwrap();
+            assert_eq!(m, seen.len(), "scale={scale} shift={shift}");
+            assert_eq!(ids, expect, "scale={scale} shift={shift}");
+        }
+        // Extreme values: the range of a column does not fit 64 bits.
+        let (ids, m) = factorize_integers(&[i64::MIN, i64::MAX, i64::MIN, 0], 4, 1, &ctl()).unwrap();
+        assert_eq!((ids, m), (vec![0, 1, 0, 2], 3));
     }
 
     #[test]
@@ -877,10 +946,14 @@ mod tests {
                     ((state >> 33) % (modulus + i as u64 / 1000)) as i64
                 })
                 .collect();
-            let (ids, m) = factorize_integers(&values, n, 1, &ctl()).unwrap();
             let mut seen = std::collections::BTreeMap::new();
             let expect: Vec<u32> = values.iter().map(|v| { let next = seen.len() as u32; *seen.entry(*v).or_insert(next) }).collect();
-            assert_eq!((m, &ids), (seen.len(), &expect), "n={n}");
+            // As they are (a direct table of keys) and spread out (hashed), same ids.
+            for spread in [1i64, -1_000_003_000_000] {
+                let values: Vec<i64> = values.iter().map(|&v| v * spread).collect();
+                let (ids, m) = factorize_integers(&values, n, 1, &ctl()).unwrap();
+                assert_eq!((m, &ids), (seen.len(), &expect), "n={n} spread={spread}");
+            }
         }
     }
 
