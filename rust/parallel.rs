@@ -143,6 +143,19 @@ impl<'a> Ctl<'a> {
     /// of `block` items spread over the threads, interruptible between chunks of blocks.
     /// The result never depends on the chunking or the thread count.
     pub fn fill_blocks<O: Send>(&self, out: &mut [O], block: usize, f: impl Fn(usize, &mut [O]) + Sync) -> Result<()> {
+        self.fill_blocks_with(out, block, || (), |_, start, sl| f(start, sl))
+    }
+
+    /// Like `fill_blocks`, with scratch space: `init()` makes a state (buffers) that a worker reuses
+    /// for the blocks it runs one after another, passed to `f(state, start, block)`. `f` must leave
+    /// the state as it found it, so that no result depends on which blocks shared a state.
+    pub fn fill_blocks_with<O: Send, S>(
+        &self,
+        out: &mut [O],
+        block: usize,
+        init: impl Fn() -> S + Sync,
+        f: impl Fn(&mut S, usize, &mut [O]) + Sync,
+    ) -> Result<()> {
         let block = block.max(1);
         let n_blocks = out.len().div_ceil(block);
         let mut rest = out;
@@ -154,7 +167,7 @@ impl<'a> Ctl<'a> {
             let base = offset;
             offset += len;
             self.pool.install(|| {
-                piece.par_chunks_mut(block).enumerate().for_each(|(b, sl)| f(base + b * block, sl));
+                piece.par_chunks_mut(block).enumerate().for_each_init(&init, |state, (b, sl)| f(state, base + b * block, sl));
             });
         })
     }

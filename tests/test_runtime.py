@@ -18,7 +18,14 @@ import repcompress as rc
 # A computation of a few seconds on the brute-force path (high dimension).
 LONG_CALL = textwrap.dedent(
     """
-    import sys, time, numpy as np, repcompress as rc
+    import signal, sys, time, numpy as np, repcompress as rc
+    # A child that inherits an ignored SIGINT gets no Python handler. Under the full test suite the
+    # child twice started without the default handler (cause in the pytest process not found; a
+    # C-level system() call elsewhere ignores SIGINT while it runs). A user's Python process has
+    # the default handler: give the child that, and report it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    print("sigint", signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+          signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []), flush=True)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40_000, 48)); y = rng.standard_normal((40_000, 40))
     rc.set_num_threads(1)
@@ -36,6 +43,10 @@ LONG_CALL = textwrap.dedent(
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 def test_ctrl_c_interrupts_a_long_call_within_about_a_second():
     proc = subprocess.Popen([sys.executable, "-c", LONG_CALL], stdout=subprocess.PIPE, text=True)
+    handled = proc.stdout.readline().strip()
+    if handled != "sigint True False":
+        proc.kill()
+        pytest.fail(f"the child cannot receive Ctrl-C (default handler installed, SIGINT blocked): {handled}")
     assert proc.stdout.readline().strip() == "start"
     time.sleep(0.5)
     sent = time.perf_counter()

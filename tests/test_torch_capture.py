@@ -11,6 +11,7 @@ from torch_support import require_torch
 torch = require_torch()
 from torch import nn  # noqa: E402
 
+import repcompress as rc  # noqa: E402
 from repcompress.torch import GaussianDropout, GaussianEncoder, capture  # noqa: E402
 
 
@@ -187,6 +188,12 @@ def test_save_writes_an_estimate_file(model, data, tmp_path):
     act.save(tmp_path / "logits.npz", "4")
     with np.load(tmp_path / "logits.npz") as f:
         assert set(f.files) == {"z", "labels"}
+    # What `repcompress estimate` reads: the channel layer gets the exact Gaussian-channel MI.
+    from repcompress.estimate import estimate_file
+
+    report = estimate_file(tmp_path / "z.npz", ["gaussian-mi", "cdnv"])
+    direct = rc.gaussian_channel_mi(act.means["2"], act.variances["2"], labels=act.labels)
+    assert report.value("gaussian-mi", "I(X;Z|Y)") == direct.given_labels.mi
 
 
 def test_errors(model, data):
@@ -221,6 +228,8 @@ def test_errors(model, data):
                 return self.used(inp)
 
         capture(Partly(), loader, ["unused"], progress=False)
+    with pytest.warns(RuntimeWarning, match="no dropout-type layer"):
+        capture(nn.Sequential(nn.Linear(5, 2)), loader, ["0"], stochastic=True, progress=False)
     with pytest.raises(TypeError, match="not a tensor"):
         capture(model, loader, {"pair": lambda inp, out: (out, out)}, progress=False)
     with pytest.raises(ValueError, match="rows for a batch"):

@@ -21,25 +21,43 @@ def factorize_binned(
     x: _Float, strategy: str, n_bins: int, bin_size: float | None, per_unit: bool
 ) -> tuple[npt.NDArray[np.uint32], int, npt.NDArray[np.float64]]: ...
 def factorize_integers(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint32], int]: ...
+def factorize_pairs(
+    ids_a: npt.NDArray[np.uint32], n_a: int, ids_b: npt.NDArray[np.uint32], n_b: int
+) -> tuple[npt.NDArray[np.uint32], int]: ...
 def plugin_entropy_resamples(
-    ids: npt.NDArray[np.uint32], n_ids: int, rows: npt.NDArray[np.int64] | None = None
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...
+    tables: list[tuple[npt.NDArray[np.uint32], int]], draws: Draws | None = None, start: int = 0, count: int = 1
+) -> npt.NDArray[np.float64]: ...
 def plugin_mi_resamples(
     ids_a: npt.NDArray[np.uint32],
     n_a: int,
     ids_b: npt.NDArray[np.uint32],
     n_b: int,
-    rows_a: npt.NDArray[np.int64] | None = None,
-    rows_b: npt.NDArray[np.int64] | None = None,
+    draws: Draws | None = None,
+    start: int = 0,
+    count: int = 1,
 ) -> npt.NDArray[np.float64]: ...
 
-# Resampling of the k-NN estimators.
+# Resampling (rust/py/resample.rs).
+class Draws:
+    """The resamples of one call; resample b draws its rows with a generator seeded from (seed, b).
+    `scheme`: "bootstrap", "subsample" (half-samples) or "permutation" (within `strata` if given)."""
+
+    def __init__(self, scheme: str, n: int, seed: int, strata: npt.NDArray[np.int64] | None = None) -> None: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def m(self) -> int: ...
+    def rows(self, start: int, count: int) -> npt.NDArray[np.int64]: ...
+
 def knn_resamples(
     estimator: str,
     option: str,
     arrays: list[_Float],
     labels: npt.NDArray[np.int64] | None,
-    rows: list[npt.NDArray[np.int64] | None],
+    draws: Draws,
+    start: int,
+    count: int,
+    picked: list[bool],
     k: int,
     neighbors: str,
 ) -> list[float]: ...

@@ -1,10 +1,15 @@
 """How an estimator is evaluated on resamples: one mechanism for every estimator (SPEC §5).
 
+The resamples of a call are a ``_core.Draws``: resample b draws its rows inside Rust with its own
+generator, seeded from the call's 64-bit seed and b, so resample b is the same whichever thread
+draws it and however the resamples are split into batches.
+
 An estimator registered with :func:`register_estimator` is built from a *job*: an object that
 validates and pre-processes its inputs once and then evaluates the estimate on the sample
-(``run()``) or on many resamples at once (``run_resamples(rows)``, in parallel inside Rust, no
-Python call per resample). ``rows`` holds one index array (R × m) or ``None`` per resampling slot
-(the row-aligned inputs, in the job's order). A job also says
+(``run()``) or on many resamples at once (``run_resamples(draws, start, count, picked)``: the
+resamples ``start .. start + count - 1`` of ``draws``, drawn and evaluated in parallel inside Rust,
+no Python call per resample). ``picked`` has one flag per resampling slot (the row-aligned inputs,
+in the job's order): whether that input takes the drawn rows or is used as it is. A job also says
 
 - ``scheme``: the resampling that is valid for it by default ("subsample" for k-NN estimators,
   whose estimates break on the duplicate rows a bootstrap creates; "bootstrap" for plug-in and
@@ -15,7 +20,9 @@ Python call per resample). ``rows`` holds one index array (R × m) or ``None`` p
 
 Estimators without a job (plain functions) can still declare their row-aligned parameters and
 scheme with :func:`declare_resampling`; they are then evaluated by calling them once per
-resample. Any other callable is treated as an estimator whose positional arrays are row-aligned.
+resample, on the rows of the same ``Draws`` (``draws.rows(start, count)``, drawn in parallel in
+Rust), so that every path sees the same resamples for the same seed. Any other callable is
+treated as an estimator whose positional arrays are row-aligned.
 """
 
 from __future__ import annotations
@@ -118,24 +125,25 @@ class Call:
             return float(self.job.run())
         return float(self.fn(*self.args, **self.kwargs))
 
-    def resamples(self, rows: list) -> Any:
-        """Estimates on resampled rows: `rows[s]` is an (R, m) index array or None per slot."""
+    def resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> Any:
+        """Estimates on resamples `start .. start + count - 1` of `draws` (a `_core.Draws`);
+        `picked[s]`: whether slot s takes the drawn rows (otherwise it is used as it is)."""
         import numpy as np
 
         if self.job is not None:
-            return np.asarray(self.job.run_resamples(rows), dtype=np.float64)
-        count = next(r.shape[0] for r in rows if r is not None)
+            return np.asarray(self.job.run_resamples(draws, start, count, picked), dtype=np.float64)
+        rows = draws.rows(start, count)
         out = np.empty(count, dtype=np.float64)
         for i in range(count):
-            picked = {key: self._get(key)[r[i]] for key, r in zip(self.aligned, rows) if r is not None}
+            picked_rows = {key: self._get(key)[rows[i]] for key, p in zip(self.aligned, picked) if p}
             if self.bound is not None:
                 arguments = dict(self.bound.arguments)
-                arguments.update(picked)
+                arguments.update(picked_rows)
                 call = inspect.BoundArguments(self.bound.signature, arguments)  # type: ignore[arg-type]
                 out[i] = self.fn(*call.args, **call.kwargs)
             else:
                 args = list(self.args)
-                for key, value in picked.items():
+                for key, value in picked_rows.items():
                     args[key] = value
                 out[i] = self.fn(*args, **self.kwargs)
         return out

@@ -125,8 +125,8 @@ def _patterns(a: Any, name: str, options: dict) -> Patterns:
 
 
 def _entropy(ids: np.ndarray, n_ids: int, correction: str | None) -> float:
-    h, m = _core.plugin_entropy_resamples(ids, n_ids)
-    return float(_corrected(h, m, ids.shape[0], correction)[0])
+    table = _core.plugin_entropy_resamples([(ids, n_ids)])
+    return float(_corrected(table[:, 0], table[:, 1], ids.shape[0], correction)[0])
 
 
 def _corrected(h: np.ndarray, m: np.ndarray, n: int, correction: str | None) -> np.ndarray:
@@ -137,7 +137,7 @@ def _corrected(h: np.ndarray, m: np.ndarray, n: int, correction: str | None) -> 
 
 
 def _mutual_info_from_table(table: np.ndarray, n: int, correction: str | None) -> np.ndarray:
-    """I = H(A) + H(B) − H(A,B) from plug-in_mi_resamples rows (h_a, m_a, h_b, m_b, h_ab, m_ab)."""
+    """I = H(A) + H(B) − H(A,B) from rows (h_a, m_a, h_b, m_b, h_ab, m_ab) of entropies and counts."""
     ha = _corrected(table[:, 0], table[:, 1], n, correction)
     hb = _corrected(table[:, 2], table[:, 3], n, correction)
     hab = _corrected(table[:, 4], table[:, 5], n, correction)
@@ -162,11 +162,10 @@ class _BinnedEntropyJob:
         p = self.patterns
         return _entropy(p.ids, p.n_patterns, self.options["correction"]) / math.log(self.base)
 
-    def run_resamples(self, rows: list) -> np.ndarray:
-        (r,) = rows
-        h, m = _core.plugin_entropy_resamples(self.patterns.ids, self.patterns.n_patterns, r)
-        m_rows = self.n if r is None else r.shape[1]
-        return _corrected(h, m, m_rows, self.options["correction"]) / math.log(self.base)
+    def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
+        p = self.patterns
+        table = _core.plugin_entropy_resamples([(p.ids, p.n_patterns)], draws, start, count)
+        return _corrected(table[:, 0], table[:, 1], draws.m, self.options["correction"]) / math.log(self.base)
 
 
 class _BinnedMutualInfoJob:
@@ -189,15 +188,33 @@ class _BinnedMutualInfoJob:
         self.px = _patterns(x, "x", self.options)
         self.py = _patterns(y, "y", self.options)
         self.n = self.px.ids.shape[0]
+        self.pairs: tuple[np.ndarray, int] | None = None
+
+    def _tables(self) -> list:
+        """x, y and the pairs' ids with their numbers: H(X,Y) is the entropy of the pairs' ids, so
+        the sample or a resample is one counting pass over its rows (pairs found once per job)."""
+        px, py = self.px, self.py
+        if self.pairs is None:
+            self.pairs = _core.factorize_pairs(px.ids, px.n_patterns, py.ids, py.n_patterns)
+        return [(px.ids, px.n_patterns), (py.ids, py.n_patterns), self.pairs]
 
     def run(self) -> float:
-        return float(self.run_resamples([None, None])[0])
+        return float(self._finish(_core.plugin_entropy_resamples(self._tables()), self.n)[0])
 
-    def run_resamples(self, rows: list) -> np.ndarray:
-        rx, ry = rows
-        table = _core.plugin_mi_resamples(self.px.ids, self.px.n_patterns, self.py.ids, self.py.n_patterns, rx, ry)
-        m_rows = self.n if rx is None and ry is None else (rx if rx is not None else ry).shape[1]
-        return _mutual_info_from_table(table, m_rows, self.options["correction"]) / math.log(self.base)
+    def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
+        px, py = self.px, self.py
+        if all(picked):
+            table = _core.plugin_entropy_resamples(self._tables(), draws, start, count)
+        else:
+            # One variable shuffled (a permutation test); I is symmetric, so the kept one goes first.
+            kept, drawn = (px, py) if picked[1] else (py, px)
+            table = _core.plugin_mi_resamples(
+                kept.ids, kept.n_patterns, drawn.ids, drawn.n_patterns, draws, start, count
+            )
+        return self._finish(table, draws.m)
+
+    def _finish(self, table: np.ndarray, n_rows: int) -> np.ndarray:
+        return _mutual_info_from_table(table, n_rows, self.options["correction"]) / math.log(self.base)
 
 
 @register_estimator(_BinnedEntropyJob, arrays=("z",))

@@ -56,9 +56,9 @@ def _common(k: Any, n: int, neighbors: Any, jitter: Any, base: Any) -> tuple[int
 
 
 class _KnnJob:
-    """A validated, pre-processed k-NN estimate: `run()` on the sample, `run_resamples(rows)` on
-    many resamples in parallel in Rust (see `_resampling`). Resampling slots: the point arrays in
-    order, then the labels when the estimator takes them."""
+    """A validated, pre-processed k-NN estimate: `run()` on the sample, `run_resamples(...)` on
+    many resamples, drawn and evaluated in parallel in Rust (see `_resampling`). Resampling
+    slots: the point arrays in order, then the labels when the estimator takes them."""
 
     scheme = "subsample"
     name = ""
@@ -76,8 +76,10 @@ class _KnnJob:
         self.n = arrays[0].shape[0]
         self.slots = len(arrays) + (labels is not None)
 
-    def run_resamples(self, rows: list) -> np.ndarray:
-        values = _core.knn_resamples(self.name, self.option, self.arrays, self.labels, rows, self.k, self.neighbors)
+    def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
+        values = _core.knn_resamples(
+            self.name, self.option, self.arrays, self.labels, draws, start, count, list(picked), self.k, self.neighbors
+        )
         out = np.asarray(values, dtype=np.float64)
         if self.clip:
             out = np.maximum(out, 0.0)

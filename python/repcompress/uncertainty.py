@@ -1,15 +1,24 @@
 """Confidence intervals and permutation tests for any estimator of the package (SPEC §5).
 
 One mechanism serves every estimator: estimators built on a *job* (all Rust-backed estimators)
-evaluate all resamples in one parallel call into Rust; any other estimator — a declared plain
-function or your own callable — is called once per resample. Resamples are drawn in Python from
-``random_state``, so the same seed gives the same result at any thread count.
+draw and evaluate all resamples in parallel calls into Rust; any other estimator — a declared plain
+function or your own callable — is called once per resample, on the same rows, drawn in Rust.
+
+How resamples are drawn: one 64-bit seed is taken from ``random_state`` per call; resample b then
+has its own generator (xoshiro256++ seeded by SplitMix64 from the seed and b), so resample b's rows
+depend on the seed and b alone — never on the thread count or on how the resamples are batched —
+and the same seed gives the same bits at any thread count. Bootstrap rows are uniform integers in
+[0, N) (Lemire's multiply-and-reject, free of modulo bias), half-samples ⌊N/2⌋ distinct rows
+(Floyd's algorithm, ascending), permutations Fisher–Yates shuffles (within each class for a
+stratified test). The plug-in estimators count bootstrap rows as they are drawn, without storing
+them.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import time
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Callable
@@ -23,8 +32,12 @@ from ._validation import make_rng
 
 CI_METHODS = ("auto", "subsample", "bootstrap")
 
-# Index entries generated per chunk of resamples (bounds memory; the draws do not depend on it).
+# Row indices per batch of resamples: bounds the index table of the estimators called once per
+# resample (the Rust jobs draw rows one resample at a time); the draws do not depend on it.
 _CHUNK_ENTRIES = 8_000_000
+# After the first batch, batches are sized to take about this long: few calls into Rust (each has
+# its own set-up and thread hand-offs), yet a live progress bar. The draws do not depend on it.
+_BATCH_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,30 +89,36 @@ def _check_count(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _draws(scheme: str, n: int, random_state: Any, strata: Any = None) -> Any:
+    """The resamples of one call: a single 64-bit seed taken from `random_state` seeds them all."""
+    seed = int(make_rng(random_state).integers(0, 2**64, dtype=np.uint64))
+    if strata is not None:
+        strata = np.ascontiguousarray(strata, dtype=np.int64)
+    return _core.Draws(scheme, n, seed, strata)
+
+
 def _in_chunks(
-    call: Call, count: int, m: int, draw: Callable[[], list], label: str, progress: bool | None
+    call: Call, count: int, draws: Any, picked: tuple[bool, ...], label: str, progress: bool | None
 ) -> np.ndarray:
-    """Evaluates `count` resamples, each drawn by `draw()` (one index array or None per slot),
-    in chunks: one parallel Rust call per chunk."""
+    """Evaluates resamples 0 .. count - 1 of `draws` in batches (one parallel Rust call each, which
+    also draws the rows); the results do not depend on the batching."""
     threads = _core.get_num_threads()
-    chunk = max(4 * threads, min(_CHUNK_ENTRIES // max(m, 1), max(4 * threads, math.ceil(count / 10))))
+    m = draws.m
+    first = max(4 * threads, min(_CHUNK_ENTRIES // max(m, 1), max(4 * threads, math.ceil(count / 10))))
+    # Only the estimators called once per resample hold a batch's index table.
+    most = count if call.job is not None else max(4 * threads, _CHUNK_ENTRIES // max(m, 1))
     out = np.empty(count, dtype=np.float64)
     bar = Progress(count, label, progress)
     try:
-        for start in range(0, count, chunk):
-            size = min(chunk, count - start)
-            draws = [draw() for _ in range(size)]
-            rows: list = []
-            for s in range(call.slots):
-                same = next((t for t in range(s) if draws[0][t] is draws[0][s]), None)
-                if draws[0][s] is None:
-                    rows.append(None)
-                elif same is not None:  # every input resampled alike: one array, converted once
-                    rows.append(rows[same])
-                else:
-                    rows.append(np.stack([d[s] for d in draws]))
-            out[start : start + size] = call.resamples(rows)
+        start, size = 0, first
+        while start < count:
+            size = min(size, count - start)
+            began = time.perf_counter()
+            out[start : start + size] = call.resamples(draws, start, size, picked)
+            took = time.perf_counter() - began
             bar.update(size)
+            start += size
+            size = max(first, min(most, int(size * _BATCH_SECONDS / max(took, 1e-6))))
     finally:
         bar.close()
     return out
@@ -135,7 +154,13 @@ def confidence_interval(
     and Fisher ratios, Calinski–Harabasz, Davies–Bouldin, effective rank), half-sampling for the
     distance-based ones (silhouette, TwoNN), where duplicate rows would sit at distance 0.
 
-    Resamples of the Rust estimators run in parallel inside Rust; pre-processing (normalisation,
+    Resamples are drawn inside Rust, in parallel, from one 64-bit seed taken from
+    ``random_state``: resample b uses its own generator seeded from (seed, b) (xoshiro256++ via
+    SplitMix64), so the result is bit-identical at any thread count. Bootstrap rows are uniform in
+    [0, N) without modulo bias (Lemire's method); half-samples are ⌊N/2⌋ distinct rows, every
+    subset equally likely (Floyd's algorithm). Resamples of the Rust estimators are also evaluated
+    in parallel inside Rust (the plug-in estimators count bootstrap rows as they are drawn); other
+    estimators are called once per resample on the same rows. Pre-processing (normalisation,
     jitter, binning edges) is done once on the whole sample. No interval covers an estimator's
     own bias at small N (k-NN estimators are biased towards 0 for strong dependence).
 
@@ -148,8 +173,9 @@ def confidence_interval(
         is positional-only, so an estimator option named ``estimator`` passes through).
     n_resamples : int, at least 2.
     confidence : float in (0, 1).
-    random_state : int, numpy Generator or None — draws the resamples (the estimator's own
-        ``random_state``, for jitter, can be given with ``functools.partial``).
+    random_state : int, numpy Generator or None — one 64-bit seed is drawn from it, and all
+        resamples derive from that seed (the estimator's own ``random_state``, for jitter, can be
+        given with ``functools.partial``).
     progress : bool or None — a progress bar on stderr (None: only for calls longer than 2 s).
 
     Examples
@@ -176,26 +202,12 @@ def confidence_interval(
             "duplicate rows at distance 0); use 'subsample' (half-sampling without replacement)"
         )
     n = call.n
-    rng = make_rng(random_state)
+    if method == "subsample" and n // 2 < 2:
+        raise ValueError(f"arrays: half-sampling needs at least 4 rows, got {n}")
+    draws = _draws(method, n, random_state)
     value = call.value()
-    if method == "subsample":
-        m = n // 2
-        if m < 2:
-            raise ValueError(f"arrays: half-sampling needs at least 4 rows, got {n}")
-
-        def draw() -> list:
-            rows = np.sort(rng.permutation(n)[:m])
-            return [rows] * call.slots
-
-    else:
-        m = n
-
-        def draw() -> list:
-            # Unsorted: sorting N indices per resample cost more than the locality it buys.
-            rows = rng.integers(0, n, size=n)
-            return [rows] * call.slots
-
-    estimates = _in_chunks(call, n_resamples, m, draw, "confidence_interval", progress)
+    m = draws.m
+    estimates = _in_chunks(call, n_resamples, draws, (True,) * call.slots, "confidence_interval", progress)
     finite = estimates[np.isfinite(estimates)]
     bias = float("nan")
     if finite.size < 2:
@@ -246,8 +258,12 @@ def permutation_test(
     shuffle would test something else and is refused. Pre-processing (normalisation, jitter,
     binning) is done once, so the shuffled rows carry their own jitter.
 
-    Returns the statistic, the p-value and the null sample. Resamples of the Rust estimators
-    are evaluated in parallel inside Rust; the same seed gives the same result at any thread count.
+    Returns the statistic, the p-value and the null sample. The shuffles are drawn inside Rust
+    like :func:`confidence_interval`'s resamples (one seed from ``random_state``; shuffle b a
+    Fisher–Yates shuffle by its own generator seeded from (seed, b), within each class when
+    stratified), so the same seed gives the same result at any thread count. Resamples of the
+    Rust estimators are evaluated in parallel inside Rust; other estimators are called once per
+    shuffle, on the same shuffles.
     """
     n_permutations = _check_count(n_permutations, "n_permutations", 1)
     call = Call(estimator, (x, y), kwargs)
@@ -257,33 +273,13 @@ def permutation_test(
             "estimator: no valid permutation test for this estimator (it measures no dependence between "
             "x and y, or shuffling y would also break its dependence on a continuous conditioning variable)"
         )
-    n = call.n
-    rng = make_rng(random_state)
+    draws = _draws("permutation", call.n, random_state, call.strata)
     statistic = call.value()
-    strata = call.strata
-    if strata is not None:
-        members = [np.flatnonzero(strata == c) for c in np.unique(strata)]
-
-        def shuffle() -> np.ndarray:
-            perm = np.arange(n)
-            for idx in members:
-                perm[idx] = idx[rng.permutation(idx.size)]
-            return perm
-
-    else:
-
-        def shuffle() -> np.ndarray:
-            return rng.permutation(n)
-
-    def draw() -> list:
-        rows: list = [None] * call.slots
-        rows[slot] = shuffle()
-        return rows
-
-    null = _in_chunks(call, n_permutations, n, draw, "permutation_test", progress)
+    picked = tuple(s == slot for s in range(call.slots))
+    null = _in_chunks(call, n_permutations, draws, picked, "permutation_test", progress)
     pvalue = (1.0 + float(np.count_nonzero(null >= statistic))) / (1.0 + n_permutations)
     return PermutationTest(
-        statistic=statistic, pvalue=pvalue, null=null, n_permutations=n_permutations, stratified=strata is not None
+        statistic=statistic, pvalue=pvalue, null=null, n_permutations=n_permutations, stratified=call.strata is not None
     )
 
 

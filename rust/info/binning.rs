@@ -5,14 +5,17 @@
 //! N × d matrix of bin indices: rows are hashed in parallel, ids are assigned from the hashes,
 //! and every row is then checked against its pattern's first row, so a hash collision can never
 //! merge two different patterns. Plug-in entropies of ids (and of pairs of ids) follow, for the
-//! whole sample or for many resamples at once ([`entropy_resamples`], [`mutual_info_resamples`]).
+//! whole sample or for many resamples at once ([`entropy_resamples`], [`mutual_info_resamples`]),
+//! whose rows are drawn inside the parallel loop (`crate::info::resample::Draws`).
 
 use crate::error::{CoreError, Result};
 use crate::knn::{Points, Real};
-use crate::info::resample::{map_resamples, resample_shape, RowSets};
+use crate::info::resample::{check_picked, map_resamples_with, Draws};
 use crate::parallel::Ctl;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+use std::sync::LazyLock;
 
 /// How values become bin indices.
 #[derive(Clone, Debug, PartialEq)]
@@ -457,13 +460,21 @@ pub fn factorize_integers(values: &[i64], n: usize, d: usize, ctl: &Ctl) -> Resu
     )
 }
 
+/// c·ln c for the counts c below 64, computed once: most counts of a resample are small, and the
+/// table holds the very numbers the logarithm gives.
+static C_LN_C: LazyLock<[f64; 64]> = LazyLock::new(|| std::array::from_fn(|c| c as f64 * (c as f64).ln()));
+
 /// Plug-in entropy (nats) of a table of counts over `total` samples: log N − (1/N) Σ c log c,
 /// summed with Neumaier compensation.
 pub fn plugin_entropy(counts: impl IntoIterator<Item = u32>, total: usize) -> f64 {
+    let small = &*C_LN_C;
     let (mut sum, mut comp) = (0.0f64, 0.0f64);
     for c in counts {
         if c > 1 {
-            let term = c as f64 * (c as f64).ln();
+            let term = match small.get(c as usize) {
+                Some(&t) => t,
+                None => c as f64 * (c as f64).ln(),
+            };
             let t = sum + term;
             comp += if sum.abs() >= term.abs() { (sum - t) + term } else { (term - t) + sum };
             sum = t;
@@ -473,43 +484,46 @@ pub fn plugin_entropy(counts: impl IntoIterator<Item = u32>, total: usize) -> f6
     n.ln() - (sum + comp) / n
 }
 
-/// Entropy and number of distinct values among the ids picked by `rows` (all ids when `None`).
-/// `scratch` must hold `n_ids` zeros; it is left zeroed.
-fn entropy_of(ids: &[u32], rows: Option<&[u32]>, scratch: &mut [u32]) -> (f64, usize) {
-    let mut touched: Vec<u32> = Vec::new();
-    let mut bump = |id: u32| {
-        let c = &mut scratch[id as usize];
-        if *c == 0 {
-            touched.push(id);
-        }
-        *c += 1;
-    };
-    let total = match rows {
-        Some(r) => {
-            r.iter().for_each(|&i| bump(ids[i as usize]));
-            r.len()
-        }
-        None => {
-            ids.iter().for_each(|&id| bump(id));
-            ids.len()
-        }
-    };
-    let h = plugin_entropy(touched.iter().map(|&id| scratch[id as usize]), total);
-    let distinct = touched.len();
-    for id in touched {
-        scratch[id as usize] = 0;
-    }
+/// Plug-in entropy and number of distinct values of `counts` (over `total` samples); zeroes them.
+/// Scanning all counters costs no more than counting did: a table has at most N ids and a
+/// resample at least N/2 rows.
+fn take_entropy(counts: &mut [u32], total: usize) -> (f64, usize) {
+    let distinct = counts.iter().filter(|&&c| c > 0).count();
+    let h = plugin_entropy(counts.iter().copied(), total);
+    counts.fill(0);
     (h, distinct)
 }
 
-/// Joint entropy and number of distinct pairs of (a[ra[t]], b[rb[t]]), t = 0..m.
-fn joint_entropy_of(a: &[u32], b: &[u32], n_b: usize, pick: impl Fn(usize) -> (usize, usize), m: usize) -> (f64, usize) {
-    let mut keys: Vec<u64> = (0..m)
-        .map(|t| {
-            let (i, j) = pick(t);
-            a[i] as u64 * n_b as u64 + b[j] as u64
-        })
-        .collect();
+/// Ids of the pairs (a[i], b[i]) and their number: the joint variable, so that the joint counts of
+/// resamples that pick the same rows of both variables are plain counts of its ids. When the
+/// n_a·n_b possible pairs are no more than the N rows the id is a·n_b + b (no search, and a table
+/// of counters no longer than a resample); otherwise the pairs are factorised (ids in order of
+/// first appearance, [`factorize_rows`]).
+pub fn factorize_pairs(a: (&[u32], usize), b: (&[u32], usize), ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
+    let ((ids_a, n_a), (ids_b, n_b)) = (a, b);
+    if ids_a.len() != ids_b.len() {
+        return Err(CoreError::invalid("y", format!("has {} samples but x has {}", ids_b.len(), ids_a.len())));
+    }
+    check_ids("x", ids_a, n_a)?;
+    check_ids("y", ids_b, n_b)?;
+    let n = ids_a.len();
+    match n_a.checked_mul(n_b) {
+        Some(grid) if grid <= n => {
+            let mut ids = vec![0u32; n];
+            ctl.fill_blocks(&mut ids, 4096, |start, block| {
+                for (t, id) in block.iter_mut().enumerate() {
+                    *id = ids_a[start + t] * n_b as u32 + ids_b[start + t];
+                }
+            })?;
+            Ok((ids, grid))
+        }
+        _ => factorize_rows(n, 1, |i, buf| buf[0] = (ids_a[i] as u64) << 32 | ids_b[i] as u64, ctl),
+    }
+}
+
+/// Joint entropy and number of distinct pairs of (a[i], b[pick(i)]), i = 0..m.
+fn joint_entropy_of(a: &[u32], b: &[u32], n_b: usize, pick: impl Fn(usize) -> usize, m: usize) -> (f64, usize) {
+    let mut keys: Vec<u64> = (0..m).map(|i| a[i] as u64 * n_b as u64 + b[pick(i)] as u64).collect();
     keys.sort_unstable();
     let mut counts = Vec::new();
     let mut run = 0u32;
@@ -524,24 +538,70 @@ fn joint_entropy_of(a: &[u32], b: &[u32], n_b: usize, pick: impl Fn(usize) -> (u
     (plugin_entropy(counts, m), distinct)
 }
 
-/// Plug-in entropy (nats) and distinct count of `ids` (values `0..n_ids`) for every resample.
-pub fn entropy_resamples(ids: &[u32], n_ids: usize, rows: Option<RowSets<'_>>, ctl: &Ctl) -> Result<Vec<(f64, usize)>> {
-    check_ids("ids", ids, n_ids)?;
-    let (count, _) = resample_shape(&[rows], ids.len())?;
-    map_resamples(count, ctl, |r, _| {
-        let mut scratch = vec![0u32; n_ids];
-        Ok(entropy_of(ids, rows.map(|s| s.get(r)), &mut scratch))
+/// Plug-in entropies (nats) and distinct counts of several id tables over the same rows — `tables`
+/// holds (ids, number of ids) — for the whole sample (`draws` None: one row of results) or for
+/// the resamples numbered `resamples` of `draws` (one row each). One pass over a resample's rows
+/// counts every table, and bootstrap rows are counted as they are drawn, never stored. The
+/// entropies of x, y and of their pairs ([`factorize_pairs`]) give a mutual information.
+pub fn entropy_resamples(
+    tables: &[(&[u32], usize)],
+    draws: Option<(&Draws, Range<usize>)>,
+    ctl: &Ctl,
+) -> Result<Vec<Vec<(f64, usize)>>> {
+    const NAMES: [&str; 3] = ["x", "y", "pairs"];
+    let n = tables.first().map_or(0, |t| t.0.len());
+    for (t, &(ids, n_ids)) in tables.iter().enumerate() {
+        let name = NAMES.get(t).copied().unwrap_or("ids");
+        if ids.len() != n {
+            return Err(CoreError::invalid(name, format!("has {} samples but the first table has {n}", ids.len())));
+        }
+        check_ids(name, ids, n_ids)?;
+    }
+    let (count, m) = match &draws {
+        Some((d, r)) => {
+            check_picked(d, &[true], n)?;
+            (r.len(), d.m())
+        }
+        None => (1, n),
+    };
+    // Each row's ids in all tables side by side, offset so that the tables share one array of
+    // counters: counting a row reads one cache line and bumps one counter per table.
+    let width = tables.len();
+    let offsets: Vec<usize> = tables.iter().scan(0, |acc, &(_, n_ids)| Some(std::mem::replace(acc, *acc + n_ids))).collect();
+    let total_ids: usize = tables.iter().map(|t| t.1).sum();
+    if width == 0 || total_ids > u32::MAX as usize {
+        return Err(CoreError::invalid("tables", format!("{width} tables with {total_ids} ids in all")));
+    }
+    let mut keys = vec![0u32; n * width];
+    ctl.fill_blocks(&mut keys, width * 4096, |start, block| {
+        for (j, row) in block.chunks_exact_mut(width).enumerate() {
+            let i = start / width + j;
+            for ((k, &(ids, _)), &offset) in row.iter_mut().zip(tables).zip(&offsets) {
+                *k = (offset + ids[i] as usize) as u32;
+            }
+        }
+    })?;
+    map_resamples_with(count, ctl, || vec![0u32; total_ids], |counts, r, _| {
+        let mut add = |i: usize| {
+            for &k in &keys[i * width..(i + 1) * width] {
+                counts[k as usize] += 1;
+            }
+        };
+        match &draws {
+            Some((d, range)) => d.for_each_row(range.start + r, &mut add),
+            None => (0..n).for_each(add),
+        }
+        Ok(tables.iter().zip(&offsets).map(|(&(_, n_ids), &o)| take_entropy(&mut counts[o..o + n_ids], m)).collect())
     })
 }
 
-/// The three plug-in entropies H(A), H(B), H(A,B) (nats) with their distinct counts, for every
-/// resample; `rows_a`/`rows_b` pick the rows of each variable (a permutation test resamples only
-/// one of them).
+/// The three plug-in entropies H(A), H(B), H(A,B) (nats) with their distinct counts, for the whole
+/// sample (`draws_b` None: one row) or with b's rows drawn and a's kept (a permutation test): the
+/// pairs then change, and their counts are formed by sorting.
 pub fn mutual_info_resamples(
     a: (&[u32], usize),
     b: (&[u32], usize),
-    rows_a: Option<RowSets<'_>>,
-    rows_b: Option<RowSets<'_>>,
+    draws_b: Option<(&Draws, Range<usize>)>,
     ctl: &Ctl,
 ) -> Result<Vec<[(f64, usize); 3]>> {
     let (ids_a, n_a) = a;
@@ -551,16 +611,27 @@ pub fn mutual_info_resamples(
     }
     check_ids("x", ids_a, n_a)?;
     check_ids("y", ids_b, n_b)?;
-    let (count, m) = resample_shape(&[rows_a, rows_b], ids_a.len())?;
-    map_resamples(count, ctl, |r, _| {
-        let ra = rows_a.map(|s| s.get(r));
-        let rb = rows_b.map(|s| s.get(r));
-        let mut scratch = vec![0u32; n_a.max(n_b)];
-        let ha = entropy_of(ids_a, ra, &mut scratch[..n_a]);
-        let hb = entropy_of(ids_b, rb, &mut scratch[..n_b]);
-        let at = |s: Option<&[u32]>, t: usize| s.map_or(t, |s| s[t] as usize);
-        let hab = joint_entropy_of(ids_a, ids_b, n_b, |t| (at(ra, t), at(rb, t)), m);
-        Ok([ha, hb, hab])
+    let n = ids_a.len();
+    let count = match &draws_b {
+        Some((d, r)) => {
+            check_picked(d, &[false, true], n)?;
+            r.len()
+        }
+        None => 1,
+    };
+    let entropy = |ids: &mut dyn Iterator<Item = u32>, counts: &mut [u32]| {
+        ids.for_each(|id| counts[id as usize] += 1);
+        take_entropy(counts, n)
+    };
+    let ha = entropy(&mut ids_a.iter().copied(), &mut vec![0u32; n_a]);
+    map_resamples_with(count, ctl, || vec![0u32; n_b], |counts, r, _| match &draws_b {
+        Some((d, range)) => {
+            let mut rows = Vec::with_capacity(n);
+            d.rows_into(range.start + r, &mut rows);
+            let hb = entropy(&mut rows.iter().map(|&i| ids_b[i as usize]), counts);
+            Ok([ha, hb, joint_entropy_of(ids_a, ids_b, n_b, |i| rows[i] as usize, n)])
+        }
+        None => Ok([ha, entropy(&mut ids_b.iter().copied(), counts), joint_entropy_of(ids_a, ids_b, n_b, |i| i, n)]),
     })
 }
 
@@ -644,17 +715,109 @@ mod tests {
 
     #[test]
     fn entropies_of_resamples() {
+        use crate::info::resample::Scheme;
         let ids = [0u32, 0, 1, 1];
-        let full = entropy_resamples(&ids, 2, None, &ctl()).unwrap();
-        assert!((full[0].0 - 2f64.ln()).abs() < 1e-15 && full[0].1 == 2);
-        let idx = [0u32, 1, 2, 2];
-        let sets = RowSets { indices: &idx, m: 2 };
-        let r = entropy_resamples(&ids, 2, Some(sets), &ctl()).unwrap();
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[0], (0.0, 1));
-        assert_eq!(r[1], (0.0, 1));
-        let mi = mutual_info_resamples((&ids, 2), (&ids, 2), None, None, &ctl()).unwrap();
+        let full = entropy_resamples(&[(&ids, 2)], None, &ctl()).unwrap();
+        assert!((full[0][0].0 - 2f64.ln()).abs() < 1e-15 && full[0][0].1 == 2);
+        let mi = mutual_info_resamples((&ids, 2), (&ids, 2), None, &ctl()).unwrap();
         let [ha, hb, hab] = mi[0];
         assert!((ha.0 + hb.0 - hab.0 - 2f64.ln()).abs() < 1e-15);
+
+        // Resamples: the fused counts equal counting the stored rows, table by table, and the
+        // joint counts of the pair ids equal the sorted pairs.
+        let n = 500;
+        let a: Vec<u32> = (0..n).map(|i| (i * i % 13) as u32).collect();
+        let b: Vec<u32> = (0..n).map(|i| (i % 7) as u32).collect();
+        let (ab, n_ab) = factorize_pairs((&a, 13), (&b, 7), &ctl()).unwrap();
+        assert_eq!(n_ab, 13 * 7, "few possible pairs: a·n_b + b");
+        // Many possible pairs: factorised, ids in order of first appearance.
+        let wide: Vec<u32> = (0..n).map(|i| (i % 61) as u32).collect();
+        let (f, n_f) = factorize_pairs((&a, 13), (&wide, 61), &ctl()).unwrap();
+        let mut first_seen = std::collections::HashMap::new();
+        let want: Vec<u32> = (0..n).map(|i| { let next = first_seen.len() as u32; *first_seen.entry((a[i], wide[i])).or_insert(next) }).collect();
+        assert_eq!((f, n_f), (want, first_seen.len()));
+        for scheme in [Scheme::Bootstrap, Scheme::HalfSample] {
+            let draws = Draws::new(scheme, n, 4).unwrap();
+            let got = entropy_resamples(&[(&a, 13), (&b, 7), (&ab, n_ab)], Some((&draws, 3..9)), &ctl()).unwrap();
+            let mut rows = Vec::new();
+            for (r, row) in got.iter().enumerate() {
+                draws.rows_into(3 + r, &mut rows);
+                let m = rows.len();
+                let ra: Vec<u32> = rows.iter().map(|&i| a[i as usize]).collect();
+                let rb: Vec<u32> = rows.iter().map(|&i| b[i as usize]).collect();
+                let h = |ids: &[u32], n_ids: usize| entropy_resamples(&[(ids, n_ids)], None, &ctl()).unwrap()[0][0];
+                assert_eq!(row[0], h(&ra, 13));
+                assert_eq!(row[1], h(&rb, 7));
+                let joint = joint_entropy_of(&ra, &rb, 7, |i| i, m);
+                assert!((row[2].0 - joint.0).abs() < 1e-13 && row[2].1 == joint.1);
+            }
+        }
+        // Permuting b alone.
+        let perms = Draws::new(Scheme::Permutation, n, 4).unwrap();
+        let got = mutual_info_resamples((&a, 13), (&b, 7), Some((&perms, 0..2)), &ctl()).unwrap();
+        let mut rows = Vec::new();
+        perms.rows_into(1, &mut rows);
+        let pb: Vec<u32> = rows.iter().map(|&i| b[i as usize]).collect();
+        assert_eq!(got[1], mutual_info_resamples((&a, 13), (&pb, 7), None, &ctl()).unwrap()[0]);
+    }
+
+    /// Where a binned bootstrap spends its time, N = 10⁵, 200 resamples (run by hand:
+    /// `cargo test --release -- --ignored --nocapture resample_timings`).
+    #[test]
+    #[ignore]
+    fn resample_timings() {
+        use crate::info::resample::Scheme;
+        use std::time::Instant;
+        let ctl = ctl();
+        let n = 100_000;
+        let mut state = 3u64;
+        let mut next = |k: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) % k) as u32
+        };
+        let a: Vec<u32> = (0..n).map(|_| next(30_000)).collect();
+        let b: Vec<u32> = (0..n).map(|_| next(2)).collect();
+        let (a, n_a) = factorize_integers(&a.iter().map(|&v| v as i64).collect::<Vec<_>>(), n, 1, &ctl).unwrap();
+        let (ab, n_ab) = factorize_pairs((&a, n_a), (&b, 2), &ctl).unwrap();
+        let draws = Draws::new(Scheme::Bootstrap, n, 1).unwrap();
+        let t = Instant::now();
+        let mut sink = 0usize;
+        for r in 0..200 {
+            draws.for_each_row(r, |i| sink ^= i);
+        }
+        eprintln!("draw 200 x 1e5 bootstrap rows (1 thread): {:?} ({sink})", t.elapsed());
+        let t = Instant::now();
+        let mut rows = Vec::new();
+        for r in 0..200 {
+            draws.rows_into(r, &mut rows);
+        }
+        eprintln!("draw and store them (1 thread): {:?}", t.elapsed());
+        let t = Instant::now();
+        entropy_resamples(&[(&a, n_a)], Some((&draws, 0..200)), &ctl).unwrap();
+        eprintln!("entropy of 1 table ({n_a} ids): {:?} on {} threads", t.elapsed(), ctl.threads());
+        let t = Instant::now();
+        entropy_resamples(&[(&a, n_a), (&b, 2), (&ab, n_ab)], Some((&draws, 0..200)), &ctl).unwrap();
+        eprintln!("entropies of x, y and pairs ({n_ab} ids): {:?}", t.elapsed());
+        let before = crate::parallel::get_num_threads();
+        for threads in [1, 2] {
+            crate::parallel::set_num_threads(threads).unwrap();
+            let ctl = Ctl::uninterruptible().unwrap();
+            let best = (0..15)
+                .map(|_| {
+                    let t = Instant::now();
+                    entropy_resamples(&[(&a, n_a), (&b, 2), (&ab, n_ab)], Some((&draws, 0..200)), &ctl).unwrap();
+                    t.elapsed()
+                })
+                .min()
+                .unwrap();
+            eprintln!("  best of 15 on {threads} thread(s): {best:?}");
+        }
+        crate::parallel::set_num_threads(before).unwrap();
+        let t = Instant::now();
+        for r in 0..200 {
+            draws.rows_into(r, &mut rows);
+            std::hint::black_box(joint_entropy_of(&a, &b, 2, |i| rows[i] as usize, n));
+        }
+        eprintln!("joint entropy by sorting pairs instead (1 thread): {:?}", t.elapsed());
     }
 }

@@ -6,6 +6,8 @@
 //! never clipped here; the arrays arrive already normalised/jittered (or not) by the caller.
 
 use crate::error::{CoreError, Result};
+use crate::knn::plane::StripPlane;
+use crate::knn::sorted1d::Sorted1D;
 use crate::knn::{build_index, check_k, concat_columns, Chebyshev, Euclidean, Method, Metric, Points, Real};
 use crate::parallel::Ctl;
 use crate::special::{digamma, ln_gamma_half_integer, mean_digamma_counts};
@@ -89,6 +91,17 @@ pub fn mutual_info_ksg<T: Real>(
     let n = x.n();
     check_k(k, n)?;
     match variant {
+        KsgVariant::Ksg1 if method == Method::Auto && x.d() == 1 && y.d() == 1 => {
+            // One-dimensional x and y: the joint space is the plane, and the x-sorted order built
+            // for the joint search is also the x marginal's index. Points are identified by their
+            // x-sorted position throughout; the counts' order does not matter to their mean.
+            let plane = StripPlane::new(x.data(), y.data(), k, ctl);
+            let eps = plane.kth_distances_by_x_position(k, ctl)?;
+            let y_by_pos = plane.y_by_x_position();
+            let nx = plane.into_x_index().count_within_by_position(&eps, true, ctl)?;
+            let ny = Sorted1D::new(Points::trusted(&y_by_pos, n, 1), ctl).count_within_in_sorted_order(&eps, true, ctl)?;
+            Ok(digamma(k as f64) + digamma(n as f64) - mean_digamma_counts(&nx, 1.0) - mean_digamma_counts(&ny, 1.0))
+        }
         KsgVariant::Ksg1 => {
             let eps = joint_kth_distances(&[x, y], k, method, ctl)?;
             let nx = marginal_counts(x, &eps, true, method, ctl)?;

@@ -1,66 +1,192 @@
 //! Many evaluations of one estimator on resampled rows (subsamples, bootstrap samples,
 //! permutations), run in parallel over the resamples (SPEC §5).
 //!
-//! The caller draws the resamples (so the same seed gives the same resamples at any thread count)
-//! and passes one index set per resample for each input; an input without index sets is used as
-//! it is (a permutation test shuffles one variable and leaves the other alone). Each resample is
-//! one job; the estimator inside it may itself run in parallel on the same pool.
+//! The resamples are drawn here, inside the parallel loop, by [`Draws`]: resample b has its own
+//! generator seeded from (seed, b), so the same seed gives the same resamples at any thread count
+//! and however the resamples are split into calls. Each input is either picked by the drawn rows
+//! or used as it is (a permutation test shuffles one variable and leaves the other alone). Each
+//! resample is one job; the estimator inside it may itself run in parallel on the same pool.
 
 use crate::error::{CoreError, Result};
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
 use crate::knn::{Method, Points, Real};
 use crate::parallel::Ctl;
+use crate::random::Xoshiro256pp;
+use std::ops::Range;
 
-/// Resamples given as `count()` rows of `m` indices each (row-major).
-#[derive(Clone, Copy, Debug)]
-pub struct RowSets<'a> {
-    pub indices: &'a [u32],
-    pub m: usize,
+/// How the rows of one resample are drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scheme {
+    /// N rows drawn uniformly with replacement (the bootstrap), in the order drawn.
+    Bootstrap,
+    /// m = ⌊N/2⌋ distinct rows, every m-subset equally likely, ascending (half-sampling).
+    HalfSample,
+    /// All N rows in a uniformly random order (a permutation test); with strata, each row's
+    /// stratum is kept: the rows of every stratum are shuffled among themselves.
+    Permutation,
 }
 
-impl<'a> RowSets<'a> {
-    pub fn count(&self) -> usize {
-        self.indices.len().checked_div(self.m).unwrap_or(0)
-    }
-    pub fn get(&self, r: usize) -> &'a [u32] {
-        &self.indices[r * self.m..(r + 1) * self.m]
+impl Scheme {
+    pub fn parse(name: &str) -> Result<Scheme> {
+        match name {
+            "bootstrap" => Ok(Scheme::Bootstrap),
+            "subsample" => Ok(Scheme::HalfSample),
+            "permutation" => Ok(Scheme::Permutation),
+            other => Err(CoreError::invalid(
+                "scheme",
+                format!("unknown resampling {other:?}; expected 'bootstrap', 'subsample' or 'permutation'"),
+            )),
+        }
     }
 }
 
-/// The number of resamples and their size, given the index sets of each input (`None`: the input
-/// as it is, which needs resamples of all `n` rows). No index sets at all: one "resample", the
-/// sample itself.
-pub fn resample_shape(sets: &[Option<RowSets<'_>>], n: usize) -> Result<(usize, usize)> {
-    let mut shape: Option<(usize, usize)> = None;
-    for s in sets.iter().flatten() {
-        if s.m == 0 || s.indices.len() % s.m != 0 {
-            return Err(CoreError::invalid("resamples", "index sets must be non-empty rows of equal length"));
+/// The resamples of one call (resample numbers 0, 1, 2, …): resample b draws its rows with its own
+/// generator, [`Xoshiro256pp::for_stream`]`(seed, b)`, so its rows depend on (seed, b) alone.
+#[derive(Clone, Debug)]
+pub struct Draws {
+    scheme: Scheme,
+    n: usize,
+    seed: u64,
+    /// Stratified permutations: the rows of each stratum, ascending, strata in code order;
+    /// stratum s is `members[bounds[s]..bounds[s + 1]]`. Empty otherwise.
+    members: Vec<u32>,
+    bounds: Vec<usize>,
+}
+
+impl Draws {
+    pub fn new(scheme: Scheme, n: usize, seed: u64) -> Result<Draws> {
+        if n > u32::MAX as usize {
+            return Err(CoreError::invalid("n", format!("at most 2^32 - 1 rows can be resampled, got {n}")));
         }
-        if let Some(i) = s.indices.iter().find(|&&i| i as usize >= n) {
-            return Err(CoreError::invalid("resamples", format!("index {i} out of range for {n} samples")));
+        let least = if scheme == Scheme::HalfSample { 2 } else { 1 };
+        if n < least {
+            return Err(CoreError::invalid("n", format!("{scheme:?} needs at least {least} rows, got {n}")));
         }
-        match shape {
-            None => shape = Some((s.count(), s.m)),
-            Some(sh) if sh != (s.count(), s.m) => {
-                return Err(CoreError::invalid("resamples", "every input needs the same number and size of resamples"))
+        Ok(Draws { scheme, n, seed, members: Vec::new(), bounds: Vec::new() })
+    }
+
+    /// Permutations that keep every row in its stratum; `strata[i]` is row i's stratum code
+    /// (codes below N, as class codes 0..C are).
+    pub fn stratified_permutations(strata: &[u32], seed: u64) -> Result<Draws> {
+        let mut draws = Draws::new(Scheme::Permutation, strata.len(), seed)?;
+        let n = strata.len();
+        if let Some(&c) = strata.iter().find(|&&c| c as usize >= n) {
+            return Err(CoreError::invalid("strata", format!("stratum code {c} is not below the number of rows {n}")));
+        }
+        // Counting sort by code; rows stay ascending within a stratum.
+        let mut bounds = vec![0usize; n + 1];
+        for &c in strata {
+            bounds[c as usize + 1] += 1;
+        }
+        for s in 0..n {
+            bounds[s + 1] += bounds[s];
+        }
+        let mut fill = bounds.clone();
+        let mut members = vec![0u32; n];
+        for (i, &c) in strata.iter().enumerate() {
+            members[fill[c as usize]] = i as u32;
+            fill[c as usize] += 1;
+        }
+        bounds.dedup();
+        draws.members = members;
+        draws.bounds = bounds;
+        Ok(draws)
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The number of rows of the sample.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The number of rows of each resample.
+    pub fn m(&self) -> usize {
+        match self.scheme {
+            Scheme::HalfSample => self.n / 2,
+            Scheme::Bootstrap | Scheme::Permutation => self.n,
+        }
+    }
+
+    fn generator(&self, b: usize) -> Xoshiro256pp {
+        Xoshiro256pp::for_stream(self.seed, b as u64)
+    }
+
+    /// The rows of resample b, into `out` (its previous content is dropped).
+    pub fn rows_into(&self, b: usize, out: &mut Vec<u32>) {
+        let mut g = self.generator(b);
+        out.clear();
+        match self.scheme {
+            Scheme::Bootstrap => out.extend((0..self.n).map(|_| g.below(self.n as u64) as u32)),
+            Scheme::HalfSample => g.sorted_sample(self.n, self.m(), out),
+            Scheme::Permutation if self.bounds.is_empty() => {
+                out.extend(0..self.n as u32);
+                g.shuffle(out);
             }
-            _ => {}
+            Scheme::Permutation => {
+                // Row members[j] takes the row at a shuffled position within its stratum.
+                out.resize(self.n, 0);
+                let mut shuffled = self.members.clone();
+                for w in self.bounds.windows(2) {
+                    g.shuffle(&mut shuffled[w[0]..w[1]]);
+                }
+                for (&i, &j) in self.members.iter().zip(&shuffled) {
+                    out[i as usize] = j;
+                }
+            }
         }
     }
-    let (count, m) = shape.unwrap_or((1, n));
-    if sets.iter().any(|s| s.is_none()) && m != n {
-        return Err(CoreError::invalid("resamples", "an input without index sets needs resamples of all N rows"));
+
+    /// Calls `f` with each row of resample b, in the order of [`Draws::rows_into`]. Bootstrap rows
+    /// are passed on as they are drawn and never stored.
+    #[inline]
+    pub fn for_each_row(&self, b: usize, mut f: impl FnMut(usize)) {
+        if self.scheme == Scheme::Bootstrap {
+            let mut g = self.generator(b);
+            for _ in 0..self.n {
+                f(g.below(self.n as u64) as usize);
+            }
+        } else {
+            let mut rows = Vec::new();
+            self.rows_into(b, &mut rows);
+            rows.into_iter().for_each(|i| f(i as usize));
+        }
     }
-    Ok((count, m))
+
+    /// The rows of the resamples numbered `resamples`, as a (count × m) row-major table, drawn in
+    /// parallel (for estimators that are called once per resample with the rows picked out).
+    pub fn rows(&self, resamples: Range<usize>, ctl: &Ctl) -> Result<Vec<u32>> {
+        let m = self.m();
+        let mut out = vec![0u32; resamples.len() * m];
+        ctl.fill_blocks(&mut out, m, |start, block| {
+            let mut rows = Vec::with_capacity(m);
+            self.rows_into(resamples.start + start / m, &mut rows);
+            block.copy_from_slice(&rows);
+        })?;
+        Ok(out)
+    }
 }
 
 /// Runs `f(r, ctl)` for every resample r in `0..count`, in parallel; `f` gets an uninterruptible
 /// control on the same pool (interrupts are checked between chunks of resamples). The results
 /// are in resample order and do not depend on the thread count.
 pub fn map_resamples<O: Send>(count: usize, ctl: &Ctl, f: impl Fn(usize, &Ctl) -> Result<O> + Sync) -> Result<Vec<O>> {
+    map_resamples_with(count, ctl, || (), |_, r, inner| f(r, inner))
+}
+
+/// `map_resamples` with scratch space made by `init()` and reused by the resamples one worker
+/// evaluates in a row (see `Ctl::fill_blocks_with`: `f` must leave it as it found it).
+pub fn map_resamples_with<O: Send, S>(
+    count: usize,
+    ctl: &Ctl,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &Ctl) -> Result<O> + Sync,
+) -> Result<Vec<O>> {
     let nested = ctl.nested();
     let mut out: Vec<Option<Result<O>>> = (0..count).map(|_| None).collect();
-    ctl.fill_blocks(&mut out, 1, |r, slot| slot[0] = Some(f(r, &nested())))?;
+    ctl.fill_blocks_with(&mut out, 1, init, |state, r, slot| slot[0] = Some(f(state, r, &nested())))?;
     out.into_iter()
         .enumerate()
         .map(|(r, o)| match o {
@@ -119,13 +245,32 @@ impl KnnEstimator {
     }
 }
 
-/// `estimator` on every resample. `rows` has one entry per point set, then one for the labels
-/// when the estimator takes them.
+/// Checks which inputs the drawn rows pick (`picked`, one flag per input) against the sample size
+/// `n`: at least one input is resampled, and an input used as it is needs resamples of all N rows.
+pub fn check_picked(draws: &Draws, picked: &[bool], n: usize) -> Result<()> {
+    if draws.n() != n {
+        return Err(CoreError::invalid("draws", format!("resample {} rows, but the inputs have {n}", draws.n())));
+    }
+    if !picked.iter().any(|&p| p) {
+        return Err(CoreError::invalid("picked", "no input is resampled"));
+    }
+    if picked.iter().any(|&p| !p) && draws.m() != n {
+        return Err(CoreError::invalid("picked", "an input used as it is needs resamples of all N rows"));
+    }
+    Ok(())
+}
+
+/// `estimator` on the resamples numbered `resamples` of `draws`. `picked` has one flag per point
+/// set, then one for the labels when the estimator takes them: whether that input takes the drawn
+/// rows (otherwise it is used as it is).
+#[allow(clippy::too_many_arguments)]
 pub fn knn_resamples<T: Real>(
     estimator: KnnEstimator,
     points: &[Points<'_, T>],
     labels: Option<&[u32]>,
-    rows: &[Option<RowSets<'_>>],
+    draws: &Draws,
+    resamples: Range<usize>,
+    picked: &[bool],
     k: usize,
     method: Method,
     ctl: &Ctl,
@@ -134,20 +279,24 @@ pub fn knn_resamples<T: Real>(
     if points.iter().any(|p| p.n() != n) || labels.is_some_and(|l| l.len() != n) {
         return Err(CoreError::invalid("arrays", "all inputs need the same number of rows"));
     }
-    if rows.len() != points.len() + labels.is_some() as usize {
-        return Err(CoreError::Internal("one index set per input expected".into()));
+    if picked.len() != points.len() + labels.is_some() as usize {
+        return Err(CoreError::Internal("one flag per input expected".into()));
     }
-    let (count, m) = resample_shape(rows, n)?;
+    check_picked(draws, picked, n)?;
+    let m = draws.m();
     crate::knn::check_k(k, m)?;
-    map_resamples(count, ctl, |r, inner| {
-        let data: Vec<Option<Vec<T>>> = points.iter().zip(rows).map(|(p, s)| s.map(|s| p.gather(s.get(r)))).collect();
+    let label_picked = labels.is_some() && picked[points.len()];
+    map_resamples(resamples.len(), ctl, |r, inner| {
+        let mut rows = Vec::with_capacity(m);
+        draws.rows_into(resamples.start + r, &mut rows);
+        let data: Vec<Option<Vec<T>>> = points.iter().zip(picked).map(|(p, &pick)| pick.then(|| p.gather(&rows))).collect();
         let parts: Vec<Points<'_, T>> = points
             .iter()
             .zip(&data)
             .map(|(p, d)| d.as_ref().map_or(*p, |d| Points::trusted(d, m, p.d())))
             .collect();
-        let resampled_labels: Option<Vec<u32>> = match (labels, rows.last().copied().flatten()) {
-            (Some(l), Some(s)) => Some(s.get(r).iter().map(|&i| l[i as usize]).collect()),
+        let resampled_labels: Option<Vec<u32>> = match labels {
+            Some(l) if label_picked => Some(rows.iter().map(|&i| l[i as usize]).collect()),
             _ => None,
         };
         estimator.evaluate(&parts, resampled_labels.as_deref().or(labels), k, method, inner)
@@ -158,9 +307,13 @@ pub fn knn_resamples<T: Real>(
 mod tests {
     use super::*;
 
+    fn ctl() -> Ctl<'static> {
+        Ctl::uninterruptible().unwrap()
+    }
+
     #[test]
     fn resamples_equal_direct_calls_on_gathered_rows() {
-        let ctl = Ctl::uninterruptible().unwrap();
+        let ctl = ctl();
         let n = 300;
         let mut s = 7u64;
         let mut next = || {
@@ -170,12 +323,13 @@ mod tests {
         let x: Vec<f64> = (0..n).map(|_| next()).collect();
         let y: Vec<f64> = x.iter().map(|v| v + 0.3 * next()).collect();
         let (px, py) = (Points::new("x", &x, n, 1).unwrap(), Points::new("y", &y, n, 1).unwrap());
-        let idx: Vec<u32> = (0..3 * 150).map(|t| ((t * 7 + t / 150) % n) as u32).collect();
-        let sets = RowSets { indices: &idx, m: 150 };
+        let draws = Draws::new(Scheme::HalfSample, n, 17).unwrap();
         let est = KnnEstimator::MutualInfo(KsgVariant::Ksg1);
-        let got = knn_resamples(est, &[px, py], None, &[Some(sets), Some(sets)], 3, Method::Auto, &ctl).unwrap();
+        let got = knn_resamples(est, &[px, py], None, &draws, 2..5, &[true, true], 3, Method::Auto, &ctl).unwrap();
+        let mut rows = Vec::new();
         for (r, g) in got.iter().enumerate() {
-            let (xr, yr) = (px.gather(sets.get(r)), py.gather(sets.get(r)));
+            draws.rows_into(2 + r, &mut rows);
+            let (xr, yr) = (px.gather(&rows), py.gather(&rows));
             let want = ksg::mutual_info_ksg(
                 Points::new("x", &xr, 150, 1).unwrap(),
                 Points::new("y", &yr, 150, 1).unwrap(),
@@ -187,7 +341,84 @@ mod tests {
             .unwrap();
             assert_eq!(*g, want);
         }
-        // Shuffling y alone (a permutation test) needs index sets of all N rows.
-        assert!(knn_resamples(est, &[px, py], None, &[None, Some(sets)], 3, Method::Auto, &ctl).is_err());
+        // Shuffling y alone (a permutation test) needs resamples of all N rows.
+        assert!(knn_resamples(est, &[px, py], None, &draws, 0..3, &[false, true], 3, Method::Auto, &ctl).is_err());
+        let perms = Draws::new(Scheme::Permutation, n, 17).unwrap();
+        let null = knn_resamples(est, &[px, py], None, &perms, 0..3, &[false, true], 3, Method::Auto, &ctl).unwrap();
+        perms.rows_into(1, &mut rows);
+        let yr = py.gather(&rows);
+        let want = ksg::mutual_info_ksg(px, Points::new("y", &yr, n, 1).unwrap(), 3, KsgVariant::Ksg1, Method::Auto, &ctl).unwrap();
+        assert_eq!(null[1], want);
+    }
+
+    #[test]
+    fn draws_are_valid_resamples() {
+        let ctl = ctl();
+        let n = 1001;
+        let mut rows = Vec::new();
+        let boot = Draws::new(Scheme::Bootstrap, n, 5).unwrap();
+        boot.rows_into(0, &mut rows);
+        assert_eq!(rows.len(), n);
+        assert!(rows.iter().all(|&i| (i as usize) < n));
+        let mut streamed = Vec::new();
+        boot.for_each_row(0, |i| streamed.push(i as u32));
+        assert_eq!(streamed, rows, "the fused pass draws the stored rows");
+        let half = Draws::new(Scheme::HalfSample, n, 5).unwrap();
+        half.rows_into(3, &mut rows);
+        assert_eq!(rows.len(), 500);
+        assert!(rows.windows(2).all(|w| w[0] < w[1]));
+        let perm = Draws::new(Scheme::Permutation, n, 5).unwrap();
+        perm.rows_into(3, &mut rows);
+        let mut sorted = rows.clone();
+        sorted.sort_unstable();
+        assert!(sorted.iter().enumerate().all(|(i, &v)| i as u32 == v));
+        assert_ne!(rows, sorted);
+        // Stratified: every row keeps its stratum, and each stratum is a permutation of itself.
+        let strata: Vec<u32> = (0..n).map(|i| ((i * 7) % 3) as u32 * 2).collect(); // codes 0, 2, 4
+        let strat = Draws::stratified_permutations(&strata, 5).unwrap();
+        strat.rows_into(0, &mut rows);
+        assert!(rows.iter().enumerate().all(|(i, &j)| strata[i] == strata[j as usize]));
+        let mut sorted = rows.clone();
+        sorted.sort_unstable();
+        assert!(sorted.iter().enumerate().all(|(i, &v)| i as u32 == v));
+        assert!(rows.iter().enumerate().any(|(i, &j)| i as u32 != j));
+        assert!(Draws::stratified_permutations(&[0, 5, 1], 1).is_err());
+        assert!(Draws::new(Scheme::HalfSample, 1, 1).is_err());
+        // Different seeds, different resamples.
+        let other = Draws::new(Scheme::Bootstrap, n, 6).unwrap();
+        assert_ne!(boot.rows(0..1, &ctl).unwrap(), other.rows(0..1, &ctl).unwrap());
+    }
+
+    #[test]
+    fn draws_do_not_depend_on_threads_or_batches() {
+        // Resample b's rows depend on (seed, b) alone: any split into calls, on any pool, gives the
+        // same table.
+        let n = 777;
+        for draws in [
+            Draws::new(Scheme::Bootstrap, n, 99).unwrap(),
+            Draws::new(Scheme::HalfSample, n, 99).unwrap(),
+            Draws::new(Scheme::Permutation, n, 99).unwrap(),
+        ] {
+            let m = draws.m();
+            let before = crate::parallel::get_num_threads();
+            crate::parallel::set_num_threads(1).unwrap();
+            let whole = draws.rows(0..40, &ctl()).unwrap();
+            let mut one_by_one = Vec::new();
+            let mut rows = Vec::new();
+            for b in 0..40 {
+                draws.rows_into(b, &mut rows);
+                one_by_one.extend_from_slice(&rows);
+            }
+            assert_eq!(whole, one_by_one);
+            for threads in [2, 3] {
+                crate::parallel::set_num_threads(threads).unwrap();
+                let ctl = ctl();
+                assert_eq!(ctl.threads(), threads);
+                let split: Vec<u32> = [0..7, 7..8, 8..31, 31..40].into_iter().flat_map(|r| draws.rows(r, &ctl).unwrap()).collect();
+                assert_eq!(split, whole);
+            }
+            crate::parallel::set_num_threads(before).unwrap();
+            assert_eq!(whole.len(), 40 * m);
+        }
     }
 }

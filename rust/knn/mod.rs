@@ -1,13 +1,15 @@
 //! The neighbour engine: exact k-nearest-neighbour distances and radius counts over a point set,
 //! for queries that are the set's own points ("neighbours of i" never include i itself).
 //!
-//! Three exact back-ends answer the same questions with identical results:
+//! Exact back-ends that answer the same questions with identical results:
 //! - [`sorted1d::Sorted1D`]: one-dimensional data, a sorted array and galloping search;
 //! - [`kdtree::KdTree`]: a k-d tree with bounding boxes, for low dimensions;
 //! - [`brute::BruteForce`]: a cache-blocked scan of direct coordinate differences, parallel over
 //!   query blocks, O(N) memory, for high dimensions where trees stop paying;
 //! - [`gram::GramSearch`]: Euclidean only, for high dimensions: the Gram form through matrix
 //!   products selects candidates under a proven rounding bound, exact distances decide.
+//! - [`plane::StripPlane`]: max-norm k-th-neighbour distances of points in the plane (the joint
+//!   space of a 1-D x and a 1-D y), by x-strips sorted by y; KSG-1 asks it for that case.
 //!
 //! Every boundary decision (strict `<` or inclusive `<=` a radius) is taken on the same computed
 //! distance that defines the radius (|a − q|, max over coordinates), so all back-ends agree exactly.
@@ -15,6 +17,7 @@
 pub mod brute;
 pub mod gram;
 pub mod kdtree;
+pub mod plane;
 pub mod sorted1d;
 
 use crate::error::{CoreError, Result};
@@ -184,6 +187,62 @@ pub fn concat_columns<T: Real>(parts: &[Points<'_, T>], ctl: &Ctl) -> Result<Vec
         });
     });
     Ok(out)
+}
+
+/// `values` sorted ascending in IEEE total order, ties by index: (sorted values, their indices).
+/// The same order as a comparison sort on (value, index), found by distributing the values into
+/// about n/2 equal-width buckets over their range (the bucket is a monotone function of the
+/// value, so buckets are already in order; a stable scatter keeps ties in index order), then
+/// sorting inside each bucket. Several times faster than a comparison sort at N = 10⁶; skewed
+/// data only makes some buckets larger, and those are sorted by comparison.
+pub(crate) fn sort_with_indices<T: Real>(values: &[T]) -> (Vec<T>, Vec<u32>) {
+    let n = values.len();
+    let by_value_then_index = |a: &(T, u32), b: &(T, u32)| a.0.total_order(&b.0).then(a.1.cmp(&b.1));
+    if n < 64 {
+        let mut pairs: Vec<(T, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+        pairs.sort_unstable_by(by_value_then_index);
+        return pairs.into_iter().unzip();
+    }
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+        let v = v.to_f64();
+        (l.min(v), h.max(v))
+    });
+    let n_buckets = n / 2;
+    let span = hi - lo;
+    let scale = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
+    // (v − lo)·scale never decreases with v (rounding is monotone), nor does its integer part.
+    let bucket: Vec<u32> = values.iter().map(|v| (((v.to_f64() - lo) * scale) as usize).min(n_buckets - 1) as u32).collect();
+    let mut start = vec![0u32; n_buckets + 1];
+    for &b in &bucket {
+        start[b as usize + 1] += 1;
+    }
+    for b in 0..n_buckets {
+        start[b + 1] += start[b];
+    }
+    let mut fill = start.clone();
+    let mut pairs: Vec<(T, u32)> = vec![(T::ZERO, 0); n];
+    for (i, (&v, &b)) in values.iter().zip(&bucket).enumerate() {
+        let slot = &mut fill[b as usize];
+        pairs[*slot as usize] = (v, i as u32);
+        *slot += 1;
+    }
+    drop(bucket);
+    for w in start.windows(2) {
+        let run = &mut pairs[w[0] as usize..w[1] as usize];
+        if run.len() <= 16 {
+            // Insertion sort: stable, and the run is already in index order.
+            for i in 1..run.len() {
+                let mut j = i;
+                while j > 0 && run[j - 1].0.total_order(&run[j].0).is_gt() {
+                    run.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
+        } else {
+            run.sort_unstable_by(by_value_then_index);
+        }
+    }
+    pairs.into_iter().unzip()
 }
 
 /// A distance, expressed through a per-coordinate term and a combination rule.

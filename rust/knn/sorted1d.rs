@@ -5,10 +5,9 @@
 //! `v < q − r`, which rounds differently), so counts equal the other back-ends' exactly.
 //! Rounding is monotone, so |v − q| never increases as v approaches q from either side.
 
-use super::{scatter_rows, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
+use super::{scatter_rows, sort_with_indices, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
-use rayon::prelude::*;
 
 const QUERY_BLOCK: usize = 1024;
 
@@ -26,12 +25,17 @@ pub struct Sorted1D<T> {
 }
 
 impl<T: Real> Sorted1D<T> {
-    pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
+    /// (`_ctl`: the sort is a serial radix sort, faster at these sizes than the parallel
+    /// comparison sort it replaced even on two threads.)
+    pub fn new(points: Points<'_, T>, _ctl: &Ctl) -> Self {
         debug_assert_eq!(points.d(), 1);
-        // Sorting (value, index) pairs keeps the comparisons on contiguous memory.
-        let mut pairs: Vec<(T, u32)> = points.data().iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
-        ctl.install(|| pairs.par_sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
-        let (values, order): (Vec<T>, Vec<u32>) = pairs.into_iter().unzip();
+        let (values, order) = sort_with_indices(points.data());
+        Self::from_sorted(values, order)
+    }
+
+    /// From values already in ascending order (ties by original index) and their original indices.
+    pub fn from_sorted(values: Vec<T>, order: Vec<u32>) -> Self {
+        debug_assert!(values.windows(2).all(|w| w[0].total_order(&w[1]).is_le()));
         let n = values.len();
         let lowest = values[0].to_f64();
         let span = values[n - 1].to_f64() - lowest;
@@ -126,6 +130,43 @@ impl<T: Real> Sorted1D<T> {
     }
 }
 
+impl<T: Real> Sorted1D<T> {
+    /// Strict (`<`) or inclusive radius counts like `count_within`, but with radii and counts
+    /// indexed by *sorted position* (no gather of radii, no scatter of counts).
+    pub fn count_within_by_position(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
+        let mut out = vec![0u32; self.values.len()];
+        ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
+            for (j, o) in block.iter_mut().enumerate() {
+                *o = self.count_at(start + j, radii[start + j], strict);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Like `count_within` (radii in original order), but the counts come in sorted order: for
+    /// callers that only sum them, this spares scattering them back.
+    pub fn count_within_in_sorted_order(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
+        let mut out = vec![0u32; self.values.len()];
+        ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
+            for (j, o) in block.iter_mut().enumerate() {
+                let p = start + j;
+                *o = self.count_at(p, radii[self.order[p] as usize], strict);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// #{j ≠ p : |v_j − v_p| within r} for the value at sorted position p.
+    #[inline]
+    fn count_at(&self, p: usize, r: T, strict: bool) -> u32 {
+        let inside = |dist: T| within(dist, r, strict);
+        let (q, rf) = (self.values[p].to_f64(), r.to_f64());
+        let left = self.edge_from_guess(p, self.guess(q - rf), inside, false);
+        let right = self.edge_from_guess(p, self.guess(q + rf), inside, true);
+        (left + right) as u32
+    }
+}
+
 impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
     fn n(&self) -> usize {
         self.values.len()
@@ -167,13 +208,6 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
-        query_in_order(&self.order, QUERY_BLOCK, ctl, || (), |_, p| {
-            let r = radii[self.order[p] as usize];
-            let inside = |dist: T| within(dist, r, strict);
-            let (q, rf) = (self.values[p].to_f64(), r.to_f64());
-            let left = self.edge_from_guess(p, self.guess(q - rf), inside, false);
-            let right = self.edge_from_guess(p, self.guess(q + rf), inside, true);
-            (left + right) as u32
-        })
+        query_in_order(&self.order, QUERY_BLOCK, ctl, || (), |_, p| self.count_at(p, radii[self.order[p] as usize], strict))
     }
 }

@@ -417,3 +417,85 @@ fn kdtree_equals_naive_on_deep_trees() {
         }
     }
 }
+
+/// The strip search of the plane against the naive k-th distances, on points with tied and
+/// duplicated coordinates, constant or quantised columns, and sizes that make one strip or many.
+#[test]
+fn plane_kth_distances_equal_naive() {
+    use super::plane::StripPlane;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let mut rng = SplitMix(17);
+    for &n in &[2usize, 3, 9, 60, 400, 2500] {
+        let tricky = tricky_points(n, 2, n as u64 * 7 + 1);
+        let layouts: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
+            ("tricky", tricky.iter().step_by(2).copied().collect(), tricky.iter().skip(1).step_by(2).copied().collect()),
+            ("constant x", vec![0.25; n], (0..n).map(|_| (rng.next_u64() % 7) as f64).collect()),
+            ("quantised", (0..n).map(|_| (rng.next_u64() % 3) as f64).collect(), (0..n).map(|_| (rng.next_u64() % 4) as f64 * 0.1).collect()),
+            ("continuous", (0..n).map(|_| rng.uniform() * 10.0 - 5.0).collect(), (0..n).map(|_| rng.uniform().powi(3)).collect()),
+            ("all equal", vec![-1.5; n], vec![2.0; n]),
+        ];
+        for (name, x, y) in layouts {
+            let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(&a, &b)| [a, b]).collect();
+            let pts = Points::new("xy", &joint, n, 2).unwrap();
+            let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
+            for k in [1usize, 2, 3, 7, 20] {
+                if k >= n {
+                    continue;
+                }
+                let kth = StripPlane::new(&x, &y, k, &ctl).kth_distances(k, &ctl).unwrap();
+                for i in 0..n {
+                    assert_eq!(kth[i], reference[i][k - 1].0, "{name} n={n} k={k} i={i}");
+                }
+            }
+        }
+    }
+}
+
+/// The x index handed over by the plane counts exactly like a freshly sorted one.
+#[test]
+fn plane_x_index_counts_equal_naive() {
+    use super::plane::StripPlane;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let n = 700;
+    let data = tricky_points(n, 2, 3);
+    let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
+    let plane = StripPlane::new(&x, &y, 3, &ctl);
+    let eps = plane.kth_distances(3, &ctl).unwrap();
+    let index = plane.into_x_index();
+    for strict in [true, false] {
+        let counts = index.count_within(&eps, strict, &ctl).unwrap();
+        for i in 0..n {
+            let expected = (0..n)
+                .filter(|&j| j != i && if strict { (x[j] - x[i]).abs() < eps[i] } else { (x[j] - x[i]).abs() <= eps[i] })
+                .count();
+            assert_eq!(counts[i] as usize, expected, "strict={strict} i={i}");
+        }
+    }
+}
+
+/// The bucket sort orders exactly like a comparison sort on (value in total order, index):
+/// ties, signed zeros, a skewed distribution (crowded buckets), huge spans, f32 and f64.
+#[test]
+fn sort_with_indices_equals_comparison_sort() {
+    fn check<T: Real>(values: &[T], what: &str) {
+        let (sorted, order) = sort_with_indices(values);
+        let mut pairs: Vec<(T, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+        pairs.sort_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1)));
+        let expected_order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        assert_eq!(order, expected_order, "{what}");
+        assert!(sorted.iter().zip(&pairs).all(|(a, p)| a.total_order(&p.0).is_eq()), "{what}");
+    }
+    let mut rng = SplitMix(8);
+    for &n in &[1usize, 5, 63, 64, 65, 1000, 20_000] {
+        let continuous: Vec<f64> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let skewed: Vec<f64> = (0..n).map(|_| rng.uniform().powi(12) * if rng.uniform() < 0.5 { -1.0 } else { 1.0 }).collect();
+        let zeros: Vec<f64> = (0..n).map(|i| [0.0, -0.0, 1.0, -1.0, 0.5][(rng.next_u64() % 5) as usize] * (1 + i % 2) as f64).collect();
+        let huge: Vec<f64> = (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * f64::MAX).collect();
+        let grid: Vec<f64> = (0..n).map(|_| (rng.next_u64() % 7) as f64 * 0.25).collect();
+        for (what, v) in [("continuous", continuous), ("skewed", skewed), ("zeros", zeros), ("huge", huge), ("grid", grid)] {
+            check(&v, what);
+            let v32: Vec<f32> = v.iter().map(|&a| a as f32).filter(|a| a.is_finite()).collect();
+            check(&v32, what);
+        }
+    }
+}

@@ -1,61 +1,13 @@
 //! Bindings of the binned (plug-in) estimators (`crate::info::binning`).
 
+use super::resample::PyDraws;
 use super::{run, views, FloatArray, View, Views};
 use crate::error::CoreError;
 use crate::info::binning::{self, Binner, Binning, ColumnRule};
-use crate::info::resample::RowSets;
 use crate::knn::{Points, Real};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-
-/// Index sets (rows of int64 arrays) as u32, one entry per input: inputs passed the same array
-/// (a confidence interval resamples every input alike) share one converted copy. The conversion
-/// runs on the worker pool; a negative or huge index is an error.
-pub(super) struct IndexSets {
-    owned: Vec<(Vec<u32>, usize)>,
-    slot: Vec<Option<usize>>,
-}
-
-impl IndexSets {
-    pub(super) fn new(name: &'static str, arrays: &[&Option<PyReadonlyArray2<'_, i64>>]) -> PyResult<IndexSets> {
-        use rayon::prelude::*;
-        let mut owned: Vec<(Vec<u32>, usize)> = Vec::new();
-        let mut seen: Vec<*const i64> = Vec::new();
-        let mut slot = Vec::with_capacity(arrays.len());
-        for a in arrays {
-            let Some(a) = a else {
-                slot.push(None);
-                continue;
-            };
-            let ptr = a.as_array().as_ptr();
-            if let Some(k) = seen.iter().position(|&p| p == ptr) {
-                if owned[k].1 == a.shape()[1] && owned[k].0.len() == a.len() {
-                    slot.push(Some(k));
-                    continue;
-                }
-            }
-            let m = a.shape()[1];
-            let convert = |i: &i64| u32::try_from(*i).map_err(|_| PyValueError::new_err(format!("{name}: index {i} out of range")));
-            let flat: Vec<u32> = match a.as_slice() {
-                Ok(sl) => crate::parallel::pool()?.install(|| sl.par_iter().map(convert).collect::<PyResult<_>>())?,
-                Err(_) => a.as_array().iter().map(convert).collect::<PyResult<_>>()?,
-            };
-            seen.push(ptr);
-            owned.push((flat, m));
-            slot.push(Some(owned.len() - 1));
-        }
-        Ok(IndexSets { owned, slot })
-    }
-
-    pub(super) fn get(&self, i: usize) -> Option<RowSets<'_>> {
-        self.slot[i].map(|k| RowSets { indices: &self.owned[k].0, m: self.owned[k].1 })
-    }
-
-    pub(super) fn all(&self) -> Vec<Option<RowSets<'_>>> {
-        (0..self.slot.len()).map(|i| self.get(i)).collect()
-    }
-}
 
 fn unchecked_points<'a, T: Real>(v: &View<'a, T>) -> Result<Points<'a, T>, CoreError> {
     let &(name, data, n, d) = v;
@@ -130,45 +82,67 @@ fn ids_of<'a>(name: &'static str, a: &'a PyReadonlyArray1<'_, u32>) -> PyResult<
     a.as_slice().map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
 
-/// Plug-in entropy (nats) and number of distinct ids of every resample (rows None: the sample).
+/// Ids of the pairs (ids_a[i], ids_b[i]) and their number (the joint variable).
 #[pyfunction]
-#[pyo3(signature = (ids, n_ids, rows=None))]
-fn plugin_entropy_resamples<'py>(
+fn factorize_pairs<'py>(
     py: Python<'py>,
-    ids: PyReadonlyArray1<'py, u32>,
-    n_ids: usize,
-    rows: Option<PyReadonlyArray2<'py, i64>>,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u64>>)> {
-    let ids = ids_of("ids", &ids)?;
-    let rows = IndexSets::new("rows", &[&rows])?;
-    let out = run(py, |ctl| binning::entropy_resamples(ids, n_ids, rows.get(0), ctl))?;
-    let (h, m): (Vec<f64>, Vec<u64>) = out.into_iter().map(|(h, m)| (h, m as u64)).unzip();
-    Ok((PyArray1::from_vec(py, h), PyArray1::from_vec(py, m)))
+    ids_a: PyReadonlyArray1<'py, u32>,
+    n_a: usize,
+    ids_b: PyReadonlyArray1<'py, u32>,
+    n_b: usize,
+) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
+    let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
+    let (ids, m) = run(py, |ctl| binning::factorize_pairs((a, n_a), (b, n_b), ctl))?;
+    Ok((PyArray1::from_vec(py, ids), m))
 }
 
-/// For every resample: H(A), H(B), H(A,B) (nats) and their distinct counts, as an (R, 6) array.
+/// Plug-in entropies (nats) and distinct counts of id tables over the same rows: `tables` holds
+/// (ids, number of ids); for the sample (draws None) or resamples `start..start + count` of
+/// `draws`. An (R, 2T) array: entropy and count of each table in turn.
 #[pyfunction]
-#[pyo3(signature = (ids_a, n_a, ids_b, n_b, rows_a=None, rows_b=None))]
+#[pyo3(signature = (tables, draws=None, start=0, count=1))]
+fn plugin_entropy_resamples<'py>(
+    py: Python<'py>,
+    tables: Vec<(PyReadonlyArray1<'py, u32>, usize)>,
+    draws: Option<PyRef<'py, PyDraws>>,
+    start: usize,
+    count: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let slices: Vec<(&[u32], usize)> = tables.iter().map(|(ids, n)| Ok((ids_of("ids", ids)?, *n))).collect::<PyResult<_>>()?;
+    let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
+    let out = run(py, |ctl| binning::entropy_resamples(&slices, draws, ctl))?;
+    let rows = out.len();
+    let flat: Vec<f64> = out.iter().flat_map(|t| t.iter().flat_map(|&(h, m)| [h, m as f64])).collect();
+    Ok(PyArray1::from_vec(py, flat).reshape([rows, 2 * slices.len()])?)
+}
+
+/// H(A), H(B), H(A,B) (nats) and their distinct counts, as an (R, 6) array: for the sample
+/// (draws None), or with b's rows drawn by resamples `start..start + count` of `draws`.
+#[pyfunction]
+#[pyo3(signature = (ids_a, n_a, ids_b, n_b, draws=None, start=0, count=1))]
+#[allow(clippy::too_many_arguments)]
 fn plugin_mi_resamples<'py>(
     py: Python<'py>,
     ids_a: PyReadonlyArray1<'py, u32>,
     n_a: usize,
     ids_b: PyReadonlyArray1<'py, u32>,
     n_b: usize,
-    rows_a: Option<PyReadonlyArray2<'py, i64>>,
-    rows_b: Option<PyReadonlyArray2<'py, i64>>,
+    draws: Option<PyRef<'py, PyDraws>>,
+    start: usize,
+    count: usize,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
-    let rows = IndexSets::new("rows", &[&rows_a, &rows_b])?;
-    let out = run(py, |ctl| binning::mutual_info_resamples((a, n_a), (b, n_b), rows.get(0), rows.get(1), ctl))?;
-    let count = out.len();
+    let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
+    let out = run(py, |ctl| binning::mutual_info_resamples((a, n_a), (b, n_b), draws, ctl))?;
+    let rows = out.len();
     let flat: Vec<f64> = out.iter().flat_map(|t| t.iter().flat_map(|&(h, m)| [h, m as f64])).collect();
-    Ok(PyArray1::from_vec(py, flat).reshape([count, 6])?)
+    Ok(PyArray1::from_vec(py, flat).reshape([rows, 6])?)
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(factorize_binned, m)?)?;
     m.add_function(wrap_pyfunction!(factorize_integers, m)?)?;
+    m.add_function(wrap_pyfunction!(factorize_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(plugin_entropy_resamples, m)?)?;
     m.add_function(wrap_pyfunction!(plugin_mi_resamples, m)?)?;
     Ok(())

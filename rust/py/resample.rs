@@ -1,13 +1,61 @@
-//! Bindings of the resampling driver (`crate::info::resample`) for the k-NN estimators.
+//! Bindings of the resampling driver (`crate::info::resample`): the resamples of a call
+//! ([`PyDraws`]) and the k-NN estimators on them.
 
-use super::binning::IndexSets;
 use super::{class_indices, over_dtype, points, run, views, FloatArray, Views};
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
-use crate::info::resample::{self, KnnEstimator};
+use crate::info::resample::{self, Draws, KnnEstimator, Scheme};
 use crate::knn::Method;
-use numpy::{PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+/// The resamples of one call: resample b draws its rows with a generator seeded from (seed, b).
+#[pyclass(frozen, name = "Draws", module = "repcompress._core")]
+pub(super) struct PyDraws {
+    pub(super) inner: Draws,
+}
+
+#[pymethods]
+impl PyDraws {
+    #[new]
+    #[pyo3(signature = (scheme, n, seed, strata=None))]
+    fn new(scheme: &str, n: usize, seed: u64, strata: Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Self> {
+        let scheme = Scheme::parse(scheme)?;
+        let inner = match strata {
+            None => Draws::new(scheme, n, seed)?,
+            Some(_) if scheme != Scheme::Permutation => {
+                return Err(PyValueError::new_err("strata: only permutations can be stratified"))
+            }
+            Some(codes) => {
+                let codes = class_indices(&codes)?;
+                if codes.len() != n {
+                    return Err(PyValueError::new_err(format!("strata: has {} entries for {n} rows", codes.len())));
+                }
+                Draws::stratified_permutations(&codes, seed)?
+            }
+        };
+        Ok(PyDraws { inner })
+    }
+
+    /// The number of rows of the sample.
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n()
+    }
+
+    /// The number of rows of each resample.
+    #[getter]
+    fn m(&self) -> usize {
+        self.inner.m()
+    }
+
+    /// The rows of resamples `start..start + count`, as a (count, m) int64 array.
+    fn rows<'py>(&self, py: Python<'py>, start: usize, count: usize) -> PyResult<Bound<'py, PyArray2<i64>>> {
+        let flat = run(py, |ctl| self.inner.rows(start..start + count, ctl))?;
+        let flat: Vec<i64> = flat.into_iter().map(i64::from).collect();
+        Ok(PyArray1::from_vec(py, flat).reshape([count, self.inner.m()])?)
+    }
+}
 
 const ARRAY_NAMES: [&str; 3] = ["x", "y", "z"];
 
@@ -22,10 +70,10 @@ fn parse_estimator(name: &str, option: &str) -> PyResult<KnnEstimator> {
     })
 }
 
-/// One k-NN estimator evaluated on many resamples, in parallel. `rows` holds one index-set
-/// array (R × m) or None per input: the point arrays in order, then the labels.
+/// One k-NN estimator on resamples `start..start + count` of `draws`, in parallel. `picked` has
+/// one flag per input (the point arrays in order, then the labels): whether it takes the drawn rows.
 #[pyfunction]
-#[pyo3(signature = (estimator, option, arrays, labels, rows, k, neighbors))]
+#[pyo3(signature = (estimator, option, arrays, labels, draws, start, count, picked, k, neighbors))]
 #[allow(clippy::too_many_arguments)]
 fn knn_resamples(
     py: Python<'_>,
@@ -33,21 +81,33 @@ fn knn_resamples(
     option: &str,
     arrays: Vec<FloatArray<'_>>,
     labels: Option<PyReadonlyArray1<'_, i64>>,
-    rows: Vec<Option<PyReadonlyArray2<'_, i64>>>,
+    draws: PyRef<'_, PyDraws>,
+    start: usize,
+    count: usize,
+    picked: Vec<bool>,
     k: usize,
     neighbors: &str,
 ) -> PyResult<Vec<f64>> {
     let est = parse_estimator(estimator, option)?;
     let method = Method::parse(neighbors)?;
     let (n_arrays, needs_labels) = est.inputs();
-    if arrays.len() != n_arrays || labels.is_some() != needs_labels || rows.len() != n_arrays + needs_labels as usize {
-        return Err(PyValueError::new_err(format!("{estimator}: wrong number of arrays, labels or index sets")));
+    if arrays.len() != n_arrays || labels.is_some() != needs_labels || picked.len() != n_arrays + needs_labels as usize {
+        return Err(PyValueError::new_err(format!("{estimator}: wrong number of arrays, labels or flags")));
     }
     let labels = labels.as_ref().map(class_indices).transpose()?;
-    let owned = IndexSets::new("rows", &rows.iter().collect::<Vec<_>>())?;
-    let sets = owned.all();
+    let draws = &draws.inner;
     let named: Vec<(&'static str, &FloatArray<'_>)> = ARRAY_NAMES.iter().copied().zip(arrays.iter()).collect();
-    over_dtype!(py, &named, |p, ctl| resample::knn_resamples(est, &p, labels.as_deref(), &sets, k, method, ctl))
+    over_dtype!(py, &named, |p, ctl| resample::knn_resamples(
+        est,
+        &p,
+        labels.as_deref(),
+        draws,
+        start..start + count,
+        &picked,
+        k,
+        method,
+        ctl
+    ))
 }
 
 /// I(X;Y | labels) by KSG within each class; returns the value and the skipped (class, size).
@@ -71,6 +131,7 @@ fn mutual_info_given_labels_ksg(
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyDraws>()?;
     m.add_function(wrap_pyfunction!(knn_resamples, m)?)?;
     m.add_function(wrap_pyfunction!(mutual_info_given_labels_ksg, m)?)?;
     Ok(())

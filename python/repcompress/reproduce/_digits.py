@@ -218,16 +218,24 @@ def sweep(values: Sequence[float], seeds: int, one_run: Callable[[float, int], t
 
 
 def information_planes(training: Any, column: str, symbol: str, path: Path, title: str) -> Path:
-    """One information plane per sweep value (first seed), coloured by epoch."""
+    """One information plane per sweep value (first seed), coloured by epoch; I(Z;Y) from 0 to
+    its largest value, so a saturated I(Z;Y) looks flat rather than Monte Carlo noise looking
+    like a trajectory."""
     from .. import plots as rplots
 
     plt = rplots._pyplot()
     values = sorted(training[column].unique())
-    fig, axes = plt.subplots(1, len(values), figsize=(3.6 * len(values), 3.4), squeeze=False, sharey=True)
-    for ax, value in zip(axes[0], values):
+    cols = min(4, len(values))
+    rows = -(-len(values) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.3 * rows), squeeze=False)
+    top = float(training.loc[training.metric == "I(Z;Y)", "value"].max())
+    for ax, value in zip(axes.flat, values):
         part = training[(training[column] == value) & (training["seed"] == training["seed"].min())]
         rplots.information_plane(part, x="I(X;Z)", y="I(Z;Y)", ax=ax)
+        ax.set_ylim(0.0, 1.05 * top)
         ax.set_title(f"{symbol} = {value:g}")
+    for ax in list(axes.flat)[len(values):]:
+        ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -261,3 +269,20 @@ def run_target(args: argparse.Namespace, summary_name: str, work: Callable[[], d
     print((args.out / summary_name).read_text())
     print("wrote: " + ", ".join(str(p) for p in result["files"]))
     return 0
+
+
+def channel_columns(mi: Any) -> dict:
+    """The run-table columns of a :class:`repcompress.GaussianChannelMI` with labels."""
+    g = mi.given_labels
+    return {
+        "I_XZ": mi.mi, "I_XZ_stderr": mi.stderr, "I_XZ_lower": mi.lower, "I_XZ_upper": mi.upper,
+        "I_XZ_given_Y": g.mi, "I_XZ_given_Y_stderr": g.stderr, "I_XZ_given_Y_lower": g.lower,
+        "I_XZ_given_Y_upper": g.upper, "I_ZY": mi.labels.mi, "log_N": mi.log_n, "n_floored": mi.n_floored,
+    }
+
+
+def tagged(frame: Any, **columns: Any) -> Any:
+    """The tracker's table with the run's sweep value and seed as leading columns."""
+    for name, value in reversed(list(columns.items())):
+        frame.insert(0, name, value)
+    return frame

@@ -79,20 +79,15 @@ def one_run(data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_
     mu, var = act.means["Z"], act.variances["Z"]
     mi = rc.gaussian_channel_mi(mu, var, labels=act.labels, n_draws=n_draws, random_state=seed)
     bounds = ceb_bounds(model, train_eval, n_samples=max(n_samples, 16), h_y=h_y)
-    g = mi.given_labels
     row = {
         "setup": "ceb-digits-mlp", "beta": beta, "log10_beta": float(np.log10(beta)), "seed": seed, "epochs": epochs,
         "train_acc": train_acc, "test_acc": test_acc, "gap": train_acc - test_acc,
-        "I_XZ": mi.mi, "I_XZ_stderr": mi.stderr, "I_XZ_lower": mi.lower, "I_XZ_upper": mi.upper,
-        "I_XZ_given_Y": g.mi, "I_XZ_given_Y_stderr": g.stderr, "I_XZ_given_Y_lower": g.lower,
-        "I_XZ_given_Y_upper": g.upper, "I_XZ_given_Y_ceb": bounds["I_XZ_given_Y_upper"],
-        "I_ZY": mi.labels.mi, "I_ZY_ceb": bounds["I_ZY_lower"], "H_Y": h_y, "log_N": mi.log_n,
-        "n_floored": mi.n_floored, "cdnv": rc.class_distance_normalized_variance(mu, act.labels),
+        **_digits.channel_columns(mi),
+        "I_XZ_given_Y_ceb": bounds["I_XZ_given_Y_upper"], "I_ZY_ceb": bounds["I_ZY_lower"], "H_Y": h_y,
+        "cdnv": rc.class_distance_normalized_variance(mu, act.labels),
         "seconds": timer(),
     }
-    frame = tracker.frame
-    frame.insert(0, "seed", seed)
-    frame.insert(0, "beta", beta)
+    frame = _digits.tagged(tracker.frame, beta=beta, seed=seed)
     return row, frame
 
 

@@ -87,20 +87,15 @@ def one_run(data: _digits.Digits, lam: float, seed: int, *, epochs: int, p: floa
     act = capture(model, train_eval, {"Z": "4"}, progress=False)
     mi = rc.gaussian_channel_mi(act.means["Z"], act.variances["Z"], labels=act.labels, n_draws=n_draws,
                                 random_state=seed)
-    g = mi.given_labels
     row = {
         "setup": "dropout-digits-mlp", "lambda": lam, "seed": seed, "p": p, "alpha": p / (1 - p), "beta": beta,
         "epochs": epochs, "train_acc": train_acc, "test_acc": test_acc, "gap": train_acc - test_acc,
-        "I_XZ": mi.mi, "I_XZ_stderr": mi.stderr, "I_XZ_lower": mi.lower, "I_XZ_upper": mi.upper,
-        "I_XZ_given_Y": g.mi, "I_XZ_given_Y_stderr": g.stderr, "I_XZ_given_Y_lower": g.lower,
-        "I_XZ_given_Y_upper": g.upper, "I_ZY": mi.labels.mi, "log_N": mi.log_n, "n_floored": mi.n_floored,
+        **_digits.channel_columns(mi),
         "cdnv": rc.class_distance_normalized_variance(act.means["Z"], act.labels),
         "h_bin_pca5": _digits.pca_binned_entropy(act.means["Z"]),
         "seconds": timer(),
     }
-    frame = tracker.frame
-    frame.insert(0, "seed", seed)
-    frame.insert(0, "lambda", lam)
+    frame = _digits.tagged(tracker.frame, **{"lambda": lam, "seed": seed})
     return row, frame
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -317,6 +318,11 @@ def capture(
         raise TypeError(f"dtype: must be numpy.float32 or numpy.float64, got {np_dtype}")
     torch_dtype = torch.float32 if np_dtype == np.float32 else torch.float64
     specs = _resolve_layers(model, layers)
+    if stochastic and not any(is_stochastic(m) for m in model.modules()):
+        warnings.warn(
+            "capture: stochastic=True, but the model has no dropout-type layer (nn.Dropout*, GaussianDropout, "
+            "GaussianEncoder): every pass is deterministic", RuntimeWarning, stacklevel=2,
+        )
     run_device = _model_device(model) if device is None else torch.device(device)
     model_device = _model_device(model)
     if any(True for _ in model.parameters()) and model_device != run_device:

@@ -1,0 +1,260 @@
+//! Exact k-th-neighbour distances in the plane under the max-norm, for two one-dimensional
+//! variables: the joint space of KSG mutual information between a 1-D x and a 1-D y.
+//!
+//! The points are sorted by x and cut into vertical strips of about √(kN)/2 consecutive points
+//! (a run of equal x is never cut, so constant or quantised x gives fewer, wider strips); inside
+//! a strip the points are sorted by y. A query scans its own strip outwards in y from its own
+//! position, then the neighbouring strips outwards from where its y falls, and stops in every
+//! direction as soon as the coordinate gap alone reaches the current k-th distance. Queries of a
+//! strip run in ascending y, so the position of their y in a neighbouring strip only moves
+//! forward (a galloping cursor per neighbouring strip instead of a binary search per query).
+//!
+//! Exactness: a candidate's distance is max(|x_j − x_q|, |y_j − y_q|), the same computed values
+//! as `Chebyshev::dist` on the concatenated row. The stopping tests compare computed gaps to the
+//! current k-th distance; rounding is monotone, so the gap of every point further out is at least
+//! as large, and a point whose distance is not below the current k-th distance cannot change it.
+
+use super::{scatter_rows, sort_with_indices, sorted1d::Sorted1D, Real};
+use crate::error::Result;
+use crate::parallel::Ctl;
+use rayon::prelude::*;
+
+/// The k smallest distances seen so far, ascending (only their values matter for the k-th).
+struct SmallestK<T> {
+    k: usize,
+    items: Vec<T>,
+}
+
+impl<T: Real> SmallestK<T> {
+    fn new(k: usize) -> Self {
+        SmallestK { k, items: Vec::with_capacity(k) }
+    }
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.items.clear();
+    }
+    /// True once k distances were seen and `gap` is at least the k-th: nothing at distance
+    /// ≥ `gap` can lower the k-th distance any more.
+    #[inline(always)]
+    fn settled_by(&self, gap: T) -> bool {
+        self.items.len() == self.k && gap >= self.items[self.k - 1]
+    }
+    #[inline(always)]
+    fn consider(&mut self, d: T) {
+        if self.items.len() == self.k {
+            if !(d < self.items[self.k - 1]) {
+                return;
+            }
+            self.items.pop();
+        }
+        let mut pos = self.items.len();
+        while pos > 0 && self.items[pos - 1] > d {
+            pos -= 1;
+        }
+        self.items.insert(pos, d);
+    }
+    fn kth(&self) -> T {
+        self.items[self.k - 1]
+    }
+}
+
+/// Strips of the x-sorted points, each sorted by y; see the module documentation.
+pub struct StripPlane<T> {
+    /// x in ascending order (ties by original index) and the original index of each position.
+    xs: Vec<T>,
+    x_order: Vec<u32>,
+    /// Strip s holds entries `bounds[s]..bounds[s + 1]` (also positions in the x-sorted order).
+    bounds: Vec<usize>,
+    /// Smallest and largest x of each strip.
+    xmin: Vec<T>,
+    xmax: Vec<T>,
+    /// Entries, strip by strip, each strip in ascending y (ties by x position): y, x and the
+    /// entry's position in the x-sorted order.
+    ey: Vec<T>,
+    ex: Vec<T>,
+    epos: Vec<u32>,
+}
+
+/// First position in `ey[cur..end]` whose value is not below `yq`, galloping forward from `cur`
+/// (every value before `cur` is known to be below `yq`).
+#[inline]
+fn advance<T: Real>(ey: &[T], cur: usize, end: usize, yq: T) -> usize {
+    if cur >= end || !(ey[cur] < yq) {
+        return cur;
+    }
+    // Invariant: ey[lo] < yq; hi == end or ey[hi] >= yq.
+    let (mut lo, mut step) = (cur, 1);
+    let mut hi = loop {
+        let probe = lo + step;
+        if probe >= end {
+            break end;
+        }
+        if ey[probe] < yq {
+            lo = probe;
+            step *= 2;
+        } else {
+            break probe;
+        }
+    };
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if ey[mid] < yq {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+impl<T: Real> StripPlane<T> {
+    /// `x` and `y` are the two coordinates of the same `n` points.
+    pub fn new(x: &[T], y: &[T], k: usize, ctl: &Ctl) -> Self {
+        debug_assert_eq!(x.len(), y.len());
+        let n = x.len();
+        let (xs, x_order) = sort_with_indices(x);
+
+        // About √(kN)/2 points per strip: for a smooth density the strips are then about as wide
+        // as the typical k-th distance, so a query visits about three strips and scans about k
+        // points in each.
+        let target = ((((k * n) as f64).sqrt() / 2.0) as usize).max(2 * k + 2);
+        let mut bounds = vec![0usize];
+        while *bounds.last().unwrap() < n {
+            let mut e = (bounds.last().unwrap() + target).min(n);
+            while e < n && xs[e] == xs[e - 1] {
+                e += 1;
+            }
+            bounds.push(e);
+        }
+        let n_strips = bounds.len() - 1;
+        let xmin: Vec<T> = (0..n_strips).map(|s| xs[bounds[s]]).collect();
+        let xmax: Vec<T> = (0..n_strips).map(|s| xs[bounds[s + 1] - 1]).collect();
+
+        // (y, x position) of every position, then sorted within each strip.
+        let mut entries: Vec<(T, u32)> = x_order.iter().enumerate().map(|(p, &i)| (y[i as usize], p as u32)).collect();
+        ctl.install(|| {
+            let mut pieces: Vec<&mut [(T, u32)]> = Vec::with_capacity(n_strips);
+            let mut rest: &mut [(T, u32)] = &mut entries;
+            for s in 0..n_strips {
+                let (piece, tail) = std::mem::take(&mut rest).split_at_mut(bounds[s + 1] - bounds[s]);
+                pieces.push(piece);
+                rest = tail;
+            }
+            pieces.par_iter_mut().for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
+        });
+        let ey: Vec<T> = entries.iter().map(|e| e.0).collect();
+        let ex: Vec<T> = entries.iter().map(|e| xs[e.1 as usize]).collect();
+        let epos: Vec<u32> = entries.iter().map(|e| e.1).collect();
+        StripPlane { xs, x_order, bounds, xmin, xmax, ey, ex, epos }
+    }
+
+    pub fn n(&self) -> usize {
+        self.xs.len()
+    }
+
+    /// Scans entries `from..end` upwards (`up`) or `start..from` downwards from the query
+    /// (xq, yq), stopping once the y gap alone settles the k-th distance.
+    #[inline(always)]
+    fn scan(&self, best: &mut SmallestK<T>, range: std::ops::Range<usize>, up: bool, xq: T, yq: T) {
+        let (ey, ex) = (&self.ey[range.clone()], &self.ex[range]);
+        let mut visit = |j: usize| -> bool {
+            let dy = (ey[j] - yq).abs();
+            if best.settled_by(dy) {
+                return false;
+            }
+            best.consider((xq - ex[j]).abs().max_of(dy));
+            true
+        };
+        if up {
+            for j in 0..ey.len() {
+                if !visit(j) {
+                    break;
+                }
+            }
+        } else {
+            for j in (0..ey.len()).rev() {
+                if !visit(j) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// For every point, the max-norm distance to its k-th nearest other point (original order).
+    pub fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
+        Ok(scatter_rows(&self.x_order, &self.kth_distances_by_x_position(k, ctl)?, 1))
+    }
+
+    /// The y coordinates in the x-sorted order (index p: the point at x-sorted position p).
+    pub fn y_by_x_position(&self) -> Vec<T> {
+        let mut out = vec![T::ZERO; self.n()];
+        for (&p, &v) in self.epos.iter().zip(&self.ey) {
+            out[p as usize] = v;
+        }
+        out
+    }
+
+    /// Like `kth_distances`, indexed by position in the x-sorted order.
+    pub fn kth_distances_by_x_position(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
+        super::check_k(k, self.n())?;
+        let n_strips = self.bounds.len() - 1;
+        let mut by_entry = vec![T::ZERO; self.n()];
+        ctl.fill_segments(&mut by_entry, &self.bounds, |s, start, out| {
+            let mut best = SmallestK::new(k);
+            // Cursors into strips s − t (index 2t − 2) and s + t (index 2t − 1); usize::MAX: not
+            // placed yet. Far strips (rarely visited) start from a binary search.
+            let mut cursors: Vec<usize> = Vec::new();
+            let end_s = self.bounds[s + 1];
+            for (e_off, o) in out.iter_mut().enumerate() {
+                let e = start + e_off;
+                let (xq, yq) = (self.ex[e], self.ey[e]);
+                best.clear();
+                self.scan(&mut best, e + 1..end_s, true, xq, yq);
+                self.scan(&mut best, start..e, false, xq, yq);
+                let (mut left, mut right) = (s > 0, s + 1 < n_strips);
+                let mut t = 1;
+                while left || right {
+                    for side in 0..2 {
+                        let alive = if side == 0 { &mut left } else { &mut right };
+                        if !*alive {
+                            continue;
+                        }
+                        let strip = if side == 0 { s - t } else { s + t };
+                        // Every point of this strip and of the strips beyond is at least this far in x.
+                        let gap = if side == 0 { xq - self.xmax[strip] } else { self.xmin[strip] - xq };
+                        if best.settled_by(gap) {
+                            *alive = false;
+                            continue;
+                        }
+                        let (a, b) = (self.bounds[strip], self.bounds[strip + 1]);
+                        let slot = 2 * t - 2 + side;
+                        if cursors.len() <= slot {
+                            cursors.resize(slot + 1, usize::MAX);
+                        }
+                        let cur = if cursors[slot] == usize::MAX {
+                            a + self.ey[a..b].partition_point(|&v| v < yq)
+                        } else {
+                            advance(&self.ey, cursors[slot], b, yq)
+                        };
+                        cursors[slot] = cur;
+                        self.scan(&mut best, cur..b, true, xq, yq);
+                        self.scan(&mut best, a..cur, false, xq, yq);
+                        if (side == 0 && strip == 0) || (side == 1 && strip + 1 == n_strips) {
+                            *alive = false;
+                        }
+                    }
+                    t += 1;
+                }
+                *o = best.kth();
+            }
+        })?;
+        // Entries of a strip are a permutation of the strip's own x positions: a local scatter.
+        Ok(scatter_rows(&self.epos, &by_entry, 1))
+    }
+
+    /// The x coordinates as a one-dimensional index (already sorted here: no second sort); its
+    /// sorted positions are the x positions of `kth_distances_by_x_position`.
+    pub fn into_x_index(self) -> Sorted1D<T> {
+        Sorted1D::from_sorted(self.xs, self.x_order)
+    }
+}
