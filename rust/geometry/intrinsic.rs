@@ -100,7 +100,7 @@ pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Res
 /// d = 64: on a 10-D subspace (N = 5·10⁴) the 10-D tree takes ~1.3–1.7 s against ~6.9 s for the
 /// Gram search on all 64 coordinates; on full-rank data (N = 10⁴) the rotation costs ~0.02 s of
 /// ~0.3 s. So the rotation stays.
-fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<(Vec<f64>, usize)> {
+pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<(Vec<f64>, usize)> {
     let (n, d) = (p.n(), p.d());
     let mut mean = vec![0.0; d];
     for i in 0..n {

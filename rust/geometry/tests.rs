@@ -144,3 +144,71 @@ fn fewer_than_two_classes_is_an_error() {
     let st = ClassStats::from_points(Points::new("h", &x, 3, 1).unwrap(), &[0, 0, 0], 1, false, &ctl).unwrap();
     assert!(matches!(cdnv(&st, 0), Err(CoreError::InvalidArgument { arg: "labels", .. })));
 }
+
+/// N × d points on a random `intrinsic`-dimensional linear subspace with standard Gaussian
+/// coordinates (benches/bench_geometry.py's case 3 data, from this file's generator).
+fn gaussian_subspace(n: usize, d: usize, intrinsic: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed;
+    let mut gauss = || {
+        let (u, v) = (lcg(&mut s) + 0.5, lcg(&mut s) + 0.5);
+        (-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    // An orthonormal frame (Gram–Schmidt on Gaussian vectors), `intrinsic` rows of length d.
+    let mut frame: Vec<Vec<f64>> = Vec::new();
+    while frame.len() < intrinsic {
+        let mut v: Vec<f64> = (0..d).map(|_| gauss()).collect();
+        for f in &frame {
+            let dot: f64 = v.iter().zip(f).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(f).for_each(|(a, b)| *a -= dot * b);
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        frame.push(v.into_iter().map(|a| a / norm).collect());
+    }
+    let mut x = vec![0.0; n * d];
+    for row in x.chunks_mut(d) {
+        for f in &frame {
+            let c = gauss();
+            row.iter_mut().zip(f).for_each(|(a, b)| *a += c * b);
+        }
+    }
+    x
+}
+
+/// Where TwoNN spends its time on the benchmark's subspace case (N = 5·10⁴, d = 64, 10-D), by
+/// phase (run by hand: `REPCOMPRESS_NUM_THREADS=1 cargo test --release -- --ignored --nocapture
+/// twonn_timings`).
+#[test]
+#[ignore]
+fn twonn_timings() {
+    use crate::knn::{build_index, Euclidean, Method};
+    use std::time::Instant;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (50_000, 64);
+    let x = gaussian_subspace(n, d, 10, 3);
+    let p = Points::new("h", &x, n, d).unwrap();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let distinct = super::intrinsic::distinct_rows(p, &ctl).unwrap();
+        let t1 = Instant::now();
+        let (rotated, kept) = super::intrinsic::principal_coordinates(p, &ctl).unwrap();
+        let t2 = Instant::now();
+        let r = Points::new("r", &rotated, n, kept).unwrap();
+        let index = build_index::<f64, Euclidean>(r, Method::Auto, &ctl).unwrap();
+        let t3 = Instant::now();
+        let nn = index.knn_indices(2, &ctl).unwrap();
+        let t4 = Instant::now();
+        let full = twonn(p, 0.1, &ctl).unwrap();
+        let t5 = Instant::now();
+        eprintln!(
+            "duplicates {:?} (none: {}), rotation {:?} ({kept} kept), tree {:?}, 2-NN {:?} ({}), whole TwoNN {:?} (d = {})",
+            t1 - t0,
+            distinct.is_none(),
+            t2 - t1,
+            t3 - t2,
+            t4 - t3,
+            nn[0],
+            t5 - t4,
+            full.dimension
+        );
+    }
+}

@@ -2,9 +2,16 @@
 //!
 //! Layout: a complete binary tree stored implicitly (children of node i are 2i+1, 2i+2); every
 //! node covers a contiguous range of the points, which are copied in tree order. A node over
-//! `[s, e)` splits at `s + (e − s)/2` along the widest side of its (inherited) box, so all leaves hold
-//! between ⌊n/2^depth⌋ and ⌈n/2^depth⌉ points. Each node stores its tight bounding box; radius
-//! counts add whole nodes that lie inside the ball without visiting their points.
+//! `[s, e)` splits at `s + left_len(e − s)` (half, rounded to whole chunks) along the widest side
+//! of its (inherited) box, so the leaves of one tree hold about equally many points. Each node
+//! stores its tight bounding box; radius counts add whole nodes that lie inside the ball without
+//! visiting their points.
+//!
+//! Inside a leaf the points are stored in chunks of [`CHUNK`] points, each chunk coordinate-major
+//! (all first coordinates, then all second ones, …), so that a query's distances to a chunk are
+//! computed side by side in vector lanes ([`leaf_distances`]). Every distance is still the sum (or
+//! max) of the same terms in the same order as [`Metric::dist`]: the same bits as the other
+//! back-ends.
 
 use super::{scatter_rows, within, KBest, Metric, NeighborSearch, Points, Real};
 use crate::error::Result;
@@ -13,17 +20,32 @@ use crate::with_dim;
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
-/// Points per leaf at most; leaves are also the query groups of `GroupWalk`. A compromise, from
-/// (noisy) one-thread timings: 8-D 3-NN and 4-D radius counts at N = 10⁵ ran fastest with
-/// 32–64 (8–16 pay more node overhead), 2-D 3-NN at N = 10⁶ with 16 (by about 20 %).
-const LEAF_SIZE: usize = 32;
+/// Points per leaf (at most, up to the rounding of splits to whole chunks), by dimension; leaves
+/// are also the query groups of `GroupWalk`. From instruction counts (valgrind, one thread) at
+/// leaf sizes 32 / 64 / 128, against the previous tree (row-major leaves of 32, one distance at a
+/// time) in brackets: 2-D 3-NN, N = 2·10⁵: 788 / 893 / 1074 M (849 M), since in 1–3 dimensions
+/// internal nodes are decided for the group alone and larger groups prune worse; 4-D radius
+/// counts, N = 5·10⁴: 464 / 411 / 414 M (587 M); 8-D 3-NN, N = 5·10⁴: 2943 / 2494 / 2453 M
+/// (4938 M); 10-D 2-NN sets, N = 5·10⁴: 10570 / 8586 / 8308 M (19022 M); 16-D 3-NN, N = 2·10⁴:
+/// 14689 / 10727 / 8804 M (28892 M). Above three dimensions the chunked leaf scan is cheap next to
+/// the per-query box tests at internal nodes, so fewer, larger leaves pay.
+fn leaf_size(d: usize) -> usize {
+    if d <= 3 {
+        32
+    } else {
+        128
+    }
+}
+/// Points per chunk of a leaf (see the module notes): eight independent sums, four SSE2 or two
+/// AVX2 registers of f64 (two or one of f32).
+pub(super) const CHUNK: usize = 8;
 /// Subtrees smaller than this are partitioned without spawning parallel tasks.
 const PARALLEL_BUILD_MIN: usize = 1 << 14;
 
 pub struct KdTree<T, M> {
     d: usize,
     n: usize,
-    /// Points in tree order, row-major.
+    /// Points in tree order, leaf by leaf in chunks (see [`leaf_offset`]).
     points: Vec<T>,
     /// Tree position → original index.
     index: Vec<u32>,
@@ -33,6 +55,8 @@ pub struct KdTree<T, M> {
     bounds: Vec<T>,
     /// Nodes `0..n_internal` are internal, the rest are leaves.
     n_internal: usize,
+    /// The most points in one leaf.
+    max_leaf: usize,
     _metric: PhantomData<M>,
 }
 
@@ -43,6 +67,83 @@ fn grow_box<'a, T: Real>(lo: &mut [T], hi: &mut [T], rows: impl Iterator<Item = 
             *l = l.min_of(v);
             *h = h.max_of(v);
         }
+    }
+}
+
+/// Where coordinate `k` of the `j`-th point of a leaf of `m` points lies in the leaf's block:
+/// chunk `j / CHUNK` holds its points coordinate-major, with the width of that chunk.
+#[inline(always)]
+pub(super) fn leaf_offset(m: usize, d: usize, j: usize, k: usize) -> usize {
+    let c = j / CHUNK * CHUNK;
+    c * d + k * CHUNK.min(m - c) + (j - c)
+}
+
+/// The reduced distances from `q` to each of the `m` points of a leaf `block`, in leaf order, into
+/// `out[..m]`, and the smallest of them; each is `M::dist(q, point)` exactly (same terms, same
+/// order: |v − q| equals |q − v| bit for bit).
+#[inline(always)]
+pub(super) fn leaf_distances<T: Real, M: Metric, const D: usize>(q: &[T], block: &[T], m: usize, out: &mut [T]) -> T {
+    let dim = if D == 0 { q.len() } else { D };
+    let q = &q[..dim];
+    let full = m / CHUNK;
+    let (head, tail) = block.split_at(full * CHUNK * dim);
+    let mut nearest = [T::INFINITY; CHUNK];
+    for (chunk, o) in head.chunks_exact(CHUNK * dim).zip(out.chunks_exact_mut(CHUNK)) {
+        let mut acc = [T::ZERO; CHUNK];
+        for (&qk, col) in q.iter().zip(chunk.chunks_exact(CHUNK)) {
+            for (a, &v) in acc.iter_mut().zip(col) {
+                *a = M::combine(*a, M::term((v - qk).abs()));
+            }
+        }
+        for ((o, n), &a) in o.iter_mut().zip(nearest.iter_mut()).zip(&acc) {
+            *o = a;
+            *n = n.min_of(a);
+        }
+    }
+    let mut nearest = nearest.iter().fold(T::INFINITY, |a, &b| a.min_of(b));
+    let w = m - full * CHUNK;
+    if w > 0 {
+        let o = &mut out[full * CHUNK..m];
+        o.fill(T::ZERO);
+        for (&qk, col) in q.iter().zip(tail.chunks_exact(w)) {
+            for (a, &v) in o.iter_mut().zip(col) {
+                *a = M::combine(*a, M::term((v - qk).abs()));
+            }
+        }
+        nearest = o.iter().fold(nearest, |a, &b| a.min_of(b));
+    }
+    nearest
+}
+
+/// A leaf scan ([`leaf_distances`]) compiled for one instruction set.
+pub(super) type LeafScan<T> = unsafe fn(&[T], &[T], usize, &mut [T]) -> T;
+
+/// The leaf scan for this processor: with AVX2 (x86-64) four f64 / eight f32 lanes at a time
+/// instead of two / four. Both versions evaluate the same IEEE operations in the same order, so
+/// they return the same bits.
+pub(super) fn leaf_scan<T: Real, M: Metric, const D: usize>() -> LeafScan<T> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        return leaf_distances_avx2::<T, M, D>;
+    }
+    leaf_distances::<T, M, D>
+}
+
+/// [`leaf_distances`] compiled with AVX2; call only where the processor has it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn leaf_distances_avx2<T: Real, M: Metric, const D: usize>(q: &[T], block: &[T], m: usize, out: &mut [T]) -> T {
+    leaf_distances::<T, M, D>(q, block, m, out)
+}
+
+/// Points in the left child of a node of `len` points: half, rounded to whole chunks once the
+/// node holds two chunks, so that every leaf but the last in tree order fills whole chunks.
+fn left_len(len: usize) -> usize {
+    let half = len / 2;
+    if len >= 2 * CHUNK {
+        (half + CHUNK / 2) / CHUNK * CHUNK
+    } else {
+        half
     }
 }
 
@@ -66,7 +167,7 @@ fn partition<T: Real>(points: &Points<'_, T>, idx: &mut [u32], keys: &mut [(T, u
     for (key, &i) in keys.iter_mut().zip(idx.iter()) {
         *key = (data[i as usize * d + dim], i);
     }
-    let mid = idx.len() / 2;
+    let mid = left_len(idx.len());
     keys.select_nth_unstable_by(mid, |a, b| a.0.total_order(&b.0));
     let split = keys[mid].0;
     for (i, key) in idx.iter_mut().zip(keys.iter()) {
@@ -92,7 +193,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
     pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
         let (n, d) = (points.n(), points.d());
         let mut depth = 0;
-        while n.div_ceil(1 << depth) > LEAF_SIZE {
+        while n.div_ceil(1 << depth) > leaf_size(d) {
             depth += 1;
         }
         let n_nodes = (1usize << (depth + 1)) - 1;
@@ -109,7 +210,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         ranges[0] = (0, n as u32);
         for node in 0..n_internal {
             let (s, e) = ranges[node];
-            let mid = s + (e - s) / 2;
+            let mid = s + left_len((e - s) as usize) as u32;
             ranges[2 * node + 1] = (s, mid);
             ranges[2 * node + 2] = (mid, e);
         }
@@ -117,17 +218,30 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         let mut tree_points = vec![T::ZERO; n * d];
         let mut bounds = vec![T::ZERO; n_nodes * 2 * d];
         ctl.install(|| {
-            tree_points.par_chunks_mut(d).zip(index.par_iter()).for_each(|(dst, &i)| {
-                dst.copy_from_slice(points.row(i as usize));
-            });
-            // Leaf boxes from their points (an empty leaf keeps an inverted box that meets nothing).
-            let tp = &tree_points;
-            bounds[n_internal * 2 * d..].par_chunks_mut(2 * d).enumerate().for_each(|(leaf, b)| {
+            // Leaf blocks and leaf boxes from their points (an empty leaf keeps an inverted box
+            // that meets nothing).
+            let mut blocks: Vec<&mut [T]> = Vec::with_capacity(n_internal + 1);
+            let mut rest = &mut tree_points[..];
+            for &(s, e) in &ranges[n_internal..] {
+                let (block, tail) = std::mem::take(&mut rest).split_at_mut((e - s) as usize * d);
+                blocks.push(block);
+                rest = tail;
+            }
+            let index = &index;
+            let ranges = &ranges;
+            blocks.into_par_iter().zip(bounds[n_internal * 2 * d..].par_chunks_mut(2 * d)).enumerate().for_each(|(leaf, (block, b))| {
                 let (s, e) = ranges[n_internal + leaf];
+                let m = (e - s) as usize;
                 let (lo, hi) = b.split_at_mut(d);
                 lo.fill(T::INFINITY);
                 hi.fill(T::ZERO - T::INFINITY);
-                grow_box(lo, hi, tp[s as usize * d..e as usize * d].chunks_exact(d));
+                for (j, &i) in index[s as usize..e as usize].iter().enumerate() {
+                    let row = points.row(i as usize);
+                    for (k, &v) in row.iter().enumerate() {
+                        block[leaf_offset(m, d, j, k)] = v;
+                    }
+                    grow_box(lo, hi, std::iter::once(row));
+                }
             });
         });
         // Internal boxes bottom-up as unions of their children.
@@ -142,12 +256,28 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             }
         }
 
-        KdTree { d, n, points: tree_points, index, ranges, bounds, n_internal, _metric: PhantomData }
+        let max_leaf = ranges[n_internal..].iter().map(|&(s, e)| (e - s) as usize).max().unwrap_or(0);
+        KdTree { d, n, points: tree_points, index, ranges, bounds, n_internal, max_leaf, _metric: PhantomData }
     }
 
+    /// The block of a leaf's points and their number.
     #[inline(always)]
-    fn row(&self, p: usize) -> &[T] {
-        &self.points[p * self.d..(p + 1) * self.d]
+    fn leaf_block(&self, leaf: usize) -> (&[T], usize) {
+        let (s, e) = self.ranges[leaf];
+        (&self.points[s as usize * self.d..e as usize * self.d], (e - s) as usize)
+    }
+
+    /// A leaf's points as rows (row-major), into `out`.
+    fn leaf_rows(&self, leaf: usize, out: &mut Vec<T>) {
+        let (block, m) = self.leaf_block(leaf);
+        let d = self.d;
+        out.clear();
+        out.resize(m * d, T::ZERO);
+        for (j, row) in out.chunks_exact_mut(d).enumerate() {
+            for (k, o) in row.iter_mut().enumerate() {
+                *o = block[leaf_offset(m, d, j, k)];
+            }
+        }
     }
 
     #[inline(always)]
@@ -174,24 +304,34 @@ struct GroupWalk<'t, T, M> {
     /// The group's bounding box: its leaf's box.
     qlo: &'t [T],
     qhi: &'t [T],
+    /// The group's points (the queries), row-major.
+    queries: Vec<T>,
+    /// One query's distances to the points of one leaf.
+    dists: Vec<T>,
+    /// The leaf scan for this processor.
+    scan: LeafScan<T>,
     active: Vec<Vec<u16>>,
 }
 
 impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
-    fn new(tree: &'t KdTree<T, M>, leaf: usize) -> Self {
+    fn new(tree: &'t KdTree<T, M>, leaf: usize, scan: LeafScan<T>) -> Self {
         let (qlo, qhi) = tree.boxes(leaf);
         let (start, end) = tree.ranges[leaf];
         let (start, m) = (start as usize, (end - start) as usize);
         let levels = (usize::BITS - tree.ranges.len().leading_zeros()) as usize + 2;
         let mut active = vec![Vec::with_capacity(m); levels];
         active[0].extend(0..m as u16);
-        GroupWalk { tree, start, qlo, qhi, active }
+        let mut queries = Vec::new();
+        tree.leaf_rows(leaf, &mut queries);
+        GroupWalk { tree, start, qlo, qhi, queries, dists: vec![T::ZERO; tree.max_leaf], scan, active }
     }
 
     /// k-NN: `best[qi]` collects the neighbours of query qi. `exact_ties` keeps nodes at exactly
     /// the current k-th distance (needed when the neighbour *set* matters).
-    /// Points at tree positions in `seeded` were already offered to every query.
-    fn knn<const D: usize>(&mut self, node: usize, level: usize, best: &mut [KBest<T>], exact_ties: bool, seeded: (usize, usize)) {
+    /// Points at tree positions in `seeded` were already offered to every query. `near` is the
+    /// smallest distance between the group's box and `node`'s box (the parent computed it to
+    /// order its children).
+    fn knn<const D: usize>(&mut self, node: usize, near: T, level: usize, best: &mut [KBest<T>], exact_ties: bool, seeded: (usize, usize)) {
         let tree = self.tree;
         let (s, e) = tree.ranges[node];
         if s as usize >= seeded.0 && e as usize <= seeded.1 {
@@ -209,7 +349,7 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         {
             let cur = &self.active[level];
             let group_worst = cur.iter().map(|&qi| best[qi as usize].worst()).fold(T::ZERO, T::max_of);
-            if pruned(M::box_min_dist::<T, D>(self.qlo, self.qhi, lo, hi), group_worst) {
+            if pruned(near, group_worst) {
                 return;
             }
         }
@@ -217,8 +357,9 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
             let (cur, next) = self.active.split_at_mut(level + 1);
             let (cur, next) = (&cur[level], &mut next[0]);
             next.clear();
+            let d = tree.d;
             for &qi in cur {
-                let q = tree.row(self.start + qi as usize);
+                let q = &self.queries[qi as usize * d..(qi as usize + 1) * d];
                 if !pruned(M::min_to_box::<T, D>(q, lo, hi), best[qi as usize].worst()) {
                     next.push(qi);
                 }
@@ -227,17 +368,20 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
                 return;
             }
             if is_leaf {
+                let (block, m) = tree.leaf_block(node);
+                let index = &tree.index[s as usize..e as usize];
                 for &qi in next.iter() {
-                    let q = tree.row(self.start + qi as usize);
-                    let me = tree.index[self.start + qi as usize];
+                    let q = &self.queries[qi as usize * d..(qi as usize + 1) * d];
                     let b = &mut best[qi as usize];
-                    for p in s as usize..e as usize {
-                        let dist = M::dist::<T, D>(q, tree.row(p));
-                        if !pruned(dist, b.worst()) {
-                            let j = tree.index[p];
-                            if j != me {
-                                b.consider(dist, j);
-                            }
+                    // SAFETY: `leaf_scan` picked a version this processor runs.
+                    let nearest = unsafe { (self.scan)(q, block, m, &mut self.dists) };
+                    if pruned(nearest, b.worst()) {
+                        continue;
+                    }
+                    let me = tree.index[self.start + qi as usize];
+                    for (&dist, &j) in self.dists[..m].iter().zip(index) {
+                        if !pruned(dist, b.worst()) && j != me {
+                            b.consider(dist, j);
                         }
                     }
                 }
@@ -249,9 +393,9 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         let (rlo, rhi) = tree.boxes(r);
         let dl = M::box_min_dist::<T, D>(self.qlo, self.qhi, llo, lhi);
         let dr = M::box_min_dist::<T, D>(self.qlo, self.qhi, rlo, rhi);
-        let (first, second) = if dl <= dr { (l, r) } else { (r, l) };
-        self.knn::<D>(first, next_level, best, exact_ties, seeded);
-        self.knn::<D>(second, next_level, best, exact_ties, seeded);
+        let ((first, dfirst), (second, dsecond)) = if dl <= dr { ((l, dl), (r, dr)) } else { ((r, dr), (l, dl)) };
+        self.knn::<D>(first, dfirst, next_level, best, exact_ties, seeded);
+        self.knn::<D>(second, dsecond, next_level, best, exact_ties, seeded);
     }
 
     /// Radius counts (including the query itself): `count[qi] += #{points of node within radii[qi]}`.
@@ -276,8 +420,9 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
                 return;
             }
             next.clear();
+            let d = tree.d;
             for &qi in cur {
-                let q = tree.row(self.start + qi as usize);
+                let q = &self.queries[qi as usize * d..(qi as usize + 1) * d];
                 let r = radii[qi as usize];
                 if outside(M::min_to_box::<T, D>(q, lo, hi), r) {
                     continue;
@@ -292,15 +437,13 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
                 return;
             }
             if node >= tree.n_internal {
+                let (block, m) = tree.leaf_block(node);
                 for &qi in next.iter() {
-                    let q = tree.row(self.start + qi as usize);
+                    let q = &self.queries[qi as usize * d..(qi as usize + 1) * d];
+                    // SAFETY: `leaf_scan` picked a version this processor runs.
+                    unsafe { (self.scan)(q, block, m, &mut self.dists) };
                     let r = radii[qi as usize];
-                    let mut c = 0;
-                    for p in s as usize..e as usize {
-                        let dist = M::dist::<T, D>(q, tree.row(p));
-                        c += within(dist, r, strict) as u32;
-                    }
-                    count[qi as usize] += c;
+                    count[qi as usize] += self.dists[..m].iter().map(|&dist| within(dist, r, strict) as u32).sum::<u32>();
                 }
                 return;
             }
@@ -317,16 +460,22 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         // Seed every query with the other points of its own group (its leaf): tight bounds from
         // the start make the walk prune early.
         let m = best.len();
+        let mut walk = GroupWalk::new(self, leaf, leaf_scan::<T, M, D>());
+        let (block, _) = self.leaf_block(leaf);
+        let index = &self.index[start..start + m];
         for (qi, b) in best.iter_mut().enumerate() {
             b.clear();
-            let q = self.row(start + qi);
-            for p in start..start + m {
-                if p != start + qi {
-                    b.consider(M::dist::<T, D>(q, self.row(p)), self.index[p]);
+            // SAFETY: `leaf_scan` picked a version this processor runs.
+            unsafe { (walk.scan)(&walk.queries[qi * self.d..(qi + 1) * self.d], block, m, &mut walk.dists) };
+            for (p, (&dist, &j)) in walk.dists[..m].iter().zip(index).enumerate() {
+                if p != qi {
+                    b.consider(dist, j);
                 }
             }
         }
-        GroupWalk::new(self, leaf).knn::<D>(0, 0, best, exact_ties, (start, start + m));
+        let (lo, hi) = self.boxes(0);
+        let near = M::box_min_dist::<T, D>(walk.qlo, walk.qhi, lo, hi);
+        walk.knn::<D>(0, near, 0, best, exact_ties, (start, start + m));
     }
 }
 
@@ -374,7 +523,7 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
                 let r: Vec<T> = (start..start + out.len()).map(|p| M::reduce_radius(radii[self.index[p] as usize])).collect();
                 let rmin = r.iter().copied().fold(T::INFINITY, T::min_of);
                 let rmax = r.iter().copied().fold(T::ZERO, T::max_of);
-                GroupWalk::new(self, self.n_internal + leaf).count::<D>(0, 0, &r, rmin, rmax, strict, out);
+                GroupWalk::new(self, self.n_internal + leaf, leaf_scan::<T, M, D>()).count::<D>(0, 0, &r, rmin, rmax, strict, out);
                 // Each query met itself at distance 0.
                 for (c, &ri) in out.iter_mut().zip(&r) {
                     *c -= within(T::ZERO, ri, strict) as u32;

@@ -321,6 +321,103 @@ fn gram_timings() {
     eprintln!("products only: {:?} ({sum})", t.elapsed());
 }
 
+/// The leaf scan (chunked, coordinate-major leaves) returns `Metric::dist` bit for bit, in the
+/// baseline build and in the version `leaf_scan` picks for this processor (AVX2 where present),
+/// for full and partial chunks, f32 and f64, both metrics, every unrolled dimension and a runtime
+/// one; and its second result is the smallest distance.
+#[test]
+fn leaf_scan_equals_metric_dist_bit_for_bit() {
+    trait FromF64: Real {
+        fn from_f64(v: f64) -> Self;
+    }
+    impl FromF64 for f64 {
+        fn from_f64(v: f64) -> Self {
+            v
+        }
+    }
+    impl FromF64 for f32 {
+        fn from_f64(v: f64) -> Self {
+            v as f32
+        }
+    }
+    fn check<T: FromF64, M: Metric>(data: &[f64], d: usize) {
+        let rows: Vec<T> = data.iter().map(|&v| T::from_f64(v)).collect();
+        for m in [1usize, 5, 8, 9, 16, 23, 24, 31, 40, 64] {
+            let mut block = vec![T::ZERO; m * d];
+            for j in 0..m {
+                for k in 0..d {
+                    block[kdtree::leaf_offset(m, d, j, k)] = rows[(j + 1) * d + k];
+                }
+            }
+            for qi in [0usize, 3] {
+                let q = &rows[qi * d..(qi + 1) * d];
+                let mut plain = vec![T::ZERO; m];
+                let mut picked = vec![T::ZERO; m];
+                let (near_plain, near_picked) = with_dim!(d, D => {
+                    let a = kdtree::leaf_distances::<T, M, D>(q, &block, m, &mut plain);
+                    // SAFETY: `leaf_scan` picks a version this processor runs.
+                    let b = unsafe { kdtree::leaf_scan::<T, M, D>()(q, &block, m, &mut picked) };
+                    (a, b)
+                });
+                let mut nearest = T::INFINITY;
+                for j in 0..m {
+                    let expected = M::dist::<T, 0>(q, &rows[(j + 1) * d..(j + 2) * d]);
+                    assert!(plain[j].total_order(&expected).is_eq(), "baseline d={d} m={m} j={j}");
+                    assert!(picked[j].total_order(&expected).is_eq(), "picked d={d} m={m} j={j}");
+                    nearest = nearest.min_of(expected);
+                }
+                assert!(near_plain.total_order(&nearest).is_eq() && near_picked.total_order(&nearest).is_eq());
+            }
+        }
+    }
+    for d in (1..=17).chain([24]) {
+        let data = tricky_points(65, d, 40 + d as u64);
+        // Offsets far from zero make the differences round.
+        let shifted: Vec<f64> = data.iter().enumerate().map(|(t, &v)| v * 1.37 + (t % 3) as f64 * 1e3).collect();
+        for x in [&data, &shifted] {
+            check::<f64, Euclidean>(x, d);
+            check::<f64, Chebyshev>(x, d);
+            check::<f32, Euclidean>(x, d);
+            check::<f32, Chebyshev>(x, d);
+        }
+    }
+}
+
+/// The k-d tree on trees several levels deep (the other tests' point sets fit in one or two
+/// leaves above three dimensions): k-NN distances and sets and radius counts equal the naive
+/// reference, Euclidean (f64 and f32) and Chebyshev, with ties and duplicates.
+#[test]
+fn kdtree_equals_naive_on_deep_trees() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    for &(n, d) in &[(3000usize, 2usize), (2000, 3), (2500, 5), (2500, 10), (1500, 16), (1200, 17)] {
+        let data = tricky_points(n, d, 1000 + d as u64);
+        let pts = Points::new("x", &data, n, d).unwrap();
+        let tree = kdtree::KdTree::<f64, Euclidean>::new(pts, &ctl);
+        assert_euclidean_matches_naive::<f64>(&tree, &pts, &[1, 2, 3], &format!("kd-tree n={n} d={d}"));
+        let data32: Vec<f32> = data.iter().map(|&v| (v * 1.1) as f32).collect();
+        let pts32 = Points::new("x", &data32, n, d).unwrap();
+        let tree32 = kdtree::KdTree::<f32, Euclidean>::new(pts32, &ctl);
+        assert_euclidean_matches_naive::<f32>(&tree32, &pts32, &[2], &format!("kd-tree f32 n={n} d={d}"));
+
+        let tree = kdtree::KdTree::<f64, Chebyshev>::new(pts, &ctl);
+        let k = 3;
+        let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
+        let kth = tree.kth_distances(k, &ctl).unwrap();
+        let ids = tree.knn_indices(k, &ctl).unwrap();
+        let radii: Vec<f64> = (0..n).map(|i| reference[i][(i * 7) % 40].0 + if i % 3 == 0 { 0.01 } else { 0.0 }).collect();
+        let counts = [true, false].map(|strict| tree.count_within(&radii, strict, &ctl).unwrap());
+        for i in 0..n {
+            assert_eq!(kth[i], reference[i][k - 1].0, "chebyshev kth n={n} d={d} i={i}");
+            let expected: Vec<u32> = reference[i][..k].iter().map(|p| p.1).collect();
+            assert_eq!(&ids[i * k..(i + 1) * k], &expected[..], "chebyshev ids n={n} d={d} i={i}");
+            for (strict, c) in [true, false].iter().zip(&counts) {
+                let expected = reference[i].iter().filter(|p| if *strict { p.0 < radii[i] } else { p.0 <= radii[i] }).count();
+                assert_eq!(c[i] as usize, expected, "chebyshev count strict={strict} n={n} d={d} i={i}");
+            }
+        }
+    }
+}
+
 /// The strip search of the plane against the naive k-th distances, on points with tied and
 /// duplicated coordinates, constant or quantised columns, and sizes that make one strip or many.
 #[test]
