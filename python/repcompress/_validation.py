@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import _core
+
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -138,8 +140,10 @@ def preprocess(
 
     `normalize`: each column is divided by its standard deviation (constant columns are left
     unchanged). `jitter`: each column then gets Gaussian noise of `jitter` standard deviations
-    (of the column as it is after normalisation; constant columns get none), drawn from
-    `random_state` for the arrays in order. Without either step the arrays are passed through in
+    (of the column as it is after normalisation; constant columns get none): for the arrays in
+    order, a 63-bit seed is drawn from `random_state`, and the core adds the noise in parallel
+    from xoshiro256++ streams of that seed (Box–Muller normals, `_core.add_jitter`), the same
+    at any thread count. Without either step the arrays are passed through in
     their own dtype (float32 stays float32); with either, the result is a float64 copy, since a
     1e-10 jitter is below float32 resolution.
     """
@@ -157,6 +161,7 @@ def preprocess(
             b /= np.where(nonconstant, std, 1.0)
             std = nonconstant.astype(np.float64)
         if jitter > 0:
-            b += rng.standard_normal(b.shape) * (jitter * std)
+            seed = int(rng.integers(0, 2**63))
+            _core.add_jitter(b.reshape(b.shape[0], -1), np.ascontiguousarray(jitter * std, dtype=np.float64).reshape(-1), seed)
         out.append(b)
     return out

@@ -112,7 +112,7 @@ impl<T: Real> StripPlane<T> {
     pub fn new(x: &[T], y: &[T], k: usize, ctl: &Ctl) -> Self {
         debug_assert_eq!(x.len(), y.len());
         let n = x.len();
-        let (xs, x_order) = sort_with_indices(x);
+        let (xs, x_order) = sort_with_indices(x, ctl);
 
         // About √(kN)/2 points per strip: for a smooth density the strips are then about as wide
         // as the typical k-th distance, so a query visits about three strips and scans about k
@@ -131,7 +131,8 @@ impl<T: Real> StripPlane<T> {
         let xmax: Vec<T> = (0..n_strips).map(|s| xs[bounds[s + 1] - 1]).collect();
 
         // (y, x position) of every position, then sorted within each strip.
-        let mut entries: Vec<(T, u32)> = x_order.iter().enumerate().map(|(p, &i)| (y[i as usize], p as u32)).collect();
+        let mut entries: Vec<(T, u32)> =
+            ctl.install(|| x_order.par_iter().enumerate().map(|(p, &i)| (y[i as usize], p as u32)).collect());
         ctl.install(|| {
             let mut pieces: Vec<&mut [(T, u32)]> = Vec::with_capacity(n_strips);
             let mut rest: &mut [(T, u32)] = &mut entries;
@@ -142,9 +143,12 @@ impl<T: Real> StripPlane<T> {
             }
             pieces.par_iter_mut().for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
         });
-        let ey: Vec<T> = entries.iter().map(|e| e.0).collect();
-        let ex: Vec<T> = entries.iter().map(|e| xs[e.1 as usize]).collect();
-        let epos: Vec<u32> = entries.iter().map(|e| e.1).collect();
+        let (ey, ex, epos) = ctl.install(|| {
+            let ey: Vec<T> = entries.par_iter().map(|e| e.0).collect();
+            let ex: Vec<T> = entries.par_iter().map(|e| xs[e.1 as usize]).collect();
+            let epos: Vec<u32> = entries.par_iter().map(|e| e.1).collect();
+            (ey, ex, epos)
+        });
         StripPlane { xs, x_order, bounds, xmin, xmax, ey, ex, epos }
     }
 
@@ -186,12 +190,20 @@ impl<T: Real> StripPlane<T> {
     }
 
     /// The y coordinates in the x-sorted order (index p: the point at x-sorted position p).
-    pub fn y_by_x_position(&self) -> Vec<T> {
-        let mut out = vec![T::ZERO; self.n()];
-        for (&p, &v) in self.epos.iter().zip(&self.ey) {
-            out[p as usize] = v;
-        }
-        out
+    pub fn y_by_x_position(&self, ctl: &Ctl) -> Result<Vec<T>> {
+        self.by_x_position(&self.ey, ctl)
+    }
+
+    /// Values given per entry (strip by strip, in y order), put in x-sorted order: entries of a
+    /// strip are a permutation of the strip's own x positions, so strips are scattered in parallel.
+    fn by_x_position<V: Copy + Default + Send + Sync>(&self, by_entry: &[V], ctl: &Ctl) -> Result<Vec<V>> {
+        let mut out = vec![V::default(); self.n()];
+        ctl.fill_segments(&mut out, &self.bounds, |s, start, seg| {
+            for e in self.bounds[s]..self.bounds[s + 1] {
+                seg[self.epos[e] as usize - start] = by_entry[e];
+            }
+        })?;
+        Ok(out)
     }
 
     /// Like `kth_distances`, indexed by position in the x-sorted order.
@@ -248,13 +260,12 @@ impl<T: Real> StripPlane<T> {
                 *o = best.kth();
             }
         })?;
-        // Entries of a strip are a permutation of the strip's own x positions: a local scatter.
-        Ok(scatter_rows(&self.epos, &by_entry, 1))
+        self.by_x_position(&by_entry, ctl)
     }
 
     /// The x coordinates as a one-dimensional index (already sorted here: no second sort); its
     /// sorted positions are the x positions of `kth_distances_by_x_position`.
-    pub fn into_x_index(self) -> Sorted1D<T> {
-        Sorted1D::from_sorted(self.xs, self.x_order)
+    pub fn into_x_index(self, ctl: &Ctl) -> Sorted1D<T> {
+        Sorted1D::from_sorted(self.xs, self.x_order, ctl)
     }
 }

@@ -8,6 +8,7 @@
 use super::{scatter_rows, sort_with_indices, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
+use rayon::prelude::*;
 
 const QUERY_BLOCK: usize = 1024;
 
@@ -27,30 +28,50 @@ pub struct Sorted1D<T> {
 impl<T: Real> Sorted1D<T> {
     /// (`_ctl`: the sort is a serial radix sort, faster at these sizes than the parallel
     /// comparison sort it replaced even on two threads.)
-    pub fn new(points: Points<'_, T>, _ctl: &Ctl) -> Self {
+    pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
         debug_assert_eq!(points.d(), 1);
-        let (values, order) = sort_with_indices(points.data());
-        Self::from_sorted(values, order)
+        let (values, order) = sort_with_indices(points.data(), ctl);
+        Self::from_sorted(values, order, ctl)
     }
 
     /// From values already in ascending order (ties by original index) and their original indices.
-    pub fn from_sorted(values: Vec<T>, order: Vec<u32>) -> Self {
+    pub fn from_sorted(values: Vec<T>, order: Vec<u32>, ctl: &Ctl) -> Self {
         debug_assert!(values.windows(2).all(|w| w[0].total_order(&w[1]).is_le()));
         let n = values.len();
         let lowest = values[0].to_f64();
         let span = values[n - 1].to_f64() - lowest;
         let n_buckets = n.max(1);
         let buckets_per_unit = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
-        let bucket_of = |v: f64| (((v - lowest) * buckets_per_unit) as usize).min(n_buckets - 1);
-        // bucket_start[b] = first position whose bucket is ≥ b.
-        let mut bucket_start = Vec::with_capacity(n_buckets + 1);
-        for (p, v) in values.iter().enumerate() {
-            let bp = bucket_of(v.to_f64());
-            while bucket_start.len() <= bp {
-                bucket_start.push(p as u32);
-            }
+        let bucket_of = |p: usize| (((values[p].to_f64() - lowest) * buckets_per_unit) as usize).min(n_buckets - 1);
+        // bucket_start[b] = first position whose bucket is ≥ b (n past the last one). Buckets never
+        // decrease along the sorted values, so a block of positions p0..p1 decides exactly the
+        // entries after the bucket of p0 − 1 up to the bucket of p1 − 1: blocks fill disjoint
+        // ranges, in parallel.
+        let block = 1 << 14;
+        let mut cuts: Vec<usize> = (0..n).step_by(block).map(|p0| if p0 == 0 { 0 } else { bucket_of(p0 - 1) + 1 }).collect();
+        cuts.push(bucket_of(n - 1) + 1);
+        cuts.push(n_buckets + 1);
+        let mut bucket_start = vec![n as u32; n_buckets + 1];
+        let mut segments: Vec<&mut [u32]> = Vec::with_capacity(cuts.len());
+        let mut rest: &mut [u32] = &mut bucket_start;
+        for w in cuts.windows(2).take(cuts.len() - 2) {
+            let (seg, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+            segments.push(seg);
+            rest = tail;
         }
-        bucket_start.resize(n_buckets + 1, n as u32);
+        // `rest` (past the last value's bucket) keeps n.
+        let cuts = &cuts;
+        ctl.install(|| {
+            segments.par_iter_mut().enumerate().for_each(|(c, seg)| {
+                let mut p = c * block;
+                for (b, o) in (cuts[c]..).zip(seg.iter_mut()) {
+                    while bucket_of(p) < b {
+                        p += 1;
+                    }
+                    *o = p as u32;
+                }
+            })
+        });
         Sorted1D { values, order, bucket_start, lowest, buckets_per_unit }
     }
 
@@ -209,5 +230,31 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
         query_in_order(&self.order, QUERY_BLOCK, ctl, || (), |_, p| self.count_at(p, radii[self.order[p] as usize], strict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bucket starts, filled block by block in parallel, equal their definition (first
+    /// position whose bucket is ≥ b), for skewed values with ties over several blocks.
+    #[test]
+    fn bucket_starts_equal_their_definition() {
+        let ctl = Ctl::uninterruptible().unwrap();
+        for n in [1usize, 2, 100, 16_384, 16_385, 50_001] {
+            let mut values: Vec<f64> = (0..n).map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 }).collect();
+            values.sort_by(|a, b| a.total_cmp(b));
+            let order: Vec<u32> = (0..n as u32).collect();
+            let s = Sorted1D::from_sorted(values.clone(), order, &ctl);
+            let bucket = |v: f64| (((v - s.lowest) * s.buckets_per_unit) as usize).min(n.max(1) - 1);
+            let mut want = 0;
+            for b in 0..=n.max(1) {
+                while want < n && bucket(values[want]) < b {
+                    want += 1;
+                }
+                assert_eq!(s.bucket_start[b] as usize, want, "n={n} b={b}");
+            }
+        }
     }
 }

@@ -461,7 +461,7 @@ fn plane_x_index_counts_equal_naive() {
     let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
     let plane = StripPlane::new(&x, &y, 3, &ctl);
     let eps = plane.kth_distances(3, &ctl).unwrap();
-    let index = plane.into_x_index();
+    let index = plane.into_x_index(&ctl);
     for strict in [true, false] {
         let counts = index.count_within(&eps, strict, &ctl).unwrap();
         for i in 0..n {
@@ -478,7 +478,7 @@ fn plane_x_index_counts_equal_naive() {
 #[test]
 fn sort_with_indices_equals_comparison_sort() {
     fn check<T: Real>(values: &[T], what: &str) {
-        let (sorted, order) = sort_with_indices(values);
+        let (sorted, order) = sort_with_indices(values, &Ctl::uninterruptible().unwrap());
         let mut pairs: Vec<(T, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
         pairs.sort_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1)));
         let expected_order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
@@ -486,7 +486,7 @@ fn sort_with_indices_equals_comparison_sort() {
         assert!(sorted.iter().zip(&pairs).all(|(a, p)| a.total_order(&p.0).is_eq()), "{what}");
     }
     let mut rng = SplitMix(8);
-    for &n in &[1usize, 5, 63, 64, 65, 1000, 20_000] {
+    for &n in &[1usize, 5, 63, 64, 65, 1000, 20_000, 70_001] {
         let continuous: Vec<f64> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
         let skewed: Vec<f64> = (0..n).map(|_| rng.uniform().powi(12) * if rng.uniform() < 0.5 { -1.0 } else { 1.0 }).collect();
         let zeros: Vec<f64> = (0..n).map(|i| [0.0, -0.0, 1.0, -1.0, 0.5][(rng.next_u64() % 5) as usize] * (1 + i % 2) as f64).collect();
@@ -498,4 +498,54 @@ fn sort_with_indices_equals_comparison_sort() {
             check(&v32, what);
         }
     }
+}
+
+/// Phases of KSG-1 on 1-D x and 1-D y at N = 10⁶, on 1 and 2 threads (run by hand:
+/// `cargo test --release -- --ignored --nocapture plane_phase_timings`).
+#[test]
+#[ignore]
+fn plane_phase_timings() {
+    use super::plane::StripPlane;
+    use std::time::Instant;
+    let n = 1_000_000;
+    let mut rng = SplitMix(5);
+    let x: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
+    let y: Vec<f64> = x.iter().map(|v| v + 0.3 * rng.uniform()).collect();
+    let before = crate::parallel::get_num_threads();
+    for threads in [1, 2, 1, 2] {
+        crate::parallel::set_num_threads(threads).unwrap();
+        let ctl = Ctl::uninterruptible().unwrap();
+        let t = Instant::now();
+        let (xs, _) = sort_with_indices(&x, &ctl);
+        let t_sort = t.elapsed();
+        drop(xs);
+        let t = Instant::now();
+        let plane = StripPlane::new(&x, &y, 3, &ctl);
+        let t_build = t.elapsed();
+        let t = Instant::now();
+        let eps = plane.kth_distances_by_x_position(3, &ctl).unwrap();
+        let t_knn = t.elapsed();
+        let t = Instant::now();
+        let y_by_pos = plane.y_by_x_position(&ctl).unwrap();
+        let t_ypos = t.elapsed();
+        let t = Instant::now();
+        let xi = plane.into_x_index(&ctl);
+        let t_xindex = t.elapsed();
+        let t = Instant::now();
+        let nx = xi.count_within_by_position(&eps, true, &ctl).unwrap();
+        let t_nx = t.elapsed();
+        let t = Instant::now();
+        let yi = sorted1d::Sorted1D::new(Points::trusted(&y_by_pos, n, 1), &ctl);
+        let t_ysort = t.elapsed();
+        let t = Instant::now();
+        let ny = yi.count_within_in_sorted_order(&eps, true, &ctl).unwrap();
+        let t_ny = t.elapsed();
+        let t = Instant::now();
+        let m = crate::special::mean_digamma_counts(&nx, 1.0) + crate::special::mean_digamma_counts(&ny, 1.0);
+        let t_dig = t.elapsed();
+        eprintln!(
+            "{threads} thread(s): sort {t_sort:?} | plane build {t_build:?}, kth {t_knn:?}, y by pos {t_ypos:?}, x index {t_xindex:?}, nx {t_nx:?}, y index {t_ysort:?}, ny {t_ny:?}, digamma {t_dig:?} ({m:.4})"
+        );
+    }
+    crate::parallel::set_num_threads(before).unwrap();
 }

@@ -158,6 +158,18 @@ fn mutual_info_ksg(py: Python<'_>, x: FloatArray<'_>, y: FloatArray<'_>, k: usiz
     over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_ksg(p[0], p[1], k, variant, method, ctl))
 }
 
+/// Adds scales[j]·z (z standard normal, from `seed`) to column j of the C-contiguous float64
+/// matrix `a`, in place: the jitter of SPEC §1 (see `random::add_scaled_normals`).
+#[pyfunction]
+fn add_jitter(py: Python<'_>, mut a: numpy::PyReadwriteArray2<'_, f64>, scales: numpy::PyReadonlyArray1<'_, f64>, seed: u64) -> PyResult<()> {
+    let scales = scales.as_slice().map_err(|_| pyo3::exceptions::PyValueError::new_err("scales: not contiguous"))?.to_vec();
+    if a.shape()[1] != scales.len() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!("scales: {} for {} columns", scales.len(), a.shape()[1])));
+    }
+    let data = a.as_slice_mut().map_err(|_| pyo3::exceptions::PyValueError::new_err("a: not C-contiguous"))?;
+    run(py, |ctl| crate::random::add_scaled_normals(data, &scales, seed, ctl))
+}
+
 #[pyfunction]
 #[pyo3(signature = (x, y, z, k, neighbors))]
 fn conditional_mutual_info_ksg(
@@ -286,6 +298,7 @@ fn _forget_pool_after_fork() {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mutual_info_ksg, m)?)?;
+    m.add_function(wrap_pyfunction!(add_jitter, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mutual_info_ksg, m)?)?;
     m.add_function(wrap_pyfunction!(entropy_kl, m)?)?;
     m.add_function(wrap_pyfunction!(mutual_info_ross, m)?)?;
