@@ -82,6 +82,20 @@ fn no_interrupt() -> Result<()> {
     Ok(())
 }
 
+/// The segments `out[bounds[s]..bounds[s + 1]]` (`bounds` ascending, from 0), as separate slices
+/// that parallel tasks can fill; whatever lies past the last bound is left out.
+pub fn split_at_bounds<'o, O>(out: &'o mut [O], bounds: &[usize]) -> Vec<&'o mut [O]> {
+    debug_assert!(bounds.first().is_none_or(|&b| b == 0));
+    let mut segments = Vec::with_capacity(bounds.len().saturating_sub(1));
+    let mut rest = out;
+    for w in bounds.windows(2) {
+        let (seg, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+        segments.push(seg);
+        rest = tail;
+    }
+    segments
+}
+
 /// Target duration of one chunk of parallel work between two interrupt checks.
 const CHUNK_TARGET: Duration = Duration::from_millis(150);
 
@@ -179,13 +193,7 @@ impl<'a> Ctl<'a> {
         bounds: &[usize],
         f: impl Fn(usize, usize, &mut [O]) + Sync,
     ) -> Result<()> {
-        let mut segments: Vec<&mut [O]> = Vec::with_capacity(bounds.len().saturating_sub(1));
-        let mut rest = out;
-        for w in bounds.windows(2) {
-            let (seg, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
-            segments.push(seg);
-            rest = tail;
-        }
+        let mut segments = split_at_bounds(out, bounds);
         let mut remaining: &mut [&mut [O]] = &mut segments;
         let mut first = 0;
         self.run_adaptive(bounds.len().saturating_sub(1), self.threads(), |range| {

@@ -414,17 +414,8 @@ fn number_small_keys(
             *id = key as u32;
         }
     })?;
-    let mut table = vec![u32::MAX; range as usize];
-    let mut next = 0u32;
-    for id in ids.iter_mut() {
-        let slot = &mut table[*id as usize];
-        if *slot == u32::MAX {
-            *slot = next;
-            next += 1;
-        }
-        *id = *slot;
-    }
-    Ok((ids, next as usize))
+    let m = renumber_by_first_appearance(&mut ids, range as usize);
+    Ok((ids, m))
 }
 
 /// Numbers the distinct values of `hashes` in order of first appearance: (map hash → id, the
@@ -438,6 +429,17 @@ fn number_hashes(hashes: &[u64], ctl: &Ctl) -> Result<(IdMap, Vec<u32>, Vec<u32>
         map: IdMap,
         first_row: Vec<u32>,
     }
+    impl Block {
+        /// The id of `hash`, a new one (with `row` as its first row) if it is new.
+        fn number(&mut self, hash: u64, row: u32) -> u32 {
+            let next = self.first_row.len() as u32;
+            let id = *self.map.entry(hash).or_insert(next);
+            if id == next {
+                self.first_row.push(row);
+            }
+            id
+        }
+    }
     let n = hashes.len();
     let block = n.div_ceil(ctl.threads().max(1)).max(1 << 14);
     let mut ids = vec![0u32; n];
@@ -446,50 +448,33 @@ fn number_hashes(hashes: &[u64], ctl: &Ctl) -> Result<(IdMap, Vec<u32>, Vec<u32>
             .enumerate()
             .map(|(b, out)| {
                 let start = b * block;
-                let mut map = IdMap::with_capacity_and_hasher(1024, Default::default());
-                let mut first_row = Vec::new();
+                let mut block = Block { map: IdMap::with_capacity_and_hasher(1024, Default::default()), first_row: Vec::new() };
                 for (t, id) in out.iter_mut().enumerate() {
-                    let next = first_row.len() as u32;
-                    *id = *map.entry(hashes[start + t]).or_insert(next);
-                    if *id == next {
-                        first_row.push((start + t) as u32);
-                    }
+                    *id = block.number(hashes[start + t], (start + t) as u32);
                 }
-                Block { map, first_row }
+                block
             })
             .collect()
     });
     ctl.check()?;
     let rest = blocks.split_off(1.min(blocks.len()));
-    let Some(Block { mut map, mut first_row }) = blocks.pop() else {
+    let Some(mut global) = blocks.pop() else {
         return Ok((IdMap::default(), Vec::new(), ids));
     };
     // Local id → global id for each later block.
-    let global: Vec<Vec<u32>> = rest
-        .into_iter()
-        .map(|b| {
-            b.first_row
-                .iter()
-                .map(|&i| {
-                    let next = first_row.len() as u32;
-                    let id = *map.entry(hashes[i as usize]).or_insert(next);
-                    if id == next {
-                        first_row.push(i);
-                    }
-                    id
-                })
-                .collect()
-        })
-        .collect();
+    let to_global: Vec<Vec<u32>> =
+        rest.into_iter().map(|b| b.first_row.iter().map(|&i| global.number(hashes[i as usize], i)).collect()).collect();
     ctl.install(|| {
-        ids.par_chunks_mut(block).skip(1).zip(global.par_iter()).for_each(|(out, to_global)| {
+        ids.par_chunks_mut(block).skip(1).zip(to_global.par_iter()).for_each(|(out, to_global)| {
             out.iter_mut().for_each(|id| *id = to_global[*id as usize]);
         })
     });
-    Ok((map, first_row, ids))
+    Ok((global.map, global.first_row, ids))
 }
 
-fn renumber_by_first_appearance(ids: &mut [u32], m: usize) {
+/// Replaces ids below `m` by their order of first appearance; returns how many distinct ids there
+/// were.
+fn renumber_by_first_appearance(ids: &mut [u32], m: usize) -> usize {
     let mut new_id = vec![u32::MAX; m];
     let mut next = 0u32;
     for id in ids.iter_mut() {
@@ -499,6 +484,7 @@ fn renumber_by_first_appearance(ids: &mut [u32], m: usize) {
         }
         *id = new_id[*id as usize];
     }
+    next as usize
 }
 
 /// Pattern ids of the binned rows of `x` (see [`factorize_rows`]) and the binning used.

@@ -283,13 +283,9 @@ pub(crate) fn sort_with_indices<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
         }
     }
     cuts.push(n_buckets);
-    let mut groups: Vec<(&mut [(T, u32)], usize, usize)> = Vec::with_capacity(cuts.len());
-    let mut rest: &mut [(T, u32)] = &mut pairs;
-    for w in cuts.windows(2) {
-        let (piece, tail) = std::mem::take(&mut rest).split_at_mut((start[w[1]] - start[w[0]]) as usize);
-        groups.push((piece, w[0], w[1]));
-        rest = tail;
-    }
+    let positions: Vec<usize> = cuts.iter().map(|&b| start[b] as usize).collect();
+    let mut groups: Vec<(&mut [(T, u32)], usize, usize)> =
+        crate::parallel::split_at_bounds(&mut pairs, &positions).into_iter().zip(cuts.windows(2)).map(|(piece, w)| (piece, w[0], w[1])).collect();
     let start = &start;
     ctl.install(|| {
         groups.par_iter_mut().for_each(|(piece, b0, b1)| {

@@ -134,14 +134,8 @@ impl<T: Real> StripPlane<T> {
         let mut entries: Vec<(T, u32)> =
             ctl.install(|| x_order.par_iter().enumerate().map(|(p, &i)| (y[i as usize], p as u32)).collect());
         ctl.install(|| {
-            let mut pieces: Vec<&mut [(T, u32)]> = Vec::with_capacity(n_strips);
-            let mut rest: &mut [(T, u32)] = &mut entries;
-            for s in 0..n_strips {
-                let (piece, tail) = std::mem::take(&mut rest).split_at_mut(bounds[s + 1] - bounds[s]);
-                pieces.push(piece);
-                rest = tail;
-            }
-            pieces.par_iter_mut().for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
+            crate::parallel::split_at_bounds(&mut entries, &bounds)
+                .par_iter_mut().for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
         });
         let (ey, ex, epos) = ctl.install(|| {
             let ey: Vec<T> = entries.par_iter().map(|e| e.0).collect();

@@ -7,7 +7,7 @@
 
 use super::{scatter_rows, sort_with_indices, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
 use crate::error::Result;
-use crate::parallel::Ctl;
+use crate::parallel::{split_at_bounds, Ctl};
 use rayon::prelude::*;
 
 const QUERY_BLOCK: usize = 1024;
@@ -52,14 +52,8 @@ impl<T: Real> Sorted1D<T> {
         cuts.push(bucket_of(n - 1) + 1);
         cuts.push(n_buckets + 1);
         let mut bucket_start = vec![n as u32; n_buckets + 1];
-        let mut segments: Vec<&mut [u32]> = Vec::with_capacity(cuts.len());
-        let mut rest: &mut [u32] = &mut bucket_start;
-        for w in cuts.windows(2).take(cuts.len() - 2) {
-            let (seg, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
-            segments.push(seg);
-            rest = tail;
-        }
-        // `rest` (past the last value's bucket) keeps n.
+        // Past the last value's bucket (the last cut) every entry keeps n.
+        let mut segments = split_at_bounds(&mut bucket_start, &cuts[..cuts.len() - 1]);
         let cuts = &cuts;
         ctl.install(|| {
             segments.par_iter_mut().enumerate().for_each(|(c, seg)| {

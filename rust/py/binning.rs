@@ -111,9 +111,13 @@ fn plugin_entropy_resamples<'py>(
     let slices: Vec<(&[u32], usize)> = tables.iter().map(|(ids, n)| Ok((ids_of("ids", ids)?, *n))).collect::<PyResult<_>>()?;
     let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
     let out = run(py, |ctl| binning::entropy_resamples(&slices, draws, ctl))?;
-    let rows = out.len();
-    let flat: Vec<f64> = out.iter().flat_map(|t| t.iter().flat_map(|&(h, m)| [h, m as f64])).collect();
-    Ok(PyArray1::from_vec(py, flat).reshape([rows, 2 * slices.len()])?)
+    entropy_rows(py, &out, slices.len())
+}
+
+/// Rows of (entropy, distinct count) pairs, `tables` pairs a row, as an (R, 2·tables) array.
+fn entropy_rows<'py, R: AsRef<[(f64, usize)]>>(py: Python<'py>, rows: &[R], tables: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let flat: Vec<f64> = rows.iter().flat_map(|t| t.as_ref().iter().flat_map(|&(h, m)| [h, m as f64])).collect();
+    Ok(PyArray1::from_vec(py, flat).reshape([rows.len(), 2 * tables])?)
 }
 
 /// H(A), H(B), H(A,B) (nats) and their distinct counts, as an (R, 6) array: for the sample
@@ -134,9 +138,7 @@ fn plugin_mi_resamples<'py>(
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
     let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
     let out = run(py, |ctl| binning::mutual_info_resamples((a, n_a), (b, n_b), draws, ctl))?;
-    let rows = out.len();
-    let flat: Vec<f64> = out.iter().flat_map(|t| t.iter().flat_map(|&(h, m)| [h, m as f64])).collect();
-    Ok(PyArray1::from_vec(py, flat).reshape([rows, 6])?)
+    entropy_rows(py, &out, 3)
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
