@@ -14,7 +14,7 @@
 //! current k-th distance; rounding is monotone, so the gap of every point further out is at least
 //! as large, and a point whose distance is not below the current k-th distance cannot change it.
 
-use super::{scatter_rows, sort_with_indices, sorted1d::Sorted1D, Real};
+use super::{scatter_rows, sort_with_buckets, sorted1d::Sorted1D, Buckets, Real};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use rayon::prelude::*;
@@ -63,6 +63,8 @@ pub struct StripPlane<T> {
     /// x in ascending order (ties by original index) and the original index of each position.
     xs: Vec<T>,
     x_order: Vec<u32>,
+    /// The x sort's buckets, kept as the x index's bucket index.
+    x_buckets: Option<Buckets>,
     /// Strip s holds entries `bounds[s]..bounds[s + 1]` (also positions in the x-sorted order).
     bounds: Vec<usize>,
     /// Smallest and largest x of each strip.
@@ -112,7 +114,7 @@ impl<T: Real> StripPlane<T> {
     pub fn new(x: &[T], y: &[T], k: usize, ctl: &Ctl) -> Self {
         debug_assert_eq!(x.len(), y.len());
         let n = x.len();
-        let (xs, x_order) = sort_with_indices(x, ctl);
+        let (xs, x_order, x_buckets) = sort_with_buckets(x, ctl);
 
         // About √(kN)/2 points per strip: for a smooth density the strips are then about as wide
         // as the typical k-th distance, so a query visits about three strips and scans about k
@@ -143,7 +145,7 @@ impl<T: Real> StripPlane<T> {
             let epos: Vec<u32> = entries.par_iter().map(|e| e.1).collect();
             (ey, ex, epos)
         });
-        StripPlane { xs, x_order, bounds, xmin, xmax, ey, ex, epos }
+        StripPlane { xs, x_order, x_buckets, bounds, xmin, xmax, ey, ex, epos }
     }
 
     pub fn n(&self) -> usize {
@@ -260,6 +262,6 @@ impl<T: Real> StripPlane<T> {
     /// The x coordinates as a one-dimensional index (already sorted here: no second sort); its
     /// sorted positions are the x positions of `kth_distances_by_x_position`.
     pub fn into_x_index(self, ctl: &Ctl) -> Sorted1D<T> {
-        Sorted1D::from_sorted(self.xs, self.x_order, ctl)
+        Sorted1D::from_sorted(self.xs, self.x_order, self.x_buckets, ctl)
     }
 }

@@ -5,12 +5,14 @@
 //! `v < q − r`, which rounds differently), so counts equal the other back-ends' exactly.
 //! Rounding is monotone, so |v − q| never increases as v approaches q from either side.
 
-use super::{scatter_rows, sort_with_indices, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
+use super::{scatter_rows, sort_with_buckets, Buckets, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
 use crate::error::Result;
 use crate::parallel::{split_at_bounds, Ctl};
 use rayon::prelude::*;
 
 const QUERY_BLOCK: usize = 1024;
+/// Positions tested at once by the windowed edge search of the radius counts.
+const WINDOW: usize = 16;
 
 pub struct Sorted1D<T> {
     /// Values in ascending order (ties by original index).
@@ -26,17 +28,21 @@ pub struct Sorted1D<T> {
 }
 
 impl<T: Real> Sorted1D<T> {
-    /// (`_ctl`: the sort is a serial radix sort, faster at these sizes than the parallel
-    /// comparison sort it replaced even on two threads.)
     pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
         debug_assert_eq!(points.d(), 1);
-        let (values, order) = sort_with_indices(points.data(), ctl);
-        Self::from_sorted(values, order, ctl)
+        let (values, order, buckets) = sort_with_buckets(points.data(), ctl);
+        Self::from_sorted(values, order, buckets, ctl)
     }
 
-    /// From values already in ascending order (ties by original index) and their original indices.
-    pub fn from_sorted(values: Vec<T>, order: Vec<u32>, ctl: &Ctl) -> Self {
+    /// From values already in ascending order (ties by original index) and their original
+    /// indices; `buckets`: the sort's buckets over these values, used as the bucket index when
+    /// given (else one is built).
+    pub fn from_sorted(values: Vec<T>, order: Vec<u32>, buckets: Option<Buckets>, ctl: &Ctl) -> Self {
         debug_assert!(values.windows(2).all(|w| w[0].total_order(&w[1]).is_le()));
+        if let Some(Buckets { start, lowest, per_unit }) = buckets {
+            debug_assert_eq!(*start.last().unwrap() as usize, values.len());
+            return Sorted1D { values, order, bucket_start: start, lowest, buckets_per_unit: per_unit };
+        }
         let n = values.len();
         let lowest = values[0].to_f64();
         let span = values[n - 1].to_f64() - lowest;
@@ -83,7 +89,7 @@ impl<T: Real> Sorted1D<T> {
     /// from `p` and then never again. The search gallops from `guess` (a position near the run's
     /// edge), so its cost is logarithmic in the guess's error, usually a bucket's occupancy.
     #[inline]
-    fn edge_from_guess(&self, p: usize, guess: usize, inside: impl Fn(T) -> bool, towards_end: bool) -> usize {
+    fn edge_from_guess(&self, p: usize, guess: usize, inside: &impl Fn(T) -> bool, towards_end: bool) -> usize {
         let q = self.values[p];
         let avail = if towards_end { self.values.len() - 1 - p } else { p };
         // at(s): is the position s steps away from p inside? at(0) holds (p itself).
@@ -174,11 +180,55 @@ impl<T: Real> Sorted1D<T> {
     /// #{j ≠ p : |v_j − v_p| within r} for the value at sorted position p.
     #[inline]
     fn count_at(&self, p: usize, r: T, strict: bool) -> u32 {
-        let inside = |dist: T| within(dist, r, strict);
-        let (q, rf) = (self.values[p].to_f64(), r.to_f64());
-        let left = self.edge_from_guess(p, self.guess(q - rf), inside, false);
-        let right = self.edge_from_guess(p, self.guess(q + rf), inside, true);
+        if strict {
+            self.count_at_rule::<true>(p, r)
+        } else {
+            self.count_at_rule::<false>(p, r)
+        }
+    }
+
+    /// `count_at` with the radius rule fixed at compile time (`within(·, r, STRICT)`), so that the
+    /// window tests below compile to straight-line vector code.
+    #[inline(always)]
+    fn count_at_rule<const STRICT: bool>(&self, p: usize, r: T) -> u32 {
+        let q = self.values[p];
+        let inside = |dist: T| within(dist, r, STRICT);
+        let (qf, rf) = (q.to_f64(), r.to_f64());
+        let (g_left, g_right) = (self.guess(qf - rf), self.guess(qf + rf));
+        let left = self.edge_in_window(p, g_left, &inside, false).unwrap_or_else(|| self.edge_from_guess(p, g_left, &inside, false));
+        let right = self.edge_in_window(p, g_right, &inside, true).unwrap_or_else(|| self.edge_from_guess(p, g_right, &inside, true));
         (left + right) as u32
+    }
+
+    /// `edge_from_guess` without branches on the values, when the edge falls in the window of
+    /// [`WINDOW`] positions that starts just before `guess` (the common case: a bucket holds a few
+    /// values): `inside` is tested on the whole window at once, and since it holds on a contiguous
+    /// run next to `p` (see `edge_from_guess`), the number of positions inside locates the edge.
+    /// None when the window does not settle it (the edge lies outside, or near the ends).
+    #[inline(always)]
+    fn edge_in_window(&self, p: usize, guess: usize, inside: &impl Fn(T) -> bool, towards_end: bool) -> Option<usize> {
+        let (n, q) = (self.values.len(), self.values[p]);
+        if towards_end {
+            // Positions a..a + WINDOW, all after p; inside holds on a prefix of them.
+            let a = guess.saturating_sub(2).max(p + 1);
+            if a + WINDOW > n {
+                return None;
+            }
+            let w: &[T; WINDOW] = self.values[a..a + WINDOW].try_into().unwrap();
+            let m: usize = w.iter().map(|&v| inside((v - q).abs()) as usize).sum();
+            // The last position inside is a + m − 1, unless the run may start before or go past the window.
+            ((m > 0 || a == p + 1) && (m < WINDOW || a + WINDOW == n)).then(|| a + m - 1 - p)
+        } else {
+            // Positions a..a + WINDOW, all before p; inside holds on a suffix of them.
+            if p < WINDOW {
+                return None;
+            }
+            let a = guess.saturating_sub(2).min(p - WINDOW);
+            let w: &[T; WINDOW] = self.values[a..a + WINDOW].try_into().unwrap();
+            let outside: usize = w.iter().map(|&v| !inside((v - q).abs()) as usize).sum();
+            // The first position inside is a + outside, unless the run may start before or after the window.
+            ((outside > 0 || a == 0) && (outside < WINDOW || a + WINDOW == p)).then(|| p - (a + outside))
+        }
     }
 }
 
@@ -231,23 +281,70 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
 mod tests {
     use super::*;
 
+    /// Checks that `bucket_start[b]` is the first position whose bucket is ≥ b.
+    fn assert_bucket_starts(s: &Sorted1D<f64>, what: &str) {
+        let (n, nb) = (s.values.len(), s.bucket_start.len() - 1);
+        let bucket = |v: f64| (((v - s.lowest) * s.buckets_per_unit) as usize).min(nb - 1);
+        let mut want = 0;
+        for b in 0..=nb {
+            while want < n && bucket(s.values[want]) < b {
+                want += 1;
+            }
+            assert_eq!(s.bucket_start[b] as usize, want, "{what} n={n} b={b}");
+        }
+    }
+
+    fn skewed_values(n: usize) -> Vec<f64> {
+        (0..n).map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 }).collect()
+    }
+
     /// The bucket starts, filled block by block in parallel, equal their definition (first
-    /// position whose bucket is ≥ b), for skewed values with ties over several blocks.
+    /// position whose bucket is ≥ b), for skewed values with ties over several blocks; so do the
+    /// bucket starts the sort hands over (`Sorted1D::new`).
     #[test]
     fn bucket_starts_equal_their_definition() {
         let ctl = Ctl::uninterruptible().unwrap();
-        for n in [1usize, 2, 100, 16_384, 16_385, 50_001] {
-            let mut values: Vec<f64> = (0..n).map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 }).collect();
-            values.sort_by(|a, b| a.total_cmp(b));
+        for n in [1usize, 2, 63, 64, 100, 16_384, 16_385, 50_001] {
+            let values = skewed_values(n);
+            let s = Sorted1D::new(Points::trusted(&values, n, 1), &ctl);
+            assert_bucket_starts(&s, "from the sort");
+            let mut sorted = values.clone();
+            sorted.sort_by(|a, b| a.total_cmp(b));
             let order: Vec<u32> = (0..n as u32).collect();
-            let s = Sorted1D::from_sorted(values.clone(), order, &ctl);
-            let bucket = |v: f64| (((v - s.lowest) * s.buckets_per_unit) as usize).min(n.max(1) - 1);
-            let mut want = 0;
-            for b in 0..=n.max(1) {
-                while want < n && bucket(values[want]) < b {
-                    want += 1;
-                }
-                assert_eq!(s.bucket_start[b] as usize, want, "n={n} b={b}");
+            assert_bucket_starts(&Sorted1D::from_sorted(sorted, order, None, &ctl), "built");
+        }
+    }
+
+    /// Radius counts equal the naive count, strict and inclusive, with runs of equal values
+    /// longer than the search window, radii from 0 to the whole span and exact gaps (boundary
+    /// cases), so both the windowed search and its galloping fallback decide edges.
+    #[test]
+    fn counts_equal_naive_around_the_window() {
+        let ctl = Ctl::uninterruptible().unwrap();
+        let n = 3000;
+        let mut rng = crate::knn::tests::SplitMix(77);
+        let values: Vec<f64> = (0..n)
+            .map(|i| match i % 4 {
+                0 => (rng.next_u64() % 50) as f64 * 0.125, // runs of ties (about 15 per value)
+                1 => rng.uniform().powi(3) * 4.0,
+                _ => rng.uniform() * 6.0,
+            })
+            .collect();
+        let radii: Vec<f64> = (0..n)
+            .map(|i| match i % 5 {
+                0 => 0.0,
+                1 => 0.125 * (i % 7) as f64,
+                2 => rng.uniform() * 0.01,
+                3 => rng.uniform() * 0.5,
+                _ => rng.uniform() * 8.0,
+            })
+            .collect();
+        let s = Sorted1D::new(Points::trusted(&values, n, 1), &ctl);
+        for strict in [true, false] {
+            let counts = s.count_within(&radii, strict, &ctl).unwrap();
+            for i in 0..n {
+                let expected = (0..n).filter(|&j| j != i && within((values[j] - values[i]).abs(), radii[i], strict)).count();
+                assert_eq!(counts[i] as usize, expected, "strict={strict} i={i}");
             }
         }
     }

@@ -500,52 +500,78 @@ fn sort_with_indices_equals_comparison_sort() {
     }
 }
 
-/// Phases of KSG-1 on 1-D x and 1-D y at N = 10⁶, on 1 and 2 threads (run by hand:
+/// Phases of KSG-1 on 1-D x and 1-D y at N = 10⁶ (env PHASE_N), on 1 and 2 threads (run by hand:
 /// `cargo test --release -- --ignored --nocapture plane_phase_timings`).
 #[test]
 #[ignore]
 fn plane_phase_timings() {
     use super::plane::StripPlane;
     use std::time::Instant;
-    let n = 1_000_000;
+    let n: usize = std::env::var("PHASE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let mut rng = SplitMix(5);
-    let x: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
-    let y: Vec<f64> = x.iter().map(|v| v + 0.3 * rng.uniform()).collect();
+    // PHASE_DIST=gauss: x standard normal, y = x + noise/2 (as in bench_knn's case 1); else uniform.
+    let gauss = std::env::var("PHASE_DIST").is_ok_and(|v| v == "gauss");
+    let mut noise = || {
+        if gauss {
+            let (u, v) = (1.0 - rng.uniform(), rng.uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        } else {
+            rng.uniform()
+        }
+    };
+    let x: Vec<f64> = (0..n).map(|_| noise()).collect();
+    let y: Vec<f64> = x.iter().map(|v| v + if gauss { 0.5 } else { 0.3 } * noise()).collect();
     let before = crate::parallel::get_num_threads();
-    for threads in [1, 2, 1, 2] {
+    // Rounds alternate 1 and 2 threads (PHASE_ROUNDS of each); medians per phase.
+    let rounds: usize = std::env::var("PHASE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    const PHASES: [&str; 10] = ["sort", "plane build", "kth", "y by pos", "x index", "nx", "y index", "ny", "digamma", "total"];
+    let mut times = [[Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()], Default::default()];
+    let mut m = 0.0;
+    for round in 0..2 * rounds {
+        let threads = 1 + round % 2;
         crate::parallel::set_num_threads(threads).unwrap();
         let ctl = Ctl::uninterruptible().unwrap();
-        let t = Instant::now();
+        let mut lap = Vec::with_capacity(PHASES.len());
+        let mut t = Instant::now();
+        let mut mark = |lap: &mut Vec<f64>| {
+            lap.push(t.elapsed().as_secs_f64() * 1e3);
+            t = Instant::now();
+        };
         let (xs, _) = sort_with_indices(&x, &ctl);
-        let t_sort = t.elapsed();
+        mark(&mut lap);
         drop(xs);
-        let t = Instant::now();
+        mark(&mut Vec::new());
         let plane = StripPlane::new(&x, &y, 3, &ctl);
-        let t_build = t.elapsed();
-        let t = Instant::now();
+        mark(&mut lap);
         let eps = plane.kth_distances_by_x_position(3, &ctl).unwrap();
-        let t_knn = t.elapsed();
-        let t = Instant::now();
+        mark(&mut lap);
         let y_by_pos = plane.y_by_x_position(&ctl).unwrap();
-        let t_ypos = t.elapsed();
-        let t = Instant::now();
+        mark(&mut lap);
         let xi = plane.into_x_index(&ctl);
-        let t_xindex = t.elapsed();
-        let t = Instant::now();
+        mark(&mut lap);
         let nx = xi.count_within_by_position(&eps, true, &ctl).unwrap();
-        let t_nx = t.elapsed();
-        let t = Instant::now();
+        mark(&mut lap);
         let yi = sorted1d::Sorted1D::new(Points::trusted(&y_by_pos, n, 1), &ctl);
-        let t_ysort = t.elapsed();
-        let t = Instant::now();
+        mark(&mut lap);
         let ny = yi.count_within_in_sorted_order(&eps, true, &ctl).unwrap();
-        let t_ny = t.elapsed();
-        let t = Instant::now();
-        let m = crate::special::mean_digamma_counts(&nx, 1.0) + crate::special::mean_digamma_counts(&ny, 1.0);
-        let t_dig = t.elapsed();
-        eprintln!(
-            "{threads} thread(s): sort {t_sort:?} | plane build {t_build:?}, kth {t_knn:?}, y by pos {t_ypos:?}, x index {t_xindex:?}, nx {t_nx:?}, y index {t_ysort:?}, ny {t_ny:?}, digamma {t_dig:?} ({m:.4})"
-        );
+        mark(&mut lap);
+        m = crate::special::mean_digamma_counts(&nx, 1.0) + crate::special::mean_digamma_counts(&ny, 1.0);
+        mark(&mut lap);
+        lap.push(lap[1..].iter().sum());
+        for (slot, v) in times[threads - 1].iter_mut().zip(lap) {
+            slot.push(v);
+        }
+    }
+    for (threads, per_phase) in times.iter_mut().enumerate() {
+        let medians: Vec<String> = PHASES
+            .iter()
+            .zip(per_phase.iter_mut())
+            .map(|(name, v)| {
+                v.sort_by(f64::total_cmp);
+                format!("{name} {:.2}", v[v.len() / 2])
+            })
+            .collect();
+        eprintln!("{} thread(s), median ms of {rounds}: {} ({m:.4})", threads + 1, medians.join(", "));
     }
     crate::parallel::set_num_threads(before).unwrap();
 }
