@@ -191,6 +191,7 @@ pub fn concat_columns<T: Real>(parts: &[Points<'_, T>], ctl: &Ctl) -> Result<Vec
 
 /// `values` sorted ascending in IEEE total order, ties by index: (sorted values, their indices).
 /// See [`sort_with_buckets`].
+#[cfg(test)]
 pub(crate) fn sort_with_indices<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Vec<u32>) {
     let (sorted, order, _) = sort_with_buckets(values, ctl);
     (sorted, order)

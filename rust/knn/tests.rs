@@ -418,8 +418,9 @@ fn kdtree_equals_naive_on_deep_trees() {
     }
 }
 
-/// The strip search of the plane against the naive k-th distances, on points with tied and
-/// duplicated coordinates, constant or quantised columns, and sizes that make one strip or many.
+/// The strip search of the plane against the naive k-th distances (k = 1–6: fixed best-k slots;
+/// above: a growing list), on points with tied and duplicated coordinates, constant or quantised
+/// columns, and sizes that make one strip or many.
 #[test]
 fn plane_kth_distances_equal_naive() {
     use super::plane::StripPlane;
@@ -438,7 +439,7 @@ fn plane_kth_distances_equal_naive() {
             let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(&a, &b)| [a, b]).collect();
             let pts = Points::new("xy", &joint, n, 2).unwrap();
             let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
-            for k in [1usize, 2, 3, 7, 20] {
+            for k in [1usize, 2, 3, 4, 5, 6, 7, 20] {
                 if k >= n {
                     continue;
                 }
