@@ -142,7 +142,7 @@ def preprocess(
     unchanged). `jitter`: each column then gets Gaussian noise of `jitter` standard deviations
     (of the column as it is after normalisation; constant columns get none): for the arrays in
     order, a 63-bit seed is drawn from `random_state`, and the core adds the noise in parallel
-    from xoshiro256++ streams of that seed (Box–Muller normals, `_core.add_jitter`), the same
+    from xoshiro256++ streams of that seed (ziggurat normals, `_core.add_jitter`), the same
     at any thread count. Without either step the arrays are passed through in
     their own dtype (float32 stays float32); with either, the result is a float64 copy, since a
     1e-10 jitter is below float32 resolution.
