@@ -107,6 +107,9 @@ def _in_chunks(
     first = max(4 * threads, min(_CHUNK_ENTRIES // max(m, 1), max(4 * threads, math.ceil(count / 10))))
     # Only the estimators called once per resample hold a batch's index table.
     most = count if call.job is not None else max(4 * threads, _CHUNK_ENTRIES // max(m, 1))
+    if progress is False:
+        # No bar to keep alive (and Ctrl-C is honoured inside Rust): as few calls as possible.
+        first = most
     out = np.empty(count, dtype=np.float64)
     bar = Progress(count, label, progress)
     try:

@@ -12,6 +12,7 @@ use crate::error::{CoreError, Result};
 use crate::knn::{Points, Real};
 use crate::info::resample::{check_picked, map_resamples_with, Draws};
 use crate::parallel::Ctl;
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
@@ -586,10 +587,14 @@ pub fn plugin_entropy(counts: impl IntoIterator<Item = u32>, total: usize) -> f6
 /// Scanning all counters costs no more than counting did: a table has at most N ids and a
 /// resample at least N/2 rows.
 fn take_entropy(counts: &mut [u32], total: usize) -> (f64, usize) {
-    let distinct = counts.iter().filter(|&&c| c > 0).count();
-    let h = plugin_entropy(counts.iter().copied(), total);
+    let out = entropy_and_distinct(counts, total);
     counts.fill(0);
-    (h, distinct)
+    out
+}
+
+/// Plug-in entropy and number of distinct values of `counts` (over `total` samples).
+fn entropy_and_distinct(counts: &[u32], total: usize) -> (f64, usize) {
+    (plugin_entropy(counts.iter().copied(), total), counts.iter().filter(|&&c| c > 0).count())
 }
 
 /// Ids of the pairs (a[i], b[i]) and their number: the joint variable, so that the joint counts of
@@ -667,12 +672,14 @@ pub fn entropy_resamples(
     }
     // Only the finest table is counted row by row; the others' counts are sums of its counts.
     let finest = Finest::of(tables, ctl)?;
+    if draws.is_none() {
+        return Ok(vec![sample_entropies(tables.len(), &finest, ctl)]);
+    }
     let ids_f = &finest.ids[..];
     let init = || (vec![0u32; finest.n], finest.coarser.iter().map(|(_, n_t, _)| vec![0u32; *n_t]).collect::<Vec<_>>());
     map_resamples_with(count, ctl, init, |(counts, others), r, _| {
-        match &draws {
-            Some((d, range)) => d.for_each_row(range.start + r, |i| counts[ids_f[i] as usize] += 1),
-            None => ids_f.iter().for_each(|&id| counts[id as usize] += 1),
+        if let Some((d, range)) = &draws {
+            d.for_each_row(range.start + r, |i| counts[ids_f[i] as usize] += 1);
         }
         let mut out = vec![(0.0, 0); tables.len()];
         for ((t, _, to_t), counts_t) in finest.coarser.iter().zip(others.iter_mut()) {
@@ -686,6 +693,52 @@ pub fn entropy_resamples(
             out[t] = own;
         }
         Ok(out)
+    })
+}
+
+/// `entropy_resamples` on the whole sample, which is a single "resample": its work runs in
+/// parallel inside it instead (the finest ids counted in blocks, each table's sums and entropy
+/// apart). The counts, and so the entropies, are exactly those of the resample path.
+fn sample_entropies(n_tables: usize, finest: &Finest<'_>, ctl: &Ctl) -> Vec<(f64, usize)> {
+    let ids = &finest.ids[..];
+    let n = ids.len();
+    let add = |mut a: Vec<u32>, b: Vec<u32>| {
+        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+        a
+    };
+    ctl.install(|| {
+        let counts = ids
+            .par_chunks(1 << 15)
+            .fold(
+                || vec![0u32; finest.n],
+                |mut c, chunk| {
+                    chunk.iter().for_each(|&id| c[id as usize] += 1);
+                    c
+                },
+            )
+            .reduce(|| vec![0u32; finest.n], add);
+        let (own, others): ((f64, usize), Vec<(usize, (f64, usize))>) = rayon::join(
+            || entropy_and_distinct(&counts, n),
+            || {
+                finest
+                    .coarser
+                    .par_iter()
+                    .map(|(t, n_t, to_t)| {
+                        let mut counts_t = vec![0u32; *n_t];
+                        counts.iter().zip(to_t).for_each(|(&c, &id)| counts_t[id as usize] += c);
+                        (*t, take_entropy(&mut counts_t, n))
+                    })
+                    .collect()
+            },
+        );
+        let mut out = vec![(0.0, 0); n_tables];
+        for (t, e) in others {
+            out[t] = e;
+        }
+        if let Some(t) = finest.table {
+            out[t] = own;
+        }
+        out
     })
 }
 
@@ -706,7 +759,7 @@ impl<'a> Finest<'a> {
     fn of(tables: &[(&'a [u32], usize)], ctl: &Ctl) -> Result<Self> {
         let largest = (0..tables.len()).max_by_key(|&t| (tables[t].1, std::cmp::Reverse(t))).unwrap_or(0);
         let (ids, n) = tables[largest];
-        if let Some(coarser) = Self::maps(tables, ids, n, Some(largest)) {
+        if let Some(coarser) = Self::maps(tables, ids, n, Some(largest), ctl) {
             return Ok(Finest { ids: ids.into(), n, table: Some(largest), coarser });
         }
         let width = tables.len();
@@ -716,19 +769,17 @@ impl<'a> Finest<'a> {
             |i, buf| buf.iter_mut().zip(tables).for_each(|(o, (t, _))| *o = t[i] as u64),
             ctl,
         )?;
-        let coarser = Self::maps(tables, &joint, n_joint, None)
+        let coarser = Self::maps(tables, &joint, n_joint, None, ctl)
             .ok_or_else(|| CoreError::Internal("the combined ids do not determine a table's ids".into()))?;
         Ok(Finest { ids: joint.into(), n: n_joint, table: None, coarser })
     }
 
     /// For each table but `skip`: (index, number of ids, map from `ids` to its ids), or None when
     /// some id of `ids` meets two ids of a table.
-    fn maps(tables: &[(&[u32], usize)], ids: &[u32], n: usize, skip: Option<usize>) -> Option<Vec<(usize, usize, Vec<u32>)>> {
-        let mut out = Vec::with_capacity(tables.len());
-        for (t, &(ids_t, n_t)) in tables.iter().enumerate() {
-            if Some(t) == skip {
-                continue;
-            }
+    /// The tables' maps are built in parallel.
+    fn maps(tables: &[(&[u32], usize)], ids: &[u32], n: usize, skip: Option<usize>, ctl: &Ctl) -> Option<Vec<(usize, usize, Vec<u32>)>> {
+        let map = |t: usize| -> Option<(usize, usize, Vec<u32>)> {
+            let (ids_t, n_t) = tables[t];
             let mut to_t = vec![u32::MAX; n];
             for (&f, &id) in ids.iter().zip(ids_t) {
                 let slot = &mut to_t[f as usize];
@@ -740,9 +791,10 @@ impl<'a> Finest<'a> {
             }
             // Ids that no row has (a grid of pairs has some) count nothing; any target will do.
             to_t.iter_mut().filter(|s| **s == u32::MAX).for_each(|s| *s = 0);
-            out.push((t, n_t, to_t));
-        }
-        Some(out)
+            Some((t, n_t, to_t))
+        };
+        let others: Vec<usize> = (0..tables.len()).filter(|&t| Some(t) != skip).collect();
+        ctl.install(|| others.into_par_iter().map(map).collect())
     }
 }
 
@@ -967,6 +1019,26 @@ mod tests {
         }
         let whole = entropy_resamples(&[(&a, 5), (&b, 3)], None, &ctl()).unwrap();
         assert!((whole[0][0].0 - 5f64.ln()).abs() < 1e-15 && (whole[0][1].0 - 3f64.ln()).abs() < 1e-15);
+    }
+
+    /// The whole sample's entropies (counted in parallel blocks, tables apart) equal counting
+    /// each table on its own, exactly: with a table that refines the others (pairs) and without
+    /// one, over several counting blocks.
+    #[test]
+    fn sample_entropies_equal_counting_each_table() {
+        let n = 100_003;
+        let a: Vec<u32> = (0..n).map(|i| ((i * 7919) % 97) as u32).collect();
+        let b: Vec<u32> = (0..n).map(|i| ((i / 13) % 5) as u32).collect();
+        let (ab, n_ab) = factorize_pairs((&a, 97), (&b, 5), &ctl()).unwrap();
+        let alone = |ids: &[u32], n_ids: usize| {
+            let mut counts = vec![0u32; n_ids];
+            ids.iter().for_each(|&id| counts[id as usize] += 1);
+            (plugin_entropy(counts.iter().copied(), n), counts.iter().filter(|&&c| c > 0).count())
+        };
+        let want = [alone(&a, 97), alone(&b, 5), alone(&ab, n_ab)];
+        assert_eq!(entropy_resamples(&[(&a, 97), (&b, 5), (&ab, n_ab)], None, &ctl()).unwrap()[0], want.to_vec());
+        assert_eq!(entropy_resamples(&[(&a, 97), (&b, 5)], None, &ctl()).unwrap()[0], want[..2].to_vec());
+        assert_eq!(entropy_resamples(&[(&b, 5)], None, &ctl()).unwrap()[0], want[1..2].to_vec());
     }
 
     /// Where a binned bootstrap spends its time, N = 10⁵, 200 resamples (run by hand:
