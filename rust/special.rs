@@ -41,27 +41,28 @@ pub fn ln_gamma_half_integer(m: usize) -> f64 {
     }
 }
 
-/// Sum of ψ over a slice of counts, adding `offset` to each count, in a fixed order (deterministic bits).
+/// Mean of ψ(c + offset) over a slice of counts c, in deterministic bits: the counts are tallied
+/// (Σ_c ψ(c + offset) = Σ_v #{c = v}·ψ(v + offset)), then the distinct values' terms are added in
+/// ascending order with Neumaier compensation. One cheap pass over the counts and one ψ per
+/// distinct value, instead of a compensated addition per count.
 pub fn mean_digamma_counts(counts: &[u32], offset: f64) -> f64 {
-    let mut cache: Vec<f64> = Vec::new();
+    let Some(&max) = counts.iter().max() else { return f64::NAN };
+    let mut tally = vec![0u32; max as usize + 1];
+    for &c in counts {
+        tally[c as usize] += 1;
+    }
     let mut sum = 0.0;
     let mut comp = 0.0; // Neumaier compensation keeps long sums exact to rounding.
-    for &c in counts {
-        let c = c as usize;
-        let v = if c < 4096 {
-            if cache.len() <= c {
-                let start = cache.len();
-                cache.extend((start..=c).map(|m| digamma(m as f64 + offset)));
-            }
-            cache[c]
+    for (v, &times) in tally.iter().enumerate() {
+        if times == 0 {
+            continue;
+        }
+        let term = times as f64 * digamma(v as f64 + offset);
+        let t = sum + term;
+        if sum.abs() >= term.abs() {
+            comp += (sum - t) + term;
         } else {
-            digamma(c as f64 + offset)
-        };
-        let t = sum + v;
-        if sum.abs() >= v.abs() {
-            comp += (sum - t) + v;
-        } else {
-            comp += (v - t) + sum;
+            comp += (term - t) + sum;
         }
         sum = t;
     }

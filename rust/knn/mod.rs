@@ -233,12 +233,12 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     // (v − lo)·scale never decreases with v (rounding is monotone), nor does its integer part.
     let bucket_of = |v: T| (((v.to_f64() - lo) * scale) as usize).min(n_buckets - 1) as u32;
 
-    // Blocks of consecutive indices, counted in parallel; a block's share of a bucket goes after
-    // the earlier blocks' shares, so every bucket holds its values in index order (stable).
+    // The bucket of every value and the number of values in each bucket (blocks of consecutive
+    // indices in parallel; the counts are integers, so their sum does not depend on the blocks).
     let n_blocks = ctl.threads().clamp(1, 8).min(n.div_ceil(1 << 15));
     let block = n.div_ceil(n_blocks);
     let mut bucket = vec![0u32; n];
-    let mut next: Vec<Vec<u32>> = ctl.install(|| {
+    let counts: Vec<Vec<u32>> = ctl.install(|| {
         bucket
             .par_chunks_mut(block)
             .zip(values.par_chunks(block))
@@ -256,44 +256,16 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     let mut at = 0u32;
     for b in 0..n_buckets {
         start[b] = at;
-        for counts in next.iter_mut() {
-            let c = counts[b];
-            counts[b] = at;
-            at += c;
-        }
+        at += counts.iter().map(|c| c[b]).sum::<u32>();
     }
     start[n_buckets] = at;
+    drop(counts);
 
-    let mut pairs: Vec<(T, u32)> = vec![(T::ZERO, 0); n];
-    {
-        /// The pairs' buffer, written by several blocks at once: each writes only its own slots.
-        struct Slots<T>(*mut (T, u32));
-        unsafe impl<T: Send> Sync for Slots<T> {}
-        impl<T> Slots<T> {
-            fn at(&self, slot: u32) -> *mut (T, u32) {
-                // SAFETY (of the callers): slots are below n, the length of the buffer.
-                unsafe { self.0.add(slot as usize) }
-            }
-        }
-        let slots = Slots(pairs.as_mut_ptr());
-        let bucket = &bucket;
-        ctl.install(|| {
-            next.par_iter_mut().enumerate().for_each(|(blk, next)| {
-                for i in blk * block..((blk + 1) * block).min(n) {
-                    let b = bucket[i] as usize;
-                    // SAFETY: the slots of (block, bucket) are start + earlier shares ..
-                    // + this share, disjoint from every other block's and bucket's, and each is
-                    // written once; no one reads `pairs` until the scatter ends.
-                    unsafe { slots.at(next[b]).write((values[i], i as u32)) };
-                    next[b] += 1;
-                }
-            })
-        });
-    }
-    drop((bucket, next));
-
-    // Each bucket's run in order (runs of whole buckets in parallel).
-    let n_groups = (ctl.threads() * 8).min(n_buckets);
+    // Groups of whole buckets holding about equal numbers of values. Each group scans the buckets
+    // of all values in index order and places its own (so ties stay in index order: stable), then
+    // sorts inside its buckets. Groups write disjoint ranges of the output: no two threads write
+    // the same cache line, which a scatter by blocks of the input did at every bucket.
+    let n_groups = (ctl.threads() * 2).min(n_buckets);
     let mut cuts = vec![0usize];
     for g in 1..n_groups {
         let b = start.partition_point(|&s| (s as usize) < g * n / n_groups);
@@ -303,30 +275,56 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     }
     cuts.push(n_buckets);
     let positions: Vec<usize> = cuts.iter().map(|&b| start[b] as usize).collect();
-    let mut groups: Vec<(&mut [(T, u32)], usize, usize)> =
-        crate::parallel::split_at_bounds(&mut pairs, &positions).into_iter().zip(cuts.windows(2)).map(|(piece, w)| (piece, w[0], w[1])).collect();
-    let starts = &start;
+    let mut sorted = vec![T::ZERO; n];
+    let mut order = vec![0u32; n];
+    let mut groups: Vec<(&mut [T], &mut [u32], usize, usize)> = crate::parallel::split_at_bounds(&mut sorted, &positions)
+        .into_iter()
+        .zip(crate::parallel::split_at_bounds(&mut order, &positions))
+        .zip(cuts.windows(2))
+        .map(|((v, o), w)| (v, o, w[0], w[1]))
+        .collect();
+    let (starts, bucket) = (&start, &bucket);
     ctl.install(|| {
-        groups.par_iter_mut().for_each(|(piece, b0, b1)| {
-            let base = starts[*b0] as usize;
-            for w in starts[*b0..=*b1].windows(2) {
-                let run = &mut piece[w[0] as usize - base..w[1] as usize - base];
-                if run.len() <= 16 {
+        groups.par_iter_mut().for_each(|(vals, idx, b0, b1)| {
+            let (b0, b1) = (*b0, *b1);
+            let base = starts[b0];
+            let mut next: Vec<u32> = starts[b0..b1].iter().map(|&s| s - base).collect();
+            for (i, &b) in bucket.iter().enumerate() {
+                let g = (b as usize).wrapping_sub(b0);
+                if g < b1 - b0 {
+                    let slot = next[g] as usize;
+                    vals[slot] = values[i];
+                    idx[slot] = i as u32;
+                    next[g] += 1;
+                }
+            }
+            let mut scratch: Vec<(T, u32)> = Vec::new();
+            for w in starts[b0..=b1].windows(2) {
+                let run = (w[0] - base) as usize..(w[1] - base) as usize;
+                let (v, ix) = (&mut vals[run.clone()], &mut idx[run]);
+                if v.len() <= 16 {
                     // Insertion sort: stable, and the run is already in index order.
-                    for i in 1..run.len() {
+                    for i in 1..v.len() {
                         let mut j = i;
-                        while j > 0 && run[j - 1].0.total_order(&run[j].0).is_gt() {
-                            run.swap(j - 1, j);
+                        while j > 0 && v[j - 1].total_order(&v[j]).is_gt() {
+                            v.swap(j - 1, j);
+                            ix.swap(j - 1, j);
                             j -= 1;
                         }
                     }
                 } else {
-                    run.sort_unstable_by(by_value_then_index);
+                    scratch.clear();
+                    scratch.extend(v.iter().copied().zip(ix.iter().copied()));
+                    scratch.sort_unstable_by(by_value_then_index);
+                    for ((vo, io), &(a, b)) in v.iter_mut().zip(ix.iter_mut()).zip(&scratch) {
+                        *vo = a;
+                        *io = b;
+                    }
                 }
             }
         })
     });
-    let (sorted, order) = ctl.install(|| pairs.par_iter().copied().unzip());
+    drop(groups);
     (sorted, order, Some(Buckets { start, lowest: lo, per_unit: scale }))
 }
 
