@@ -142,7 +142,7 @@ def preprocess(
     unchanged). `jitter`: each column then gets Gaussian noise of `jitter` standard deviations
     (of the column as it is after normalisation; constant columns get none): for the arrays in
     order, a 63-bit seed is drawn from `random_state`, and the core adds the noise in parallel
-    from xoshiro256++ streams of that seed (ziggurat normals, `_core.add_jitter`), the same
+    from xoshiro256++ streams of that seed (ziggurat normals, `_core.standardize`), the same
     at any thread count. Without either step the arrays are passed through in
     their own dtype (float32 stays float32); with either, the result is a float64 copy, since a
     1e-10 jitter is below float32 resolution.
@@ -154,14 +154,16 @@ def preprocess(
         return [np.ascontiguousarray(a) for a in arrays]
     out = []
     for a in arrays:
-        b = np.array(a, dtype=np.float64, order="C", copy=True)
+        b = np.ascontiguousarray(a, dtype=np.float64)
         std = b.std(axis=0)
+        divisors = np.ones_like(std)
         if normalize:
             nonconstant = std > 0
-            b /= np.where(nonconstant, std, 1.0)
+            divisors = np.where(nonconstant, std, 1.0)
             std = nonconstant.astype(np.float64)
-        if jitter > 0:
-            seed = int(rng.integers(0, 2**63))
-            _core.add_jitter(b.reshape(b.shape[0], -1), np.ascontiguousarray(jitter * std, dtype=np.float64).reshape(-1), seed)
-        out.append(b)
+        seed = int(rng.integers(0, 2**63)) if jitter > 0 else None
+        # One parallel pass into a new array: b / divisors, plus the noise when seeded.
+        flat = b.reshape(b.shape[0], -1)
+        scales = np.ascontiguousarray(jitter * std, dtype=np.float64).reshape(-1)
+        out.append(_core.standardize(flat, np.ascontiguousarray(divisors).reshape(-1), scales, seed).reshape(b.shape))
     return out

@@ -158,16 +158,27 @@ fn mutual_info_ksg(py: Python<'_>, x: FloatArray<'_>, y: FloatArray<'_>, k: usiz
     over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_ksg(p[0], p[1], k, variant, method, ctl))
 }
 
-/// Adds scales[j]·z (z standard normal, from `seed`) to column j of the C-contiguous float64
-/// matrix `a`, in place: the jitter of SPEC §1 (see `random::add_scaled_normals`).
+/// A new float64 matrix: the C-contiguous float64 matrix `a` with column j divided by
+/// divisors[j] and, when `seed` is given, scales[j]·z added (z standard normal from `seed`): the
+/// normalisation and jitter of SPEC §1 in one parallel pass (see `random::scaled_with_normals`).
 #[pyfunction]
-fn add_jitter(py: Python<'_>, mut a: numpy::PyReadwriteArray2<'_, f64>, scales: numpy::PyReadonlyArray1<'_, f64>, seed: u64) -> PyResult<()> {
-    let scales = scales.as_slice().map_err(|_| pyo3::exceptions::PyValueError::new_err("scales: not contiguous"))?.to_vec();
-    if a.shape()[1] != scales.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!("scales: {} for {} columns", scales.len(), a.shape()[1])));
+#[pyo3(signature = (a, divisors, scales, seed=None))]
+fn standardize<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f64>,
+    divisors: PyReadonlyArray1<'py, f64>,
+    scales: PyReadonlyArray1<'py, f64>,
+    seed: Option<u64>,
+) -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
+    let (n, d) = (a.shape()[0], a.shape()[1]);
+    let data = a.as_slice().map_err(|_| PyValueError::new_err("a: not C-contiguous"))?;
+    let divisors = divisors.as_slice().map_err(|_| PyValueError::new_err("divisors: not contiguous"))?;
+    let scales = scales.as_slice().map_err(|_| PyValueError::new_err("scales: not contiguous"))?;
+    if divisors.len() != d {
+        return Err(PyValueError::new_err(format!("divisors: {} for {d} columns", divisors.len())));
     }
-    let data = a.as_slice_mut().map_err(|_| pyo3::exceptions::PyValueError::new_err("a: not C-contiguous"))?;
-    run(py, |ctl| crate::random::add_scaled_normals(data, &scales, seed, ctl))
+    let out = run(py, |ctl| crate::random::scaled_with_normals(data, divisors, scales, seed, ctl))?;
+    Ok(PyArray1::from_vec(py, out).reshape([n, d])?)
 }
 
 #[pyfunction]
@@ -298,7 +309,7 @@ fn _forget_pool_after_fork() {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mutual_info_ksg, m)?)?;
-    m.add_function(wrap_pyfunction!(add_jitter, m)?)?;
+    m.add_function(wrap_pyfunction!(standardize, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mutual_info_ksg, m)?)?;
     m.add_function(wrap_pyfunction!(entropy_kl, m)?)?;
     m.add_function(wrap_pyfunction!(mutual_info_ross, m)?)?;
