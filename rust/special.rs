@@ -51,22 +51,20 @@ pub fn mean_digamma_counts(counts: &[u32], offset: f64) -> f64 {
     for &c in counts {
         tally[c as usize] += 1;
     }
-    let mut sum = 0.0;
-    let mut comp = 0.0; // Neumaier compensation keeps long sums exact to rounding.
-    for (v, &times) in tally.iter().enumerate() {
-        if times == 0 {
-            continue;
-        }
-        let term = times as f64 * digamma(v as f64 + offset);
+    let terms = tally.iter().enumerate().filter(|&(_, &times)| times > 0).map(|(v, &times)| times as f64 * digamma(v as f64 + offset));
+    neumaier_sum(terms) / counts.len() as f64
+}
+
+/// The sum of `terms` in their order with Neumaier's compensation (each addition's rounding error
+/// is carried apart and added at the end), so long sums stay exact to rounding; deterministic bits.
+pub fn neumaier_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut sum, mut comp) = (0.0f64, 0.0f64);
+    for term in terms {
         let t = sum + term;
-        if sum.abs() >= term.abs() {
-            comp += (sum - t) + term;
-        } else {
-            comp += (term - t) + sum;
-        }
+        comp += if sum.abs() >= term.abs() { (sum - t) + term } else { (term - t) + sum };
         sum = t;
     }
-    (sum + comp) / counts.len() as f64
+    sum + comp
 }
 
 #[cfg(test)]

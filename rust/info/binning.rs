@@ -567,20 +567,12 @@ static C_LN_C: LazyLock<[f64; 64]> = LazyLock::new(|| std::array::from_fn(|c| c 
 /// summed with Neumaier compensation.
 pub fn plugin_entropy(counts: impl IntoIterator<Item = u32>, total: usize) -> f64 {
     let small = &*C_LN_C;
-    let (mut sum, mut comp) = (0.0f64, 0.0f64);
-    for c in counts {
-        if c > 1 {
-            let term = match small.get(c as usize) {
-                Some(&t) => t,
-                None => c as f64 * (c as f64).ln(),
-            };
-            let t = sum + term;
-            comp += if sum.abs() >= term.abs() { (sum - t) + term } else { (term - t) + sum };
-            sum = t;
-        }
-    }
+    let terms = counts.into_iter().filter(|&c| c > 1).map(|c| match small.get(c as usize) {
+        Some(&t) => t,
+        None => c as f64 * (c as f64).ln(),
+    });
     let n = total as f64;
-    n.ln() - (sum + comp) / n
+    n.ln() - crate::special::neumaier_sum(terms) / n
 }
 
 /// Plug-in entropy and number of distinct values of `counts` (over `total` samples); zeroes them.

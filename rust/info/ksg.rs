@@ -98,7 +98,7 @@ pub fn mutual_info_ksg<T: Real>(
             let plane = StripPlane::new(x.data(), y.data(), k, ctl);
             let eps = plane.kth_distances_by_x_position(k, ctl)?;
             let y_by_pos = plane.y_by_x_position(ctl)?;
-            let nx = plane.into_x_index(ctl).count_within_by_position(&eps, true, ctl)?;
+            let nx = plane.into_x_index().count_within_by_position(&eps, true, ctl)?;
             let ny = Sorted1D::new(Points::trusted(&y_by_pos, n, 1), ctl).count_within_in_sorted_order(&eps, true, ctl)?;
             Ok(digamma(k as f64) + digamma(n as f64) - mean_digamma_counts(&nx, 1.0) - mean_digamma_counts(&ny, 1.0))
         }

@@ -199,29 +199,64 @@ pub(crate) fn sort_with_indices<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
 
 /// Equal-width buckets over a range of sorted values: `start[b]` is the first sorted position
 /// whose bucket is ≥ b (the length past the last bucket); the bucket of v is
-/// ⌊(v − lowest)·per_unit⌋, clamped to the last bucket.
+/// ⌊(v − lowest)·per_unit⌋, clamped to the buckets ([`Buckets::bucket`]).
 pub(crate) struct Buckets {
     pub start: Vec<u32>,
     pub lowest: f64,
     pub per_unit: f64,
 }
 
+impl Buckets {
+    /// The bucket of v among `n_buckets` (v below the range, or NaN: bucket 0; above: the last).
+    /// It never decreases with v: rounding is monotone, and so is the integer part.
+    #[inline(always)]
+    pub fn bucket(lowest: f64, per_unit: f64, n_buckets: usize, v: f64) -> usize {
+        (((v - lowest) * per_unit) as usize).min(n_buckets - 1)
+    }
+
+    /// A sorted position near the first value ≥ v: the start of v's bucket.
+    #[inline(always)]
+    pub fn guess(&self, v: f64) -> usize {
+        self.start[Self::bucket(self.lowest, self.per_unit, self.start.len() - 1, v)] as usize
+    }
+
+    /// One bucket per value over values already sorted (serially: for the few values the bucket
+    /// sort leaves to a comparison sort).
+    fn over_sorted<T: Real>(values: &[T]) -> Buckets {
+        let n = values.len();
+        let n_buckets = n.max(1);
+        let lowest = values.first().map_or(0.0, |v| v.to_f64());
+        let span = values.last().map_or(0.0, |v| v.to_f64()) - lowest;
+        let per_unit = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
+        let mut start = Vec::with_capacity(n_buckets + 1);
+        for (p, v) in values.iter().enumerate() {
+            let b = Self::bucket(lowest, per_unit, n_buckets, v.to_f64());
+            while start.len() <= b {
+                start.push(p as u32);
+            }
+        }
+        start.resize(n_buckets + 1, n as u32);
+        Buckets { start, lowest, per_unit }
+    }
+}
+
 /// `values` sorted ascending in IEEE total order, ties by index: (sorted values, their indices,
-/// and the buckets the sort used, None below 64 values).
+/// and the buckets the sort used; below 64 values, one bucket per value built afterwards).
 /// The same order as a comparison sort on (value, index), found by distributing the values into
 /// about n/2 equal-width buckets over their range (the bucket is a monotone function of the
 /// value, so buckets are already in order; a stable scatter keeps ties in index order), then
 /// sorting inside each bucket; every step runs in parallel. Several times faster than a comparison
 /// sort at N = 10⁶; skewed data only makes some buckets larger, and those are sorted by comparison.
-pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Vec<u32>, Option<Buckets>) {
+pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Vec<u32>, Buckets) {
     use rayon::prelude::*;
     let n = values.len();
     let by_value_then_index = |a: &(T, u32), b: &(T, u32)| a.0.total_order(&b.0).then(a.1.cmp(&b.1));
     if n < 64 {
         let mut pairs: Vec<(T, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
         pairs.sort_unstable_by(by_value_then_index);
-        let (sorted, order) = pairs.into_iter().unzip();
-        return (sorted, order, None);
+        let (sorted, order): (Vec<T>, Vec<u32>) = pairs.into_iter().unzip();
+        let buckets = Buckets::over_sorted(&sorted);
+        return (sorted, order, buckets);
     }
     let range = |(l, h): (f64, f64), v: &T| (l.min(v.to_f64()), h.max(v.to_f64()));
     let wider = |a: (f64, f64), b: (f64, f64)| (a.0.min(b.0), a.1.max(b.1));
@@ -230,8 +265,7 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     let n_buckets = n / 2;
     let span = hi - lo;
     let scale = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
-    // (v − lo)·scale never decreases with v (rounding is monotone), nor does its integer part.
-    let bucket_of = |v: T| (((v.to_f64() - lo) * scale) as usize).min(n_buckets - 1) as u32;
+    let bucket_of = |v: T| Buckets::bucket(lo, scale, n_buckets, v.to_f64()) as u32;
 
     // The bucket of every value and the number of values in each bucket (blocks of consecutive
     // indices in parallel; the counts are integers, so their sum does not depend on the blocks).
@@ -325,7 +359,7 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
         })
     });
     drop(groups);
-    (sorted, order, Some(Buckets { start, lowest: lo, per_unit: scale }))
+    (sorted, order, Buckets { start, lowest: lo, per_unit: scale })
 }
 
 /// A distance, expressed through a per-coordinate term and a combination rule.

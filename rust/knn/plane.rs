@@ -117,7 +117,7 @@ pub struct StripPlane<T> {
     xs: Vec<T>,
     x_order: Vec<u32>,
     /// The x sort's buckets, kept as the x index's bucket index.
-    x_buckets: Option<Buckets>,
+    x_buckets: Buckets,
     /// Strip s holds entries `bounds[s]..bounds[s + 1]` (also positions in the x-sorted order).
     bounds: Vec<usize>,
     /// Smallest and largest x of each strip.
@@ -339,7 +339,7 @@ impl<T: Real> StripPlane<T> {
 
     /// The x coordinates as a one-dimensional index (already sorted here: no second sort); its
     /// sorted positions are the x positions of `kth_distances_by_x_position`.
-    pub fn into_x_index(self, ctl: &Ctl) -> Sorted1D<T> {
-        Sorted1D::from_sorted(self.xs, self.x_order, self.x_buckets, ctl)
+    pub fn into_x_index(self) -> Sorted1D<T> {
+        Sorted1D::from_sorted(self.xs, self.x_order, self.x_buckets)
     }
 }

@@ -7,8 +7,7 @@
 
 use super::{scatter_rows, sort_with_buckets, Buckets, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
 use crate::error::Result;
-use crate::parallel::{split_at_bounds, Ctl};
-use rayon::prelude::*;
+use crate::parallel::Ctl;
 
 const QUERY_BLOCK: usize = 1024;
 /// Positions tested at once by the windowed edge search of the radius counts.
@@ -19,69 +18,25 @@ pub struct Sorted1D<T> {
     values: Vec<T>,
     /// Sorted position → original index.
     order: Vec<u32>,
-    /// A bucket index over the value range: `bucket_start[b]` is the first position whose value
-    /// falls in bucket b or later. It only *guesses* where a boundary lies; the boundary itself is
-    /// then settled by galloping from the guess with the exact distance predicate.
-    bucket_start: Vec<u32>,
-    lowest: f64,
-    buckets_per_unit: f64,
+    /// A bucket index over the value range (the sort's buckets): it only *guesses* where a
+    /// boundary lies; the boundary itself is then settled from the guess with the exact distance
+    /// predicate.
+    buckets: Buckets,
 }
 
 impl<T: Real> Sorted1D<T> {
     pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
         debug_assert_eq!(points.d(), 1);
         let (values, order, buckets) = sort_with_buckets(points.data(), ctl);
-        Self::from_sorted(values, order, buckets, ctl)
+        Self::from_sorted(values, order, buckets)
     }
 
-    /// From values already in ascending order (ties by original index) and their original
-    /// indices; `buckets`: the sort's buckets over these values, used as the bucket index when
-    /// given (else one is built).
-    pub(crate) fn from_sorted(values: Vec<T>, order: Vec<u32>, buckets: Option<Buckets>, ctl: &Ctl) -> Self {
+    /// From values already in ascending order (ties by original index), their original indices
+    /// and the buckets the sort used over them (`sort_with_buckets`).
+    pub(crate) fn from_sorted(values: Vec<T>, order: Vec<u32>, buckets: Buckets) -> Self {
         debug_assert!(values.windows(2).all(|w| w[0].total_order(&w[1]).is_le()));
-        if let Some(Buckets { start, lowest, per_unit }) = buckets {
-            debug_assert_eq!(*start.last().unwrap() as usize, values.len());
-            return Sorted1D { values, order, bucket_start: start, lowest, buckets_per_unit: per_unit };
-        }
-        let n = values.len();
-        let lowest = values[0].to_f64();
-        let span = values[n - 1].to_f64() - lowest;
-        let n_buckets = n.max(1);
-        let buckets_per_unit = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
-        let bucket_of = |p: usize| (((values[p].to_f64() - lowest) * buckets_per_unit) as usize).min(n_buckets - 1);
-        // bucket_start[b] = first position whose bucket is ≥ b (n past the last one). Buckets never
-        // decrease along the sorted values, so a block of positions p0..p1 decides exactly the
-        // entries after the bucket of p0 − 1 up to the bucket of p1 − 1: blocks fill disjoint
-        // ranges, in parallel.
-        let block = 1 << 14;
-        let mut cuts: Vec<usize> = (0..n).step_by(block).map(|p0| if p0 == 0 { 0 } else { bucket_of(p0 - 1) + 1 }).collect();
-        cuts.push(bucket_of(n - 1) + 1);
-        cuts.push(n_buckets + 1);
-        let mut bucket_start = vec![n as u32; n_buckets + 1];
-        // Past the last value's bucket (the last cut) every entry keeps n.
-        let mut segments = split_at_bounds(&mut bucket_start, &cuts[..cuts.len() - 1]);
-        let cuts = &cuts;
-        ctl.install(|| {
-            segments.par_iter_mut().enumerate().for_each(|(c, seg)| {
-                let mut p = c * block;
-                for (b, o) in (cuts[c]..).zip(seg.iter_mut()) {
-                    while bucket_of(p) < b {
-                        p += 1;
-                    }
-                    *o = p as u32;
-                }
-            })
-        });
-        Sorted1D { values, order, bucket_start, lowest, buckets_per_unit }
-    }
-
-    /// A position near the first value ≥ `v` (only a starting point for the exact search).
-    #[inline(always)]
-    fn guess(&self, v: f64) -> usize {
-        let nb = self.bucket_start.len() - 1;
-        let b = (v - self.lowest) * self.buckets_per_unit;
-        let b = if b > 0.0 { (b as usize).min(nb - 1) } else { 0 };
-        self.bucket_start[b] as usize
+        debug_assert_eq!(*buckets.start.last().unwrap() as usize, values.len());
+        Sorted1D { values, order, buckets }
     }
 
     /// Number of positions on one side of `p` (towards the end, or towards the start) whose
@@ -194,7 +149,7 @@ impl<T: Real> Sorted1D<T> {
         let q = self.values[p];
         let inside = |dist: T| within(dist, r, STRICT);
         let (qf, rf) = (q.to_f64(), r.to_f64());
-        let (g_left, g_right) = (self.guess(qf - rf), self.guess(qf + rf));
+        let (g_left, g_right) = (self.buckets.guess(qf - rf), self.buckets.guess(qf + rf));
         let left = self.edge_in_window(p, g_left, &inside, false).unwrap_or_else(|| self.edge_from_guess(p, g_left, &inside, false));
         let right = self.edge_in_window(p, g_right, &inside, true).unwrap_or_else(|| self.edge_from_guess(p, g_right, &inside, true));
         (left + right) as u32
@@ -281,37 +236,28 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
 mod tests {
     use super::*;
 
-    /// Checks that `bucket_start[b]` is the first position whose bucket is ≥ b.
+    /// Checks that `start[b]` is the first position whose bucket is ≥ b.
     fn assert_bucket_starts(s: &Sorted1D<f64>, what: &str) {
-        let (n, nb) = (s.values.len(), s.bucket_start.len() - 1);
-        let bucket = |v: f64| (((v - s.lowest) * s.buckets_per_unit) as usize).min(nb - 1);
+        let (n, bk) = (s.values.len(), &s.buckets);
+        let nb = bk.start.len() - 1;
         let mut want = 0;
         for b in 0..=nb {
-            while want < n && bucket(s.values[want]) < b {
+            while want < n && Buckets::bucket(bk.lowest, bk.per_unit, nb, s.values[want]) < b {
                 want += 1;
             }
-            assert_eq!(s.bucket_start[b] as usize, want, "{what} n={n} b={b}");
+            assert_eq!(bk.start[b] as usize, want, "{what} n={n} b={b}");
         }
     }
 
-    fn skewed_values(n: usize) -> Vec<f64> {
-        (0..n).map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 }).collect()
-    }
-
-    /// The bucket starts, filled block by block in parallel, equal their definition (first
-    /// position whose bucket is ≥ b), for skewed values with ties over several blocks; so do the
-    /// bucket starts the sort hands over (`Sorted1D::new`).
+    /// The bucket starts the sort hands over (`Sorted1D::new`: filled in parallel by the bucket
+    /// sort from 64 values on, built over the sorted values below) equal their definition (first
+    /// position whose bucket is ≥ b), for skewed values with ties.
     #[test]
     fn bucket_starts_equal_their_definition() {
         let ctl = Ctl::uninterruptible().unwrap();
         for n in [1usize, 2, 63, 64, 100, 16_384, 16_385, 50_001] {
-            let values = skewed_values(n);
-            let s = Sorted1D::new(Points::trusted(&values, n, 1), &ctl);
-            assert_bucket_starts(&s, "from the sort");
-            let mut sorted = values.clone();
-            sorted.sort_by(|a, b| a.total_cmp(b));
-            let order: Vec<u32> = (0..n as u32).collect();
-            assert_bucket_starts(&Sorted1D::from_sorted(sorted, order, None, &ctl), "built");
+            let values: Vec<f64> = (0..n).map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 }).collect();
+            assert_bucket_starts(&Sorted1D::new(Points::trusted(&values, n, 1), &ctl), "from the sort");
         }
     }
 

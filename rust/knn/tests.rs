@@ -462,7 +462,7 @@ fn plane_x_index_counts_equal_naive() {
     let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
     let plane = StripPlane::new(&x, &y, 3, &ctl);
     let eps = plane.kth_distances(3, &ctl).unwrap();
-    let index = plane.into_x_index(&ctl);
+    let index = plane.into_x_index();
     for strict in [true, false] {
         let counts = index.count_within(&eps, strict, &ctl).unwrap();
         for i in 0..n {
@@ -548,7 +548,7 @@ fn plane_phase_timings() {
         mark(&mut lap);
         let y_by_pos = plane.y_by_x_position(&ctl).unwrap();
         mark(&mut lap);
-        let xi = plane.into_x_index(&ctl);
+        let xi = plane.into_x_index();
         mark(&mut lap);
         let nx = xi.count_within_by_position(&eps, true, &ctl).unwrap();
         mark(&mut lap);
