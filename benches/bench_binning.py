@@ -76,8 +76,14 @@ def case_b1(repeats):
     ours, ref = rc.binned_entropy(z), numpy_binned_entropy(z)
     assert abs(ours - ref) < 1e-10, (ours, ref)
     t_ours, t_ref = alternate([lambda: rc.binned_entropy(z), lambda: numpy_binned_entropy(z)], repeats)
-    return {"case": "B1 binned_entropy N=1e5 d=128 30 bins", "ours_s": t_ours, "peer_s": t_ref,
-            "peer": "numpy np.unique(axis=0)", "ratio": t_ref / t_ours, "target": 20.0}
+    return {
+        "case": "B1 binned_entropy N=1e5 d=128 30 bins",
+        "ours_s": t_ours,
+        "peer_s": t_ref,
+        "peer": "numpy np.unique(axis=0)",
+        "ratio": t_ref / t_ours,
+        "target": 20.0,
+    }
 
 
 _B2_CHILD = textwrap.dedent(
@@ -102,9 +108,14 @@ _B2_CHILD = textwrap.dedent(
 def case_b2():
     out = subprocess.run([sys.executable, "-c", _B2_CHILD], capture_output=True, text=True, check=True)
     before, after, patterns = (int(v) for v in out.stdout.split())
-    return {"case": "B2 binning_information_plane N=1e6 d=16 peak RSS", "peak_bytes": after,
-            "before_call_bytes": before, "n_patterns": patterns, "target_bytes": 1 << 30,
-            "ok": after < (1 << 30)}
+    return {
+        "case": "B2 binning_information_plane N=1e6 d=16 peak RSS",
+        "peak_bytes": after,
+        "before_call_bytes": before,
+        "n_patterns": patterns,
+        "target_bytes": 1 << 30,
+        "ok": after < (1 << 30),
+    }
 
 
 def _scaling(label, call, repeats):
@@ -116,14 +127,21 @@ def _scaling(label, call, repeats):
         def run():
             rc.set_num_threads(threads)
             call()
+
         return run
 
     try:
         t1, t2 = alternate([on(1), on(2)], max(15, repeats))
     finally:
         rc.set_num_threads(before)
-    return {"case": label, "one_thread_s": t1, "two_threads_s": t2, "ratio": t1 / t2, "target": 1.7,
-            "repeats": max(15, repeats)}
+    return {
+        "case": label,
+        "one_thread_s": t1,
+        "two_threads_s": t2,
+        "ratio": t1 / t2,
+        "target": 1.7,
+        "repeats": max(15, repeats),
+    }
 
 
 def case_b3(repeats):
@@ -137,9 +155,16 @@ def case_b3(repeats):
     )
     rc.set_num_threads(2)
     t_fast, t_loop = alternate([call, loop], repeats)
-    return [scaling, {"case": "B3' CI(mutual_info) parallel resampling vs one call per resample (2 threads)",
-                      "ours_s": t_fast, "peer_s": t_loop, "peer": "Python loop over resamples",
-                      "ratio": t_loop / t_fast}]
+    return [
+        scaling,
+        {
+            "case": "B3' CI(mutual_info) parallel resampling vs one call per resample (2 threads)",
+            "ours_s": t_fast,
+            "peer_s": t_loop,
+            "peer": "Python loop over resamples",
+            "ratio": t_loop / t_fast,
+        },
+    ]
 
 
 def case_b4(repeats):
@@ -166,8 +191,13 @@ def main():
         else:
             res = f"{r['ours_s']:.3f}s vs {r['peer_s']:.3f}s = {r['ratio']:.1f}x"
         print(f"{r['case']:<82} {res:>30}")
-    meta = {"date": datetime.date.today().isoformat(), "machine": platform.platform(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
+    meta = {
+        "date": datetime.date.today().isoformat(),
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
     print(f"wrote {args.json}")

@@ -71,12 +71,21 @@ def timing_case(kind, n, d, repeats, budget_s, threads):
     rows = []
     for (name, _), t in zip(peers.items(), timers[1:]):
         ratio = t.median / ours_t.median
-        rows.append({
-            "case": f"{kind} N={n} d={d} method=all vs numpy {name}",
-            "ours_s": ours_t.median, "peer_s": t.median, "ratio": ratio, "target": TARGETS[name],
-            "pass": ratio >= TARGETS[name], "reps": f"{len(ours_t.times)}/{len(t.times)}", "threads": threads,
-            "agreement": agreement(ours_t.value, t.value), "ours_value": ours_t.value.mi, "peer_value": t.value["mi"],
-        })
+        rows.append(
+            {
+                "case": f"{kind} N={n} d={d} method=all vs numpy {name}",
+                "ours_s": ours_t.median,
+                "peer_s": t.median,
+                "ratio": ratio,
+                "target": TARGETS[name],
+                "pass": ratio >= TARGETS[name],
+                "reps": f"{len(ours_t.times)}/{len(t.times)}",
+                "threads": threads,
+                "agreement": agreement(ours_t.value, t.value),
+                "ours_value": ours_t.value.mi,
+                "peer_value": t.value["mi"],
+            }
+        )
     return rows
 
 
@@ -113,9 +122,13 @@ def memory_case(kind, n, d, method, threads):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     m = json.loads(out.stdout.strip().splitlines()[-1])
     return {
-        "case": f"memory {kind} N={n} d={d} method={method}", "peak_bytes": m["peak"],
-        "added_bytes": m["peak"] - m["before"], "seconds": m["seconds"],
-        "pass": m["peak"] < MEMORY_TARGET_BYTES, "mi": m["mi"], "upper": m["upper"],
+        "case": f"memory {kind} N={n} d={d} method={method}",
+        "peak_bytes": m["peak"],
+        "added_bytes": m["peak"] - m["before"],
+        "seconds": m["seconds"],
+        "pass": m["peak"] < MEMORY_TARGET_BYTES,
+        "mi": m["mi"],
+        "upper": m["upper"],
     }
 
 
@@ -125,13 +138,17 @@ def print_tables(timing, memory):
     print("-" * len(header))
     for r in timing:
         mark = "PASS" if r["pass"] else "FAIL"
-        print(f"{r['case']:<62} {r['ours_s']:>9.3f} {r['peer_s']:>9.3f} {r['ratio']:>7.1f}x  "
-              f">= {r['target']:g}x {mark:<4} {r['reps']:>8} {r['agreement']:>9.1e}")
+        print(
+            f"{r['case']:<62} {r['ours_s']:>9.3f} {r['peer_s']:>9.3f} {r['ratio']:>7.1f}x  "
+            f">= {r['target']:g}x {mark:<4} {r['reps']:>8} {r['agreement']:>9.1e}"
+        )
     print()
     for m in memory:
         mark = "PASS" if m["pass"] else "FAIL"
-        print(f"{m['case']}: total peak RSS {m['peak_bytes'] / 2**20:.1f} MiB (call added "
-              f"{m['added_bytes'] / 2**20:.1f} MiB), {m['seconds']:.1f} s; target < 1024 MiB {mark}")
+        print(
+            f"{m['case']}: total peak RSS {m['peak_bytes'] / 2**20:.1f} MiB (call added "
+            f"{m['added_bytes'] / 2**20:.1f} MiB), {m['seconds']:.1f} s; target < 1024 MiB {mark}"
+        )
 
 
 def main(argv=None):
@@ -141,8 +158,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--memory-only", action="store_true",
-                        help="only the memory cases; replaces them in an existing --json file")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the memory cases; replaces them in an existing --json file"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         rc.set_num_threads(args.threads)
@@ -164,13 +182,25 @@ def main(argv=None):
             memory.append(memory_case("dropout", 20_000, 128, "all", args.threads))
     print_tables(timing, memory)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "environment": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-                        "threads": threads, "machine": platform.machine()},
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "timing": timing, "memory": memory,
-    }, indent=2, default=str))
+    args.json.write_text(
+        json.dumps(
+            {
+                "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                "environment": {
+                    "python": platform.python_version(),
+                    "numpy": np.__version__,
+                    "cpus": os.cpu_count(),
+                    "threads": threads,
+                    "machine": platform.machine(),
+                },
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "timing": timing,
+                "memory": memory,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     print(f"\nJSON: {args.json}")
 
 

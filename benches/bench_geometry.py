@@ -68,32 +68,61 @@ def case1(rc, cfg):
     o, p = measure(ours, peer, repeats=cfg.repeats, budget_s=cfg.budget_s)
     # The peer works in float32 (as a user would); agreement to float32 accuracy.
     agree = all(close(a, b, 1e-4) for a, b in zip(o.value, p.value))
-    return [speed_row("1: CDNV + NC1 N=5e4 d=512 C=100 f32 vs numpy", o, p, rc.get_num_threads(), 1.0,
-                      f"values agree to 1e-4: {agree}")]
+    return [
+        speed_row(
+            "1: CDNV + NC1 N=5e4 d=512 C=100 f32 vs numpy",
+            o,
+            p,
+            rc.get_num_threads(),
+            1.0,
+            f"values agree to 1e-4: {agree}",
+        )
+    ]
 
 
 def case2(rc, cfg):
     from sklearn.metrics import silhouette_score
 
     h, y = data_silhouette()
-    o, p = measure(lambda: rc.silhouette(h, y), lambda: float(silhouette_score(h, y)),
-                   repeats=cfg.repeats, budget_s=cfg.budget_s)
+    o, p = measure(
+        lambda: rc.silhouette(h, y), lambda: float(silhouette_score(h, y)), repeats=cfg.repeats, budget_s=cfg.budget_s
+    )
     agree = close(o.value, p.value, 1e-10)
-    return [speed_row("2: silhouette N=2e4 d=128 C=10 vs sklearn", o, p, rc.get_num_threads(), 3.0,
-                      f"values agree to 1e-10: {agree}")]
+    return [
+        speed_row(
+            "2: silhouette N=2e4 d=128 C=10 vs sklearn",
+            o,
+            p,
+            rc.get_num_threads(),
+            3.0,
+            f"values agree to 1e-10: {agree}",
+        )
+    ]
 
 
 def case3(rc, cfg):
     rows = []
     # The full-rank case is informational and smaller (N=1e4): there every principal direction is
     # kept and the search is the engine's exact blocked scan, which BLAS-based brute force beats.
-    for n, intrinsic, target, label in ((50_000, 10, 5.0, "N=5e4 d=64, 10-D subspace"),
-                                        (10_000, 64, None, "N=1e4 d=64, full-rank Gaussian")):
+    for n, intrinsic, target, label in (
+        (50_000, 10, 5.0, "N=5e4 d=64, 10-D subspace"),
+        (10_000, 64, None, "N=1e4 d=64, full-rank Gaussian"),
+    ):
         h = data_twonn(n=n, intrinsic=intrinsic)
-        o, p = measure(lambda: rc.twonn_dimension(h), lambda: twonn_sklearn(h), repeats=cfg.repeats, budget_s=cfg.budget_s)
+        o, p = measure(
+            lambda: rc.twonn_dimension(h), lambda: twonn_sklearn(h), repeats=cfg.repeats, budget_s=cfg.budget_s
+        )
         agree = close(o.value, p.value, 1e-6)
-        rows.append(speed_row(f"3: TwoNN {label} vs sklearn NN", o, p, rc.get_num_threads(), target,
-                              f"d_hat {o.value:.3f}; agree to 1e-6: {agree}"))
+        rows.append(
+            speed_row(
+                f"3: TwoNN {label} vs sklearn NN",
+                o,
+                p,
+                rc.get_num_threads(),
+                target,
+                f"d_hat {o.value:.3f}; agree to 1e-6: {agree}",
+            )
+        )
     return rows
 
 
@@ -163,8 +192,10 @@ def main(argv=None):
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.budget_s = 30.0 if args.quick else 120.0
     env = environment_info(rc)
-    print(f"repcompress {env['repcompress']}, numpy {env['numpy']}, sklearn {env['sklearn']}, "
-          f"{env['usable_cpus']} usable CPUs, ours threads {env['repcompress_threads']}, repeats <= {args.repeats}\n")
+    print(
+        f"repcompress {env['repcompress']}, numpy {env['numpy']}, sklearn {env['sklearn']}, "
+        f"{env['usable_cpus']} usable CPUs, ours threads {env['repcompress_threads']}, repeats <= {args.repeats}\n"
+    )
     speed, memory = [], None
     for case in args.cases:
         print(f"running case {case} ...", flush=True)
@@ -180,22 +211,38 @@ def main(argv=None):
     if speed:
         print_table(
             ["case", "ours (s)", "peer (s)", "ratio (peer/ours)", "target", "", "reps o/p", "note"],
-            [[r["case"], fmt_s(r["ours_s"]), fmt_s(r["peer_s"]), f"{r['ratio']:.2f}x" if "ratio" in r else "-",
-              f">= {r['target']:g}x" if r["target"] is not None else "-", r.get("status", ""),
-              f"{r['ours_repeats']}/{r['peer_repeats']}", r["note"]] for r in speed],
+            [
+                [
+                    r["case"],
+                    fmt_s(r["ours_s"]),
+                    fmt_s(r["peer_s"]),
+                    f"{r['ratio']:.2f}x" if "ratio" in r else "-",
+                    f">= {r['target']:g}x" if r["target"] is not None else "-",
+                    r.get("status", ""),
+                    f"{r['ours_repeats']}/{r['peer_repeats']}",
+                    r["note"],
+                ]
+                for r in speed
+            ],
         )
     if memory:
         mib = 1 << 20
         for who in ("ours", "peer"):
             m = memory.get(who, {})
             if "extra_bytes" in m:
-                print(f"{memory['case']}, {who}: peak RSS − RSS after data = {m['extra_bytes'] / mib:.1f} MiB "
-                      f"(input {m['input_bytes'] / mib:.1f} MiB)")
+                print(
+                    f"{memory['case']}, {who}: peak RSS − RSS after data = {m['extra_bytes'] / mib:.1f} MiB "
+                    f"(input {m['input_bytes'] / mib:.1f} MiB)"
+                )
             else:
                 print(f"{memory['case']}, {who}: {m.get('error', 'no result')}")
         print(f"target: ours adds less than half the input size: {memory.get('status', '?')}\n")
-    result = {"environment": env, "args": {"quick": args.quick, "cases": args.cases, "threads": args.threads,
-                                           "repeats": args.repeats}, "speed": speed, "memory": memory}
+    result = {
+        "environment": env,
+        "args": {"quick": args.quick, "cases": args.cases, "threads": args.threads, "repeats": args.repeats},
+        "speed": speed,
+        "memory": memory,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")

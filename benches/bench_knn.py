@@ -41,6 +41,7 @@ MEMORY_TARGET_BYTES = 1 << 30
 # Data
 # ----------------------------------------------------------------------------
 
+
 def data_case1(n, seed=1):
     """1-D x, y = x + noise."""
     rng = np.random.default_rng(seed)
@@ -70,6 +71,7 @@ def data_case3(n=10_000):
 # ----------------------------------------------------------------------------
 # Timing
 # ----------------------------------------------------------------------------
+
 
 class Timer:
     """Collects repeated timings of one callable.
@@ -128,6 +130,7 @@ def measure(*fns, repeats, budget_s, setups=None):
 # Reference check of the peer
 # ----------------------------------------------------------------------------
 
+
 def ksg1_bruteforce(x, y, k):
     """KSG-1 (Kraskov 2004 eq. 8) from full Chebyshev distance matrices. O(N^2) memory."""
     x = x.reshape(len(x), -1)
@@ -175,6 +178,7 @@ def check_peer_against_bruteforce():
 # ----------------------------------------------------------------------------
 # Cases
 # ----------------------------------------------------------------------------
+
 
 def pass_fail(ok):
     return "PASS" if ok else "FAIL"
@@ -239,14 +243,18 @@ def case2(rc, cfg):
     def peer():
         return mutual_info_ksg1_ckdtree(x, y, k=3, workers=cfg.peer_workers)
 
-    raw_t, default_t, peer_t = measure(
-        ours_raw, ours_default, peer, repeats=cfg.repeats, budget_s=cfg.budget_s
-    )
+    raw_t, default_t, peer_t = measure(ours_raw, ours_default, peer, repeats=cfg.repeats, budget_s=cfg.budget_s)
     threads = f"ours {rc.get_num_threads()}, cKDTree {cfg.peer_workers_label}"
     rows = [
         speed_row(label + " (ours normalize=False, jitter=0)", raw_t, peer_t, threads, 10.0),
-        speed_row(label + " (ours defaults)", default_t, peer_t, threads, None,
-                  "informational: ours also normalizes and jitters"),
+        speed_row(
+            label + " (ours defaults)",
+            default_t,
+            peer_t,
+            threads,
+            None,
+            "informational: ours also normalizes and jitters",
+        ),
     ]
     return rows, agreement("2: N=1e5 4-D/4-D", raw_t.value, peer_t.value)
 
@@ -288,29 +296,35 @@ def case4(rc, cfg):
     workloads = [
         ("4: scaling, case 1 N=1e5", lambda: rc.mutual_info(x1, y1, k=3)),
         ("4: scaling, case 1 N=1e6", lambda: rc.mutual_info(x6, y6, k=3)),
-        ("4: scaling, case 2 N=1e5 4-D/4-D",
-         lambda: rc.mutual_info(x2, y2, k=3, normalize=False, jitter=0)),
+        ("4: scaling, case 2 N=1e5 4-D/4-D", lambda: rc.mutual_info(x2, y2, k=3, normalize=False, jitter=0)),
     ]
     original = rc.get_num_threads()
     try:
         for label, fn in workloads:
             # Interleaved, so the pool is resized before every call; that happens in the
             # untimed setup (the pool itself is started lazily inside the timed call).
-            t1, t2 = measure(fn, fn, repeats=cfg.repeats, budget_s=cfg.budget_s,
-                             setups=[lambda: rc.set_num_threads(1), lambda: rc.set_num_threads(2)])
+            t1, t2 = measure(
+                fn,
+                fn,
+                repeats=cfg.repeats,
+                budget_s=cfg.budget_s,
+                setups=[lambda: rc.set_num_threads(1), lambda: rc.set_num_threads(2)],
+            )
             ratio = t1.median / t2.median
-            rows.append({
-                "case": label,
-                "t1_s": t1.median,
-                "t2_s": t2.median,
-                "t1_repeats": len(t1.times),
-                "t2_repeats": len(t2.times),
-                "ratio": ratio,
-                "threads": "1 vs 2",
-                "target": 1.7,
-                "status": pass_fail(ratio >= 1.7),
-                "note": "" if (os.cpu_count() or 1) >= 2 else "fewer than 2 CPUs: meaningless",
-            })
+            rows.append(
+                {
+                    "case": label,
+                    "t1_s": t1.median,
+                    "t2_s": t2.median,
+                    "t1_repeats": len(t1.times),
+                    "t2_repeats": len(t2.times),
+                    "ratio": ratio,
+                    "threads": "1 vs 2",
+                    "target": 1.7,
+                    "status": pass_fail(ratio >= 1.7),
+                    "note": "" if (os.cpu_count() or 1) >= 2 else "fewer than 2 CPUs: meaningless",
+                }
+            )
     finally:
         rc.set_num_threads(original)
     return rows
@@ -389,6 +403,7 @@ def case5(cfg):
 # Output
 # ----------------------------------------------------------------------------
 
+
 def fmt_s(v):
     return "-" if v is None else f"{v:.4f}"
 
@@ -408,11 +423,17 @@ def print_report(speed, scaling, agreements, memory):
         print_table(
             ["case", "ours (s)", "peer (s)", "ratio (peer/ours)", "target", "", "reps o/p", "threads", "note"],
             [
-                [r["case"], fmt_s(r["ours_s"]), fmt_s(r["peer_s"]),
-                 f"{r['ratio']:.2f}x" if "ratio" in r else "-",
-                 f">= {r['target']:g}x" if r["target"] is not None else "-",
-                 r.get("status", ""), f"{r['ours_repeats']}/{r['peer_repeats']}",
-                 r["threads"], r["note"]]
+                [
+                    r["case"],
+                    fmt_s(r["ours_s"]),
+                    fmt_s(r["peer_s"]),
+                    f"{r['ratio']:.2f}x" if "ratio" in r else "-",
+                    f">= {r['target']:g}x" if r["target"] is not None else "-",
+                    r.get("status", ""),
+                    f"{r['ours_repeats']}/{r['peer_repeats']}",
+                    r["threads"],
+                    r["note"],
+                ]
                 for r in speed
             ],
         )
@@ -420,8 +441,16 @@ def print_report(speed, scaling, agreements, memory):
         print_table(
             ["case", "1 thread (s)", "2 threads (s)", "ratio (t1/t2)", "target", "", "reps", "note"],
             [
-                [r["case"], fmt_s(r["t1_s"]), fmt_s(r["t2_s"]), f"{r['ratio']:.2f}x",
-                 f">= {r['target']:g}x", r["status"], f"{r['t1_repeats']}/{r['t2_repeats']}", r["note"]]
+                [
+                    r["case"],
+                    fmt_s(r["t1_s"]),
+                    fmt_s(r["t2_s"]),
+                    f"{r['ratio']:.2f}x",
+                    f">= {r['target']:g}x",
+                    r["status"],
+                    f"{r['t1_repeats']}/{r['t2_repeats']}",
+                    r["note"],
+                ]
                 for r in scaling
             ],
         )
@@ -429,8 +458,14 @@ def print_report(speed, scaling, agreements, memory):
         print_table(
             ["sanity: ours vs cKDTree (same arrays)", "ours (nats)", "peer (nats)", "|diff|", "tol", ""],
             [
-                [a["case"], f"{a['ours']:.15g}", f"{a['peer']:.15g}", f"{a['abs_diff']:.3e}",
-                 f"{a['tol']:g}", a["status"]]
+                [
+                    a["case"],
+                    f"{a['ours']:.15g}",
+                    f"{a['peer']:.15g}",
+                    f"{a['abs_diff']:.3e}",
+                    f"{a['tol']:g}",
+                    a["status"],
+                ]
                 for a in agreements
             ],
         )
@@ -471,16 +506,25 @@ def environment_info(rc):
 # Main
 # ----------------------------------------------------------------------------
 
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="fewer repeats and skip the N=1e6 sklearn peer (~30 s per call)")
-    p.add_argument("--cases", default=",".join(map(str, ALL_CASES)),
-                   help="comma-separated case numbers out of 1,2,3,4,5 (default: all)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for ours (rc.set_num_threads) and workers for the cKDTree peer in "
-                        "cases 1-3 and 5; default: ours' default, cKDTree workers=-1 (all cores). "
-                        "Case 4 always compares 1 vs 2 threads.")
+    p.add_argument(
+        "--quick", action="store_true", help="fewer repeats and skip the N=1e6 sklearn peer (~30 s per call)"
+    )
+    p.add_argument(
+        "--cases",
+        default=",".join(map(str, ALL_CASES)),
+        help="comma-separated case numbers out of 1,2,3,4,5 (default: all)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for ours (rc.set_num_threads) and workers for the cKDTree peer in "
+        "cases 1-3 and 5; default: ours' default, cKDTree workers=-1 (all cores). "
+        "Case 4 always compares 1 vs 2 threads.",
+    )
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"output JSON (default {DEFAULT_JSON})")
     p.add_argument("--repeats", type=int, default=None, help="override the number of repeats per timing")
     args = p.parse_args(argv)
@@ -511,10 +555,12 @@ def main(argv=None):
         args.peer_workers_label = f"all ({usable})"
 
     env = environment_info(rc)
-    print(f"repcompress {env['repcompress']}, numpy {env['numpy']}, scipy {env['scipy']}, "
-          f"sklearn {env['sklearn']}, {env['usable_cpus']} usable CPUs, "
-          f"ours threads {env['repcompress_threads']}, repeats <= {args.repeats}"
-          f"{' (quick)' if args.quick else ''}\n")
+    print(
+        f"repcompress {env['repcompress']}, numpy {env['numpy']}, scipy {env['scipy']}, "
+        f"sklearn {env['sklearn']}, {env['usable_cpus']} usable CPUs, "
+        f"ours threads {env['repcompress_threads']}, repeats <= {args.repeats}"
+        f"{' (quick)' if args.quick else ''}\n"
+    )
 
     peer_check = None
     if {2, 3} & set(args.cases):
@@ -544,8 +590,13 @@ def main(argv=None):
 
     result = {
         "environment": env,
-        "args": {"quick": args.quick, "cases": args.cases, "threads": args.threads,
-                 "repeats": args.repeats, "budget_s": args.budget_s},
+        "args": {
+            "quick": args.quick,
+            "cases": args.cases,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "budget_s": args.budget_s,
+        },
         "peer_bruteforce_check": peer_check,
         "speed": speed,
         "thread_scaling": scaling,

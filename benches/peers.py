@@ -38,9 +38,7 @@ def ksg1_neighbour_counts_ckdtree(x, y, k=3, workers=-1):
     radius = np.nextafter(eps, 0)
     counts = []
     for marginal in (x, y):
-        within = cKDTree(marginal).query_ball_point(
-            marginal, r=radius, p=np.inf, return_length=True, workers=workers
-        )
+        within = cKDTree(marginal).query_ball_point(marginal, r=radius, p=np.inf, return_length=True, workers=workers)
         n = np.asarray(within, dtype=np.int64) - 1  # the point itself is always within r >= 0
         # When eps == 0 (duplicate rows), radius is 0 too and the ball would
         # count the duplicates; nothing is strictly closer than 0.

@@ -56,8 +56,13 @@ def straightforward(means, variances, draws):
         bd_lse[a:b] = logsumexp(-bd, axis=1)
     own = -0.5 * (draws**2 + log_v).sum(axis=1)
     mi, stderr = _paired(own, lse, n)
-    return {"mi": mi, "stderr": stderr, "upper": float(np.mean(math.log(n) - kl_lse)),
-            "lower": float(np.mean(math.log(n) - bd_lse)), "maxent_upper": _maxent(means, variances)}
+    return {
+        "mi": mi,
+        "stderr": stderr,
+        "upper": float(np.mean(math.log(n) - kl_lse)),
+        "lower": float(np.mean(math.log(n) - bd_lse)),
+        "maxent_upper": _maxent(means, variances),
+    }
 
 
 def matrix_product(means, variances, draws, shared=False):
@@ -97,5 +102,10 @@ def matrix_product(means, variances, draws, shared=False):
             bd_lse[a:b] = logsumexp(-bd, axis=1)
     own = -0.5 * ((draws**2).sum(axis=1) + log_det)
     mi, stderr = _paired(own, lse, n)
-    return {"mi": mi, "stderr": stderr, "upper": float(np.mean(math.log(n) - kl_lse)),
-            "lower": float(np.mean(math.log(n) - bd_lse)), "maxent_upper": _maxent(means, variances)}
+    return {
+        "mi": mi,
+        "stderr": stderr,
+        "upper": float(np.mean(math.log(n) - kl_lse)),
+        "lower": float(np.mean(math.log(n) - bd_lse)),
+        "maxent_upper": _maxent(means, variances),
+    }

@@ -14,7 +14,10 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn invalid(arg: &'static str, message: impl Into<String>) -> Self {
-        CoreError::InvalidArgument { arg, message: message.into() }
+        CoreError::InvalidArgument {
+            arg,
+            message: message.into(),
+        }
     }
 }
 

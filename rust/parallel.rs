@@ -12,7 +12,12 @@ static POOL: Mutex<Option<Arc<rayon::ThreadPool>>> = Mutex::new(None);
 static REQUESTED: Mutex<Option<usize>> = Mutex::new(None);
 
 fn env_threads(name: &str) -> Option<usize> {
-    std::env::var(name).ok()?.trim().parse::<usize>().ok().filter(|&n| n > 0)
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n > 0)
 }
 
 fn default_threads() -> usize {
@@ -101,12 +106,18 @@ const CHUNK_TARGET: Duration = Duration::from_millis(150);
 
 impl<'a> Ctl<'a> {
     pub fn new(interrupt: &'a dyn Fn() -> Result<()>) -> Result<Self> {
-        Ok(Ctl { pool: pool()?, interrupt })
+        Ok(Ctl {
+            pool: pool()?,
+            interrupt,
+        })
     }
 
     /// A control that never interrupts (tests, pure-Rust callers).
     pub fn uninterruptible() -> Result<Ctl<'static>> {
-        Ok(Ctl { pool: pool()?, interrupt: &no_interrupt })
+        Ok(Ctl {
+            pool: pool()?,
+            interrupt: &no_interrupt,
+        })
     }
 
     pub fn threads(&self) -> usize {
@@ -122,7 +133,10 @@ impl<'a> Ctl<'a> {
     /// a parallel job (the outer job checks for interrupts between its chunks).
     pub fn nested(&self) -> impl Fn() -> Ctl<'static> + Sync {
         let pool = Arc::clone(&self.pool);
-        move || Ctl { pool: Arc::clone(&pool), interrupt: &no_interrupt }
+        move || Ctl {
+            pool: Arc::clone(&pool),
+            interrupt: &no_interrupt,
+        }
     }
 
     /// Calls the interrupt check.
@@ -145,8 +159,15 @@ impl<'a> Ctl<'a> {
             // The next range aims at CHUNK_TARGET at this range's pace (growing at most 16-fold),
             // in whole multiples of `min_chunk`: few ranges, so few waits at their ends.
             let (took, len) = (t0.elapsed().as_secs_f64(), end - start);
-            let aim = if took > 0.0 { (len as f64 * CHUNK_TARGET.as_secs_f64() / took) as usize } else { usize::MAX };
-            chunk = aim.clamp(min_chunk, len.saturating_mul(16).max(min_chunk)).div_ceil(min_chunk).saturating_mul(min_chunk);
+            let aim = if took > 0.0 {
+                (len as f64 * CHUNK_TARGET.as_secs_f64() / took) as usize
+            } else {
+                usize::MAX
+            };
+            chunk = aim
+                .clamp(min_chunk, len.saturating_mul(16).max(min_chunk))
+                .div_ceil(min_chunk)
+                .saturating_mul(min_chunk);
             start = end;
         }
         Ok(())
@@ -180,7 +201,10 @@ impl<'a> Ctl<'a> {
             let base = offset;
             offset += len;
             self.pool.install(|| {
-                piece.par_chunks_mut(block).enumerate().for_each_init(&init, |state, (b, sl)| f(state, base + b * block, sl));
+                piece
+                    .par_chunks_mut(block)
+                    .enumerate()
+                    .for_each_init(&init, |state, (b, sl)| f(state, base + b * block, sl));
             });
         })
     }
@@ -202,7 +226,10 @@ impl<'a> Ctl<'a> {
             let base = first;
             first += range.len();
             self.pool.install(|| {
-                piece.par_iter_mut().enumerate().for_each(|(i, seg)| f(base + i, bounds[base + i], seg));
+                piece
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(i, seg)| f(base + i, bounds[base + i], seg));
             });
         })
     }

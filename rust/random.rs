@@ -34,7 +34,9 @@ impl Xoshiro256pp {
     pub fn for_stream(seed: u64, stream: u64) -> Self {
         let base = seed.wrapping_add(stream.wrapping_mul(4).wrapping_mul(GAMMA));
         let word = |k: u64| splitmix64_mix(base.wrapping_add(k.wrapping_mul(GAMMA)));
-        Xoshiro256pp { s: [word(1), word(2), word(3), word(4)] }
+        Xoshiro256pp {
+            s: [word(1), word(2), word(3), word(4)],
+        }
     }
 
     #[inline]
@@ -203,7 +205,10 @@ mod tests {
             let want = [next(), next(), next(), next()];
             assert_eq!(Xoshiro256pp::for_stream(seed, b).s, want, "stream {b}");
         }
-        assert_ne!(Xoshiro256pp::for_stream(seed, 0).next_u64(), Xoshiro256pp::for_stream(seed + 1, 0).next_u64());
+        assert_ne!(
+            Xoshiro256pp::for_stream(seed, 0).next_u64(),
+            Xoshiro256pp::for_stream(seed + 1, 0).next_u64()
+        );
     }
 
     #[test]
@@ -282,7 +287,10 @@ mod tests {
             assert!(out.len() == 2 && out[0] < out[1]);
             counts[out[0] as usize * 6 + out[1] as usize] += 1;
         }
-        let subsets: Vec<u64> = (0..6).flat_map(|a| (a + 1..6).map(move |b| (a, b))).map(|(a, b)| counts[a * 6 + b]).collect();
+        let subsets: Vec<u64> = (0..6)
+            .flat_map(|a| (a + 1..6).map(move |b| (a, b)))
+            .map(|(a, b)| counts[a * 6 + b])
+            .collect();
         assert_eq!(subsets.len(), 15);
         assert!(chi_square(&subsets) < chi_square_bound(14));
         // Larger samples: strictly ascending (so distinct), right size, in range, and each index
@@ -367,7 +375,11 @@ pub fn scaled_with_normals(
                     *o = v / divisors[t % d] + scales[t % d] * g.normal();
                 }
             }
-            None => block.iter_mut().zip(src).enumerate().for_each(|(t, (o, &v))| *o = v / divisors[t % d]),
+            None => block
+                .iter_mut()
+                .zip(src)
+                .enumerate()
+                .for_each(|(t, (o, &v))| *o = v / divisors[t % d]),
         }
     })?;
     Ok(out)
@@ -401,7 +413,10 @@ mod noise_tests {
         assert!(mean.abs() < 5.0 / (n as f64).sqrt(), "mean {mean}");
         assert!((var - 1.0).abs() < 5.0 * (2.0 / n as f64).sqrt(), "variance {var}");
         let fourth = z.iter().map(|v| v.powi(4)).sum::<f64>() / n as f64;
-        assert!((fourth - 3.0).abs() < 5.0 * (96.0 / n as f64).sqrt(), "fourth moment {fourth}");
+        assert!(
+            (fourth - 3.0).abs() < 5.0 * (96.0 / n as f64).sqrt(),
+            "fourth moment {fourth}"
+        );
         // Consecutive blocks are not copies of each other.
         assert_ne!(z[0], z[NOISE_ROWS]);
     }
@@ -414,7 +429,11 @@ mod noise_tests {
         let data: Vec<f64> = (0..9000).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
         let (div, scales) = ([3.0, 0.7, 1.0], [1e-10, 0.0, 2.0]);
         let plain = scaled_with_normals(&data, &div, &scales, None, &ctl).unwrap();
-        assert!(plain.iter().zip(&data).enumerate().all(|(t, (p, v))| p.to_bits() == (v / div[t % 3]).to_bits()));
+        assert!(plain
+            .iter()
+            .zip(&data)
+            .enumerate()
+            .all(|(t, (p, v))| p.to_bits() == (v / div[t % 3]).to_bits()));
         let noisy = scaled_with_normals(&data, &div, &scales, Some(5), &ctl).unwrap();
         let noise = scaled_with_normals(&vec![0.0; data.len()], &[1.0; 3], &[1.0; 3], Some(5), &ctl).unwrap();
         for (t, ((o, p), z)) in noisy.iter().zip(&plain).zip(&noise).enumerate() {
@@ -438,7 +457,9 @@ mod noise_tests {
 
     fn simpson(f: impl Fn(f64) -> f64, a: f64, b: f64, steps: usize) -> f64 {
         let h = (b - a) / steps as f64;
-        let inner: f64 = (1..steps).map(|i| f(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 }).sum();
+        let inner: f64 = (1..steps)
+            .map(|i| f(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 })
+            .sum();
         (f(a) + inner + f(b)) * h / 3.0
     }
 
@@ -457,7 +478,9 @@ mod noise_tests {
             let z = g.normal();
             counts[edges.partition_point(|&e| e <= z) - 1] += 1;
         }
-        let mass = |a: f64, b: f64| simpson(|x| (-0.5 * x * x).exp(), a.max(-40.0), b.min(40.0), 20_000) / (2.0 * std::f64::consts::PI).sqrt();
+        let mass = |a: f64, b: f64| {
+            simpson(|x| (-0.5 * x * x).exp(), a.max(-40.0), b.min(40.0), 20_000) / (2.0 * std::f64::consts::PI).sqrt()
+        };
         let chi2: f64 = counts
             .iter()
             .zip(edges.windows(2))
@@ -468,7 +491,12 @@ mod noise_tests {
             .sum();
         let bound = super::tests::chi_square_bound(counts.len() - 1);
         assert!(chi2 < bound, "chi² {chi2} over {} bins (bound {bound})", counts.len());
-        let beyond_r = counts[0] + counts[1] + counts[2] + counts[counts.len() - 3] + counts[counts.len() - 2] + counts[counts.len() - 1];
+        let beyond_r = counts[0]
+            + counts[1]
+            + counts[2]
+            + counts[counts.len() - 3]
+            + counts[counts.len() - 2]
+            + counts[counts.len() - 1];
         assert!(beyond_r > 700, "tail draws: {beyond_r}");
     }
 }

@@ -46,12 +46,18 @@ pub fn ln_gamma_half_integer(m: usize) -> f64 {
 /// ascending order with Neumaier compensation. One cheap pass over the counts and one ψ per
 /// distinct value, instead of a compensated addition per count.
 pub fn mean_digamma_counts(counts: &[u32], offset: f64) -> f64 {
-    let Some(&max) = counts.iter().max() else { return f64::NAN };
+    let Some(&max) = counts.iter().max() else {
+        return f64::NAN;
+    };
     let mut tally = vec![0u32; max as usize + 1];
     for &c in counts {
         tally[c as usize] += 1;
     }
-    let terms = tally.iter().enumerate().filter(|&(_, &times)| times > 0).map(|(v, &times)| times as f64 * digamma(v as f64 + offset));
+    let terms = tally
+        .iter()
+        .enumerate()
+        .filter(|&(_, &times)| times > 0)
+        .map(|(v, &times)| times as f64 * digamma(v as f64 + offset));
     neumaier_sum(terms) / counts.len() as f64
 }
 
@@ -61,7 +67,11 @@ pub fn neumaier_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
     let (mut sum, mut comp) = (0.0f64, 0.0f64);
     for term in terms {
         let t = sum + term;
-        comp += if sum.abs() >= term.abs() { (sum - t) + term } else { (term - t) + sum };
+        comp += if sum.abs() >= term.abs() {
+            (sum - t) + term
+        } else {
+            (term - t) + sum
+        };
         sum = t;
     }
     sum + comp
@@ -80,7 +90,10 @@ mod tests {
         let mut h = 0.0;
         for n in 1..200 {
             let expected = -euler + h;
-            assert!((digamma(n as f64) - expected).abs() < 1e-13 * expected.abs().max(1.0), "n={n}");
+            assert!(
+                (digamma(n as f64) - expected).abs() < 1e-13 * expected.abs().max(1.0),
+                "n={n}"
+            );
             h += 1.0 / n as f64;
         }
         // Large argument against the asymptotic leading terms.
@@ -93,7 +106,7 @@ mod tests {
         assert!((ln_gamma_half_integer(2) - 0.0).abs() < 1e-15); // Γ(1)
         assert!((ln_gamma_half_integer(1) - 0.5 * std::f64::consts::PI.ln()).abs() < 1e-15);
         assert!((ln_gamma_half_integer(10) - 24f64.ln()).abs() < 1e-14); // Γ(5) = 24
-        // Γ(7/2) = 15√π/8
+                                                                         // Γ(7/2) = 15√π/8
         let expected = (15.0 / 8.0f64).ln() + 0.5 * std::f64::consts::PI.ln();
         assert!((ln_gamma_half_integer(7) - expected).abs() < 1e-14);
     }

@@ -167,9 +167,7 @@ def ross(x, labels, k):
         same_class = class_index == class_index[i]
         r[i] = np.sort(distances[i, same_class])[k_i[i] - 1]
     m = count_strictly_closer(distances, r) + 1
-    return float(
-        digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(size_of_class)) - np.mean(digamma(m))
-    )
+    return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(size_of_class)) - np.mean(digamma(m)))
 
 
 def given_labels(x, y, labels, k, estimator):

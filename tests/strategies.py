@@ -41,9 +41,7 @@ def dimensions(draw):
 
 
 @st.composite
-def tied_arrays(
-    draw, n, dims, dtype, continuous_only=False, modes=("grid", "decimal", "dyadic", "normal", "mixed")
-):
+def tied_arrays(draw, n, dims, dtype, continuous_only=False, modes=("grid", "decimal", "dyadic", "normal", "mixed")):
     """A list of arrays of shapes (n, d) for d in dims, with ties on purpose.
 
     Ties come from grid-valued columns, duplicated rows (of the whole sample or of a single

@@ -163,9 +163,7 @@ def test_k_just_below_n_is_accepted(name):
     assert isinstance(call(name, k=k), float)
 
 
-@pytest.mark.parametrize(
-    "name,option", [(n, o) for n in ALL for o in FUNCTIONS[n][2]], ids=lambda v: v
-)
+@pytest.mark.parametrize("name,option", [(n, o) for n in ALL for o in FUNCTIONS[n][2]], ids=lambda v: v)
 def test_unknown_option_string(name, option):
     for bad in ("no-such-option", "KSG1" if option == "estimator" else ""):
         with pytest.raises(ValueError, match=names(option)):
@@ -300,9 +298,7 @@ def layouts(a):
 @pytest.mark.parametrize("name", ALL)
 def test_memory_layout_does_not_matter(name, layout):
     for dtype in (np.float64, np.float32):
-        contiguous = {
-            a: (VALID[a].astype(dtype) if a != "labels" else VALID[a]) for a in FUNCTIONS[name][1]
-        }
+        contiguous = {a: (VALID[a].astype(dtype) if a != "labels" else VALID[a]) for a in FUNCTIONS[name][1]}
         other = {a: layouts(v)[layout] for a, v in contiguous.items()}
         for a, v in other.items():
             assert np.array_equal(v, contiguous[a])
@@ -350,9 +346,7 @@ def garbage_call(draw):
         if a == "labels":
             arrays[a] = np.asarray(draw(st.lists(st.integers(-3, 3), min_size=rows, max_size=rows)))
             continue
-        shape = draw(
-            st.sampled_from([(rows,), (rows, 1), (rows, 2), (rows, 0), (rows, 2, 1), ()])
-        )
+        shape = draw(st.sampled_from([(rows,), (rows, 1), (rows, 2), (rows, 0), (rows, 2, 1), ()]))
         values = draw(
             st.lists(
                 st.one_of(

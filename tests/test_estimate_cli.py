@@ -58,7 +58,14 @@ def test_default_metrics_equal_direct_calls(npz, capsys):
     assert code == 0, err
     doc, rows = json_rows(out)
     assert doc["settings"]["metrics"] == [
-        "cdnv", "nc1", "trace-ratio", "calinski-harabasz", "davies-bouldin", "silhouette", "twonn", "effective-rank",
+        "cdnv",
+        "nc1",
+        "trace-ratio",
+        "calinski-harabasz",
+        "davies-bouldin",
+        "silhouette",
+        "twonn",
+        "effective-rank",
         "mi-labels",
     ]
     nc = rc.neural_collapse(z, labels)
@@ -80,7 +87,13 @@ def test_default_metrics_equal_direct_calls(npz, capsys):
     assert rows[("mi-labels", "I(Z;Y)")]["unit"] == "nats"
     assert rows[("cdnv", "cdnv")]["unit"] == ""
     assert rows[("mi-labels", "I(Z;Y)")]["settings"] == {
-        "k": 3, "normalize": True, "jitter": 1e-10, "random_state": 0, "base": math.e, "neighbors": "auto", "clip": False,
+        "k": 3,
+        "normalize": True,
+        "jitter": 1e-10,
+        "random_state": 0,
+        "base": math.e,
+        "neighbors": "auto",
+        "clip": False,
     }
     assert doc["data"]["n_samples"] == N and doc["data"]["n_units"] == D and doc["data"]["n_classes"] == C
 
@@ -88,8 +101,25 @@ def test_default_metrics_equal_direct_calls(npz, capsys):
 def test_all_metrics_in_bits_with_options(npz, capsys):
     z, labels = activations(1)
     path = npz(z=z, labels=labels)
-    code, out, err = run_cli(capsys, path, "--metrics", "all", "--json", "--base", "2", "--k", "5", "--n-bins", "8",
-                             "--seed", "3", "--ridge", "0.01", "--silhouette-sample-size", "100")
+    code, out, err = run_cli(
+        capsys,
+        path,
+        "--metrics",
+        "all",
+        "--json",
+        "--base",
+        "2",
+        "--k",
+        "5",
+        "--n-bins",
+        "8",
+        "--seed",
+        "3",
+        "--ridge",
+        "0.01",
+        "--silhouette-sample-size",
+        "100",
+    )
     assert code == 0, err
     doc, rows = json_rows(out)
     requested = [m for m in METRICS if not METRICS[m].needs_variances]
@@ -137,8 +167,19 @@ def test_gaussian_channel_rows_equal_direct_call(npz, capsys):
 def test_gaussian_channel_interval_is_monte_carlo_error(npz, capsys):
     z, labels = activations(3, n=80)
     variances = np.full(z.shape, 0.5)
-    code, out, _ = run_cli(capsys, npz(z=z, labels=labels, variances=variances), "--metrics", "gaussian-mi",
-                           "--json", "--ci", "10", "--confidence", "0.9", "--base", "2")
+    code, out, _ = run_cli(
+        capsys,
+        npz(z=z, labels=labels, variances=variances),
+        "--metrics",
+        "gaussian-mi",
+        "--json",
+        "--ci",
+        "10",
+        "--confidence",
+        "0.9",
+        "--base",
+        "2",
+    )
     assert code == 0
     _, rows = json_rows(out)
     r = rc.gaussian_channel_mi(z, variances, labels=labels, base=2)
@@ -151,19 +192,26 @@ def test_gaussian_channel_interval_is_monte_carlo_error(npz, capsys):
 
 def test_confidence_intervals_equal_direct_calls(npz, capsys):
     z, labels = activations(4)
-    code, out, err = run_cli(capsys, npz(z=z, labels=labels), "--metrics", "cdnv,mi-labels", "--ci", "40",
-                             "--seed", "5", "--json")
+    code, out, err = run_cli(
+        capsys, npz(z=z, labels=labels), "--metrics", "cdnv,mi-labels", "--ci", "40", "--seed", "5", "--json"
+    )
     assert code == 0, err
     doc, rows = json_rows(out)
     assert doc["settings"]["ci"] == {"n_resamples": 40, "confidence": 0.95}
     cdnv = rows[("cdnv", "cdnv")]
     direct = rc.confidence_interval(rc.class_distance_normalized_variance, z, labels, n_resamples=40, random_state=5)
-    assert (cdnv["value"], cdnv["low"], cdnv["high"], cdnv["stderr"]) == (direct.value, direct.low, direct.high, direct.stderr)
+    assert (cdnv["value"], cdnv["low"], cdnv["high"], cdnv["stderr"]) == (
+        direct.value,
+        direct.low,
+        direct.high,
+        direct.stderr,
+    )
     assert cdnv["low"] <= cdnv["value"] <= cdnv["high"] and cdnv["low"] < cdnv["high"]
     assert cdnv["interval"].startswith("bootstrap")
     mi = rows[("mi-labels", "I(Z;Y)")]
-    direct = rc.confidence_interval(functools.partial(rc.mutual_info_labels, random_state=5), z, labels,
-                                    n_resamples=40, random_state=5)
+    direct = rc.confidence_interval(
+        functools.partial(rc.mutual_info_labels, random_state=5), z, labels, n_resamples=40, random_state=5
+    )
     assert (mi["value"], mi["low"], mi["high"]) == (direct.value, direct.low, direct.high)
     assert mi["value"] == rc.mutual_info_labels(z, labels, random_state=5)
     assert mi["interval"].startswith("half-sampling")
@@ -180,8 +228,15 @@ def test_table(npz, capsys):
     assert lines[header].split() == ["metric", "value", "stderr", "low", "high", "unit", "note"]
     ci = rc.confidence_interval(rc.class_distance_normalized_variance, z, labels, n_resamples=20)
     cdnv = lines[header + 1]
-    assert cdnv.split()[:7] == ["cdnv", f"{ci.value:.6g}", f"{ci.stderr:.6g}", f"{ci.low:.6g}", f"{ci.high:.6g}", "-",
-                                "CI:"]
+    assert cdnv.split()[:7] == [
+        "cdnv",
+        f"{ci.value:.6g}",
+        f"{ci.stderr:.6g}",
+        f"{ci.low:.6g}",
+        f"{ci.high:.6g}",
+        "-",
+        "CI:",
+    ]
     mi = lines[header + 2]
     assert mi.startswith("mi-labels I(Z;Y) ")
     assert f" {rc.mutual_info_labels(z, labels):.6g} " in mi and " nats " in mi
@@ -212,8 +267,9 @@ def test_one_dimensional_and_flattened_z(npz, capsys):
     assert doc["data"]["n_units"] == 1 and "1-D" in doc["data"]["notes"][0]
 
     conv = z.reshape(N, 2, 3)
-    code, out, _ = run_cli(capsys, npz(z=conv, labels=labels, variances=np.ones_like(conv)),
-                           "--metrics", "cdnv,gaussian-mi", "--json")
+    code, out, _ = run_cli(
+        capsys, npz(z=conv, labels=labels, variances=np.ones_like(conv)), "--metrics", "cdnv,gaussian-mi", "--json"
+    )
     assert code == 0
     doc, rows = json_rows(out)
     assert rows[("cdnv", "cdnv")]["value"] == rc.class_distance_normalized_variance(z, labels)
@@ -262,12 +318,21 @@ def _bad_files(tmp_path):
         "missing z": ({"labels": labels}, "missing key 'z'"),
         "missing labels": ({"z": z}, "missing key 'labels'"),
         "length mismatch": ({"z": z, "labels": labels[:-3]}, "labels: has 237 entries but z has 240 samples"),
-        "variances shape": ({"z": z, "labels": labels, "variances": np.ones((N, D + 1))}, "variances: has shape (240, 6)"),
+        "variances shape": (
+            {"z": z, "labels": labels, "variances": np.ones((N, D + 1))},
+            "variances: has shape (240, 6)",
+        ),
         "negative variances": ({"z": z, "labels": labels, "variances": -np.ones((N, D))}, "variances: must be >= 0"),
-        "non-integer labels": ({"z": z, "labels": labels + 0.5}, "labels: must be integer class ids, got 10.5 at sample 0"),
+        "non-integer labels": (
+            {"z": z, "labels": labels + 0.5},
+            "labels: must be integer class ids, got 10.5 at sample 0",
+        ),
         "string labels": ({"z": z, "labels": labels.astype(str)}, "labels: must be integer class ids, got dtype <U2"),
         "2-D labels": ({"z": z, "labels": np.stack([labels, labels], 1)}, "labels: expected a 1-D array"),
-        "nan in z": ({"z": np.where(np.arange(N)[:, None] == 17, np.nan, z), "labels": labels}, "z: contains NaN or inf (first at sample 17)"),
+        "nan in z": (
+            {"z": np.where(np.arange(N)[:, None] == 17, np.nan, z), "labels": labels},
+            "z: contains NaN or inf (first at sample 17)",
+        ),
         "scalar z": ({"z": np.float64(1.0), "labels": labels}, "z: expected an array of N samples"),
         "one class": ({"z": z, "labels": np.zeros(N, int)}, "need at least 2 classes, got 1"),
     }
@@ -298,7 +363,10 @@ def test_bad_paths_and_metrics_exit_2(tmp_path, npz, capsys):
         ((tmp_path / "garbage.npz",), "cannot be read as an .npz archive"),
         ((tmp_path / "single.npy",), "not an .npz archive"),
         ((tmp_path / "objects.npz",), "cannot read its arrays"),
-        ((good, "--metrics", "cdnv,silhuette"), "unknown metric 'silhuette' (did you mean 'silhouette'?); valid names: cdnv, nc1"),
+        (
+            (good, "--metrics", "cdnv,silhuette"),
+            "unknown metric 'silhuette' (did you mean 'silhouette'?); valid names: cdnv, nc1",
+        ),
         ((good, "--metrics", "gaussian-mi"), "'gaussian-mi' needs per-sample variances"),
         ((), "FILE.npz is required"),
     ]
@@ -355,11 +423,18 @@ def test_console_script(npz):
         pytest.skip("the repcompress console script is not installed")
     z, labels = activations(11)
     path = npz(z=z, labels=labels)
-    done = subprocess.run([script, "estimate", str(path), "--metrics", "cdnv", "--json"],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "REPCOMPRESS_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [script, "estimate", str(path), "--metrics", "cdnv", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "REPCOMPRESS_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["results"][0]["value"] == rc.class_distance_normalized_variance(z, labels)
-    bad = subprocess.run([script, "estimate", str(path), "--metrics", "nope"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [script, "estimate", str(path), "--metrics", "nope"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2 and "unknown metric 'nope'" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -22,6 +22,7 @@ def within_stderr(result, want, k=4.0):
 # Analytic values (SPEC §3)
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("a, want", [(0.25, 0.030311), (1.0, 0.336831), (2.0, 0.632720)])
 def test_two_points_binary_gaussian_channel(a, want):
     # σ = 1; ±a with 20 000 draws each: stderr ≈ 0.003.
@@ -108,6 +109,7 @@ def test_population_value_is_approached_as_n_grows():
 # ---------------------------------------------------------------------------------------------
 # Equality with the dense numpy reference (same draws)
 # ---------------------------------------------------------------------------------------------
+
 
 def _compare(raw, want, keys):
     for key in keys:

@@ -77,7 +77,9 @@ def test_invariant_to_permuting_samples(channel, data):
     perm = np.array(data.draw(st.permutations(range(n))))
     permuted = {k: (v[perm] if k == "variances" else v) for k, v in noise.items()}
     a = rc.gaussian_channel_mi(means, labels=labels, method="bounds", **noise)
-    b = rc.gaussian_channel_mi(means[perm], labels=None if labels is None else labels[perm], method="bounds", **permuted)
+    b = rc.gaussian_channel_mi(
+        means[perm], labels=None if labels is None else labels[perm], method="bounds", **permuted
+    )
     for x, y in ((a.lower, b.lower), (a.upper, b.upper), (a.maxent_upper, b.maxent_upper)):
         assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-10)
     # Monte Carlo: the same draws must follow their samples; call the core with permuted draws.
@@ -91,8 +93,13 @@ def test_invariant_to_permuting_samples(channel, data):
     codes = None if labels is None else np.unique(labels, return_inverse=True)[1].astype(np.int64)
     ra = _core.gaussian_channel_mi(means, v, "per_sample", eps, m, False, codes)
     rb = _core.gaussian_channel_mi(
-        np.ascontiguousarray(means[perm]), np.ascontiguousarray(v[perm]), "per_sample",
-        np.ascontiguousarray(eps[rows]), m, False, None if codes is None else np.ascontiguousarray(codes[perm]),
+        np.ascontiguousarray(means[perm]),
+        np.ascontiguousarray(v[perm]),
+        "per_sample",
+        np.ascontiguousarray(eps[rows]),
+        m,
+        False,
+        None if codes is None else np.ascontiguousarray(codes[perm]),
     )
     for key, value in ra.items():
         if value is not None:

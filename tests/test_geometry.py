@@ -52,8 +52,12 @@ def test_silhouette_with_singletons_duplicates_and_float32():
 def test_silhouette_sample_size_uses_the_drawn_subset():
     h, y = clustered_data(2, n=500)
     idx = np.random.default_rng(4).permutation(500)[:120]
-    assert rc.silhouette(h, y, sample_size=120, random_state=4) == pytest.approx(skm.silhouette_score(h[idx], y[idx]), rel=1e-10)
-    assert rc.silhouette(h, y, sample_size=120, random_state=np.random.default_rng(4)) == rc.silhouette(h, y, sample_size=120, random_state=4)
+    assert rc.silhouette(h, y, sample_size=120, random_state=4) == pytest.approx(
+        skm.silhouette_score(h[idx], y[idx]), rel=1e-10
+    )
+    assert rc.silhouette(h, y, sample_size=120, random_state=np.random.default_rng(4)) == rc.silhouette(
+        h, y, sample_size=120, random_state=4
+    )
 
 
 @pytest.mark.parametrize("n", (1100, 1300))

@@ -70,7 +70,7 @@ def test_invariant_to_relabelling_and_sample_order(data, seed):
     h, y = data
     rng = np.random.default_rng(seed)
     ids = np.unique(y)
-    new_ids = rng.choice(np.arange(-10**6, 10**6), size=len(ids), replace=False)
+    new_ids = rng.choice(np.arange(-(10**6), 10**6), size=len(ids), replace=False)
     relabelled = new_ids[np.searchsorted(ids, y)]
     perm = rng.permutation(len(y))
     base = finite_metrics(h, y) + (rc.trace_ratio(h, y),)

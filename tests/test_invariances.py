@@ -110,9 +110,7 @@ def all_tie_safe_estimates(k, arrays, labels, options=EXACT):
 @given(data=st.data())
 def test_permuting_samples_changes_nothing(data):
     k, arrays, labels = data.draw(case(3, min_n=4, with_labels=True))
-    permutation = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).permutation(
-        labels.size
-    )
+    permutation = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).permutation(labels.size)
     before = all_tie_safe_estimates(k, arrays, labels)
     after = all_tie_safe_estimates(k, [a[permutation] for a in arrays], labels[permutation])
     for name in before:
@@ -122,18 +120,14 @@ def test_permuting_samples_changes_nothing(data):
 @given(data=st.data())
 def test_permuting_samples_ksg2_continuous(data):
     k, (x, y), labels = data.draw(case(2, continuous_only=True, with_labels=True))
-    permutation = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).permutation(
-        labels.size
-    )
+    permutation = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).permutation(labels.size)
     assert_same(
         rc.mutual_info(x, y, k=k, estimator="ksg2", **EXACT),
         rc.mutual_info(x[permutation], y[permutation], k=k, estimator="ksg2", **EXACT),
     )
     assert_same(
         given_labels_quiet(x, y, labels, k=k, estimator="ksg2", **EXACT),
-        given_labels_quiet(
-            x[permutation], y[permutation], labels[permutation], k=k, estimator="ksg2", **EXACT
-        ),
+        given_labels_quiet(x[permutation], y[permutation], labels[permutation], k=k, estimator="ksg2", **EXACT),
     )
 
 
@@ -144,9 +138,7 @@ def all_estimates(k, arrays, labels, options=EXACT):
     x, y, z = arrays
     estimates = all_tie_safe_estimates(k, arrays, labels, options)
     estimates["ksg2"] = rc.mutual_info(x, y, k=k, estimator="ksg2", **options)
-    estimates["given_labels_ksg2"] = given_labels_quiet(
-        x, y, labels, k=k, estimator="ksg2", **options
-    )
+    estimates["given_labels_ksg2"] = given_labels_quiet(x, y, labels, k=k, estimator="ksg2", **options)
     return estimates
 
 
@@ -156,8 +148,7 @@ def test_translation_changes_nothing(data):
     # One integer per column, different for every variable.
     integer_shifts = st.integers(-1000, 1000)
     shifted = [
-        a + np.asarray(data.draw(st.lists(integer_shifts, min_size=a.shape[1], max_size=a.shape[1])))
-        for a in arrays
+        a + np.asarray(data.draw(st.lists(integer_shifts, min_size=a.shape[1], max_size=a.shape[1]))) for a in arrays
     ]
     for a, b in zip(arrays, shifted):  # the premise: differences are unchanged bit for bit
         assert np.array_equal(a[:, None, :] - a[None, :, :], b[:, None, :] - b[None, :, :])

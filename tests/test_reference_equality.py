@@ -120,9 +120,7 @@ def test_mutual_info_given_labels_equals_reference(data, estimator, neighbors, d
     want, skipped = reference.given_labels(x, y, labels, k, estimator)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        got = rc.mutual_info_given_labels(
-            x, y, labels, k=k, estimator=estimator, neighbors=neighbors, **EXACT
-        )
+        got = rc.mutual_info_given_labels(x, y, labels, k=k, estimator=estimator, neighbors=neighbors, **EXACT)
     assert_matches(got, want)
     user_warnings = [w for w in caught if issubclass(w.category, UserWarning)]
     assert bool(user_warnings) == bool(skipped), (skipped, [str(w.message) for w in caught])
@@ -202,12 +200,8 @@ def all_estimators(x, y, z, w, labels, k, neighbors):
             "ksg1": rc.mutual_info(x, y, k=k, estimator="ksg1", neighbors=neighbors, **EXACT),
             "ksg2": rc.mutual_info(x, y, k=k, estimator="ksg2", neighbors=neighbors, **EXACT),
             "cmi": rc.conditional_mutual_info(x, y, z, k=k, neighbors=neighbors, **EXACT),
-            "entropy_chebyshev": rc.entropy(
-                w, k=k, metric="chebyshev", neighbors=neighbors, **EXACT
-            ),
-            "entropy_euclidean": rc.entropy(
-                w, k=k, metric="euclidean", neighbors=neighbors, **EXACT
-            ),
+            "entropy_chebyshev": rc.entropy(w, k=k, metric="chebyshev", neighbors=neighbors, **EXACT),
+            "entropy_euclidean": rc.entropy(w, k=k, metric="euclidean", neighbors=neighbors, **EXACT),
             "ross": rc.mutual_info_labels(x, labels, k=k, neighbors=neighbors, **EXACT),
             "given_labels_ksg1": rc.mutual_info_given_labels(
                 x, y, labels, k=k, estimator="ksg1", neighbors=neighbors, **EXACT

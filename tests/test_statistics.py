@@ -89,9 +89,7 @@ def test_ksg_independent_non_gaussian(estimator):
 
 
 def test_ksg_is_increasing_in_dependence():
-    estimates = [
-        rc.mutual_info(*correlated_gaussians(seed=5, d=2, rho=rho), k=K) for rho in (0.3, 0.6, 0.9)
-    ]
+    estimates = [rc.mutual_info(*correlated_gaussians(seed=5, d=2, rho=rho), k=K) for rho in (0.3, 0.6, 0.9)]
     assert estimates[0] < estimates[1] < estimates[2]
 
 
@@ -229,15 +227,11 @@ def test_mutual_info_given_labels_mixture(estimator):
 BASE_CASES = {
     "mutual_info_ksg1": lambda x, y, z, lab, **kw: rc.mutual_info(x, y, estimator="ksg1", **kw),
     "mutual_info_ksg2": lambda x, y, z, lab, **kw: rc.mutual_info(x, y, estimator="ksg2", **kw),
-    "conditional_mutual_info": lambda x, y, z, lab, **kw: rc.conditional_mutual_info(
-        x, y, z, **kw
-    ),
+    "conditional_mutual_info": lambda x, y, z, lab, **kw: rc.conditional_mutual_info(x, y, z, **kw),
     "entropy_chebyshev": lambda x, y, z, lab, **kw: rc.entropy(x, metric="chebyshev", **kw),
     "entropy_euclidean": lambda x, y, z, lab, **kw: rc.entropy(x, metric="euclidean", **kw),
     "mutual_info_labels": lambda x, y, z, lab, **kw: rc.mutual_info_labels(x, lab, **kw),
-    "mutual_info_given_labels": lambda x, y, z, lab, **kw: rc.mutual_info_given_labels(
-        x, y, lab, **kw
-    ),
+    "mutual_info_given_labels": lambda x, y, z, lab, **kw: rc.mutual_info_given_labels(x, y, lab, **kw),
 }
 
 

@@ -141,9 +141,11 @@ def test_deterministic_capture_has_no_noise(model, data):
 def test_callables_dicts_modules_and_float64(model, data):
     x, y = data
     act = capture(
-        model, batches(x, y, 16),
+        model,
+        batches(x, y, 16),
         {"inputs": lambda inp, out: inp, "probs": lambda inp, out: out.softmax(-1), "first": model[0]},
-        dtype=np.float64, progress=False,
+        dtype=np.float64,
+        progress=False,
     )
     assert act["inputs"].dtype == np.float64
     np.testing.assert_array_equal(act["inputs"], x.numpy().astype(np.float64))

@@ -38,9 +38,11 @@ def train_epoch(model, data, opt):
 def test_tracker_two_epochs_frame_and_plots(setup, tmp_path):
     model, data = setup
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    tracker = CompressionTracker({"hidden": "0", "Z": "2"},
-                                 metrics=["gaussian-mi", "cdnv", "binned-entropy", "binned-mi-labels", "mi-labels"],
-                                 estimate_options={"n_bins": 8})
+    tracker = CompressionTracker(
+        {"hidden": "0", "Z": "2"},
+        metrics=["gaussian-mi", "cdnv", "binned-entropy", "binned-mi-labels", "mi-labels"],
+        estimate_options={"n_bins": 8},
+    )
     for epoch in (1, 2):
         train_epoch(model, data, opt)
         new = tracker.step(model, epoch, {"train": data, "test": data[:1]})
@@ -109,11 +111,30 @@ def test_tracker_records_failures_without_stopping_training(setup):
 @pytest.mark.parametrize(
     "target, files",
     [
-        ("dropout-digits", ["dropout_runs.csv", "dropout_training.csv", "dropout_correlations.csv",
-                            "dropout_correlations.md", "dropout_mi_vs_cdnv.png", "dropout_information_planes.png",
-                            "dropout_summary.md"]),
-        ("ceb-digits", ["ceb_runs.csv", "ceb_training.csv", "ceb_correlations.csv", "ceb_correlations.md",
-                        "ceb_mi_vs_cdnv.png", "ceb_information_planes.png", "ceb_summary.md"]),
+        (
+            "dropout-digits",
+            [
+                "dropout_runs.csv",
+                "dropout_training.csv",
+                "dropout_correlations.csv",
+                "dropout_correlations.md",
+                "dropout_mi_vs_cdnv.png",
+                "dropout_information_planes.png",
+                "dropout_summary.md",
+            ],
+        ),
+        (
+            "ceb-digits",
+            [
+                "ceb_runs.csv",
+                "ceb_training.csv",
+                "ceb_correlations.csv",
+                "ceb_correlations.md",
+                "ceb_mi_vs_cdnv.png",
+                "ceb_information_planes.png",
+                "ceb_summary.md",
+            ],
+        ),
     ],
 )
 def test_reproduction_quick_end_to_end(target, files, tmp_path, capsys):

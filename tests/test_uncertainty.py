@@ -66,7 +66,9 @@ def test_stratified_permutation_keeps_classes():
     labels = rng.integers(0, 4, 300)
     x = rng.standard_normal(300)
     y = labels * 1.0
-    res = rc.permutation_test(rc.mutual_info_given_labels, x, y, labels=labels, n_permutations=20, jitter=0, normalize=False)
+    res = rc.permutation_test(
+        rc.mutual_info_given_labels, x, y, labels=labels, n_permutations=20, jitter=0, normalize=False
+    )
     assert res.stratified
     assert np.all(res.null == res.statistic)
     assert res.pvalue == 1.0
@@ -109,7 +111,11 @@ def test_bootstrap_path_equals_generic_path_for_plug_in_estimators():
         fast = rc.confidence_interval(rc.binned_mutual_info, x, y, bin_size=0.5, correction=correction, n_resamples=8)
         assert fast.method.startswith("bootstrap")
         slow = rc.confidence_interval(
-            lambda a, b: rc.binned_mutual_info(a, b, bin_size=0.5, correction=correction), x, y, n_resamples=8, method="bootstrap"
+            lambda a, b: rc.binned_mutual_info(a, b, bin_size=0.5, correction=correction),
+            x,
+            y,
+            n_resamples=8,
+            method="bootstrap",
         )
         assert fast.value == slow.value
         np.testing.assert_allclose(fast.resamples, slow.resamples, rtol=0, atol=1e-13)
@@ -269,9 +275,11 @@ def test_same_seed_same_bits_at_any_thread_count_and_batching(monkeypatch):
         lambda: rc.confidence_interval(rc.binned_entropy, x, n_bins=4, n_resamples=30, random_state=5).resamples,
         lambda: rc.confidence_interval(rc.entropy, x, n_resamples=30, random_state=5).resamples,
         lambda: rc.permutation_test(rc.binned_mutual_info, x, y, n_bins=4, n_permutations=30, random_state=5).null,
-        lambda: rc.permutation_test(
-            rc.mutual_info_given_labels, x[:, 0], x[:, 1], labels=labels, n_permutations=30, random_state=5
-        ).null,
+        lambda: (
+            rc.permutation_test(
+                rc.mutual_info_given_labels, x[:, 0], x[:, 1], labels=labels, n_permutations=30, random_state=5
+            ).null
+        ),
         # The generic path (one call per resample) with rows drawn in Rust.
         lambda: rc.confidence_interval(lambda a: float(np.mean(a)), x[:, 0], n_resamples=30, random_state=5).resamples,
     ]

@@ -7,7 +7,10 @@ _Float = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 
 def mutual_info_ksg(x: _Float, y: _Float, k: int, estimator: str, neighbors: str) -> float: ...
 def standardize(
-    a: npt.NDArray[np.float64], divisors: npt.NDArray[np.float64], scales: npt.NDArray[np.float64], seed: int | None = None
+    a: npt.NDArray[np.float64],
+    divisors: npt.NDArray[np.float64],
+    scales: npt.NDArray[np.float64],
+    seed: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def conditional_mutual_info_ksg(x: _Float, y: _Float, z: _Float, k: int, neighbors: str) -> float: ...
 def entropy_kl(x: _Float, k: int, metric: str, neighbors: str) -> float: ...
@@ -67,6 +70,7 @@ def knn_resamples(
 def mutual_info_given_labels_ksg(
     x: _Float, y: _Float, labels: npt.NDArray[np.int64], k: int, estimator: str, neighbors: str
 ) -> tuple[float, list[tuple[int, int]]]: ...
+
 # Geometry (rust/py/geometry.rs). Labels are int64 class codes 0..n_classes-1.
 _Codes = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]

@@ -104,7 +104,9 @@ def make_rng(random_state: Any) -> np.random.Generator:
         return random_state
     if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
         return np.random.default_rng(random_state)
-    raise TypeError(f"random_state: expected an int, a numpy.random.Generator or None, got {type(random_state).__name__}")
+    raise TypeError(
+        f"random_state: expected an int, a numpy.random.Generator or None, got {type(random_state).__name__}"
+    )
 
 
 def class_codes(labels: Any, n: int, name: str = "labels") -> tuple[np.ndarray, np.ndarray]:
@@ -133,9 +135,7 @@ def class_codes(labels: Any, n: int, name: str = "labels") -> tuple[np.ndarray, 
     return np.ascontiguousarray(codes.reshape(-1), dtype=np.int64), values
 
 
-def preprocess(
-    arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, random_state: Any
-) -> list[np.ndarray]:
+def preprocess(arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, random_state: Any) -> list[np.ndarray]:
     """SPEC §1 pre-processing, applied to each variable.
 
     `normalize`: each column is divided by its standard deviation (constant columns are left

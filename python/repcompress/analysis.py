@@ -18,9 +18,7 @@ def _require():
         import pandas as pd
         from scipy import stats
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            'repcompress.analysis needs pandas and scipy: pip install "repcompress[analysis]"'
-        ) from exc
+        raise ImportError('repcompress.analysis needs pandas and scipy: pip install "repcompress[analysis]"') from exc
     return pd, stats
 
 
@@ -90,7 +88,11 @@ def rank_correlations(
         except (TypeError, ValueError) as exc:
             raise TypeError(f"columns: {c!r} is not numeric ({exc})") from None
     if method == "normalized-rank":
-        groups = [np.arange(len(df))] if setup is None else [np.asarray(idx) for idx in df.groupby(setup, sort=False).indices.values()]
+        groups = (
+            [np.arange(len(df))]
+            if setup is None
+            else [np.asarray(idx) for idx in df.groupby(setup, sort=False).indices.values()]
+        )
         data = {c: np.concatenate([normalized_ranks(data[c][g]) for g in groups]) for c in columns}
     rows = []
     for a, b in combinations(columns, 2):

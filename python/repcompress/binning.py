@@ -152,7 +152,9 @@ class _BinnedEntropyJob:
     permute_slot = None
     strata = None
 
-    def __init__(self, z: Any, *, n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None, base=math.e):
+    def __init__(
+        self, z: Any, *, n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None, base=math.e
+    ):
         self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
         self.base = check_base(base)
         self.patterns = bin_patterns(z, "z", **self.options)
@@ -177,7 +179,18 @@ class _BinnedMutualInfoJob:
     permute_slot = 1
     strata = None
 
-    def __init__(self, x: Any, y: Any, *, n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None, base=math.e):
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        n_bins=30,
+        bin_size=None,
+        strategy="uniform",
+        range="layer",
+        correction=None,
+        base=math.e,
+    ):
         self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
         self.base = check_base(base)
         if np.asarray(x).shape[:1] != np.asarray(y).shape[:1]:

@@ -1,11 +1,11 @@
 """The `repcompress` command line.
 
-    repcompress demo [--n N] [--seed S]    estimate MI of correlated Gaussians, print estimate vs truth
-    repcompress reproduce toy --out DIR     the paper's toy example (CSV, PNG heatmaps, summary)
-    repcompress estimate FILE.npz [--metrics NAME ...] [--ci N] [--base 2] [--json]
-                                            metrics of saved activations (keys z, labels, optional
-                                            variances): a table, or JSON for machines
-    repcompress estimate --list-metrics     the metric names (cdnv, nc1, silhouette, mi-labels, gaussian-mi, ...)
+repcompress demo [--n N] [--seed S]    estimate MI of correlated Gaussians, print estimate vs truth
+repcompress reproduce toy --out DIR     the paper's toy example (CSV, PNG heatmaps, summary)
+repcompress estimate FILE.npz [--metrics NAME ...] [--ci N] [--base 2] [--json]
+                                        metrics of saved activations (keys z, labels, optional
+                                        variances): a table, or JSON for machines
+repcompress estimate --list-metrics     the metric names (cdnv, nc1, silhouette, mi-labels, gaussian-mi, ...)
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ def run_demo(n: int, seed: int) -> int:
     import repcompress as rc
 
     rng = np.random.default_rng(seed)
-    print(f"repcompress {rc.__version__} — KSG mutual information on correlated Gaussians, N = {n}, "
-          f"{rc.get_num_threads()} thread(s)")
+    print(
+        f"repcompress {rc.__version__} — KSG mutual information on correlated Gaussians, N = {n}, "
+        f"{rc.get_num_threads()} thread(s)"
+    )
     header = f"{'d':>3} {'rho':>5} {'truth':>8} {'ksg1':>8} {'ksg2':>8} {'ksg1 err':>9} {'time':>7}"
     print(header)
     print("-" * len(header))
@@ -50,8 +52,10 @@ def run_demo(n: int, seed: int) -> int:
     z[:, 0] += 10 * labels
     counts = np.bincount(labels)
     h_labels = -float(np.sum(counts / n * np.log(counts / n)))
-    print(f"\nI(Z; labels) for 4 well-separated classes: {rc.mutual_info_labels(z, labels):.4f} "
-          f"(H(labels) = {h_labels:.4f})")
+    print(
+        f"\nI(Z; labels) for 4 well-separated classes: {rc.mutual_info_labels(z, labels):.4f} "
+        f"(H(labels) = {h_labels:.4f})"
+    )
     print(f"largest |KSG-1 error|: {worst:.4f} nats (KSG is biased down at high correlation and dimension)")
     return 0
 

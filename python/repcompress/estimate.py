@@ -150,36 +150,81 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("cdnv", class_distance_normalized_variance,
-               "class-distance normalised variance, mean over class pairs (Galanti et al. 2022); smaller = more collapsed"),
+        Metric(
+            "cdnv",
+            class_distance_normalized_variance,
+            "class-distance normalised variance, mean over class pairs (Galanti et al. 2022); smaller = more collapsed",
+        ),
         Metric("nc1", neural_collapse, "NC1 = Tr(Σ_W Σ_B⁺)/C (Papyan et al. 2020); smaller = more collapsed"),
-        Metric("nc2", neural_collapse, "NC2: equinorm, equiangularity and max-angle of the centred class means; 0 = simplex ETF"),
-        Metric("trace-ratio", trace_ratio, "tr S_W / tr S_B, within- over between-class scatter; smaller = more collapsed"),
+        Metric(
+            "nc2",
+            neural_collapse,
+            "NC2: equinorm, equiangularity and max-angle of the centred class means; 0 = simplex ETF",
+        ),
+        Metric(
+            "trace-ratio", trace_ratio, "tr S_W / tr S_B, within- over between-class scatter; smaller = more collapsed"
+        ),
         Metric("fisher-ratio", fisher_ratio, "tr(S_W⁻¹ S_B); larger = better separated (--ridge when S_W is singular)"),
-        Metric("calinski-harabasz", calinski_harabasz, "Calinski–Harabasz index, as scikit-learn; higher = better separated"),
+        Metric(
+            "calinski-harabasz",
+            calinski_harabasz,
+            "Calinski–Harabasz index, as scikit-learn; higher = better separated",
+        ),
         Metric("davies-bouldin", davies_bouldin, "Davies–Bouldin index, as scikit-learn; lower = better separated"),
-        Metric("silhouette", silhouette,
-               "mean silhouette (Euclidean, exact, O(N²) time; --silhouette-sample-size); higher = better separated"),
+        Metric(
+            "silhouette",
+            silhouette,
+            "mean silhouette (Euclidean, exact, O(N²) time; --silhouette-sample-size); higher = better separated",
+        ),
         Metric("twonn", twonn_dimension, "intrinsic dimension by TwoNN (Facco et al. 2017)", needs_labels=False),
-        Metric("effective-rank", effective_rank,
-               "effective rank (Roy & Vetterli 2007) of z as given, not centred", needs_labels=False),
-        Metric("binned-entropy", binned_entropy, "H_bin(Z), plug-in entropy of the binned activation patterns (--n-bins)",
-               information=True, needs_labels=False),
-        Metric("binned-mi-labels", binned_mutual_info,
-               "I(T;Y), plug-in mutual information of the binned patterns T and the labels: the information plane's "
-               "I(T;Y) (--n-bins); I(X;T) = H_bin(Z) for a deterministic layer", information=True),
+        Metric(
+            "effective-rank",
+            effective_rank,
+            "effective rank (Roy & Vetterli 2007) of z as given, not centred",
+            needs_labels=False,
+        ),
+        Metric(
+            "binned-entropy",
+            binned_entropy,
+            "H_bin(Z), plug-in entropy of the binned activation patterns (--n-bins)",
+            information=True,
+            needs_labels=False,
+        ),
+        Metric(
+            "binned-mi-labels",
+            binned_mutual_info,
+            "I(T;Y), plug-in mutual information of the binned patterns T and the labels: the information plane's "
+            "I(T;Y) (--n-bins); I(X;T) = H_bin(Z) for a deterministic layer",
+            information=True,
+        ),
         Metric("mi-labels", mutual_info_labels, "I(Z;Y) by k-NN (Ross 2014) (--k)", information=True),
-        Metric("entropy", entropy, "h(Z), Kozachenko–Leonenko differential entropy (--k); depends on the scale of z",
-               information=True, needs_labels=False),
-        Metric("gaussian-mi", gaussian_channel_mi,
-               "I(X;Z), I(X;Z|Y), I(Z;Y) of the Gaussian channel Z|x_i ~ N(z_i, diag(variances_i)): paired Monte Carlo "
-               "± stderr, Bhattacharyya/KL pairwise bounds (--n-draws, --min-variance); needs 'variances'",
-               information=True, needs_variances=True),
+        Metric(
+            "entropy",
+            entropy,
+            "h(Z), Kozachenko–Leonenko differential entropy (--k); depends on the scale of z",
+            information=True,
+            needs_labels=False,
+        ),
+        Metric(
+            "gaussian-mi",
+            gaussian_channel_mi,
+            "I(X;Z), I(X;Z|Y), I(Z;Y) of the Gaussian channel Z|x_i ~ N(z_i, diag(variances_i)): paired Monte Carlo "
+            "± stderr, Bhattacharyya/KL pairwise bounds (--n-draws, --min-variance); needs 'variances'",
+            information=True,
+            needs_variances=True,
+        ),
     )
 }
 
 DEFAULT_GEOMETRY = (
-    "cdnv", "nc1", "trace-ratio", "calinski-harabasz", "davies-bouldin", "silhouette", "twonn", "effective-rank",
+    "cdnv",
+    "nc1",
+    "trace-ratio",
+    "calinski-harabasz",
+    "davies-bouldin",
+    "silhouette",
+    "twonn",
+    "effective-rank",
 )
 
 
@@ -227,7 +272,9 @@ def _neural_collapse_field(name: str) -> Callable[[Any, Any], float]:
     return value
 
 
-_NEURAL_COLLAPSE = {name: _neural_collapse_field(name) for name in ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_max_angle")}
+_NEURAL_COLLAPSE = {
+    name: _neural_collapse_field(name) for name in ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_max_angle")
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -280,8 +327,10 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
         notes.append(f"z is 1-D: read as {n} samples of one unit, shape ({n}, 1)")
     elif z.ndim > 2:
         z = z.reshape(n, -1)
-        notes.append(f"z has shape {shape}: each sample's {' × '.join(map(str, shape[1:]))} values flattened to "
-                     f"{z.shape[1]} units, shape {z.shape}")
+        notes.append(
+            f"z has shape {shape}: each sample's {' × '.join(map(str, shape[1:]))} values flattened to "
+            f"{z.shape[1]} units, shape {z.shape}"
+        )
     row = _first_nonfinite(z)
     if row is not None:
         raise InputError(f"z: contains NaN or inf (first at sample {row})")
@@ -297,7 +346,9 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
     if labels.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
         if bad.size:
-            raise InputError(f"labels: must be integer class ids, got {labels[bad[0]].item()!r} at sample {int(bad[0])}")
+            raise InputError(
+                f"labels: must be integer class ids, got {labels[bad[0]].item()!r} at sample {int(bad[0])}"
+            )
     elif labels.dtype.kind not in "iub":
         raise InputError(f"labels: must be integer class ids, got dtype {labels.dtype}")
 
@@ -329,14 +380,18 @@ def load_activations(path: str | Path) -> Activations:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: cannot be read as an .npz archive ({exc})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise InputError(f"{path}: is a single .npy array, not an .npz archive with keys 'z' and 'labels' "
-                         "(save with numpy.savez(path, z=..., labels=...))")
+        raise InputError(
+            f"{path}: is a single .npy array, not an .npz archive with keys 'z' and 'labels' "
+            "(save with numpy.savez(path, z=..., labels=...))"
+        )
     with archive:
         keys = list(archive.files)
         missing = [key for key in ("z", "labels") if key not in keys]
         if missing:
-            raise InputError(f"{path}: missing key {' and '.join(map(repr, missing))}; the archive has "
-                             f"{', '.join(map(repr, keys)) or 'no arrays'} (expected 'z', 'labels' and optional 'variances')")
+            raise InputError(
+                f"{path}: missing key {' and '.join(map(repr, missing))}; the archive has "
+                f"{', '.join(map(repr, keys)) or 'no arrays'} (expected 'z', 'labels' and optional 'variances')"
+            )
         try:
             arrays = {key: archive[key] for key in ("z", "labels", "variances") if key in keys}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -344,8 +399,9 @@ def load_activations(path: str | Path) -> Activations:
     data = check_activations(arrays["z"], arrays["labels"], arrays.get("variances"))
     ignored = [key for key in keys if key not in ("z", "labels", "variances")]
     if ignored:
-        data = Activations(data.z, data.labels, data.variances, data.shape,
-                           data.notes + (f"keys ignored: {', '.join(ignored)}",))
+        data = Activations(
+            data.z, data.labels, data.variances, data.shape, data.notes + (f"keys ignored: {', '.join(ignored)}",)
+        )
     return data
 
 
@@ -463,8 +519,10 @@ class EstimateReport:
             f"# information in {s['unit']} (base {base}); seed {s['seed']}; {s['threads']} thread(s)",
         ]
         if s["ci"] is not None:
-            lines.append(f"# low, high: {100 * s['ci']['confidence']:g} % confidence intervals from "
-                         f"{s['ci']['n_resamples']} resamples (method in each note)")
+            lines.append(
+                f"# low, high: {100 * s['ci']['confidence']:g} % confidence intervals from "
+                f"{s['ci']['n_resamples']} resamples (method in each note)"
+            )
         header = ("metric", "value", "stderr", "low", "high", "unit", "note")
         body = []
         for row in self.rows:
@@ -476,8 +534,17 @@ class EstimateReport:
                 note = "error (below)"
             elif row.warnings:
                 note = f"{note}; warning (below)"
-            body.append((row.label, _number(row.value), _number(row.stderr), _number(row.low), _number(row.high),
-                         row.unit or "-", note))
+            body.append(
+                (
+                    row.label,
+                    _number(row.value),
+                    _number(row.stderr),
+                    _number(row.low),
+                    _number(row.high),
+                    row.unit or "-",
+                    note,
+                )
+            )
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header) - 1)]
         right = (False, True, True, True, True, False)
         for r in [header, *body]:
@@ -531,7 +598,7 @@ def _given(**options: Any) -> dict:
 
 
 def unit_name(base: float) -> str:
-    """"nats" for base e, "bits" for 2, "hartleys" for 10, else "log-base-<b> units"."""
+    """ "nats" for base e, "bits" for 2, "hartleys" for 10, else "log-base-<b> units"."""
     names = {math.e: "nats", 2.0: "bits", 10.0: "hartleys"}
     return names.get(float(base), f"log-base-{base:g} units")
 
@@ -552,7 +619,11 @@ def _scalars(name: str, data: Activations, options: dict) -> list[_Scalar]:
     if name == "nc2":
         return [
             _Scalar(name, quantity, _NEURAL_COLLAPSE[f"nc2_{field_}"], neural_collapse, zl, {})
-            for quantity, field_ in (("equinorm", "equinorm"), ("equiangular", "equiangular"), ("max-angle", "max_angle"))
+            for quantity, field_ in (
+                ("equinorm", "equinorm"),
+                ("equiangular", "equiangular"),
+                ("max-angle", "max_angle"),
+            )
         ]
     if name == "trace-ratio":
         return [_Scalar(name, name, trace_ratio, trace_ratio, zl, {})]
@@ -597,8 +668,14 @@ def _scalars(name: str, data: Activations, options: dict) -> list[_Scalar]:
 def _evaluate_scalar(q: _Scalar, data: Activations, options: dict, unit: str) -> MetricRow:
     arrays = [getattr(data, a) for a in q.arrays]
     settings = _settings(q.function, q.kwargs)
-    row = dict(metric=q.metric, quantity=q.quantity, unit=unit, note=q.note,
-               function=f"repcompress.{q.function.__name__}", settings=settings)
+    row = dict(
+        metric=q.metric,
+        quantity=q.quantity,
+        unit=unit,
+        note=q.note,
+        function=f"repcompress.{q.function.__name__}",
+        settings=settings,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -607,13 +684,21 @@ def _evaluate_scalar(q: _Scalar, data: Activations, options: dict, unit: str) ->
                 interval = {}
             else:
                 ci = confidence_interval(
-                    functools.partial(q.estimator, **q.kwargs), *arrays, n_resamples=options["ci"],
-                    confidence=options["confidence"], random_state=options["seed"], progress=options["progress"],
+                    functools.partial(q.estimator, **q.kwargs),
+                    *arrays,
+                    n_resamples=options["ci"],
+                    confidence=options["confidence"],
+                    random_state=options["seed"],
+                    progress=options["progress"],
                 )
                 value = ci.value
-                interval = dict(stderr=ci.stderr, low=ci.low, high=ci.high,
-                                interval=f"{ci.method}, {100 * ci.confidence:g} %, {ci.n_resamples} resamples",
-                                extra={} if math.isnan(ci.bias) else {"bootstrap_bias": ci.bias})
+                interval = dict(
+                    stderr=ci.stderr,
+                    low=ci.low,
+                    high=ci.high,
+                    interval=f"{ci.method}, {100 * ci.confidence:g} %, {ci.n_resamples} resamples",
+                    extra={} if math.isnan(ci.bias) else {"bootstrap_bias": ci.bias},
+                )
             error = None
         except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as exc:
             value, interval, error = math.nan, {}, str(exc)
@@ -622,8 +707,11 @@ def _evaluate_scalar(q: _Scalar, data: Activations, options: dict, unit: str) ->
 
 
 def _evaluate_gaussian(data: Activations, options: dict, unit: str) -> list[MetricRow]:
-    kwargs = {"random_state": options["seed"], "base": options["base"],
-              **_given(n_draws=options["n_draws"], min_variance=options["min_variance"])}
+    kwargs = {
+        "random_state": options["seed"],
+        "base": options["base"],
+        **_given(n_draws=options["n_draws"], min_variance=options["min_variance"]),
+    }
     settings = _settings(gaussian_channel_mi, kwargs)
     common = dict(metric="gaussian-mi", unit=unit, function="repcompress.gaussian_channel_mi", settings=settings)
     with warnings.catch_warnings(record=True) as caught:
@@ -631,21 +719,50 @@ def _evaluate_gaussian(data: Activations, options: dict, unit: str) -> list[Metr
         try:
             r = gaussian_channel_mi(data.z, data.variances, labels=data.labels, **kwargs)
         except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as exc:
-            return [MetricRow(quantity=q, value=math.nan, error=str(exc), **common)
-                    for q in ("I(X;Z)", "I(X;Z|Y)", "I(Z;Y)")]
+            return [
+                MetricRow(quantity=q, value=math.nan, error=str(exc), **common)
+                for q in ("I(X;Z)", "I(X;Z|Y)", "I(Z;Y)")
+            ]
     messages = tuple(dict.fromkeys(str(w.message) for w in caught))
     draws = f"paired Monte Carlo, {r.n_draws} draw(s) per sample"
-    floored = (f"; {r.n_floored} variances raised to min_variance = {settings['min_variance']:g}"
-               if r.n_floored else "")
+    floored = f"; {r.n_floored} variances raised to min_variance = {settings['min_variance']:g}" if r.n_floored else ""
     parts = [
-        ("I(X;Z)", r.mi, r.stderr, r.lower, r.upper, r.log_n, "log N",
-         {"maxent_upper": r.maxent_upper, "ceiling": r.log_n, "h_z_given_x": r.h_z_given_x,
-          "n_floored": r.n_floored, "n_draws": r.n_draws}),
-        ("I(X;Z|Y)", r.given_labels.mi, r.given_labels.stderr, r.given_labels.lower, r.given_labels.upper,
-         r.given_labels.ceiling, "Σ p(y) log N_y",
-         {"maxent_upper": r.given_labels.maxent_upper, "ceiling": r.given_labels.ceiling}),
-        ("I(Z;Y)", r.labels.mi, r.labels.stderr, r.labels.lower, r.labels.upper, r.labels.ceiling, "H(Y)",
-         {"ceiling": r.labels.ceiling}),
+        (
+            "I(X;Z)",
+            r.mi,
+            r.stderr,
+            r.lower,
+            r.upper,
+            r.log_n,
+            "log N",
+            {
+                "maxent_upper": r.maxent_upper,
+                "ceiling": r.log_n,
+                "h_z_given_x": r.h_z_given_x,
+                "n_floored": r.n_floored,
+                "n_draws": r.n_draws,
+            },
+        ),
+        (
+            "I(X;Z|Y)",
+            r.given_labels.mi,
+            r.given_labels.stderr,
+            r.given_labels.lower,
+            r.given_labels.upper,
+            r.given_labels.ceiling,
+            "Σ p(y) log N_y",
+            {"maxent_upper": r.given_labels.maxent_upper, "ceiling": r.given_labels.ceiling},
+        ),
+        (
+            "I(Z;Y)",
+            r.labels.mi,
+            r.labels.stderr,
+            r.labels.lower,
+            r.labels.upper,
+            r.labels.ceiling,
+            "H(Y)",
+            {"ceiling": r.labels.ceiling},
+        ),
     ]
     z_score = NormalDist().inv_cdf(0.5 + options["confidence"] / 2.0)
     rows = []
@@ -654,11 +771,25 @@ def _evaluate_gaussian(data: Activations, options: dict, unit: str) -> list[Metr
         note = f"{what}; bounds [{lower:.4g}, {upper:.4g}]; ≤ {ceiling_name} = {ceiling:.4g}"
         interval = {}
         if options["ci"] is not None:
-            interval = dict(low=mi - z_score * stderr, high=mi + z_score * stderr,
-                            interval=f"Monte Carlo standard error (normal), {100 * options['confidence']:g} %")
-        rows.append(MetricRow(quantity=quantity, value=mi, stderr=stderr, lower_bound=lower, upper_bound=upper,
-                              note=note + (floored if quantity == "I(X;Z)" else ""), extra=extra,
-                              warnings=messages, **interval, **common))
+            interval = dict(
+                low=mi - z_score * stderr,
+                high=mi + z_score * stderr,
+                interval=f"Monte Carlo standard error (normal), {100 * options['confidence']:g} %",
+            )
+        rows.append(
+            MetricRow(
+                quantity=quantity,
+                value=mi,
+                stderr=stderr,
+                lower_bound=lower,
+                upper_bound=upper,
+                note=note + (floored if quantity == "I(X;Z)" else ""),
+                extra=extra,
+                warnings=messages,
+                **interval,
+                **common,
+            )
+        )
     return rows
 
 
@@ -710,9 +841,20 @@ def estimate_arrays(
     that fails on these data gives a row with ``value`` NaN and ``error`` set.
     """
     return _estimate(
-        check_activations(z, labels, variances), metrics, None, ci=ci, confidence=confidence, seed=seed,
-        base=base, k=k, n_bins=n_bins, n_draws=n_draws, min_variance=min_variance, ridge=ridge,
-        silhouette_sample_size=silhouette_sample_size, progress=progress,
+        check_activations(z, labels, variances),
+        metrics,
+        None,
+        ci=ci,
+        confidence=confidence,
+        seed=seed,
+        base=base,
+        k=k,
+        n_bins=n_bins,
+        n_draws=n_draws,
+        min_variance=min_variance,
+        ridge=ridge,
+        silhouette_sample_size=silhouette_sample_size,
+        progress=progress,
     )
 
 
@@ -779,7 +921,9 @@ def _estimate(
     _, counts = np.unique(data.labels, return_counts=True)
     notes = list(data.notes)
     if data.variances is not None:
-        notes.append("variances given: z holds the channel means; the geometric metrics are computed on them (noise-free)")
+        notes.append(
+            "variances given: z holds the channel means; the geometric metrics are computed on them (noise-free)"
+        )
     described = {
         "path": path,
         "z_shape": list(data.shape),
@@ -799,8 +943,9 @@ def _estimate(
         "seed": int(seed),
         "threads": get_num_threads(),
         "ci": None if options["ci"] is None else {"n_resamples": options["ci"], "confidence": options["confidence"]},
-        "options": {key: options[key] for key in ("k", "n_bins", "n_draws", "min_variance", "ridge",
-                                                   "silhouette_sample_size")},
+        "options": {
+            key: options[key] for key in ("k", "n_bins", "n_draws", "min_variance", "ridge", "silhouette_sample_size")
+        },
     }
     return EstimateReport(rows=rows, data=described, settings=settings)
 
@@ -858,31 +1003,81 @@ def _confidence(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", metavar="FILE.npz",
-                        help="archive with arrays 'z' (N, ...), 'labels' (N,) and optional 'variances' (shape of z)")
-    parser.add_argument("--metrics", nargs="+", metavar="NAME",
-                        help="metric names, space- or comma-separated, or 'all' (see --list-metrics; FILE.npz may "
-                             "follow); default: the geometric metrics and gaussian-mi with variances, else mi-labels")
+    parser.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE.npz",
+        help="archive with arrays 'z' (N, ...), 'labels' (N,) and optional 'variances' (shape of z)",
+    )
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        help="metric names, space- or comma-separated, or 'all' (see --list-metrics; FILE.npz may "
+        "follow); default: the geometric metrics and gaussian-mi with variances, else mi-labels",
+    )
     parser.add_argument("--list-metrics", action="store_true", help="list the metric names and exit")
-    parser.add_argument("--json", action="store_true", help="print JSON (values, intervals, settings) instead of a table")
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (values, intervals, settings) instead of a table"
+    )
     parser.add_argument("--ci", type=_count(2), metavar="N", help="confidence intervals from N resamples")
-    parser.add_argument("--confidence", type=_confidence, default=0.95, metavar="P", help="confidence level (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random_state of the estimators and resampling (default 0)")
-    parser.add_argument("--threads", type=_count(1), metavar="T", help="worker threads (default: all cores; results do not depend on it)")
-    parser.add_argument("--base", type=_base, default=math.e, metavar="B", help="logarithm base of information metrics: e (nats, default) or 2 (bits)")
+    parser.add_argument(
+        "--confidence", type=_confidence, default=0.95, metavar="P", help="confidence level (default 0.95)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="random_state of the estimators and resampling (default 0)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=_count(1),
+        metavar="T",
+        help="worker threads (default: all cores; results do not depend on it)",
+    )
+    parser.add_argument(
+        "--base",
+        type=_base,
+        default=math.e,
+        metavar="B",
+        help="logarithm base of information metrics: e (nats, default) or 2 (bits)",
+    )
+
     def default(function: Callable[..., Any], name: str) -> Any:
         return inspect.signature(function).parameters[name].default
 
     options = parser.add_argument_group("metric options (default: each function's own)")
-    options.add_argument("--k", type=_count(1), help=f"neighbours of mi-labels and entropy (default {default(mutual_info_labels, 'k')})")
-    options.add_argument("--n-bins", type=_count(1), metavar="B", help=f"bins of binned-entropy (default {default(binned_entropy, 'n_bins')})")
-    options.add_argument("--n-draws", type=_count(1), metavar="M",
-                         help=f"Monte Carlo draws per sample of gaussian-mi (default {default(gaussian_channel_mi, 'n_draws')})")
-    options.add_argument("--min-variance", type=_nonnegative, metavar="V",
-                         help=f"variance floor of gaussian-mi (default {default(gaussian_channel_mi, 'min_variance'):g})")
-    options.add_argument("--ridge", type=_nonnegative, metavar="R", help=f"ridge of fisher-ratio (default {default(fisher_ratio, 'ridge'):g})")
-    options.add_argument("--silhouette-sample-size", type=_count(1), metavar="M",
-                         help="silhouette on M random samples instead of all (default: all; O(N²) time)")
+    options.add_argument(
+        "--k", type=_count(1), help=f"neighbours of mi-labels and entropy (default {default(mutual_info_labels, 'k')})"
+    )
+    options.add_argument(
+        "--n-bins",
+        type=_count(1),
+        metavar="B",
+        help=f"bins of binned-entropy (default {default(binned_entropy, 'n_bins')})",
+    )
+    options.add_argument(
+        "--n-draws",
+        type=_count(1),
+        metavar="M",
+        help=f"Monte Carlo draws per sample of gaussian-mi (default {default(gaussian_channel_mi, 'n_draws')})",
+    )
+    options.add_argument(
+        "--min-variance",
+        type=_nonnegative,
+        metavar="V",
+        help=f"variance floor of gaussian-mi (default {default(gaussian_channel_mi, 'min_variance'):g})",
+    )
+    options.add_argument(
+        "--ridge",
+        type=_nonnegative,
+        metavar="R",
+        help=f"ridge of fisher-ratio (default {default(fisher_ratio, 'ridge'):g})",
+    )
+    options.add_argument(
+        "--silhouette-sample-size",
+        type=_count(1),
+        metavar="M",
+        help="silhouette on M random samples instead of all (default: all; O(N²) time)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
 
 
@@ -913,9 +1108,19 @@ def run(args: argparse.Namespace) -> int:
         if args.threads is not None:
             set_num_threads(args.threads)
         report = estimate_file(
-            path, metrics, ci=args.ci, confidence=args.confidence, seed=args.seed, base=args.base, k=args.k,
-            n_bins=args.n_bins, n_draws=args.n_draws, min_variance=args.min_variance, ridge=args.ridge,
-            silhouette_sample_size=args.silhouette_sample_size, progress=False if args.no_progress else None,
+            path,
+            metrics,
+            ci=args.ci,
+            confidence=args.confidence,
+            seed=args.seed,
+            base=args.base,
+            k=args.k,
+            n_bins=args.n_bins,
+            n_draws=args.n_draws,
+            min_variance=args.min_variance,
+            ridge=args.ridge,
+            silhouette_sample_size=args.silhouette_sample_size,
+            progress=False if args.no_progress else None,
         )
     except InputError as exc:
         print(f"repcompress estimate: error: {exc}", file=sys.stderr)
@@ -926,7 +1131,9 @@ def run(args: argparse.Namespace) -> int:
     print(report.to_json() if args.json else report.format_table())
     if report.failed:
         names = ", ".join(dict.fromkeys(row.label for row in report.failed))
-        print(f"repcompress estimate: {len(report.failed)} result(s) failed: {names} (see the error in each row)",
-              file=sys.stderr)
+        print(
+            f"repcompress estimate: {len(report.failed)} result(s) failed: {names} (see the error in each row)",
+            file=sys.stderr,
+        )
         return 1
     return 0

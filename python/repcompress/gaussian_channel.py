@@ -122,8 +122,11 @@ def _per_dimension(value: Any, name: str, d: int, *, strictly_positive: bool) ->
 
 
 def _variances(means: np.ndarray, variances: Any, noise_variance: Any, dropout_alpha: Any) -> tuple[str, np.ndarray]:
-    given = [name for name, v in (("variances", variances), ("noise_variance", noise_variance),
-                                  ("dropout_alpha", dropout_alpha)) if v is not None]
+    given = [
+        name
+        for name, v in (("variances", variances), ("noise_variance", noise_variance), ("dropout_alpha", dropout_alpha))
+        if v is not None
+    ]
     if len(given) != 1:
         what = "none" if not given else " and ".join(given)
         raise ValueError(
@@ -281,9 +284,12 @@ def gaussian_channel_mi(
 
     def quantity(prefix: str) -> ChannelInformation:
         return ChannelInformation(
-            mi=scaled(raw[prefix + "mi"]), stderr=scaled(raw[prefix + "stderr"]),
-            lower=scaled(raw[prefix + "bd"]), upper=scaled(raw[prefix + "kl"]),
-            maxent_upper=scaled(raw[prefix + "maxent"]), ceiling=float(raw[prefix + "ceiling"]) / unit,
+            mi=scaled(raw[prefix + "mi"]),
+            stderr=scaled(raw[prefix + "stderr"]),
+            lower=scaled(raw[prefix + "bd"]),
+            upper=scaled(raw[prefix + "kl"]),
+            maxent_upper=scaled(raw[prefix + "maxent"]),
+            ceiling=float(raw[prefix + "ceiling"]) / unit,
         )
 
     total = quantity("")
@@ -298,11 +304,23 @@ def gaussian_channel_mi(
             lower = total.lower - given.upper
             upper = total.upper - given.lower
         labels_info = ChannelInformation(
-            mi=scaled(raw.get("labels_mi")), stderr=scaled(raw.get("labels_stderr")),
-            lower=lower, upper=upper, maxent_upper=None, ceiling=h_y / unit,
+            mi=scaled(raw.get("labels_mi")),
+            stderr=scaled(raw.get("labels_stderr")),
+            lower=lower,
+            upper=upper,
+            maxent_upper=None,
+            ceiling=h_y / unit,
         )
     return GaussianChannelMI(
-        mi=total.mi, stderr=total.stderr, lower=total.lower, upper=total.upper,
-        maxent_upper=total.maxent_upper, log_n=total.ceiling, h_z_given_x=float(raw["h_z_given_x"]) / unit,
-        n_floored=n_floored, n_draws=n_draws, given_labels=given, labels=labels_info,
+        mi=total.mi,
+        stderr=total.stderr,
+        lower=total.lower,
+        upper=total.upper,
+        maxent_upper=total.maxent_upper,
+        log_n=total.ceiling,
+        h_z_given_x=float(raw["h_z_given_x"]) / unit,
+        n_floored=n_floored,
+        n_draws=n_draws,
+        given_labels=given,
+        labels=labels_info,
     )

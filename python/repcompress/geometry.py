@@ -227,7 +227,9 @@ class NeuralCollapse:
     cdnv: float
 
 
-def neural_collapse(h: Any, labels: Any, *, weights: Any = None, bias: Any = None, logits: Any = None) -> NeuralCollapse:
+def neural_collapse(
+    h: Any, labels: Any, *, weights: Any = None, bias: Any = None, logits: Any = None
+) -> NeuralCollapse:
     """Neural collapse NC1–NC4 and the CDNV of penultimate-layer features ``h``.
 
     - **NC1** = Tr(Σ_W Σ_B⁺)/C with Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ and
@@ -263,7 +265,9 @@ def neural_collapse(h: Any, labels: Any, *, weights: Any = None, bias: Any = Non
             if lg.ndim != 2 or lg.shape[0] != hs.shape[0]:
                 raise ValueError(f"logits: expected shape (N, K) with N = {hs.shape[0]}, got {lg.shape}")
             if not np.isfinite(lg).all():
-                raise ValueError(f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})")
+                raise ValueError(
+                    f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})"
+                )
             _ids_fit(ids, lg.shape[1], "logits")
         else:
             lg = hs @ w.T.astype(hs.dtype, copy=False)
@@ -290,8 +294,10 @@ def neural_collapse(h: Any, labels: Any, *, weights: Any = None, bias: Any = Non
 
 def _ids_fit(ids: np.ndarray, k: int, name: str) -> None:
     if ids.min() < 0 or ids.max() >= k:
-        raise ValueError(f"{name}: has {k} classes but labels contain class id {int(ids.max() if ids.max() >= k else ids.min())}; "
-                         f"with a classifier the labels must be ids in 0..{k - 1}")
+        raise ValueError(
+            f"{name}: has {k} classes but labels contain class id {int(ids.max() if ids.max() >= k else ids.min())}; "
+            f"with a classifier the labels must be ids in 0..{k - 1}"
+        )
 
 
 def _classifier(weights: Any, d: int, ids: np.ndarray, name: str) -> np.ndarray:
@@ -311,7 +317,9 @@ def _classifier(weights: Any, d: int, ids: np.ndarray, name: str) -> np.ndarray:
 
 def _check_n_labels(n_labels: int, n: int) -> None:
     if not 1 < n_labels < n:
-        raise ValueError(f"labels: number of labels is {n_labels}; valid values are 2 to n_samples - 1 = {n - 1} (inclusive)")
+        raise ValueError(
+            f"labels: number of labels is {n_labels}; valid values are 2 to n_samples - 1 = {n - 1} (inclusive)"
+        )
 
 
 @declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
@@ -541,6 +549,12 @@ class ClassStatistics:
         self._classes_ok()
         s = _scatter_from(core, ids, None)
         return ScatterMatrices(
-            within=s.within, between=s.between, total=s.total, sigma_within=s.sigma_within,
-            sigma_between=s.sigma_between, means=s.means[order], counts=s.counts[order], classes=ids[order],
+            within=s.within,
+            between=s.between,
+            total=s.total,
+            sigma_within=s.sigma_within,
+            sigma_between=s.sigma_between,
+            means=s.means[order],
+            counts=s.counts[order],
+            classes=ids[order],
         )

@@ -89,8 +89,20 @@ class _KnnJob:
 class _MutualInfoJob(_KnnJob):
     name = "mutual_info"
 
-    def __init__(self, x, y, *, k=3, estimator="ksg1", normalize=True, jitter=1e-10, random_state=0,
-                 base=math.e, neighbors="auto", clip=False):
+    def __init__(
+        self,
+        x,
+        y,
+        *,
+        k=3,
+        estimator="ksg1",
+        normalize=True,
+        jitter=1e-10,
+        random_state=0,
+        base=math.e,
+        neighbors="auto",
+        clip=False,
+    ):
         check_choice(estimator, "estimator", KSG_ESTIMATORS)
         xs, ys = as_samples(x, "x"), as_samples(y, "y")
         n = same_length([("x", xs), ("y", ys)])
@@ -108,8 +120,9 @@ class _ConditionalMutualInfoJob(_KnnJob):
     # Shuffling y alone would also break its dependence on z: no plain permutation test.
     permute_slot = None
 
-    def __init__(self, x, y, z, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e,
-                 neighbors="auto", clip=False):
+    def __init__(
+        self, x, y, z, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e, neighbors="auto", clip=False
+    ):
         xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
         n = same_length([("x", xs), ("y", ys), ("z", zs)])
         k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
@@ -125,8 +138,18 @@ class _EntropyJob(_KnnJob):
     name = "entropy"
     permute_slot = None
 
-    def __init__(self, x, *, k=3, metric="chebyshev", normalize=False, jitter=1e-10, random_state=0,
-                 base=math.e, neighbors="auto"):
+    def __init__(
+        self,
+        x,
+        *,
+        k=3,
+        metric="chebyshev",
+        normalize=False,
+        jitter=1e-10,
+        random_state=0,
+        base=math.e,
+        neighbors="auto",
+    ):
         check_choice(metric, "metric", ENTROPY_METRICS)
         xs = as_samples(x, "x")
         k, neighbors, jitter, base = _common(k, xs.shape[0], neighbors, jitter, base)
@@ -148,8 +171,9 @@ class _EntropyJob(_KnnJob):
 class _MutualInfoLabelsJob(_KnnJob):
     name = "mutual_info_labels"
 
-    def __init__(self, x, labels, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e,
-                 neighbors="auto", clip=False):
+    def __init__(
+        self, x, labels, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e, neighbors="auto", clip=False
+    ):
         xs = as_samples(x, "x")
         n = xs.shape[0]
         codes, _ = class_codes(labels, n)
@@ -158,14 +182,29 @@ class _MutualInfoLabelsJob(_KnnJob):
         super().__init__(arrays, codes, option="", k=k, neighbors=neighbors, base=base, clip=clip)
 
     def run(self) -> float:
-        return _finish(_core.mutual_info_ross(self.arrays[0], self.labels, self.k, self.neighbors), self.base, self.clip)
+        return _finish(
+            _core.mutual_info_ross(self.arrays[0], self.labels, self.k, self.neighbors), self.base, self.clip
+        )
 
 
 class _MutualInfoGivenLabelsJob(_KnnJob):
     name = "mutual_info_given_labels"
 
-    def __init__(self, x, y, labels, *, k=3, estimator="ksg1", normalize=True, jitter=1e-10, random_state=0,
-                 base=math.e, neighbors="auto", clip=False):
+    def __init__(
+        self,
+        x,
+        y,
+        labels,
+        *,
+        k=3,
+        estimator="ksg1",
+        normalize=True,
+        jitter=1e-10,
+        random_state=0,
+        base=math.e,
+        neighbors="auto",
+        clip=False,
+    ):
         check_choice(estimator, "estimator", KSG_ESTIMATORS)
         xs, ys = as_samples(x, "x"), as_samples(y, "y")
         n = same_length([("x", xs), ("y", ys)])
@@ -241,10 +280,17 @@ def mutual_info(
     0.51
     """
     return _MutualInfoJob(
-        x, y, k=k, estimator=estimator, normalize=normalize, jitter=jitter, random_state=random_state,
-        base=base, neighbors=neighbors, clip=clip,
+        x,
+        y,
+        k=k,
+        estimator=estimator,
+        normalize=normalize,
+        jitter=jitter,
+        random_state=random_state,
+        base=base,
+        neighbors=neighbors,
+        clip=clip,
     ).run()
-
 
 
 @register_estimator(_ConditionalMutualInfoJob, arrays=("x", "y", "z"))
@@ -271,10 +317,17 @@ def conditional_mutual_info(
     Parameters are as for :func:`mutual_info`; z is an array of N rows like x and y.
     """
     return _ConditionalMutualInfoJob(
-        x, y, z, k=k, normalize=normalize, jitter=jitter, random_state=random_state, base=base,
-        neighbors=neighbors, clip=clip,
+        x,
+        y,
+        z,
+        k=k,
+        normalize=normalize,
+        jitter=jitter,
+        random_state=random_state,
+        base=base,
+        neighbors=neighbors,
+        clip=clip,
     ).run()
-
 
 
 @register_estimator(_EntropyJob, arrays=("x",))
@@ -301,10 +354,15 @@ def entropy(
     Reference: Kozachenko & Leonenko (1987); Kraskov et al. (2004), eq. 20.
     """
     return _EntropyJob(
-        x, k=k, metric=metric, normalize=normalize, jitter=jitter, random_state=random_state, base=base,
+        x,
+        k=k,
+        metric=metric,
+        normalize=normalize,
+        jitter=jitter,
+        random_state=random_state,
+        base=base,
         neighbors=neighbors,
     ).run()
-
 
 
 @register_estimator(_MutualInfoLabelsJob, arrays=("x", "labels"))
@@ -336,10 +394,16 @@ def mutual_info_labels(
     scikit-learn also counts i's duplicates in m_i; here m_i = 1, as the formula says.)
     """
     return _MutualInfoLabelsJob(
-        x, labels, k=k, normalize=normalize, jitter=jitter, random_state=random_state, base=base,
-        neighbors=neighbors, clip=clip,
+        x,
+        labels,
+        k=k,
+        normalize=normalize,
+        jitter=jitter,
+        random_state=random_state,
+        base=base,
+        neighbors=neighbors,
+        clip=clip,
     ).run()
-
 
 
 @register_estimator(_MutualInfoGivenLabelsJob, arrays=("x", "y", "labels"))
@@ -366,6 +430,15 @@ def mutual_info_given_labels(
     and the labels are the classes.
     """
     return _MutualInfoGivenLabelsJob(
-        x, y, labels, k=k, estimator=estimator, normalize=normalize, jitter=jitter,
-        random_state=random_state, base=base, neighbors=neighbors, clip=clip,
+        x,
+        y,
+        labels,
+        k=k,
+        estimator=estimator,
+        normalize=normalize,
+        jitter=jitter,
+        random_state=random_state,
+        base=base,
+        neighbors=neighbors,
+        clip=clip,
     ).run()

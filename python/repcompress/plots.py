@@ -63,8 +63,17 @@ def information_plane(
     for i, (layer, part) in enumerate(table.groupby("layer", sort=False)):
         part = part.sort_values("epoch")
         ax.plot(part[x], part[y], color="0.7", lw=1, zorder=1)
-        points = ax.scatter(part[x], part[y], c=part["epoch"], cmap="viridis", marker=markers[i % len(markers)],
-                            label=str(layer), zorder=2, edgecolors="k", linewidths=0.3)
+        points = ax.scatter(
+            part[x],
+            part[y],
+            c=part["epoch"],
+            cmap="viridis",
+            marker=markers[i % len(markers)],
+            label=str(layer),
+            zorder=2,
+            edgecolors="k",
+            linewidths=0.3,
+        )
     if points is not None:
         fig.colorbar(points, ax=ax, label="epoch")
     ax.set_xlabel(x)
@@ -76,8 +85,14 @@ def information_plane(
 
 
 def geometry_vs_information(
-    frame: Any, *, geometry: str = "cdnv", information: str = "I(X;Z)", split: str | None = "train",
-    ax: Any = None, path: Any = None, log_geometry: bool = True,
+    frame: Any,
+    *,
+    geometry: str = "cdnv",
+    information: str = "I(X;Z)",
+    split: str | None = "train",
+    ax: Any = None,
+    path: Any = None,
+    log_geometry: bool = True,
 ) -> Any:
     """A geometric metric (default CDNV) against an information quantity, per layer, coloured by
     epoch: does lower information go with tighter classes?"""
@@ -85,8 +100,15 @@ def geometry_vs_information(
     fig, ax = _figure(ax)
     points = None
     for layer, part in table.groupby("layer", sort=False):
-        points = ax.scatter(part[information], part[geometry], c=part["epoch"], cmap="viridis", label=str(layer),
-                            edgecolors="k", linewidths=0.3)
+        points = ax.scatter(
+            part[information],
+            part[geometry],
+            c=part["epoch"],
+            cmap="viridis",
+            label=str(layer),
+            edgecolors="k",
+            linewidths=0.3,
+        )
     if points is not None:
         fig.colorbar(points, ax=ax, label="epoch")
     if log_geometry and (table[geometry] > 0).all():
@@ -119,15 +141,25 @@ def training_curves(frame: Any, *, metrics: Sequence[str] | None = None, path: A
                 ax.fill_between(line.epoch, line.low, line.high, alpha=0.2)
         ax.set_title(name)
         ax.set_xlabel("epoch")
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize="small")
     return _finish(fig, path)
 
 
 def scatter_by(
-    x: Any, y: Any, c: Any, *, xlabel: str, ylabel: str, clabel: str, ax: Any = None, path: Any = None,
-    title: str | None = None, log_y: bool = False, cmap: str = "coolwarm",
+    x: Any,
+    y: Any,
+    c: Any,
+    *,
+    xlabel: str,
+    ylabel: str,
+    clabel: str,
+    ax: Any = None,
+    path: Any = None,
+    title: str | None = None,
+    log_y: bool = False,
+    cmap: str = "coolwarm",
 ) -> Any:
     """A scatter of runs coloured by a sweep parameter (λ, β)."""
     fig, ax = _figure(ax)

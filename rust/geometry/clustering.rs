@@ -11,7 +11,10 @@ pub fn check_number_of_labels(n_labels: usize, n_samples: usize) -> Result<()> {
     if !(2..n_samples).contains(&n_labels) {
         return Err(CoreError::invalid(
             "labels",
-            format!("number of labels is {n_labels}; valid values are 2 to n_samples - 1 = {} (inclusive)", n_samples.saturating_sub(1)),
+            format!(
+                "number of labels is {n_labels}; valid values are 2 to n_samples - 1 = {} (inclusive)",
+                n_samples.saturating_sub(1)
+            ),
         ));
     }
     Ok(())
@@ -39,15 +42,24 @@ pub fn davies_bouldin(stats: &ClassStats) -> Result<f64> {
     check_number_of_labels(k, n)?;
     let mut intra = Vec::with_capacity(k);
     for &c in &present {
-        let s = stats
-            .dist_sum(c)
-            .ok_or_else(|| CoreError::invalid("h", "Davies–Bouldin needs the data in one piece (not merged statistics)"))?;
+        let s = stats.dist_sum(c).ok_or_else(|| {
+            CoreError::invalid(
+                "h",
+                "Davies–Bouldin needs the data in one piece (not merged statistics)",
+            )
+        })?;
         intra.push(s / stats.count(c) as f64);
     }
     let mut cdist = vec![0.0; k * k];
     for a in 0..k {
         for b in a + 1..k {
-            let v = stats.mean(present[a]).iter().zip(stats.mean(present[b])).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
+            let v = stats
+                .mean(present[a])
+                .iter()
+                .zip(stats.mean(present[b]))
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum::<f64>()
+                .sqrt();
             cdist[a * k + b] = v;
             cdist[b * k + a] = v;
         }
@@ -61,7 +73,11 @@ pub fn davies_bouldin(stats: &ClassStats) -> Result<f64> {
         let mut worst = f64::NEG_INFINITY;
         for b in 0..k {
             // scikit-learn sets zero centroid distances (the diagonal, coincident means) to +inf.
-            let dist = if cdist[a * k + b] == 0.0 { f64::INFINITY } else { cdist[a * k + b] };
+            let dist = if cdist[a * k + b] == 0.0 {
+                f64::INFINITY
+            } else {
+                cdist[a * k + b]
+            };
             worst = worst.max((intra[a] + intra[b]) / dist);
         }
         total += worst;
@@ -91,7 +107,10 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
     let order = &classes.order;
     // Class of each position of the sorted order, norms by position.
     let class_at: Vec<usize> = (0..k).flat_map(|c| std::iter::repeat_n(c, classes.size(c))).collect();
-    let norms: Vec<f64> = order.iter().map(|&i| p.row(i as usize).iter().map(|&x| x.to_f64() * x.to_f64()).sum()).collect();
+    let norms: Vec<f64> = order
+        .iter()
+        .map(|&i| p.row(i as usize).iter().map(|&x| x.to_f64() * x.to_f64()).sum())
+        .collect();
     let nb = n.div_ceil(BLOCK);
     let span = |b: usize| (b * BLOCK, ((b + 1) * BLOCK).min(n));
     // (class, start, end) runs of a block, offsets relative to the block.

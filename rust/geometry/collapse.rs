@@ -50,7 +50,9 @@ pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
     let d = stats.dim();
     let m = stats.centred_means(); // k × d row-major = Mᵀ column-major
     let mt = MatRef::from_row_major_slice(&m, k, d).transpose(); // d × k
-    let svd = mt.thin_svd().map_err(|e| CoreError::Internal(format!("SVD of the class means failed: {e:?}")))?;
+    let svd = mt
+        .thin_svd()
+        .map_err(|e| CoreError::Internal(format!("SVD of the class means failed: {e:?}")))?;
     let s = svd.S().column_vector();
     let u = svd.U();
     let r_all = s.nrows();
@@ -58,7 +60,10 @@ pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
     idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
     let s_max = if r_all > 0 { s[idx[0]] } else { 0.0 };
     if !(s_max > 0.0) {
-        return Err(CoreError::invalid("h", "all class means coincide: Σ_B = 0 and NC1 is undefined"));
+        return Err(CoreError::invalid(
+            "h",
+            "all class means coincide: Σ_B = 0 and NC1 is undefined",
+        ));
     }
     let tol = d.max(k) as f64 * f64::EPSILON * s_max;
     let keep: Vec<usize> = idx.into_iter().take(k - 1).filter(|&j| s[j] > tol).collect();
@@ -74,9 +79,12 @@ pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
 
 /// NC1 = Tr(Σ_W Σ_B⁺)/C = Σ_k u_kᵀ Σ_W u_k / s_k², with Σ_W = S_W/N from the accumulated S_W.
 pub fn nc1(stats: &ClassStats) -> Result<f64> {
-    let w = stats
-        .within()
-        .ok_or_else(|| CoreError::invalid("second_moments", "NC1 from accumulated statistics needs second_moments=True"))?;
+    let w = stats.within().ok_or_else(|| {
+        CoreError::invalid(
+            "second_moments",
+            "NC1 from accumulated statistics needs second_moments=True",
+        )
+    })?;
     let (s2, u) = between_directions(stats)?;
     let (d, r) = (stats.dim(), s2.len());
     let n = stats.n_samples() as f64;
@@ -138,13 +146,20 @@ pub fn nc2(stats: &ClassStats) -> Result<(f64, f64, f64)> {
     let k = stats.need_classes()?;
     let d = stats.dim();
     let m = stats.centred_means();
-    let norms: Vec<f64> = m.chunks(d).map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
+    let norms: Vec<f64> = m
+        .chunks(d)
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
     let (mean_n, std_n) = mean_std(norms.iter().copied());
     let mut cos = Vec::with_capacity(k * (k - 1));
     for a in 0..k {
         for b in 0..k {
             if a != b {
-                let dot: f64 = m[a * d..(a + 1) * d].iter().zip(&m[b * d..(b + 1) * d]).map(|(x, y)| x * y).sum();
+                let dot: f64 = m[a * d..(a + 1) * d]
+                    .iter()
+                    .zip(&m[b * d..(b + 1) * d])
+                    .map(|(x, y)| x * y)
+                    .sum();
                 cos.push(dot / (norms[a] * norms[b]));
             }
         }
@@ -168,7 +183,13 @@ pub fn nc3(stats: &ClassStats, weights: &[f64]) -> Result<f64> {
     let k = stats.need_classes()?;
     let d = stats.dim();
     if weights.len() != k * d {
-        return Err(CoreError::invalid("weights", format!("need {k} × {d} rows for the present classes, got {} values", weights.len())));
+        return Err(CoreError::invalid(
+            "weights",
+            format!(
+                "need {k} × {d} rows for the present classes, got {} values",
+                weights.len()
+            ),
+        ));
     }
     let m = stats.centred_means();
     let nw = weights.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -183,7 +204,10 @@ pub fn nc3(stats: &ClassStats, weights: &[f64]) -> Result<f64> {
 /// into `stats.present()`.
 pub fn nearest_class_mean<T: Real>(p: Points<'_, T>, stats: &ClassStats, ctl: &Ctl) -> Result<Vec<u32>> {
     if p.d() != stats.dim() {
-        return Err(CoreError::invalid("h", format!("has {} columns but the statistics have {}", p.d(), stats.dim())));
+        return Err(CoreError::invalid(
+            "h",
+            format!("has {} columns but the statistics have {}", p.d(), stats.dim()),
+        ));
     }
     let present = stats.present();
     let mut out = vec![0u32; p.n()];
@@ -192,7 +216,11 @@ pub fn nearest_class_mean<T: Real>(p: Points<'_, T>, stats: &ClassStats, ctl: &C
             let row = p.row(start + j);
             let mut best = (f64::INFINITY, 0u32);
             for (q, &c) in present.iter().enumerate() {
-                let dist: f64 = row.iter().zip(stats.mean(c)).map(|(&x, &m)| (x.to_f64() - m) * (x.to_f64() - m)).sum();
+                let dist: f64 = row
+                    .iter()
+                    .zip(stats.mean(c))
+                    .map(|(&x, &m)| (x.to_f64() - m) * (x.to_f64() - m))
+                    .sum();
                 if dist < best.0 {
                     best = (dist, q as u32);
                 }

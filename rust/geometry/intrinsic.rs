@@ -47,7 +47,10 @@ pub struct TwoNn {
 /// d is the least-squares slope through the origin of −log(1 − F) against log μ.
 pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Result<TwoNn> {
     if !(0.0..1.0).contains(&discard_fraction) {
-        return Err(CoreError::invalid("discard_fraction", format!("must lie in [0, 1), got {discard_fraction}")));
+        return Err(CoreError::invalid(
+            "discard_fraction",
+            format!("must lie in [0, 1), got {discard_fraction}"),
+        ));
     }
     let distinct = distinct_rows(p, ctl)?;
     let q = match &distinct {
@@ -56,7 +59,10 @@ pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Res
     };
     let n = q.n();
     if n < 3 {
-        return Err(CoreError::invalid("h", format!("TwoNN needs at least 3 distinct points, got {n}")));
+        return Err(CoreError::invalid(
+            "h",
+            format!("TwoNN needs at least 3 distinct points, got {n}"),
+        ));
     }
     let (rotated, kept) = principal_coordinates(q, ctl)?;
     let r = Points::trusted(&rotated, n, kept);
@@ -87,7 +93,11 @@ pub fn twonn<T: Real>(p: Points<'_, T>, discard_fraction: f64, ctl: &Ctl) -> Res
             "every kept ratio r2/r1 is 1 (equidistant neighbours, e.g. a regular grid): TwoNN is undefined",
         ));
     }
-    Ok(TwoNn { dimension: sxy / sxx, n_distinct: n, n_fitted: n_keep })
+    Ok(TwoNn {
+        dimension: sxy / sxx,
+        n_distinct: n,
+        n_fitted: n_keep,
+    })
 }
 
 /// The points in principal-axis coordinates, (h_i − μ)·V with V the eigenvectors of the covariance
@@ -192,11 +202,18 @@ pub fn effective_rank<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<f64> {
     let s = singular_values(p, ctl)?;
     let total: f64 = s.iter().sum();
     if !(total > 0.0) {
-        return Err(CoreError::invalid("h", "all entries are 0: the effective rank is undefined"));
+        return Err(CoreError::invalid(
+            "h",
+            "all entries are 0: the effective rank is undefined",
+        ));
     }
-    let h: f64 = s.iter().filter(|&&v| v > 0.0).map(|&v| {
-        let q = v / total;
-        -q * q.ln()
-    }).sum();
+    let h: f64 = s
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .map(|&v| {
+            let q = v / total;
+            -q * q.ln()
+        })
+        .sum();
     Ok(h.exp())
 }

@@ -35,13 +35,19 @@ impl Classes {
     /// Groups `n` rows by their `codes` (each `< n_classes`); absent codes are dropped.
     pub fn new(codes: &[u32], n: usize, n_classes: usize) -> Result<Self> {
         if codes.len() != n {
-            return Err(CoreError::invalid("labels", format!("has {} entries but h has {n} samples", codes.len())));
+            return Err(CoreError::invalid(
+                "labels",
+                format!("has {} entries but h has {n} samples", codes.len()),
+            ));
         }
         let mut counts = vec![0usize; n_classes];
         for &c in codes {
             let c = c as usize;
             if c >= n_classes {
-                return Err(CoreError::invalid("labels", format!("class code {c} out of range 0..{n_classes}")));
+                return Err(CoreError::invalid(
+                    "labels",
+                    format!("class code {c} out of range 0..{n_classes}"),
+                ));
             }
             counts[c] += 1;
         }
@@ -64,7 +70,12 @@ impl Classes {
             order[next[k as usize]] = i as u32;
             next[k as usize] += 1;
         }
-        Ok(Classes { order, bounds, ids, of_row })
+        Ok(Classes {
+            order,
+            bounds,
+            ids,
+            of_row,
+        })
     }
 
     pub fn n_classes(&self) -> usize {
@@ -83,7 +94,10 @@ impl Classes {
 /// Fails unless there are at least two classes (`arg` names the labels argument).
 pub(crate) fn need_two_classes(n_classes: usize) -> Result<()> {
     if n_classes < 2 {
-        return Err(CoreError::invalid("labels", format!("need at least 2 classes, got {n_classes}")));
+        return Err(CoreError::invalid(
+            "labels",
+            format!("need at least 2 classes, got {n_classes}"),
+        ));
     }
     Ok(())
 }

@@ -39,7 +39,13 @@ impl ClassStats {
     }
 
     /// Statistics of one batch with class codes `codes` (< `n_classes`).
-    pub fn from_points<T: Real>(p: Points<'_, T>, codes: &[u32], n_classes: usize, second_moments: bool, ctl: &Ctl) -> Result<Self> {
+    pub fn from_points<T: Real>(
+        p: Points<'_, T>,
+        codes: &[u32],
+        n_classes: usize,
+        second_moments: bool,
+        ctl: &Ctl,
+    ) -> Result<Self> {
         let classes = Classes::new(codes, p.n(), n_classes)?;
         Self::from_classes(p, &classes, n_classes, second_moments, ctl)
     }
@@ -108,7 +114,9 @@ impl ClassStats {
         }
         stats.dist_sums = Some(dist_sums);
         if second_moments {
-            let pos_class: Vec<u32> = (0..k).flat_map(|c| std::iter::repeat_n(c as u32, classes.size(c))).collect();
+            let pos_class: Vec<u32> = (0..k)
+                .flat_map(|c| std::iter::repeat_n(c as u32, classes.size(c)))
+                .collect();
             let mean_of = |pos: usize| {
                 let id = classes.ids[pos_class[pos] as usize] as usize;
                 Some(&stats.means[id * d..(id + 1) * d])
@@ -133,7 +141,10 @@ impl ClassStats {
     /// Adds a batch (codes < `n_classes`).
     pub fn update<T: Real>(&mut self, p: Points<'_, T>, codes: &[u32], n_classes: usize, ctl: &Ctl) -> Result<()> {
         if p.d() != self.d {
-            return Err(CoreError::invalid("h", format!("has {} columns but earlier batches had {}", p.d(), self.d)));
+            return Err(CoreError::invalid(
+                "h",
+                format!("has {} columns but earlier batches had {}", p.d(), self.d),
+            ));
         }
         let batch = ClassStats::from_points(p, codes, n_classes, self.within.is_some(), ctl)?;
         let map: Vec<u32> = (0..n_classes as u32).collect();
@@ -144,15 +155,28 @@ impl ClassStats {
     pub fn merge(&mut self, other: &ClassStats, map: &[u32]) -> Result<()> {
         let d = self.d;
         if other.d != d {
-            return Err(CoreError::invalid("other", format!("has dimension {} but these statistics have {d}", other.d)));
+            return Err(CoreError::invalid(
+                "other",
+                format!("has dimension {} but these statistics have {d}", other.d),
+            ));
         }
         if map.len() < other.counts.len() {
-            return Err(CoreError::Internal("class map shorter than the other statistics' classes".into()));
+            return Err(CoreError::Internal(
+                "class map shorter than the other statistics' classes".into(),
+            ));
         }
         if self.within.is_some() && other.within.is_none() {
-            return Err(CoreError::invalid("other", "keeps no second moments (second_moments=False) but these statistics do"));
+            return Err(CoreError::invalid(
+                "other",
+                "keeps no second moments (second_moments=False) but these statistics do",
+            ));
         }
-        let needed = map.iter().take(other.counts.len()).map(|&m| m as usize + 1).max().unwrap_or(0);
+        let needed = map
+            .iter()
+            .take(other.counts.len())
+            .map(|&m| m as usize + 1)
+            .max()
+            .unwrap_or(0);
         self.grow(needed);
         let was_empty = self.n_samples() == 0;
         // Rows √(n_a n_b / n) δ_c of the between-batch correction to S_W.
@@ -187,7 +211,11 @@ impl ClassStats {
             self.counts[t] = na + nb;
         }
         // Distances to the final centroids cannot be merged.
-        self.dist_sums = if was_empty { other.dist_sums.as_ref().map(|ds| remap(ds, map, self.counts.len())) } else { None };
+        self.dist_sums = if was_empty {
+            other.dist_sums.as_ref().map(|ds| remap(ds, map, self.counts.len()))
+        } else {
+            None
+        };
         if let (Some(wa), Some(wb)) = (self.within.as_mut(), other.within.as_ref()) {
             for (a, b) in wa.iter_mut().zip(wb) {
                 *a += b;
@@ -241,7 +269,10 @@ impl ClassStats {
                 if n <= ddof as u64 {
                     return Err(CoreError::invalid(
                         "labels",
-                        format!("a class has {n} sample(s); its variance with ddof={ddof} needs at least {}", ddof + 1),
+                        format!(
+                            "a class has {n} sample(s); its variance with ddof={ddof} needs at least {}",
+                            ddof + 1
+                        ),
                     ));
                 }
                 Ok(self.m2[c] / (n - ddof as u64) as f64)
@@ -289,7 +320,15 @@ impl ClassStats {
         let mu = self.grand_mean();
         self.present()
             .into_iter()
-            .map(|c| self.counts[c] as f64 * self.mean(c).iter().zip(&mu).map(|(a, b)| (a - b) * (a - b)).sum::<f64>())
+            .map(|c| {
+                self.counts[c] as f64
+                    * self
+                        .mean(c)
+                        .iter()
+                        .zip(&mu)
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum::<f64>()
+            })
             .sum()
     }
 
@@ -337,9 +376,14 @@ impl ClassStats {
     pub fn fisher_ratio(&self, ridge: f64) -> Result<f64> {
         self.need_classes()?;
         let d = self.d;
-        let w = self.within().ok_or_else(|| CoreError::invalid("second_moments", "the Fisher ratio needs second_moments=True"))?;
+        let w = self
+            .within()
+            .ok_or_else(|| CoreError::invalid("second_moments", "the Fisher ratio needs second_moments=True"))?;
         if !(ridge >= 0.0 && ridge.is_finite()) {
-            return Err(CoreError::invalid("ridge", format!("must be finite and >= 0, got {ridge}")));
+            return Err(CoreError::invalid(
+                "ridge",
+                format!("must be finite and >= 0, got {ridge}"),
+            ));
         }
         let n = self.n_samples() as f64;
         let (vals, vecs) = super::sym_eigen(w, d, true)?;

@@ -14,7 +14,9 @@ fn data(n: usize, d: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<u32>) {
     let mut s = seed;
     let centres: Vec<f64> = (0..k * d).map(|_| 4.0 * lcg(&mut s)).collect();
     let codes: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
-    let x = (0..n * d).map(|t| centres[codes[t / d] as usize * d + t % d] + lcg(&mut s)).collect();
+    let x = (0..n * d)
+        .map(|t| centres[codes[t / d] as usize * d + t % d] + lcg(&mut s))
+        .collect();
     (x, codes)
 }
 
@@ -32,11 +34,16 @@ fn stats_match_naive_means_and_variances() {
     let mut tw = 0.0;
     for c in 0..k {
         let rows: Vec<usize> = (0..n).filter(|&i| codes[i] as usize == c).collect();
-        let mean: Vec<f64> = (0..d).map(|j| rows.iter().map(|&i| x[i * d + j]).sum::<f64>() / rows.len() as f64).collect();
+        let mean: Vec<f64> = (0..d)
+            .map(|j| rows.iter().map(|&i| x[i * d + j]).sum::<f64>() / rows.len() as f64)
+            .collect();
         for j in 0..d {
             close(st.mean(c)[j], mean[j], 1e-12);
         }
-        let m2: f64 = rows.iter().map(|&i| (0..d).map(|j| (x[i * d + j] - mean[j]).powi(2)).sum::<f64>()).sum();
+        let m2: f64 = rows
+            .iter()
+            .map(|&i| (0..d).map(|j| (x[i * d + j] - mean[j]).powi(2)).sum::<f64>())
+            .sum();
         close(st.m2(c), m2, 1e-12);
         tw += m2;
     }
@@ -76,7 +83,11 @@ fn streaming_equals_one_shot_and_nc1_paths_agree() {
     let classes = Classes::new(&codes, n, k).unwrap();
     let fast = nc1_from_points(p, &classes, &whole, &ctl).unwrap();
     close(nc1(&acc).unwrap(), fast, 1e-10);
-    close(calinski_harabasz(&acc).unwrap(), calinski_harabasz(&whole).unwrap(), 1e-11);
+    close(
+        calinski_harabasz(&acc).unwrap(),
+        calinski_harabasz(&whole).unwrap(),
+        1e-11,
+    );
 }
 
 #[test]
@@ -100,7 +111,12 @@ fn silhouette_matches_naive() {
     codes[7] = 3; // a singleton class
     let classes = Classes::new(&codes, n, 4).unwrap();
     let s = silhouette_samples(Points::new("h", &x, n, d).unwrap(), &classes, &ctl).unwrap();
-    let dist = |i: usize, j: usize| (0..d).map(|t| (x[i * d + t] - x[j * d + t]).powi(2)).sum::<f64>().sqrt();
+    let dist = |i: usize, j: usize| {
+        (0..d)
+            .map(|t| (x[i * d + t] - x[j * d + t]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
     for i in 0..n {
         let own = codes[i];
         let size = |c: u32| codes.iter().filter(|&&v| v == c).count() as f64;
@@ -108,7 +124,11 @@ fn silhouette_matches_naive() {
             assert_eq!(s[i], 0.0);
             continue;
         }
-        let a = (0..n).filter(|&j| codes[j] == own && j != i).map(|j| dist(i, j)).sum::<f64>() / (size(own) - 1.0);
+        let a = (0..n)
+            .filter(|&j| codes[j] == own && j != i)
+            .map(|j| dist(i, j))
+            .sum::<f64>()
+            / (size(own) - 1.0);
         let b = (0..4u32)
             .filter(|&c| c != own)
             .map(|c| (0..n).filter(|&j| codes[j] == c).map(|j| dist(i, j)).sum::<f64>() / size(c))
@@ -134,7 +154,11 @@ fn twonn_finds_the_dimension_of_a_plane_and_effective_rank_of_identity() {
     assert_eq!(r.n_distinct, n);
     assert!((r.dimension - 2.0).abs() < 0.2, "{}", r.dimension);
     let eye: Vec<f64> = (0..9).map(|t| if t % 4 == 0 { 1.0 } else { 0.0 }).collect();
-    close(effective_rank(Points::new("h", &eye, 3, 3).unwrap(), &ctl).unwrap(), 3.0, 1e-12);
+    close(
+        effective_rank(Points::new("h", &eye, 3, 3).unwrap(), &ctl).unwrap(),
+        3.0,
+        1e-12,
+    );
 }
 
 #[test]
@@ -142,7 +166,10 @@ fn fewer_than_two_classes_is_an_error() {
     let ctl = Ctl::uninterruptible().unwrap();
     let x = [0.0, 1.0, 2.0];
     let st = ClassStats::from_points(Points::new("h", &x, 3, 1).unwrap(), &[0, 0, 0], 1, false, &ctl).unwrap();
-    assert!(matches!(cdnv(&st, 0), Err(CoreError::InvalidArgument { arg: "labels", .. })));
+    assert!(matches!(
+        cdnv(&st, 0),
+        Err(CoreError::InvalidArgument { arg: "labels", .. })
+    ));
 }
 
 /// N × d points on a random `intrinsic`-dimensional linear subspace with standard Gaussian

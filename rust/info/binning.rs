@@ -9,8 +9,8 @@
 //! whose rows are drawn inside the parallel loop (`crate::info::resample::Draws`).
 
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
 use crate::info::resample::{check_picked, map_resamples_with, Draws};
+use crate::knn::{Points, Real};
 use crate::parallel::Ctl;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -98,7 +98,11 @@ const COLUMN_GROUP: usize = 8;
 
 /// Runs `f(first_column, columns)` for groups of adjacent columns, in parallel, where `columns[c]`
 /// holds column `first_column + c` as f64.
-fn map_column_groups<T: Real, R: Send>(x: &Points<'_, T>, ctl: &Ctl, f: impl Fn(usize, Vec<Vec<f64>>) -> Vec<R> + Sync) -> Vec<R> {
+fn map_column_groups<T: Real, R: Send>(
+    x: &Points<'_, T>,
+    ctl: &Ctl,
+    f: impl Fn(usize, Vec<Vec<f64>>) -> Vec<R> + Sync,
+) -> Vec<R> {
     use rayon::prelude::*;
     let (n, d) = (x.n(), x.d());
     let groups: Vec<Vec<R>> = ctl.install(|| {
@@ -156,7 +160,10 @@ impl Binner {
         let d = x.d();
         let (ranges, bad) = column_ranges(x, ctl);
         if bad != usize::MAX {
-            return Err(CoreError::invalid("x", format!("contains NaN or inf (first at row {bad})")));
+            return Err(CoreError::invalid(
+                "x",
+                format!("contains NaN or inf (first at row {bad})"),
+            ));
         }
         let width_rule = |(lo, hi): (f64, f64), n_bins: usize| ColumnRule::Width {
             lo,
@@ -176,7 +183,10 @@ impl Binner {
             }
             Binning::FixedWidth { bin_size } => {
                 if !(bin_size > 0.0 && bin_size.is_finite()) {
-                    return Err(CoreError::invalid("bin_size", format!("must be positive and finite, got {bin_size}")));
+                    return Err(CoreError::invalid(
+                        "bin_size",
+                        format!("must be positive and finite, got {bin_size}"),
+                    ));
                 }
                 vec![ColumnRule::Fixed { size: bin_size }; d]
             }
@@ -186,7 +196,11 @@ impl Binner {
                     cols.into_iter()
                         .map(|mut col| {
                             col.sort_unstable_by(f64::total_cmp);
-                            ColumnRule::Edges((1..n_bins).map(|b| numpy_linear_quantile(&col, b as f64 / n_bins as f64)).collect())
+                            ColumnRule::Edges(
+                                (1..n_bins)
+                                    .map(|b| numpy_linear_quantile(&col, b as f64 / n_bins as f64))
+                                    .collect(),
+                            )
                         })
                         .collect()
                 })
@@ -305,7 +319,12 @@ fn finish_hash(mut h: u64) -> u64 {
 /// Gives every row of an n-row table the id of its pattern of codes (ids in order of first
 /// appearance); returns (ids, number of distinct patterns). `fill(i, buf)` writes the key of row i
 /// (`d` words: its codes, or its codes packed several to a word) into `buf`.
-pub fn factorize_rows(n: usize, d: usize, fill: impl Fn(usize, &mut [u64]) + Sync, ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
+pub fn factorize_rows(
+    n: usize,
+    d: usize,
+    fill: impl Fn(usize, &mut [u64]) + Sync,
+    ctl: &Ctl,
+) -> Result<(Vec<u32>, usize)> {
     if n > u32::MAX as usize {
         return Err(CoreError::invalid("x", "more than 2^32 - 1 samples"));
     }
@@ -350,7 +369,10 @@ pub fn factorize_rows(n: usize, d: usize, fill: impl Fn(usize, &mut [u64]) + Syn
             }
             let h = hashes[i];
             let candidates = by_hash.entry(h).or_insert_with(|| vec![map[&h]]);
-            match candidates.iter().find(|&&p| same_row(i, first_row[p as usize] as usize, &mut a, &mut b)) {
+            match candidates
+                .iter()
+                .find(|&&p| same_row(i, first_row[p as usize] as usize, &mut a, &mut b))
+            {
                 Some(&p) => ids[i] = p,
                 None => {
                     let p = first_row.len() as u32;
@@ -369,7 +391,12 @@ pub fn factorize_rows(n: usize, d: usize, fill: impl Fn(usize, &mut [u64]) + Syn
 /// splitmix64's finaliser. Only speed depends on its quality: equal hashes are always verified.
 #[inline]
 fn hash_codes(codes: &[u64]) -> u64 {
-    let mut lanes = [0x243F_6A88_85A3_08D3u64, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0, 0x082E_FA98_EC4E_6C89];
+    let mut lanes = [
+        0x243F_6A88_85A3_08D3u64,
+        0x1319_8A2E_0370_7344,
+        0xA409_3822_299F_31D0,
+        0x082E_FA98_EC4E_6C89,
+    ];
     let mut chunks = codes.chunks_exact(4);
     for c in &mut chunks {
         for l in 0..4 {
@@ -379,7 +406,9 @@ fn hash_codes(codes: &[u64]) -> u64 {
     for (l, &c) in chunks.remainder().iter().enumerate() {
         lanes[l] = mix(lanes[l], c);
     }
-    finish_hash(lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48) ^ codes.len() as u64)
+    finish_hash(
+        lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48) ^ codes.len() as u64,
+    )
 }
 
 /// The most keys [`number_small_keys`] gives a direct table for N rows: a table no longer than a
@@ -391,7 +420,10 @@ fn small_key_limit(n: usize) -> u64 {
 /// The number of possible keys of rows whose column k takes `ranges[k]` values, if at most
 /// [`small_key_limit`].
 fn small_key_range(ranges: impl IntoIterator<Item = u64>, n: usize) -> Option<u64> {
-    ranges.into_iter().try_fold(1u64, |acc, r| acc.checked_mul(r)).filter(|&r| r <= small_key_limit(n))
+    ranges
+        .into_iter()
+        .try_fold(1u64, |acc, r| acc.checked_mul(r))
+        .filter(|&r| r <= small_key_limit(n))
 }
 
 /// Ids in order of first appearance, like [`factorize_rows`], for rows whose words are small
@@ -405,13 +437,19 @@ fn number_small_keys(
     fill: impl Fn(usize, &mut [u64]) + Sync,
     ctl: &Ctl,
 ) -> Result<(Vec<u32>, usize)> {
-    let range = small_key_range(radices.iter().copied(), n).ok_or_else(|| CoreError::Internal("too many keys for a table".into()))?;
+    let range = small_key_range(radices.iter().copied(), n)
+        .ok_or_else(|| CoreError::Internal("too many keys for a table".into()))?;
     let mut ids = vec![0u32; n];
     ctl.fill_blocks(&mut ids, 4096, |start, block| {
         let mut buf = vec![0u64; radices.len()];
         for (t, id) in block.iter_mut().enumerate() {
             fill(start + t, &mut buf);
-            let key = buf.iter().zip(offsets).zip(radices).rev().fold(0u64, |acc, ((&w, &o), &r)| acc * r + w.wrapping_sub(o));
+            let key = buf
+                .iter()
+                .zip(offsets)
+                .zip(radices)
+                .rev()
+                .fold(0u64, |acc, ((&w, &o), &r)| acc * r + w.wrapping_sub(o));
             *id = key as u32;
         }
     })?;
@@ -449,7 +487,10 @@ fn number_hashes(hashes: &[u64], ctl: &Ctl) -> Result<(IdMap, Vec<u32>, Vec<u32>
             .enumerate()
             .map(|(b, out)| {
                 let start = b * block;
-                let mut block = Block { map: IdMap::with_capacity_and_hasher(1024, Default::default()), first_row: Vec::new() };
+                let mut block = Block {
+                    map: IdMap::with_capacity_and_hasher(1024, Default::default()),
+                    first_row: Vec::new(),
+                };
                 for (t, id) in out.iter_mut().enumerate() {
                     *id = block.number(hashes[start + t], (start + t) as u32);
                 }
@@ -463,12 +504,22 @@ fn number_hashes(hashes: &[u64], ctl: &Ctl) -> Result<(IdMap, Vec<u32>, Vec<u32>
         return Ok((IdMap::default(), Vec::new(), ids));
     };
     // Local id → global id for each later block.
-    let to_global: Vec<Vec<u32>> =
-        rest.into_iter().map(|b| b.first_row.iter().map(|&i| global.number(hashes[i as usize], i)).collect()).collect();
-    ctl.install(|| {
-        ids.par_chunks_mut(block).skip(1).zip(to_global.par_iter()).for_each(|(out, to_global)| {
-            out.iter_mut().for_each(|id| *id = to_global[*id as usize]);
+    let to_global: Vec<Vec<u32>> = rest
+        .into_iter()
+        .map(|b| {
+            b.first_row
+                .iter()
+                .map(|&i| global.number(hashes[i as usize], i))
+                .collect()
         })
+        .collect();
+    ctl.install(|| {
+        ids.par_chunks_mut(block)
+            .skip(1)
+            .zip(to_global.par_iter())
+            .for_each(|(out, to_global)| {
+                out.iter_mut().for_each(|id| *id = to_global[*id as usize]);
+            })
     });
     Ok((global.map, global.first_row, ids))
 }
@@ -495,7 +546,13 @@ pub fn factorize_binned<T: Real>(x: Points<'_, T>, binning: &Binning, ctl: &Ctl)
     let radix = binner.max_code().map(|c| c as u64 + 1);
     if let Some(r) = radix.filter(|&r| small_key_range(std::iter::repeat(r).take(d), n).is_some()) {
         // Few possible patterns (few bins, few units): number them through a direct table.
-        let (ids, m) = number_small_keys(n, &vec![0; d], &vec![r; d], |i, buf| binner.fill_codes(x.row(i), buf, |c| c as u64), ctl)?;
+        let (ids, m) = number_small_keys(
+            n,
+            &vec![0; d],
+            &vec![r; d],
+            |i, buf| binner.fill_codes(x.row(i), buf, |c| c as u64),
+            ctl,
+        )?;
         return Ok((ids, m, binner));
     }
     let (ids, m) = if radix.is_some_and(|r| r <= 256) {
@@ -523,12 +580,7 @@ pub fn factorize_binned<T: Real>(x: Points<'_, T>, binning: &Binning, ctl: &Ctl)
             ctl,
         )?
     } else {
-        factorize_rows(
-            n,
-            d,
-            |i, buf| binner.fill_codes(x.row(i), buf, |c| c as u64),
-            ctl,
-        )?
+        factorize_rows(n, d, |i, buf| binner.fill_codes(x.row(i), buf, |c| c as u64), ctl)?
     };
     Ok((ids, m, binner))
 }
@@ -536,7 +588,10 @@ pub fn factorize_binned<T: Real>(x: Points<'_, T>, binning: &Binning, ctl: &Ctl)
 /// Pattern ids of the rows of an integer table (each distinct row is a category).
 pub fn factorize_integers(values: &[i64], n: usize, d: usize, ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
     if values.len() != n * d || n == 0 || d == 0 {
-        return Err(CoreError::invalid("x", format!("buffer of {} values for shape ({n}, {d})", values.len())));
+        return Err(CoreError::invalid(
+            "x",
+            format!("buffer of {} values for shape ({n}, {d})", values.len()),
+        ));
     }
     let fill = |i: usize, buf: &mut [u64]| {
         for (o, &v) in buf.iter_mut().zip(&values[i * d..(i + 1) * d]) {
@@ -551,7 +606,11 @@ pub fn factorize_integers(values: &[i64], n: usize, d: usize, ctl: &Ctl) -> Resu
             *h = (*h).max(v);
         }
     }
-    let radices: Vec<u64> = lo.iter().zip(&hi).map(|(&l, &h)| (h as i128 - l as i128 + 1).min(u64::MAX as i128) as u64).collect();
+    let radices: Vec<u64> = lo
+        .iter()
+        .zip(&hi)
+        .map(|(&l, &h)| (h as i128 - l as i128 + 1).min(u64::MAX as i128) as u64)
+        .collect();
     if small_key_range(radices.iter().copied(), n).is_some() {
         let offsets: Vec<u64> = lo.iter().map(|&l| l as u64).collect();
         return number_small_keys(n, &offsets, &radices, fill, ctl);
@@ -567,10 +626,13 @@ static C_LN_C: LazyLock<[f64; 64]> = LazyLock::new(|| std::array::from_fn(|c| c 
 /// summed with Neumaier compensation.
 pub fn plugin_entropy(counts: impl IntoIterator<Item = u32>, total: usize) -> f64 {
     let small = &*C_LN_C;
-    let terms = counts.into_iter().filter(|&c| c > 1).map(|c| match small.get(c as usize) {
-        Some(&t) => t,
-        None => c as f64 * (c as f64).ln(),
-    });
+    let terms = counts
+        .into_iter()
+        .filter(|&c| c > 1)
+        .map(|c| match small.get(c as usize) {
+            Some(&t) => t,
+            None => c as f64 * (c as f64).ln(),
+        });
     let n = total as f64;
     n.ln() - crate::special::neumaier_sum(terms) / n
 }
@@ -586,7 +648,10 @@ fn take_entropy(counts: &mut [u32], total: usize) -> (f64, usize) {
 
 /// Plug-in entropy and number of distinct values of `counts` (over `total` samples).
 fn entropy_and_distinct(counts: &[u32], total: usize) -> (f64, usize) {
-    (plugin_entropy(counts.iter().copied(), total), counts.iter().filter(|&&c| c > 0).count())
+    (
+        plugin_entropy(counts.iter().copied(), total),
+        counts.iter().filter(|&&c| c > 0).count(),
+    )
 }
 
 /// Ids of the pairs (a[i], b[i]) and their number: the joint variable, so that the joint counts of
@@ -597,7 +662,10 @@ fn entropy_and_distinct(counts: &[u32], total: usize) -> (f64, usize) {
 pub fn factorize_pairs(a: (&[u32], usize), b: (&[u32], usize), ctl: &Ctl) -> Result<(Vec<u32>, usize)> {
     let ((ids_a, n_a), (ids_b, n_b)) = (a, b);
     if ids_a.len() != ids_b.len() {
-        return Err(CoreError::invalid("y", format!("has {} samples but x has {}", ids_b.len(), ids_a.len())));
+        return Err(CoreError::invalid(
+            "y",
+            format!("has {} samples but x has {}", ids_b.len(), ids_a.len()),
+        ));
     }
     check_ids("x", ids_a, n_a)?;
     check_ids("y", ids_b, n_b)?;
@@ -648,7 +716,10 @@ pub fn entropy_resamples(
     for (t, &(ids, n_ids)) in tables.iter().enumerate() {
         let name = NAMES.get(t).copied().unwrap_or("ids");
         if ids.len() != n {
-            return Err(CoreError::invalid(name, format!("has {} samples but the first table has {n}", ids.len())));
+            return Err(CoreError::invalid(
+                name,
+                format!("has {} samples but the first table has {n}", ids.len()),
+            ));
         }
         check_ids(name, ids, n_ids)?;
     }
@@ -668,7 +739,16 @@ pub fn entropy_resamples(
         return Ok(vec![sample_entropies(tables.len(), &finest, ctl)]);
     }
     let ids_f = &finest.ids[..];
-    let init = || (vec![0u32; finest.n], finest.coarser.iter().map(|(_, n_t, _)| vec![0u32; *n_t]).collect::<Vec<_>>());
+    let init = || {
+        (
+            vec![0u32; finest.n],
+            finest
+                .coarser
+                .iter()
+                .map(|(_, n_t, _)| vec![0u32; *n_t])
+                .collect::<Vec<_>>(),
+        )
+    };
     map_resamples_with(count, ctl, init, |(counts, others), r, _| {
         if let Some((d, range)) = &draws {
             d.for_each_row(range.start + r, |i| counts[ids_f[i] as usize] += 1);
@@ -749,10 +829,17 @@ struct Finest<'a> {
 
 impl<'a> Finest<'a> {
     fn of(tables: &[(&'a [u32], usize)], ctl: &Ctl) -> Result<Self> {
-        let largest = (0..tables.len()).max_by_key(|&t| (tables[t].1, std::cmp::Reverse(t))).unwrap_or(0);
+        let largest = (0..tables.len())
+            .max_by_key(|&t| (tables[t].1, std::cmp::Reverse(t)))
+            .unwrap_or(0);
         let (ids, n) = tables[largest];
         if let Some(coarser) = Self::maps(tables, ids, n, Some(largest), ctl) {
-            return Ok(Finest { ids: ids.into(), n, table: Some(largest), coarser });
+            return Ok(Finest {
+                ids: ids.into(),
+                n,
+                table: Some(largest),
+                coarser,
+            });
         }
         let width = tables.len();
         let (joint, n_joint) = factorize_rows(
@@ -763,13 +850,24 @@ impl<'a> Finest<'a> {
         )?;
         let coarser = Self::maps(tables, &joint, n_joint, None, ctl)
             .ok_or_else(|| CoreError::Internal("the combined ids do not determine a table's ids".into()))?;
-        Ok(Finest { ids: joint.into(), n: n_joint, table: None, coarser })
+        Ok(Finest {
+            ids: joint.into(),
+            n: n_joint,
+            table: None,
+            coarser,
+        })
     }
 
     /// For each table but `skip`: (index, number of ids, map from `ids` to its ids), or None when
     /// some id of `ids` meets two ids of a table.
     /// The tables' maps are built in parallel.
-    fn maps(tables: &[(&[u32], usize)], ids: &[u32], n: usize, skip: Option<usize>, ctl: &Ctl) -> Option<Vec<(usize, usize, Vec<u32>)>> {
+    fn maps(
+        tables: &[(&[u32], usize)],
+        ids: &[u32],
+        n: usize,
+        skip: Option<usize>,
+        ctl: &Ctl,
+    ) -> Option<Vec<(usize, usize, Vec<u32>)>> {
         let map = |t: usize| -> Option<(usize, usize, Vec<u32>)> {
             let (ids_t, n_t) = tables[t];
             let mut to_t = vec![u32::MAX; n];
@@ -802,7 +900,10 @@ pub fn mutual_info_resamples(
     let (ids_a, n_a) = a;
     let (ids_b, n_b) = b;
     if ids_a.len() != ids_b.len() {
-        return Err(CoreError::invalid("y", format!("has {} samples but x has {}", ids_b.len(), ids_a.len())));
+        return Err(CoreError::invalid(
+            "y",
+            format!("has {} samples but x has {}", ids_b.len(), ids_a.len()),
+        ));
     }
     check_ids("x", ids_a, n_a)?;
     check_ids("y", ids_b, n_b)?;
@@ -819,15 +920,24 @@ pub fn mutual_info_resamples(
         take_entropy(counts, n)
     };
     let ha = entropy(&mut ids_a.iter().copied(), &mut vec![0u32; n_a]);
-    map_resamples_with(count, ctl, || vec![0u32; n_b], |counts, r, _| match &draws_b {
-        Some((d, range)) => {
-            let mut rows = Vec::with_capacity(n);
-            d.rows_into(range.start + r, &mut rows);
-            let hb = entropy(&mut rows.iter().map(|&i| ids_b[i as usize]), counts);
-            Ok([ha, hb, joint_entropy_of(ids_a, ids_b, n_b, |i| rows[i] as usize, n)])
-        }
-        None => Ok([ha, entropy(&mut ids_b.iter().copied(), counts), joint_entropy_of(ids_a, ids_b, n_b, |i| i, n)]),
-    })
+    map_resamples_with(
+        count,
+        ctl,
+        || vec![0u32; n_b],
+        |counts, r, _| match &draws_b {
+            Some((d, range)) => {
+                let mut rows = Vec::with_capacity(n);
+                d.rows_into(range.start + r, &mut rows);
+                let hb = entropy(&mut rows.iter().map(|&i| ids_b[i as usize]), counts);
+                Ok([ha, hb, joint_entropy_of(ids_a, ids_b, n_b, |i| rows[i] as usize, n)])
+            }
+            None => Ok([
+                ha,
+                entropy(&mut ids_b.iter().copied(), counts),
+                joint_entropy_of(ids_a, ids_b, n_b, |i| i, n),
+            ]),
+        },
+    )
 }
 
 fn check_ids(arg: &'static str, ids: &[u32], n_ids: usize) -> Result<()> {
@@ -835,7 +945,10 @@ fn check_ids(arg: &'static str, ids: &[u32], n_ids: usize) -> Result<()> {
         return Err(CoreError::invalid(arg, "empty input"));
     }
     match ids.iter().find(|&&id| id as usize >= n_ids) {
-        Some(id) => Err(CoreError::invalid(arg, format!("id {id} is not below the number of distinct values {n_ids}"))),
+        Some(id) => Err(CoreError::invalid(
+            arg,
+            format!("id {id} is not below the number of distinct values {n_ids}"),
+        )),
         None => Ok(()),
     }
 }
@@ -855,7 +968,9 @@ mod tests {
         let mut state = 12345u64;
         let values: Vec<i64> = (0..n * d)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((state >> 33) % 4) as i64
             })
             .collect();
@@ -890,7 +1005,20 @@ mod tests {
 
     #[test]
     fn floor_without_libm() {
-        for q in [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.999, -2.999, 1e18, -1e18, 4.5e15 + 0.5, -(4.5e15 + 0.5)] {
+        for q in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            2.999,
+            -2.999,
+            1e18,
+            -1e18,
+            4.5e15 + 0.5,
+            -(4.5e15 + 0.5),
+        ] {
             assert_eq!(floor_to_i64(q), q.floor() as i64, "{q}");
         }
         assert_eq!(floor_to_i64(1e300), i64::MAX);
@@ -901,7 +1029,15 @@ mod tests {
     fn uniform_binning_puts_the_maximum_in_the_last_bin() {
         let data = [0.0f64, 0.5, 1.0, 0.25];
         let x = Points::new("x", &data, 4, 1).unwrap();
-        let b = Binner::fit(&x, &Binning::Uniform { n_bins: 2, per_unit: false }, &ctl()).unwrap();
+        let b = Binner::fit(
+            &x,
+            &Binning::Uniform {
+                n_bins: 2,
+                per_unit: false,
+            },
+            &ctl(),
+        )
+        .unwrap();
         let codes: Vec<i64> = data.iter().map(|&v| b.code(0, v)).collect();
         assert_eq!(codes, vec![0, 1, 1, 0]);
     }
@@ -910,7 +1046,10 @@ mod tests {
     fn quantile_edges_follow_numpy() {
         // numpy.quantile([1, 2, 3, 4, 10], [0.25, 0.5, 0.75]) == [2, 3, 4]
         let sorted = [1.0, 2.0, 3.0, 4.0, 10.0];
-        let e: Vec<f64> = [0.25, 0.5, 0.75].iter().map(|&q| numpy_linear_quantile(&sorted, q)).collect();
+        let e: Vec<f64> = [0.25, 0.5, 0.75]
+            .iter()
+            .map(|&q| numpy_linear_quantile(&sorted, q))
+            .collect();
         assert_eq!(e, vec![2.0, 3.0, 4.0]);
         // numpy.quantile([0, 1], 1/3) == 0.3333333333333333
         assert_eq!(numpy_linear_quantile(&[0.0, 1.0], 1.0 / 3.0), 1.0 / 3.0);
@@ -937,7 +1076,12 @@ mod tests {
         let wide: Vec<u32> = (0..n).map(|i| (i % 61) as u32).collect();
         let (f, n_f) = factorize_pairs((&a, 13), (&wide, 61), &ctl()).unwrap();
         let mut first_seen = std::collections::HashMap::new();
-        let want: Vec<u32> = (0..n).map(|i| { let next = first_seen.len() as u32; *first_seen.entry((a[i], wide[i])).or_insert(next) }).collect();
+        let want: Vec<u32> = (0..n)
+            .map(|i| {
+                let next = first_seen.len() as u32;
+                *first_seen.entry((a[i], wide[i])).or_insert(next)
+            })
+            .collect();
         assert_eq!((f, n_f), (want, first_seen.len()));
         for scheme in [Scheme::Bootstrap, Scheme::HalfSample] {
             let draws = Draws::new(scheme, n, 4).unwrap();
@@ -961,7 +1105,10 @@ mod tests {
         let mut rows = Vec::new();
         perms.rows_into(1, &mut rows);
         let pb: Vec<u32> = rows.iter().map(|&i| b[i as usize]).collect();
-        assert_eq!(got[1], mutual_info_resamples((&a, 13), (&pb, 7), None, &ctl()).unwrap()[0]);
+        assert_eq!(
+            got[1],
+            mutual_info_resamples((&a, 13), (&pb, 7), None, &ctl()).unwrap()[0]
+        );
     }
 
     #[test]
@@ -972,12 +1119,20 @@ mod tests {
             let mut state = n as u64;
             let values: Vec<i64> = (0..n)
                 .map(|i| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((state >> 33) % (modulus + i as u64 / 1000)) as i64
                 })
                 .collect();
             let mut seen = std::collections::BTreeMap::new();
-            let expect: Vec<u32> = values.iter().map(|v| { let next = seen.len() as u32; *seen.entry(*v).or_insert(next) }).collect();
+            let expect: Vec<u32> = values
+                .iter()
+                .map(|v| {
+                    let next = seen.len() as u32;
+                    *seen.entry(*v).or_insert(next)
+                })
+                .collect();
             // As they are (a direct table of keys) and spread out (hashed), same ids.
             for spread in [1i64, -1_000_003_000_000] {
                 let values: Vec<i64> = values.iter().map(|&v| v * spread).collect();
@@ -1005,7 +1160,10 @@ mod tests {
                 let drawn: Vec<u32> = rows.iter().map(|&i| ids[i as usize]).collect();
                 let mut counts = vec![0u32; n_ids];
                 drawn.iter().for_each(|&id| counts[id as usize] += 1);
-                let want = (plugin_entropy(counts.iter().copied(), n), counts.iter().filter(|&&c| c > 0).count());
+                let want = (
+                    plugin_entropy(counts.iter().copied(), n),
+                    counts.iter().filter(|&&c| c > 0).count(),
+                );
                 assert_eq!(row[t], want, "resample {r} table {t}");
             }
         }
@@ -1025,12 +1183,24 @@ mod tests {
         let alone = |ids: &[u32], n_ids: usize| {
             let mut counts = vec![0u32; n_ids];
             ids.iter().for_each(|&id| counts[id as usize] += 1);
-            (plugin_entropy(counts.iter().copied(), n), counts.iter().filter(|&&c| c > 0).count())
+            (
+                plugin_entropy(counts.iter().copied(), n),
+                counts.iter().filter(|&&c| c > 0).count(),
+            )
         };
         let want = [alone(&a, 97), alone(&b, 5), alone(&ab, n_ab)];
-        assert_eq!(entropy_resamples(&[(&a, 97), (&b, 5), (&ab, n_ab)], None, &ctl()).unwrap()[0], want.to_vec());
-        assert_eq!(entropy_resamples(&[(&a, 97), (&b, 5)], None, &ctl()).unwrap()[0], want[..2].to_vec());
-        assert_eq!(entropy_resamples(&[(&b, 5)], None, &ctl()).unwrap()[0], want[1..2].to_vec());
+        assert_eq!(
+            entropy_resamples(&[(&a, 97), (&b, 5), (&ab, n_ab)], None, &ctl()).unwrap()[0],
+            want.to_vec()
+        );
+        assert_eq!(
+            entropy_resamples(&[(&a, 97), (&b, 5)], None, &ctl()).unwrap()[0],
+            want[..2].to_vec()
+        );
+        assert_eq!(
+            entropy_resamples(&[(&b, 5)], None, &ctl()).unwrap()[0],
+            want[1..2].to_vec()
+        );
     }
 
     /// Where a binned bootstrap spends its time, N = 10⁵, 200 resamples (run by hand:
@@ -1044,7 +1214,9 @@ mod tests {
         let n = 100_000;
         let mut state = 3u64;
         let mut next = |k: u64| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 33) % k) as u32
         };
         let a: Vec<u32> = (0..n).map(|_| next(30_000)).collect();
@@ -1066,7 +1238,11 @@ mod tests {
         eprintln!("draw and store them (1 thread): {:?}", t.elapsed());
         let t = Instant::now();
         entropy_resamples(&[(&a, n_a)], Some((&draws, 0..200)), &ctl).unwrap();
-        eprintln!("entropy of 1 table ({n_a} ids): {:?} on {} threads", t.elapsed(), ctl.threads());
+        eprintln!(
+            "entropy of 1 table ({n_a} ids): {:?} on {} threads",
+            t.elapsed(),
+            ctl.threads()
+        );
         let t = Instant::now();
         entropy_resamples(&[(&a, n_a), (&b, 2), (&ab, n_ab)], Some((&draws, 0..200)), &ctl).unwrap();
         eprintln!("entropies of x, y and pairs ({n_ab} ids): {:?}", t.elapsed());

@@ -26,7 +26,10 @@ impl KsgVariant {
         match s {
             "ksg1" => Ok(KsgVariant::Ksg1),
             "ksg2" => Ok(KsgVariant::Ksg2),
-            other => Err(CoreError::invalid("estimator", format!("unknown estimator {other:?}; expected 'ksg1' or 'ksg2'"))),
+            other => Err(CoreError::invalid(
+                "estimator",
+                format!("unknown estimator {other:?}; expected 'ksg1' or 'ksg2'"),
+            )),
         }
     }
 }
@@ -43,7 +46,10 @@ impl EntropyMetric {
         match s {
             "chebyshev" => Ok(EntropyMetric::Chebyshev),
             "euclidean" => Ok(EntropyMetric::Euclidean),
-            other => Err(CoreError::invalid("metric", format!("unknown metric {other:?}; expected 'chebyshev' or 'euclidean'"))),
+            other => Err(CoreError::invalid(
+                "metric",
+                format!("unknown metric {other:?}; expected 'chebyshev' or 'euclidean'"),
+            )),
         }
     }
 }
@@ -53,7 +59,11 @@ fn same_length<T: Real>(first: &Points<'_, T>, others: &[(&'static str, &Points<
         if p.n() != first.n() {
             return Err(CoreError::invalid(
                 name,
-                format!("has {} samples but x has {}; all arrays need the same number of rows", p.n(), first.n()),
+                format!(
+                    "has {} samples but x has {}; all arrays need the same number of rows",
+                    p.n(),
+                    first.n()
+                ),
             ));
         }
     }
@@ -70,7 +80,13 @@ fn joint_kth_distances<T: Real>(parts: &[Points<'_, T>], k: usize, method: Metho
 }
 
 /// #{j ≠ i : ‖p_j − p_i‖∞ < radii[i]} (or ≤) for a marginal space.
-fn marginal_counts<T: Real>(points: Points<'_, T>, radii: &[T], strict: bool, method: Method, ctl: &Ctl) -> Result<Vec<u32>> {
+fn marginal_counts<T: Real>(
+    points: Points<'_, T>,
+    radii: &[T],
+    strict: bool,
+    method: Method,
+    ctl: &Ctl,
+) -> Result<Vec<u32>> {
     build_index::<T, Chebyshev>(points, method, ctl)?.count_within(radii, strict, ctl)
 }
 
@@ -99,7 +115,8 @@ pub fn mutual_info_ksg<T: Real>(
             let eps = plane.kth_distances_by_x_position(k, ctl)?;
             let y_by_pos = plane.y_by_x_position(ctl)?;
             let nx = plane.into_x_index().count_within_by_position(&eps, true, ctl)?;
-            let ny = Sorted1D::new(Points::trusted(&y_by_pos, n, 1), ctl).count_within_in_sorted_order(&eps, true, ctl)?;
+            let ny =
+                Sorted1D::new(Points::trusted(&y_by_pos, n, 1), ctl).count_within_in_sorted_order(&eps, true, ctl)?;
             Ok(digamma(k as f64) + digamma(n as f64) - mean_digamma_counts(&nx, 1.0) - mean_digamma_counts(&ny, 1.0))
         }
         KsgVariant::Ksg1 => {
@@ -163,14 +180,22 @@ pub fn conditional_mutual_info_ksg<T: Real>(
     let nxz = pair_counts(x)?;
     let nyz = pair_counts(y)?;
     let nz = marginal_counts(z, &eps, true, method, ctl)?;
-    Ok(digamma(k as f64) - mean_digamma_counts(&nxz, 1.0) - mean_digamma_counts(&nyz, 1.0)
-        + mean_digamma_counts(&nz, 1.0))
+    Ok(
+        digamma(k as f64) - mean_digamma_counts(&nxz, 1.0) - mean_digamma_counts(&nyz, 1.0)
+            + mean_digamma_counts(&nz, 1.0),
+    )
 }
 
 /// Kozachenko–Leonenko differential entropy in nats:
 /// H = ψ(N) − ψ(k) + log c_d + (d/N) Σ_i log ε_i, with c_d the volume of the unit ball of the norm
 /// (max-norm: 2^d; Euclidean: π^{d/2}/Γ(d/2 + 1)). A zero ε_i (k duplicates) gives −∞.
-pub fn entropy_kl<T: Real>(x: Points<'_, T>, k: usize, metric: EntropyMetric, method: Method, ctl: &Ctl) -> Result<f64> {
+pub fn entropy_kl<T: Real>(
+    x: Points<'_, T>,
+    k: usize,
+    metric: EntropyMetric,
+    method: Method,
+    ctl: &Ctl,
+) -> Result<f64> {
     let (n, d) = (x.n(), x.d());
     check_k(k, n)?;
     let (eps, log_cd) = match metric {
@@ -209,7 +234,10 @@ pub fn mutual_info_given_labels<T: Real>(
     same_length(&x, &[("y", &y)])?;
     let n = x.n();
     if labels.len() != n {
-        return Err(CoreError::invalid("labels", format!("has {} entries but x has {n} samples", labels.len())));
+        return Err(CoreError::invalid(
+            "labels",
+            format!("has {} entries but x has {n} samples", labels.len()),
+        ));
     }
     check_k(k, n)?;
     let members = class_members(labels);
@@ -220,12 +248,18 @@ pub fn mutual_info_given_labels<T: Real>(
             continue;
         }
         let (xd, yd) = (x.gather(rows), y.gather(rows));
-        let (xc, yc) = (Points::trusted(&xd, rows.len(), x.d()), Points::trusted(&yd, rows.len(), y.d()));
+        let (xc, yc) = (
+            Points::trusted(&xd, rows.len(), x.d()),
+            Points::trusted(&yd, rows.len(), y.d()),
+        );
         total += rows.len() as f64 * mutual_info_ksg(xc, yc, k, variant, method, ctl)?;
         weight += rows.len();
     }
     if weight == 0 {
-        return Err(CoreError::invalid("labels", format!("every class has at most k = {k} samples; no class can be estimated")));
+        return Err(CoreError::invalid(
+            "labels",
+            format!("every class has at most k = {k} samples; no class can be estimated"),
+        ));
     }
     Ok((total / weight as f64, skipped))
 }
@@ -250,14 +284,22 @@ fn class_members(labels: &[u32]) -> Vec<Vec<u32>> {
 pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, method: Method, ctl: &Ctl) -> Result<f64> {
     let n = x.n();
     if labels.len() != n {
-        return Err(CoreError::invalid("labels", format!("has {} entries but x has {n} samples", labels.len())));
+        return Err(CoreError::invalid(
+            "labels",
+            format!("has {} entries but x has {n} samples", labels.len()),
+        ));
     }
     check_k(k, n)?;
     let members = class_members(labels);
     // Kept points (their class has more than one member), in original order.
-    let kept: Vec<u32> = (0..n as u32).filter(|&i| members[labels[i as usize] as usize].len() > 1).collect();
+    let kept: Vec<u32> = (0..n as u32)
+        .filter(|&i| members[labels[i as usize] as usize].len() > 1)
+        .collect();
     if kept.is_empty() {
-        return Err(CoreError::invalid("labels", "every class has a single sample; at least one class needs two"));
+        return Err(CoreError::invalid(
+            "labels",
+            "every class has a single sample; at least one class needs two",
+        ));
     }
     let mut radius = vec![T::ZERO; n];
     let mut k_of = vec![0u32; n];
@@ -271,7 +313,10 @@ pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, met
             k_of[i as usize] = kc as u32;
         }
     }
-    let class_size: Vec<u32> = kept.iter().map(|&i| members[labels[i as usize] as usize].len() as u32).collect();
+    let class_size: Vec<u32> = kept
+        .iter()
+        .map(|&i| members[labels[i as usize] as usize].len() as u32)
+        .collect();
     let k_kept: Vec<u32> = kept.iter().map(|&i| k_of[i as usize]).collect();
     let m = if kept.len() == n {
         marginal_counts(x, &radius, true, method, ctl)?

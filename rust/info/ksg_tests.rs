@@ -51,7 +51,11 @@ fn entropy_of_uniform_square() {
     let n = 4000;
     let (a, b) = gaussian_pairs(n, 0.0, 11);
     // Uniform on [0,1]² via the normal CDF would need erf; use a lattice-free uniform instead.
-    let data: Vec<f64> = a.iter().zip(&b).flat_map(|(u, v)| [(u * 1e3).fract().abs(), (v * 1e3).fract().abs()]).collect();
+    let data: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .flat_map(|(u, v)| [(u * 1e3).fract().abs(), (v * 1e3).fract().abs()])
+        .collect();
     let pts = Points::new("x", &data, n, 2).unwrap();
     for metric in [EntropyMetric::Chebyshev, EntropyMetric::Euclidean] {
         let h = entropy_kl(pts, 3, metric, Method::Auto, &ctl).unwrap();
@@ -65,7 +69,11 @@ fn ross_equals_log_classes_for_separated_classes() {
     let n = 3000;
     let (a, _) = gaussian_pairs(n, 0.0, 3);
     let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
-    let x: Vec<f64> = a.iter().zip(&labels).map(|(v, &c)| v * 0.1 + 100.0 * c as f64).collect();
+    let x: Vec<f64> = a
+        .iter()
+        .zip(&labels)
+        .map(|(v, &c)| v * 0.1 + 100.0 * c as f64)
+        .collect();
     let pts = Points::new("x", &x, n, 1).unwrap();
     let mi = mutual_info_ross(pts, &labels, 3, Method::Auto, &ctl).unwrap();
     assert!((mi - 3f64.ln()).abs() < 1e-3, "{mi}");

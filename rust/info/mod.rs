@@ -3,6 +3,6 @@
 //! estimator on many resamples (SPEC §5).
 
 pub mod binning;
+pub mod gaussian;
 pub mod ksg;
 pub mod resample;
-pub mod gaussian;

@@ -56,13 +56,25 @@ pub struct Draws {
 impl Draws {
     pub fn new(scheme: Scheme, n: usize, seed: u64) -> Result<Draws> {
         if n > u32::MAX as usize {
-            return Err(CoreError::invalid("n", format!("at most 2^32 - 1 rows can be resampled, got {n}")));
+            return Err(CoreError::invalid(
+                "n",
+                format!("at most 2^32 - 1 rows can be resampled, got {n}"),
+            ));
         }
         let least = if scheme == Scheme::HalfSample { 2 } else { 1 };
         if n < least {
-            return Err(CoreError::invalid("n", format!("{scheme:?} needs at least {least} rows, got {n}")));
+            return Err(CoreError::invalid(
+                "n",
+                format!("{scheme:?} needs at least {least} rows, got {n}"),
+            ));
         }
-        Ok(Draws { scheme, n, seed, members: Vec::new(), bounds: Vec::new() })
+        Ok(Draws {
+            scheme,
+            n,
+            seed,
+            members: Vec::new(),
+            bounds: Vec::new(),
+        })
     }
 
     /// Permutations that keep every row in its stratum; `strata[i]` is row i's stratum code
@@ -71,7 +83,10 @@ impl Draws {
         let mut draws = Draws::new(Scheme::Permutation, strata.len(), seed)?;
         let n = strata.len();
         if let Some(&c) = strata.iter().find(|&&c| c as usize >= n) {
-            return Err(CoreError::invalid("strata", format!("stratum code {c} is not below the number of rows {n}")));
+            return Err(CoreError::invalid(
+                "strata",
+                format!("stratum code {c} is not below the number of rows {n}"),
+            ));
         }
         // Counting sort by code; rows stay ascending within a stratum.
         let mut bounds = vec![0usize; n + 1];
@@ -186,7 +201,9 @@ pub fn map_resamples_with<O: Send, S>(
 ) -> Result<Vec<O>> {
     let nested = ctl.nested();
     let mut out: Vec<Option<Result<O>>> = (0..count).map(|_| None).collect();
-    ctl.fill_blocks_with(&mut out, 1, init, |state, r, slot| slot[0] = Some(f(state, r, &nested())))?;
+    ctl.fill_blocks_with(&mut out, 1, init, |state, r, slot| {
+        slot[0] = Some(f(state, r, &nested()))
+    })?;
     out.into_iter()
         .enumerate()
         .map(|(r, o)| match o {
@@ -227,10 +244,21 @@ impl KnnEstimator {
         }
     }
 
-    pub fn evaluate<T: Real>(&self, p: &[Points<'_, T>], labels: Option<&[u32]>, k: usize, method: Method, ctl: &Ctl) -> Result<f64> {
+    pub fn evaluate<T: Real>(
+        &self,
+        p: &[Points<'_, T>],
+        labels: Option<&[u32]>,
+        k: usize,
+        method: Method,
+        ctl: &Ctl,
+    ) -> Result<f64> {
         let (n_points, needs_labels) = self.inputs();
         if p.len() != n_points || needs_labels != labels.is_some() {
-            return Err(CoreError::Internal(format!("{self:?} got {} arrays (labels: {})", p.len(), labels.is_some())));
+            return Err(CoreError::Internal(format!(
+                "{self:?} got {} arrays (labels: {})",
+                p.len(),
+                labels.is_some()
+            )));
         }
         let labels = || labels.expect("checked above");
         match *self {
@@ -249,13 +277,19 @@ impl KnnEstimator {
 /// `n`: at least one input is resampled, and an input used as it is needs resamples of all N rows.
 pub fn check_picked(draws: &Draws, picked: &[bool], n: usize) -> Result<()> {
     if draws.n() != n {
-        return Err(CoreError::invalid("draws", format!("resample {} rows, but the inputs have {n}", draws.n())));
+        return Err(CoreError::invalid(
+            "draws",
+            format!("resample {} rows, but the inputs have {n}", draws.n()),
+        ));
     }
     if !picked.iter().any(|&p| p) {
         return Err(CoreError::invalid("picked", "no input is resampled"));
     }
     if picked.iter().any(|&p| !p) && draws.m() != n {
-        return Err(CoreError::invalid("picked", "an input used as it is needs resamples of all N rows"));
+        return Err(CoreError::invalid(
+            "picked",
+            "an input used as it is needs resamples of all N rows",
+        ));
     }
     Ok(())
 }
@@ -289,7 +323,11 @@ pub fn knn_resamples<T: Real>(
     map_resamples(resamples.len(), ctl, |r, inner| {
         let mut rows = Vec::with_capacity(m);
         draws.rows_into(resamples.start + r, &mut rows);
-        let data: Vec<Option<Vec<T>>> = points.iter().zip(picked).map(|(p, &pick)| pick.then(|| p.gather(&rows))).collect();
+        let data: Vec<Option<Vec<T>>> = points
+            .iter()
+            .zip(picked)
+            .map(|(p, &pick)| pick.then(|| p.gather(&rows)))
+            .collect();
         let parts: Vec<Points<'_, T>> = points
             .iter()
             .zip(&data)
@@ -342,12 +380,42 @@ mod tests {
             assert_eq!(*g, want);
         }
         // Shuffling y alone (a permutation test) needs resamples of all N rows.
-        assert!(knn_resamples(est, &[px, py], None, &draws, 0..3, &[false, true], 3, Method::Auto, &ctl).is_err());
+        assert!(knn_resamples(
+            est,
+            &[px, py],
+            None,
+            &draws,
+            0..3,
+            &[false, true],
+            3,
+            Method::Auto,
+            &ctl
+        )
+        .is_err());
         let perms = Draws::new(Scheme::Permutation, n, 17).unwrap();
-        let null = knn_resamples(est, &[px, py], None, &perms, 0..3, &[false, true], 3, Method::Auto, &ctl).unwrap();
+        let null = knn_resamples(
+            est,
+            &[px, py],
+            None,
+            &perms,
+            0..3,
+            &[false, true],
+            3,
+            Method::Auto,
+            &ctl,
+        )
+        .unwrap();
         perms.rows_into(1, &mut rows);
         let yr = py.gather(&rows);
-        let want = ksg::mutual_info_ksg(px, Points::new("y", &yr, n, 1).unwrap(), 3, KsgVariant::Ksg1, Method::Auto, &ctl).unwrap();
+        let want = ksg::mutual_info_ksg(
+            px,
+            Points::new("y", &yr, n, 1).unwrap(),
+            3,
+            KsgVariant::Ksg1,
+            Method::Auto,
+            &ctl,
+        )
+        .unwrap();
         assert_eq!(null[1], want);
     }
 
@@ -414,7 +482,10 @@ mod tests {
                 crate::parallel::set_num_threads(threads).unwrap();
                 let ctl = ctl();
                 assert_eq!(ctl.threads(), threads);
-                let split: Vec<u32> = [0..7, 7..8, 8..31, 31..40].into_iter().flat_map(|r| draws.rows(r, &ctl).unwrap()).collect();
+                let split: Vec<u32> = [0..7, 7..8, 8..31, 31..40]
+                    .into_iter()
+                    .flat_map(|r| draws.rows(r, &ctl).unwrap())
+                    .collect();
                 assert_eq!(split, whole);
             }
             crate::parallel::set_num_threads(before).unwrap();

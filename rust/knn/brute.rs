@@ -6,7 +6,9 @@
 //! O(N) memory, no copy of the points. This is the path for high dimensions, where k-d trees
 //! degenerate into a slower scan.
 
-use super::{check_k, kth_distances_in_blocks, knn_indices_in_blocks, within, KBest, Metric, NeighborSearch, Points, Real};
+use super::{
+    check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, KBest, Metric, NeighborSearch, Points, Real,
+};
 use crate::error::Result;
 use crate::parallel::Ctl;
 use crate::with_dim;
@@ -24,7 +26,11 @@ pub struct BruteForce<'a, T, M> {
 impl<'a, T: Real, M: Metric> BruteForce<'a, T, M> {
     pub fn new(points: Points<'a, T>) -> Self {
         let tile = (TILE_BYTES / (points.d() * std::mem::size_of::<T>())).max(16);
-        BruteForce { points, tile, _metric: PhantomData }
+        BruteForce {
+            points,
+            tile,
+            _metric: PhantomData,
+        }
     }
 
     /// k-NN of queries `start..start + bests.len()`.

@@ -48,8 +48,8 @@
 //! heavily tied data) more candidates survive, which costs time, never exactness.
 
 use super::{
-    brute::BruteForce, check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, Euclidean, KBest, Metric, NeighborSearch,
-    Points, Real,
+    brute::BruteForce, check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, Euclidean, KBest, Metric,
+    NeighborSearch, Points, Real,
 };
 use crate::error::Result;
 use crate::parallel::Ctl;
@@ -138,7 +138,14 @@ impl<'a, T: Real> GramSearch<'a, T> {
         let slack = norms.iter().map(|&v| c * v).collect();
         let gamma_t = gamma(d + 2, T::UNIT_ROUNDOFF);
         let eta = 2.0 * ((2 * d + 4) as f64 * f64::MIN_POSITIVE + (d + 2) as f64 * T::MIN_NORMAL);
-        Ok(Some(GramSearch { points, shift, norms, slack, gamma_t, eta }))
+        Ok(Some(GramSearch {
+            points,
+            shift,
+            norms,
+            slack,
+            gamma_t,
+            eta,
+        }))
     }
 
     fn scratch(&self) -> Scratch {
@@ -196,7 +203,10 @@ impl<'a, T: Real> GramSearch<'a, T> {
     /// The Gram value g and its slack E for query i and point j given their product.
     #[inline(always)]
     fn g_and_e(&self, i: usize, j: usize, dot: f64) -> (f64, f64) {
-        ((self.norms[i] + self.norms[j]) - 2.0 * dot, self.slack[i] + self.slack[j])
+        (
+            (self.norms[i] + self.norms[j]) - 2.0 * dot,
+            self.slack[i] + self.slack[j],
+        )
     }
 
     /// lo for query i and the points `base..base + dots.len()` (at most `LANES`; the rest +∞).
@@ -204,7 +214,10 @@ impl<'a, T: Real> GramSearch<'a, T> {
     fn lower_bounds(&self, i: usize, base: usize, dots: &[f64]) -> [f64; LANES] {
         let mut lo = [f64::INFINITY; LANES];
         let (ni, si) = (self.norms[i], self.slack[i]);
-        let (norms, slack) = (&self.norms[base..base + dots.len()], &self.slack[base..base + dots.len()]);
+        let (norms, slack) = (
+            &self.norms[base..base + dots.len()],
+            &self.slack[base..base + dots.len()],
+        );
         for (((l, &dot), &nj), &sj) in lo.iter_mut().zip(dots).zip(norms).zip(slack) {
             // Same operations, in the same order, as `g_and_e` followed by the lower bound.
             let g = (ni + nj) - 2.0 * dot;
@@ -289,7 +302,9 @@ impl<T: Real> NeighborSearch<T> for GramSearch<'_, T> {
         let mut out = vec![0u32; n];
         ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
             // The same reduced radius (r·r in T) the direct scan compares with.
-            let reduced: Vec<T> = (start..start + block.len()).map(|i| Euclidean::reduce_radius(radii[i])).collect();
+            let reduced: Vec<T> = (start..start + block.len())
+                .map(|i| Euclidean::reduce_radius(radii[i]))
+                .collect();
             let mut s = self.scratch();
             block.fill(0);
             self.sweep(start, block.len(), &mut s, |qi, j0, dots| {

@@ -152,7 +152,14 @@ fn left_len(len: usize) -> usize {
 /// splits (`lo`, `hi`; cheap, and the tight boxes used by queries are computed afterwards).
 /// `keys` is scratch space: the split coordinate is gathered once per element and the selection
 /// runs on contiguous (key, index) pairs instead of chasing indices on every comparison.
-fn partition<T: Real>(points: &Points<'_, T>, idx: &mut [u32], keys: &mut [(T, u32)], lo: &[T], hi: &[T], levels: usize) {
+fn partition<T: Real>(
+    points: &Points<'_, T>,
+    idx: &mut [u32],
+    keys: &mut [(T, u32)],
+    lo: &[T],
+    hi: &[T],
+    levels: usize,
+) {
     if levels == 0 || idx.len() <= 1 {
         return;
     }
@@ -229,20 +236,24 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             }
             let index = &index;
             let ranges = &ranges;
-            blocks.into_par_iter().zip(bounds[n_internal * 2 * d..].par_chunks_mut(2 * d)).enumerate().for_each(|(leaf, (block, b))| {
-                let (s, e) = ranges[n_internal + leaf];
-                let m = (e - s) as usize;
-                let (lo, hi) = b.split_at_mut(d);
-                lo.fill(T::INFINITY);
-                hi.fill(T::ZERO - T::INFINITY);
-                for (j, &i) in index[s as usize..e as usize].iter().enumerate() {
-                    let row = points.row(i as usize);
-                    for (k, &v) in row.iter().enumerate() {
-                        block[leaf_offset(m, d, j, k)] = v;
+            blocks
+                .into_par_iter()
+                .zip(bounds[n_internal * 2 * d..].par_chunks_mut(2 * d))
+                .enumerate()
+                .for_each(|(leaf, (block, b))| {
+                    let (s, e) = ranges[n_internal + leaf];
+                    let m = (e - s) as usize;
+                    let (lo, hi) = b.split_at_mut(d);
+                    lo.fill(T::INFINITY);
+                    hi.fill(T::ZERO - T::INFINITY);
+                    for (j, &i) in index[s as usize..e as usize].iter().enumerate() {
+                        let row = points.row(i as usize);
+                        for (k, &v) in row.iter().enumerate() {
+                            block[leaf_offset(m, d, j, k)] = v;
+                        }
+                        grow_box(lo, hi, std::iter::once(row));
                     }
-                    grow_box(lo, hi, std::iter::once(row));
-                }
-            });
+                });
         });
         // Internal boxes bottom-up as unions of their children.
         for node in (0..n_internal).rev() {
@@ -256,8 +267,22 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             }
         }
 
-        let max_leaf = ranges[n_internal..].iter().map(|&(s, e)| (e - s) as usize).max().unwrap_or(0);
-        KdTree { d, n, points: tree_points, index, ranges, bounds, n_internal, max_leaf, _metric: PhantomData }
+        let max_leaf = ranges[n_internal..]
+            .iter()
+            .map(|&(s, e)| (e - s) as usize)
+            .max()
+            .unwrap_or(0);
+        KdTree {
+            d,
+            n,
+            points: tree_points,
+            index,
+            ranges,
+            bounds,
+            n_internal,
+            max_leaf,
+            _metric: PhantomData,
+        }
     }
 
     /// The block of a leaf's points and their number.
@@ -288,7 +313,10 @@ impl<T: Real, M: Metric> KdTree<T, M> {
 
     /// Offsets (times `width`) of the leaves in tree order: the query groups.
     fn leaf_bounds(&self, width: usize) -> Vec<usize> {
-        let mut b: Vec<usize> = self.ranges[self.n_internal..].iter().map(|&(s, _)| s as usize * width).collect();
+        let mut b: Vec<usize> = self.ranges[self.n_internal..]
+            .iter()
+            .map(|&(s, _)| s as usize * width)
+            .collect();
         b.push(self.n * width);
         b
     }
@@ -323,7 +351,16 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         active[0].extend(0..m as u16);
         let mut queries = Vec::new();
         tree.leaf_rows(leaf, &mut queries);
-        GroupWalk { tree, start, qlo, qhi, queries, dists: vec![T::ZERO; tree.max_leaf], scan, active }
+        GroupWalk {
+            tree,
+            start,
+            qlo,
+            qhi,
+            queries,
+            dists: vec![T::ZERO; tree.max_leaf],
+            scan,
+            active,
+        }
     }
 
     /// k-NN: `best[qi]` collects the neighbours of query qi. `exact_ties` keeps nodes at exactly
@@ -331,7 +368,15 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
     /// Points at tree positions in `seeded` were already offered to every query. `near` is the
     /// smallest distance between the group's box and `node`'s box (the parent computed it to
     /// order its children).
-    fn knn<const D: usize>(&mut self, node: usize, near: T, level: usize, best: &mut [KBest<T>], exact_ties: bool, seeded: (usize, usize)) {
+    fn knn<const D: usize>(
+        &mut self,
+        node: usize,
+        near: T,
+        level: usize,
+        best: &mut [KBest<T>],
+        exact_ties: bool,
+        seeded: (usize, usize),
+    ) {
         let tree = self.tree;
         let (s, e) = tree.ranges[node];
         if s as usize >= seeded.0 && e as usize <= seeded.1 {
@@ -393,13 +438,26 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         let (rlo, rhi) = tree.boxes(r);
         let dl = M::box_min_dist::<T, D>(self.qlo, self.qhi, llo, lhi);
         let dr = M::box_min_dist::<T, D>(self.qlo, self.qhi, rlo, rhi);
-        let ((first, dfirst), (second, dsecond)) = if dl <= dr { ((l, dl), (r, dr)) } else { ((r, dr), (l, dl)) };
+        let ((first, dfirst), (second, dsecond)) = if dl <= dr {
+            ((l, dl), (r, dr))
+        } else {
+            ((r, dr), (l, dl))
+        };
         self.knn::<D>(first, dfirst, next_level, best, exact_ties, seeded);
         self.knn::<D>(second, dsecond, next_level, best, exact_ties, seeded);
     }
 
     /// Radius counts (including the query itself): `count[qi] += #{points of node within radii[qi]}`.
-    fn count<const D: usize>(&mut self, node: usize, level: usize, radii: &[T], rmin: T, rmax: T, strict: bool, count: &mut [u32]) {
+    fn count<const D: usize>(
+        &mut self,
+        node: usize,
+        level: usize,
+        radii: &[T],
+        rmin: T,
+        rmax: T,
+        strict: bool,
+        count: &mut [u32],
+    ) {
         let tree = self.tree;
         let (lo, hi) = tree.boxes(node);
         let (s, e) = tree.ranges[node];
@@ -443,7 +501,10 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
                     // SAFETY: `leaf_scan` picked a version this processor runs.
                     unsafe { (self.scan)(q, block, m, &mut self.dists) };
                     let r = radii[qi as usize];
-                    count[qi as usize] += self.dists[..m].iter().map(|&dist| within(dist, r, strict) as u32).sum::<u32>();
+                    count[qi as usize] += self.dists[..m]
+                        .iter()
+                        .map(|&dist| within(dist, r, strict) as u32)
+                        .sum::<u32>();
                 }
                 return;
             }

@@ -125,7 +125,10 @@ impl<'a, T: Real> Points<'a, T> {
             return Err(CoreError::invalid(arg, format!("empty input (shape ({n}, {d}))")));
         }
         if data.len() != n * d {
-            return Err(CoreError::invalid(arg, format!("buffer of {} values for shape ({n}, {d})", data.len())));
+            return Err(CoreError::invalid(
+                arg,
+                format!("buffer of {} values for shape ({n}, {d})", data.len()),
+            ));
         }
         if n > u32::MAX as usize {
             return Err(CoreError::invalid(arg, "more than 2^32 - 1 samples"));
@@ -135,7 +138,10 @@ impl<'a, T: Real> Points<'a, T> {
         for (c, chunk) in data.chunks(4096).enumerate() {
             if !chunk.iter().fold(true, |ok, v| ok & v.is_finite()) {
                 let pos = c * 4096 + chunk.iter().position(|v| !v.is_finite()).unwrap_or(0);
-                return Err(CoreError::invalid(arg, format!("contains NaN or inf (first at row {})", pos / d)));
+                return Err(CoreError::invalid(
+                    arg,
+                    format!("contains NaN or inf (first at row {})", pos / d),
+                ));
             }
         }
         Ok(Points { data, n, d })
@@ -227,7 +233,11 @@ impl Buckets {
         let n_buckets = n.max(1);
         let lowest = values.first().map_or(0.0, |v| v.to_f64());
         let span = values.last().map_or(0.0, |v| v.to_f64()) - lowest;
-        let per_unit = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
+        let per_unit = if span > 0.0 && span.is_finite() {
+            n_buckets as f64 / span
+        } else {
+            0.0
+        };
         let mut start = Vec::with_capacity(n_buckets + 1);
         for (p, v) in values.iter().enumerate() {
             let b = Self::bucket(lowest, per_unit, n_buckets, v.to_f64());
@@ -236,7 +246,11 @@ impl Buckets {
             }
         }
         start.resize(n_buckets + 1, n as u32);
-        Buckets { start, lowest, per_unit }
+        Buckets {
+            start,
+            lowest,
+            per_unit,
+        }
     }
 }
 
@@ -264,7 +278,11 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     let (lo, hi) = ctl.install(|| values.par_iter().fold(|| empty, range).reduce(|| empty, wider));
     let n_buckets = n / 2;
     let span = hi - lo;
-    let scale = if span > 0.0 && span.is_finite() { n_buckets as f64 / span } else { 0.0 };
+    let scale = if span > 0.0 && span.is_finite() {
+        n_buckets as f64 / span
+    } else {
+        0.0
+    };
     let bucket_of = |v: T| Buckets::bucket(lo, scale, n_buckets, v.to_f64()) as u32;
 
     // The bucket of every value and the number of values in each bucket (blocks of consecutive
@@ -311,12 +329,13 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     let positions: Vec<usize> = cuts.iter().map(|&b| start[b] as usize).collect();
     let mut sorted = vec![T::ZERO; n];
     let mut order = vec![0u32; n];
-    let mut groups: Vec<(&mut [T], &mut [u32], usize, usize)> = crate::parallel::split_at_bounds(&mut sorted, &positions)
-        .into_iter()
-        .zip(crate::parallel::split_at_bounds(&mut order, &positions))
-        .zip(cuts.windows(2))
-        .map(|((v, o), w)| (v, o, w[0], w[1]))
-        .collect();
+    let mut groups: Vec<(&mut [T], &mut [u32], usize, usize)> =
+        crate::parallel::split_at_bounds(&mut sorted, &positions)
+            .into_iter()
+            .zip(crate::parallel::split_at_bounds(&mut order, &positions))
+            .zip(cuts.windows(2))
+            .map(|((v, o), w)| (v, o, w[0], w[1]))
+            .collect();
     let (starts, bucket) = (&start, &bucket);
     ctl.install(|| {
         groups.par_iter_mut().for_each(|(vals, idx, b0, b1)| {
@@ -359,7 +378,15 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
         })
     });
     drop(groups);
-    (sorted, order, Buckets { start, lowest: lo, per_unit: scale })
+    (
+        sorted,
+        order,
+        Buckets {
+            start,
+            lowest: lo,
+            per_unit: scale,
+        },
+    )
 }
 
 /// A distance, expressed through a per-coordinate term and a combination rule.
@@ -582,7 +609,11 @@ pub struct KBest<T> {
 
 impl<T: Real> KBest<T> {
     pub fn new(k: usize) -> Self {
-        KBest { k, items: Vec::with_capacity(k + 1), worst: T::INFINITY }
+        KBest {
+            k,
+            items: Vec::with_capacity(k + 1),
+            worst: T::INFINITY,
+        }
     }
     #[inline(always)]
     pub fn clear(&mut self) {
@@ -696,7 +727,10 @@ pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
         return Err(CoreError::invalid("k", format!("k must be at least 1, got {k}")));
     }
     if k >= n {
-        return Err(CoreError::invalid("k", format!("k must be smaller than the number of samples ({n}), got {k}")));
+        return Err(CoreError::invalid(
+            "k",
+            format!("k must be smaller than the number of samples ({n}), got {k}"),
+        ));
     }
     Ok(())
 }

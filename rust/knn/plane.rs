@@ -40,7 +40,10 @@ struct SmallestK<T> {
 
 impl<T: Real> SmallestK<T> {
     fn new(k: usize) -> Self {
-        SmallestK { k, items: Vec::with_capacity(k) }
+        SmallestK {
+            k,
+            items: Vec::with_capacity(k),
+        }
     }
 }
 
@@ -81,7 +84,9 @@ struct FixedK<T, const K: usize> {
 
 impl<T: Real, const K: usize> FixedK<T, K> {
     fn new() -> Self {
-        FixedK { slots: [T::INFINITY; K] }
+        FixedK {
+            slots: [T::INFINITY; K],
+        }
     }
 }
 
@@ -186,11 +191,17 @@ impl<T: Real> StripPlane<T> {
         let xmax: Vec<T> = (0..n_strips).map(|s| xs[bounds[s + 1] - 1]).collect();
 
         // (y, x position) of every position, then sorted within each strip.
-        let mut entries: Vec<(T, u32)> =
-            ctl.install(|| x_order.par_iter().enumerate().map(|(p, &i)| (y[i as usize], p as u32)).collect());
+        let mut entries: Vec<(T, u32)> = ctl.install(|| {
+            x_order
+                .par_iter()
+                .enumerate()
+                .map(|(p, &i)| (y[i as usize], p as u32))
+                .collect()
+        });
         ctl.install(|| {
             crate::parallel::split_at_bounds(&mut entries, &bounds)
-                .par_iter_mut().for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
+                .par_iter_mut()
+                .for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
         });
         let (ey, ex, epos) = ctl.install(|| {
             let ey: Vec<T> = entries.par_iter().map(|e| e.0).collect();
@@ -198,7 +209,17 @@ impl<T: Real> StripPlane<T> {
             let epos: Vec<u32> = entries.par_iter().map(|e| e.1).collect();
             (ey, ex, epos)
         });
-        StripPlane { xs, x_order, x_buckets, bounds, xmin, xmax, ey, ex, epos }
+        StripPlane {
+            xs,
+            x_order,
+            x_buckets,
+            bounds,
+            xmin,
+            xmax,
+            ey,
+            ex,
+            epos,
+        }
     }
 
     pub fn n(&self) -> usize {
@@ -246,7 +267,11 @@ impl<T: Real> StripPlane<T> {
 
     /// For every point, the max-norm distance to its k-th nearest other point (original order).
     pub fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
-        Ok(scatter_rows(&self.x_order, &self.kth_distances_by_x_position(k, ctl)?, 1))
+        Ok(scatter_rows(
+            &self.x_order,
+            &self.kth_distances_by_x_position(k, ctl)?,
+            1,
+        ))
     }
 
     /// The y coordinates in the x-sorted order (index p: the point at x-sorted position p).
@@ -307,7 +332,11 @@ impl<T: Real> StripPlane<T> {
                         }
                         let strip = if side == 0 { s - t } else { s + t };
                         // Every point of this strip and of the strips beyond is at least this far in x.
-                        let gap = if side == 0 { xq - self.xmax[strip] } else { self.xmin[strip] - xq };
+                        let gap = if side == 0 {
+                            xq - self.xmax[strip]
+                        } else {
+                            self.xmin[strip] - xq
+                        };
                         if best.settled_by(gap) {
                             *alive = false;
                             continue;

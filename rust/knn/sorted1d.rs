@@ -5,7 +5,9 @@
 //! `v < q − r`, which rounds differently), so counts equal the other back-ends' exactly.
 //! Rounding is monotone, so |v − q| never increases as v approaches q from either side.
 
-use super::{scatter_rows, sort_with_buckets, Buckets, check_k, within, query_in_order, KBest, NeighborSearch, Points, Real};
+use super::{
+    check_k, query_in_order, scatter_rows, sort_with_buckets, within, Buckets, KBest, NeighborSearch, Points, Real,
+};
 use crate::error::Result;
 use crate::parallel::Ctl;
 
@@ -52,7 +54,12 @@ impl<T: Real> Sorted1D<T> {
             let j = if towards_end { p + s } else { p - s };
             inside((self.values[j] - q).abs())
         };
-        let g = if towards_end { guess.saturating_sub(p) } else { p.saturating_sub(guess) }.min(avail);
+        let g = if towards_end {
+            guess.saturating_sub(p)
+        } else {
+            p.saturating_sub(guess)
+        }
+        .min(avail);
         // Invariant: at(lo) holds; hi is past the end or !at(hi).
         let (mut lo, mut hi) = (0, avail + 1);
         if g > 0 {
@@ -92,7 +99,11 @@ impl<T: Real> Sorted1D<T> {
         let (mut l, mut r) = (p, p + 1); // next left candidate is l - 1
         let mut last = T::ZERO;
         for _ in 0..k {
-            let dl = if l > 0 { (self.values[l - 1] - q).abs() } else { T::INFINITY };
+            let dl = if l > 0 {
+                (self.values[l - 1] - q).abs()
+            } else {
+                T::INFINITY
+            };
             let dr = if r < n { (self.values[r] - q).abs() } else { T::INFINITY };
             if dl <= dr {
                 last = dl;
@@ -150,8 +161,12 @@ impl<T: Real> Sorted1D<T> {
         let inside = |dist: T| within(dist, r, STRICT);
         let (qf, rf) = (q.to_f64(), r.to_f64());
         let (g_left, g_right) = (self.buckets.guess(qf - rf), self.buckets.guess(qf + rf));
-        let left = self.edge_in_window(p, g_left, &inside, false).unwrap_or_else(|| self.edge_from_guess(p, g_left, &inside, false));
-        let right = self.edge_in_window(p, g_right, &inside, true).unwrap_or_else(|| self.edge_from_guess(p, g_right, &inside, true));
+        let left = self
+            .edge_in_window(p, g_left, &inside, false)
+            .unwrap_or_else(|| self.edge_from_guess(p, g_left, &inside, false));
+        let right = self
+            .edge_in_window(p, g_right, &inside, true)
+            .unwrap_or_else(|| self.edge_from_guess(p, g_right, &inside, true));
         (left + right) as u32
     }
 
@@ -228,7 +243,13 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
-        query_in_order(&self.order, QUERY_BLOCK, ctl, || (), |_, p| self.count_at(p, radii[self.order[p] as usize], strict))
+        query_in_order(
+            &self.order,
+            QUERY_BLOCK,
+            ctl,
+            || (),
+            |_, p| self.count_at(p, radii[self.order[p] as usize], strict),
+        )
     }
 }
 
@@ -256,7 +277,9 @@ mod tests {
     fn bucket_starts_equal_their_definition() {
         let ctl = Ctl::uninterruptible().unwrap();
         for n in [1usize, 2, 63, 64, 100, 16_384, 16_385, 50_001] {
-            let values: Vec<f64> = (0..n).map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 }).collect();
+            let values: Vec<f64> = (0..n)
+                .map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 })
+                .collect();
             assert_bucket_starts(&Sorted1D::new(Points::trusted(&values, n, 1), &ctl), "from the sort");
         }
     }
@@ -289,7 +312,9 @@ mod tests {
         for strict in [true, false] {
             let counts = s.count_within(&radii, strict, &ctl).unwrap();
             for i in 0..n {
-                let expected = (0..n).filter(|&j| j != i && within((values[j] - values[i]).abs(), radii[i], strict)).count();
+                let expected = (0..n)
+                    .filter(|&j| j != i && within((values[j] - values[i]).abs(), radii[i], strict))
+                    .count();
                 assert_eq!(counts[i] as usize, expected, "strict={strict} i={i}");
             }
         }

@@ -44,15 +44,21 @@ fn tricky_points(n: usize, d: usize, seed: u64) -> Vec<f64> {
 
 fn naive_dist(a: &[f64], b: &[f64], euclid: bool) -> f64 {
     if euclid {
-        a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).fold(0.0, |s, t| s + t).sqrt()
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y) * (x - y))
+            .fold(0.0, |s, t| s + t)
+            .sqrt()
     } else {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
     }
 }
 
 fn naive_sorted_neighbours(p: &Points<'_, f64>, i: usize, euclid: bool) -> Vec<(f64, u32)> {
-    let mut v: Vec<(f64, u32)> =
-        (0..p.n()).filter(|&j| j != i).map(|j| (naive_dist(p.row(i), p.row(j), euclid), j as u32)).collect();
+    let mut v: Vec<(f64, u32)> = (0..p.n())
+        .filter(|&j| j != i)
+        .map(|j| (naive_dist(p.row(i), p.row(j), euclid), j as u32))
+        .collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     v
 }
@@ -65,14 +71,31 @@ fn all_methods(d: usize) -> Vec<Method> {
 #[test]
 fn chebyshev_backends_equal_naive() {
     let ctl = Ctl::uninterruptible().unwrap();
-    for &(n, d) in &[(1usize, 1usize), (2, 1), (37, 1), (300, 1), (5, 2), (300, 2), (300, 3), (400, 5), (200, 14)] {
+    for &(n, d) in &[
+        (1usize, 1usize),
+        (2, 1),
+        (37, 1),
+        (300, 1),
+        (5, 2),
+        (300, 2),
+        (300, 3),
+        (400, 5),
+        (200, 14),
+    ] {
         let data = tricky_points(n, d, (n * 31 + d) as u64);
         let pts = Points::new("x", &data, n, d).unwrap();
         let k = 3.min(n.saturating_sub(1)).max(1);
         let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
         // Radii: exact neighbour distances (boundary cases on purpose) and some in between.
-        let radii: Vec<f64> =
-            (0..n).map(|i| if n > 1 { reference[i][(i * 7) % (n - 1)].0 + if i % 3 == 0 { 0.01 } else { 0.0 } } else { 0.5 }).collect();
+        let radii: Vec<f64> = (0..n)
+            .map(|i| {
+                if n > 1 {
+                    reference[i][(i * 7) % (n - 1)].0 + if i % 3 == 0 { 0.01 } else { 0.0 }
+                } else {
+                    0.5
+                }
+            })
+            .collect();
         for method in all_methods(d) {
             let index = build_index::<f64, Chebyshev>(pts, method, &ctl).unwrap();
             if n > k {
@@ -81,14 +104,24 @@ fn chebyshev_backends_equal_naive() {
                 for i in 0..n {
                     assert_eq!(kth[i], reference[i][k - 1].0, "kth n={n} d={d} {method:?} i={i}");
                     let expected: Vec<u32> = reference[i][..k].iter().map(|p| p.1).collect();
-                    assert_eq!(&ids[i * k..(i + 1) * k], &expected[..], "ids n={n} d={d} {method:?} i={i}");
+                    assert_eq!(
+                        &ids[i * k..(i + 1) * k],
+                        &expected[..],
+                        "ids n={n} d={d} {method:?} i={i}"
+                    );
                 }
             }
             for strict in [true, false] {
                 let counts = index.count_within(&radii, strict, &ctl).unwrap();
                 for i in 0..n {
-                    let expected = reference[i].iter().filter(|p| if strict { p.0 < radii[i] } else { p.0 <= radii[i] }).count();
-                    assert_eq!(counts[i] as usize, expected, "count strict={strict} n={n} d={d} {method:?} i={i}");
+                    let expected = reference[i]
+                        .iter()
+                        .filter(|p| if strict { p.0 < radii[i] } else { p.0 <= radii[i] })
+                        .count();
+                    assert_eq!(
+                        counts[i] as usize, expected,
+                        "count strict={strict} n={n} d={d} {method:?} i={i}"
+                    );
                 }
             }
         }
@@ -102,10 +135,16 @@ fn euclidean_kth_distances_equal_naive() {
         let data = tricky_points(n, d, 99 + d as u64);
         let pts = Points::new("x", &data, n, d).unwrap();
         for method in all_methods(d) {
-            let kth = build_index::<f64, Euclidean>(pts, method, &ctl).unwrap().kth_distances(4, &ctl).unwrap();
+            let kth = build_index::<f64, Euclidean>(pts, method, &ctl)
+                .unwrap()
+                .kth_distances(4, &ctl)
+                .unwrap();
             for i in 0..n {
                 let expected = naive_sorted_neighbours(&pts, i, true)[3].0;
-                assert!((kth[i] - expected).abs() <= 1e-15 * expected.max(1.0), "n={n} d={d} {method:?}");
+                assert!(
+                    (kth[i] - expected).abs() <= 1e-15 * expected.max(1.0),
+                    "n={n} d={d} {method:?}"
+                );
             }
         }
     }
@@ -119,12 +158,17 @@ fn float32_counts_equal_naive_in_float32() {
     let pts = Points::new("x", &data, n, d).unwrap();
     let radii: Vec<f32> = (0..n).map(|i| 0.05 + (i % 10) as f32 * 0.05).collect();
     for method in all_methods(d) {
-        let counts = build_index::<f32, Chebyshev>(pts, method, &ctl).unwrap().count_within(&radii, true, &ctl).unwrap();
+        let counts = build_index::<f32, Chebyshev>(pts, method, &ctl)
+            .unwrap()
+            .count_within(&radii, true, &ctl)
+            .unwrap();
         for i in 0..n {
             let expected = (0..n)
                 .filter(|&j| j != i)
                 .filter(|&j| {
-                    let dist = (0..d).map(|c| (pts.row(i)[c] - pts.row(j)[c]).abs()).fold(0f32, f32::max);
+                    let dist = (0..d)
+                        .map(|c| (pts.row(i)[c] - pts.row(j)[c]).abs())
+                        .fold(0f32, f32::max);
                     dist < radii[i]
                 })
                 .count();
@@ -172,7 +216,11 @@ fn phase_timings() {
     eprintln!("sort 1-D: {:?}", t.elapsed());
     let t = Instant::now();
     let c = s.count_within(&eps, true, &ctl).unwrap();
-    eprintln!("count 1-D: {:?} (mean {})", t.elapsed(), c.iter().map(|&v| v as f64).sum::<f64>() / n as f64);
+    eprintln!(
+        "count 1-D: {:?} (mean {})",
+        t.elapsed(),
+        c.iter().map(|&v| v as f64).sum::<f64>() / n as f64
+    );
     let t = Instant::now();
     let m = crate::special::mean_digamma_counts(&c, 1.0);
     eprintln!("digamma mean: {:?} {m}", t.elapsed());
@@ -189,7 +237,12 @@ fn assert_euclidean_matches_naive<T: Real>(index: &dyn NeighborSearch<T>, p: &Po
             let mut v: Vec<(T, u32)> = (0..n)
                 .filter(|&j| j != i)
                 .map(|j| {
-                    let sq = p.row(i).iter().zip(p.row(j)).map(|(&a, &b)| (a - b) * (a - b)).fold(T::ZERO, |s, t| s + t);
+                    let sq = p
+                        .row(i)
+                        .iter()
+                        .zip(p.row(j))
+                        .map(|(&a, &b)| (a - b) * (a - b))
+                        .fold(T::ZERO, |s, t| s + t);
                     (sq.sqrt(), j as u32)
                 })
                 .collect();
@@ -209,7 +262,11 @@ fn assert_euclidean_matches_naive<T: Real>(index: &dyn NeighborSearch<T>, p: &Po
     let radii: Vec<T> = (0..n)
         .map(|i| {
             let r = reference[i][(i * 7) % (n - 1)].0;
-            if i % 3 == 0 { r + r * r } else { r }
+            if i % 3 == 0 {
+                r + r * r
+            } else {
+                r
+            }
         })
         .collect();
     for strict in [true, false] {
@@ -220,7 +277,12 @@ fn assert_euclidean_matches_naive<T: Real>(index: &dyn NeighborSearch<T>, p: &Po
             let expected = (0..n)
                 .filter(|&j| j != i)
                 .filter(|&j| {
-                    let sq = p.row(i).iter().zip(p.row(j)).map(|(&a, &b)| (a - b) * (a - b)).fold(T::ZERO, |s, t| s + t);
+                    let sq = p
+                        .row(i)
+                        .iter()
+                        .zip(p.row(j))
+                        .map(|(&a, &b)| (a - b) * (a - b))
+                        .fold(T::ZERO, |s, t| s + t);
                     within(sq, r2, strict)
                 })
                 .count();
@@ -243,7 +305,10 @@ fn gram_search_equals_naive_with_ties_and_duplicates() {
             let auto = build_index::<f64, Euclidean>(pts, Method::Auto, &ctl).unwrap();
             let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
             assert_eq!(auto.knn_indices(4, &ctl).unwrap(), brute.knn_indices(4, &ctl).unwrap());
-            assert_eq!(auto.kth_distances(4, &ctl).unwrap(), brute.kth_distances(4, &ctl).unwrap());
+            assert_eq!(
+                auto.kth_distances(4, &ctl).unwrap(),
+                brute.kth_distances(4, &ctl).unwrap()
+            );
         }
     }
 }
@@ -265,7 +330,13 @@ fn gram_search_is_exact_under_cancellation() {
             (0..d).map(|_| 1e8 + 1e3 * (rng.uniform() - 0.5)).collect()
         };
         for (c, &b) in base.iter().enumerate() {
-            let v = if i % 50 == 7 { -3e8 + c as f64 } else if i % 2 == 1 { b + 1e-7 * rng.uniform() } else { b };
+            let v = if i % 50 == 7 {
+                -3e8 + c as f64
+            } else if i % 2 == 1 {
+                b + 1e-7 * rng.uniform()
+            } else {
+                b
+            };
             data.push(v);
         }
     }
@@ -278,7 +349,10 @@ fn gram_search_is_exact_under_cancellation() {
 fn gram_search_equals_naive_in_float32() {
     let ctl = Ctl::uninterruptible().unwrap();
     for &(n, d, offset) in &[(400usize, 33usize, 0.0f64), (250, 18, 3e3)] {
-        let data: Vec<f32> = tricky_points(n, d, 3 + d as u64).iter().map(|&v| (v * 1.1 + offset) as f32).collect();
+        let data: Vec<f32> = tricky_points(n, d, 3 + d as u64)
+            .iter()
+            .map(|&v| (v * 1.1 + offset) as f32)
+            .collect();
         let pts = Points::new("x", &data, n, d).unwrap();
         let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
         assert_euclidean_matches_naive::<f32>(&gram, &pts, &[1, 3, 6], &format!("f32 n={n} d={d}"));
@@ -373,7 +447,11 @@ fn leaf_scan_equals_metric_dist_bit_for_bit() {
     for d in (1..=17).chain([24]) {
         let data = tricky_points(65, d, 40 + d as u64);
         // Offsets far from zero make the differences round.
-        let shifted: Vec<f64> = data.iter().enumerate().map(|(t, &v)| v * 1.37 + (t % 3) as f64 * 1e3).collect();
+        let shifted: Vec<f64> = data
+            .iter()
+            .enumerate()
+            .map(|(t, &v)| v * 1.37 + (t % 3) as f64 * 1e3)
+            .collect();
         for x in [&data, &shifted] {
             check::<f64, Euclidean>(x, d);
             check::<f64, Chebyshev>(x, d);
@@ -389,7 +467,14 @@ fn leaf_scan_equals_metric_dist_bit_for_bit() {
 #[test]
 fn kdtree_equals_naive_on_deep_trees() {
     let ctl = Ctl::uninterruptible().unwrap();
-    for &(n, d) in &[(3000usize, 2usize), (2000, 3), (2500, 5), (2500, 10), (1500, 16), (1200, 17)] {
+    for &(n, d) in &[
+        (3000usize, 2usize),
+        (2000, 3),
+        (2500, 5),
+        (2500, 10),
+        (1500, 16),
+        (1200, 17),
+    ] {
         let data = tricky_points(n, d, 1000 + d as u64);
         let pts = Points::new("x", &data, n, d).unwrap();
         let tree = kdtree::KdTree::<f64, Euclidean>::new(pts, &ctl);
@@ -404,15 +489,27 @@ fn kdtree_equals_naive_on_deep_trees() {
         let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
         let kth = tree.kth_distances(k, &ctl).unwrap();
         let ids = tree.knn_indices(k, &ctl).unwrap();
-        let radii: Vec<f64> = (0..n).map(|i| reference[i][(i * 7) % 40].0 + if i % 3 == 0 { 0.01 } else { 0.0 }).collect();
+        let radii: Vec<f64> = (0..n)
+            .map(|i| reference[i][(i * 7) % 40].0 + if i % 3 == 0 { 0.01 } else { 0.0 })
+            .collect();
         let counts = [true, false].map(|strict| tree.count_within(&radii, strict, &ctl).unwrap());
         for i in 0..n {
             assert_eq!(kth[i], reference[i][k - 1].0, "chebyshev kth n={n} d={d} i={i}");
             let expected: Vec<u32> = reference[i][..k].iter().map(|p| p.1).collect();
-            assert_eq!(&ids[i * k..(i + 1) * k], &expected[..], "chebyshev ids n={n} d={d} i={i}");
+            assert_eq!(
+                &ids[i * k..(i + 1) * k],
+                &expected[..],
+                "chebyshev ids n={n} d={d} i={i}"
+            );
             for (strict, c) in [true, false].iter().zip(&counts) {
-                let expected = reference[i].iter().filter(|p| if *strict { p.0 < radii[i] } else { p.0 <= radii[i] }).count();
-                assert_eq!(c[i] as usize, expected, "chebyshev count strict={strict} n={n} d={d} i={i}");
+                let expected = reference[i]
+                    .iter()
+                    .filter(|p| if *strict { p.0 < radii[i] } else { p.0 <= radii[i] })
+                    .count();
+                assert_eq!(
+                    c[i] as usize, expected,
+                    "chebyshev count strict={strict} n={n} d={d} i={i}"
+                );
             }
         }
     }
@@ -429,10 +526,26 @@ fn plane_kth_distances_equal_naive() {
     for &n in &[2usize, 3, 9, 60, 400, 2500] {
         let tricky = tricky_points(n, 2, n as u64 * 7 + 1);
         let layouts: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
-            ("tricky", tricky.iter().step_by(2).copied().collect(), tricky.iter().skip(1).step_by(2).copied().collect()),
-            ("constant x", vec![0.25; n], (0..n).map(|_| (rng.next_u64() % 7) as f64).collect()),
-            ("quantised", (0..n).map(|_| (rng.next_u64() % 3) as f64).collect(), (0..n).map(|_| (rng.next_u64() % 4) as f64 * 0.1).collect()),
-            ("continuous", (0..n).map(|_| rng.uniform() * 10.0 - 5.0).collect(), (0..n).map(|_| rng.uniform().powi(3)).collect()),
+            (
+                "tricky",
+                tricky.iter().step_by(2).copied().collect(),
+                tricky.iter().skip(1).step_by(2).copied().collect(),
+            ),
+            (
+                "constant x",
+                vec![0.25; n],
+                (0..n).map(|_| (rng.next_u64() % 7) as f64).collect(),
+            ),
+            (
+                "quantised",
+                (0..n).map(|_| (rng.next_u64() % 3) as f64).collect(),
+                (0..n).map(|_| (rng.next_u64() % 4) as f64 * 0.1).collect(),
+            ),
+            (
+                "continuous",
+                (0..n).map(|_| rng.uniform() * 10.0 - 5.0).collect(),
+                (0..n).map(|_| rng.uniform().powi(3)).collect(),
+            ),
             ("all equal", vec![-1.5; n], vec![2.0; n]),
         ];
         for (name, x, y) in layouts {
@@ -467,7 +580,14 @@ fn plane_x_index_counts_equal_naive() {
         let counts = index.count_within(&eps, strict, &ctl).unwrap();
         for i in 0..n {
             let expected = (0..n)
-                .filter(|&j| j != i && if strict { (x[j] - x[i]).abs() < eps[i] } else { (x[j] - x[i]).abs() <= eps[i] })
+                .filter(|&j| {
+                    j != i
+                        && if strict {
+                            (x[j] - x[i]).abs() < eps[i]
+                        } else {
+                            (x[j] - x[i]).abs() <= eps[i]
+                        }
+                })
                 .count();
             assert_eq!(counts[i] as usize, expected, "strict={strict} i={i}");
         }
@@ -484,16 +604,29 @@ fn sort_with_indices_equals_comparison_sort() {
         pairs.sort_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1)));
         let expected_order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         assert_eq!(order, expected_order, "{what}");
-        assert!(sorted.iter().zip(&pairs).all(|(a, p)| a.total_order(&p.0).is_eq()), "{what}");
+        assert!(
+            sorted.iter().zip(&pairs).all(|(a, p)| a.total_order(&p.0).is_eq()),
+            "{what}"
+        );
     }
     let mut rng = SplitMix(8);
     for &n in &[1usize, 5, 63, 64, 65, 1000, 20_000, 70_001] {
         let continuous: Vec<f64> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
-        let skewed: Vec<f64> = (0..n).map(|_| rng.uniform().powi(12) * if rng.uniform() < 0.5 { -1.0 } else { 1.0 }).collect();
-        let zeros: Vec<f64> = (0..n).map(|i| [0.0, -0.0, 1.0, -1.0, 0.5][(rng.next_u64() % 5) as usize] * (1 + i % 2) as f64).collect();
+        let skewed: Vec<f64> = (0..n)
+            .map(|_| rng.uniform().powi(12) * if rng.uniform() < 0.5 { -1.0 } else { 1.0 })
+            .collect();
+        let zeros: Vec<f64> = (0..n)
+            .map(|i| [0.0, -0.0, 1.0, -1.0, 0.5][(rng.next_u64() % 5) as usize] * (1 + i % 2) as f64)
+            .collect();
         let huge: Vec<f64> = (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * f64::MAX).collect();
         let grid: Vec<f64> = (0..n).map(|_| (rng.next_u64() % 7) as f64 * 0.25).collect();
-        for (what, v) in [("continuous", continuous), ("skewed", skewed), ("zeros", zeros), ("huge", huge), ("grid", grid)] {
+        for (what, v) in [
+            ("continuous", continuous),
+            ("skewed", skewed),
+            ("zeros", zeros),
+            ("huge", huge),
+            ("grid", grid),
+        ] {
             check(&v, what);
             let v32: Vec<f32> = v.iter().map(|&a| a as f32).filter(|a| a.is_finite()).collect();
             check(&v32, what);
@@ -508,7 +641,10 @@ fn sort_with_indices_equals_comparison_sort() {
 fn plane_phase_timings() {
     use super::plane::StripPlane;
     use std::time::Instant;
-    let n: usize = std::env::var("PHASE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("PHASE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let mut rng = SplitMix(5);
     // PHASE_DIST=gauss: x standard normal, y = x + noise/2 (as in bench_knn's case 1); else uniform.
     let gauss = std::env::var("PHASE_DIST").is_ok_and(|v| v == "gauss");
@@ -524,9 +660,37 @@ fn plane_phase_timings() {
     let y: Vec<f64> = x.iter().map(|v| v + if gauss { 0.5 } else { 0.3 } * noise()).collect();
     let before = crate::parallel::get_num_threads();
     // Rounds alternate 1 and 2 threads (PHASE_ROUNDS of each); medians per phase.
-    let rounds: usize = std::env::var("PHASE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    const PHASES: [&str; 10] = ["sort", "plane build", "kth", "y by pos", "x index", "nx", "y index", "ny", "digamma", "total"];
-    let mut times = [[Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()], Default::default()];
+    let rounds: usize = std::env::var("PHASE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    const PHASES: [&str; 10] = [
+        "sort",
+        "plane build",
+        "kth",
+        "y by pos",
+        "x index",
+        "nx",
+        "y index",
+        "ny",
+        "digamma",
+        "total",
+    ];
+    let mut times = [
+        [
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ],
+        Default::default(),
+    ];
     let mut m = 0.0;
     for round in 0..2 * rounds {
         let threads = 1 + round % 2;
@@ -572,7 +736,11 @@ fn plane_phase_timings() {
                 format!("{name} {:.2}", v[v.len() / 2])
             })
             .collect();
-        eprintln!("{} thread(s), median ms of {rounds}: {} ({m:.4})", threads + 1, medians.join(", "));
+        eprintln!(
+            "{} thread(s), median ms of {rounds}: {} ({m:.4})",
+            threads + 1,
+            medians.join(", ")
+        );
     }
     crate::parallel::set_num_threads(before).unwrap();
 }

@@ -23,7 +23,10 @@ fn parse_binning(strategy: &str, n_bins: usize, bin_size: Option<f64>, per_unit:
         ("uniform", Some(bin_size)) => Ok(Binning::FixedWidth { bin_size }),
         ("quantile", None) => Ok(Binning::Quantile { n_bins }),
         ("quantile", Some(_)) => Err(CoreError::invalid("bin_size", "only applies to strategy='uniform'")),
-        (other, _) => Err(CoreError::invalid("strategy", format!("unknown strategy {other:?}; expected 'uniform' or 'quantile'"))),
+        (other, _) => Err(CoreError::invalid(
+            "strategy",
+            format!("unknown strategy {other:?}; expected 'uniform' or 'quantile'"),
+        )),
     }
 }
 
@@ -61,8 +64,12 @@ fn factorize_binned<'py>(
     let binning = parse_binning(strategy, n_bins, bin_size, per_unit)?;
     // The core checks finiteness itself, in the pass that finds the ranges.
     let (ids, m, binner) = match views(&[("x", &x)])? {
-        Views::F64(v) => run(py, |ctl| binning::factorize_binned(unchecked_points(&v[0])?, &binning, ctl))?,
-        Views::F32(v) => run(py, |ctl| binning::factorize_binned(unchecked_points(&v[0])?, &binning, ctl))?,
+        Views::F64(v) => run(py, |ctl| {
+            binning::factorize_binned(unchecked_points(&v[0])?, &binning, ctl)
+        })?,
+        Views::F32(v) => run(py, |ctl| {
+            binning::factorize_binned(unchecked_points(&v[0])?, &binning, ctl)
+        })?,
     };
     let (flat, width) = describe(&binner);
     let rules = PyArray1::from_vec(py, flat).reshape([binner.rules.len(), width])?;
@@ -71,7 +78,10 @@ fn factorize_binned<'py>(
 
 /// Pattern ids of the rows of an integer table, and their number.
 #[pyfunction]
-fn factorize_integers<'py>(py: Python<'py>, x: PyReadonlyArray2<'py, i64>) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
+fn factorize_integers<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, i64>,
+) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
     let (n, d) = (x.shape()[0], x.shape()[1]);
     let values = x.as_slice().map_err(|e| PyValueError::new_err(format!("x: {e}")))?;
     let (ids, m) = run(py, |ctl| binning::factorize_integers(values, n, d, ctl))?;
@@ -108,15 +118,25 @@ fn plugin_entropy_resamples<'py>(
     start: usize,
     count: usize,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let slices: Vec<(&[u32], usize)> = tables.iter().map(|(ids, n)| Ok((ids_of("ids", ids)?, *n))).collect::<PyResult<_>>()?;
+    let slices: Vec<(&[u32], usize)> = tables
+        .iter()
+        .map(|(ids, n)| Ok((ids_of("ids", ids)?, *n)))
+        .collect::<PyResult<_>>()?;
     let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
     let out = run(py, |ctl| binning::entropy_resamples(&slices, draws, ctl))?;
     entropy_rows(py, &out, slices.len())
 }
 
 /// Rows of (entropy, distinct count) pairs, `tables` pairs a row, as an (R, 2·tables) array.
-fn entropy_rows<'py, R: AsRef<[(f64, usize)]>>(py: Python<'py>, rows: &[R], tables: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let flat: Vec<f64> = rows.iter().flat_map(|t| t.as_ref().iter().flat_map(|&(h, m)| [h, m as f64])).collect();
+fn entropy_rows<'py, R: AsRef<[(f64, usize)]>>(
+    py: Python<'py>,
+    rows: &[R],
+    tables: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let flat: Vec<f64> = rows
+        .iter()
+        .flat_map(|t| t.as_ref().iter().flat_map(|&(h, m)| [h, m as f64]))
+        .collect();
     Ok(PyArray1::from_vec(py, flat).reshape([rows.len(), 2 * tables])?)
 }
 

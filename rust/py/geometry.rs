@@ -22,17 +22,37 @@ fn array2<'py>(py: Python<'py>, v: Vec<f64>, rows: usize, cols: usize) -> PyResu
 impl PyClassStats {
     #[new]
     fn new(d: usize, second_moments: bool) -> Self {
-        PyClassStats { inner: ClassStats::new(d, second_moments) }
+        PyClassStats {
+            inner: ClassStats::new(d, second_moments),
+        }
     }
 
     #[staticmethod]
-    fn from_data(py: Python<'_>, h: FloatArray<'_>, labels: PyReadonlyArray1<'_, i64>, n_classes: usize, second_moments: bool) -> PyResult<Self> {
+    fn from_data(
+        py: Python<'_>,
+        h: FloatArray<'_>,
+        labels: PyReadonlyArray1<'_, i64>,
+        n_classes: usize,
+        second_moments: bool,
+    ) -> PyResult<Self> {
         let codes = class_indices(&labels)?;
-        let inner = over_dtype!(py, &[("h", &h)], |p, ctl| ClassStats::from_points(p[0], &codes, n_classes, second_moments, ctl))?;
+        let inner = over_dtype!(py, &[("h", &h)], |p, ctl| ClassStats::from_points(
+            p[0],
+            &codes,
+            n_classes,
+            second_moments,
+            ctl
+        ))?;
         Ok(PyClassStats { inner })
     }
 
-    fn update(&mut self, py: Python<'_>, h: FloatArray<'_>, labels: PyReadonlyArray1<'_, i64>, n_classes: usize) -> PyResult<()> {
+    fn update(
+        &mut self,
+        py: Python<'_>,
+        h: FloatArray<'_>,
+        labels: PyReadonlyArray1<'_, i64>,
+        n_classes: usize,
+    ) -> PyResult<()> {
         let codes = class_indices(&labels)?;
         let inner = &mut self.inner;
         over_dtype!(py, &[("h", &h)], |p, ctl| inner.update(p[0], &codes, n_classes, ctl))
@@ -83,7 +103,10 @@ impl PyClassStats {
     }
     fn within<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let d = self.inner.dim();
-        let w = self.inner.within().ok_or(CoreError::invalid("second_moments", "S_W needs second_moments=True"))?;
+        let w = self
+            .inner
+            .within()
+            .ok_or(CoreError::invalid("second_moments", "S_W needs second_moments=True"))?;
         array2(py, w.to_vec(), d, d)
     }
     fn between<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -114,7 +137,9 @@ impl PyClassStats {
         Ok(collapse::nc2(&self.inner)?)
     }
     fn nc3(&self, weights: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
-        let w = weights.as_slice().map_err(|e| CoreError::invalid("weights", e.to_string()))?;
+        let w = weights
+            .as_slice()
+            .map_err(|e| CoreError::invalid("weights", e.to_string()))?;
         Ok(collapse::nc3(&self.inner, w)?)
     }
     fn calinski_harabasz(&self) -> PyResult<f64> {
@@ -127,7 +152,13 @@ impl PyClassStats {
 
 /// NC1 from the data (no d × d matrix): `stats` must be the statistics of exactly this data.
 #[pyfunction]
-fn nc1_from_data(py: Python<'_>, h: FloatArray<'_>, labels: PyReadonlyArray1<'_, i64>, n_classes: usize, stats: &PyClassStats) -> PyResult<f64> {
+fn nc1_from_data(
+    py: Python<'_>,
+    h: FloatArray<'_>,
+    labels: PyReadonlyArray1<'_, i64>,
+    n_classes: usize,
+    stats: &PyClassStats,
+) -> PyResult<f64> {
     let codes = class_indices(&labels)?;
     let st = &stats.inner;
     over_dtype!(py, &[("h", &h)], |p, ctl| {
@@ -138,14 +169,23 @@ fn nc1_from_data(py: Python<'_>, h: FloatArray<'_>, labels: PyReadonlyArray1<'_,
 
 /// For every row, the index (into the present classes) of the nearest class mean.
 #[pyfunction]
-fn nearest_class_mean<'py>(py: Python<'py>, h: FloatArray<'py>, stats: &PyClassStats) -> PyResult<Bound<'py, PyArray1<u32>>> {
+fn nearest_class_mean<'py>(
+    py: Python<'py>,
+    h: FloatArray<'py>,
+    stats: &PyClassStats,
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
     let st = &stats.inner;
     let out = over_dtype!(py, &[("h", &h)], |p, ctl| collapse::nearest_class_mean(p[0], st, ctl))?;
     Ok(PyArray1::from_vec(py, out))
 }
 
 #[pyfunction]
-fn silhouette_samples<'py>(py: Python<'py>, h: FloatArray<'py>, labels: PyReadonlyArray1<'py, i64>, n_classes: usize) -> PyResult<Bound<'py, PyArray1<f64>>> {
+fn silhouette_samples<'py>(
+    py: Python<'py>,
+    h: FloatArray<'py>,
+    labels: PyReadonlyArray1<'py, i64>,
+    n_classes: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let codes = class_indices(&labels)?;
     let out = over_dtype!(py, &[("h", &h)], |p, ctl| {
         let classes = Classes::new(&codes, p[0].n(), n_classes)?;

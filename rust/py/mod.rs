@@ -13,9 +13,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 
 mod binning;
+mod gaussian;
 mod geometry;
 mod resample;
-mod gaussian;
 
 impl From<CoreError> for PyErr {
     fn from(e: CoreError) -> PyErr {
@@ -34,9 +34,14 @@ enum FloatArray<'py> {
     F32(PyReadonlyArray2<'py, f32>),
 }
 
-fn slice_of<'a, T: numpy::Element>(arg: &'static str, a: &'a PyReadonlyArray2<'_, T>) -> PyResult<(&'a [T], usize, usize)> {
+fn slice_of<'a, T: numpy::Element>(
+    arg: &'static str,
+    a: &'a PyReadonlyArray2<'_, T>,
+) -> PyResult<(&'a [T], usize, usize)> {
     if !a.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{arg}: the core needs a C-contiguous array")));
+        return Err(PyValueError::new_err(format!(
+            "{arg}: the core needs a C-contiguous array"
+        )));
     }
     let (n, d) = (a.shape()[0], a.shape()[1]);
     let s = a.as_slice().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))?;
@@ -75,7 +80,9 @@ impl FloatElement for f32 {
 type View<'a, T> = (&'static str, &'a [T], usize, usize);
 
 /// The arrays as slices of `T`, or None when any of them holds another dtype.
-fn views_of<'a, T: FloatElement>(arrays: &'a [(&'static str, &'a FloatArray<'_>)]) -> PyResult<Option<Vec<View<'a, T>>>> {
+fn views_of<'a, T: FloatElement>(
+    arrays: &'a [(&'static str, &'a FloatArray<'_>)],
+) -> PyResult<Option<Vec<View<'a, T>>>> {
     let mut out = Vec::with_capacity(arrays.len());
     for (name, a) in arrays {
         let Some(a) = T::pick(a) else { return Ok(None) };
@@ -92,7 +99,9 @@ fn views<'a>(arrays: &'a [(&'static str, &'a FloatArray<'_>)]) -> PyResult<Views
     if let Some(v) = views_of::<f32>(arrays)? {
         return Ok(Views::F32(v));
     }
-    Err(PyTypeError::new_err("arrays must share one dtype (all float32 or all float64)"))
+    Err(PyTypeError::new_err(
+        "arrays must share one dtype (all float32 or all float64)",
+    ))
 }
 
 fn points<'a, T: Real>(v: &[View<'a, T>]) -> Result<Vec<Points<'a, T>>, CoreError> {
@@ -152,10 +161,19 @@ pub(crate) use over_dtype_impl as over_dtype;
 
 #[pyfunction]
 #[pyo3(signature = (x, y, k, estimator, neighbors))]
-fn mutual_info_ksg(py: Python<'_>, x: FloatArray<'_>, y: FloatArray<'_>, k: usize, estimator: &str, neighbors: &str) -> PyResult<f64> {
+fn mutual_info_ksg(
+    py: Python<'_>,
+    x: FloatArray<'_>,
+    y: FloatArray<'_>,
+    k: usize,
+    estimator: &str,
+    neighbors: &str,
+) -> PyResult<f64> {
     let variant = KsgVariant::parse(estimator)?;
     let method = Method::parse(neighbors)?;
-    over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_ksg(p[0], p[1], k, variant, method, ctl))
+    over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_ksg(
+        p[0], p[1], k, variant, method, ctl
+    ))
 }
 
 /// A new float64 matrix: the C-contiguous float64 matrix `a` with column j divided by
@@ -172,12 +190,21 @@ fn standardize<'py>(
 ) -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
     let (n, d) = (a.shape()[0], a.shape()[1]);
     let data = a.as_slice().map_err(|_| PyValueError::new_err("a: not C-contiguous"))?;
-    let divisors = divisors.as_slice().map_err(|_| PyValueError::new_err("divisors: not contiguous"))?;
-    let scales = scales.as_slice().map_err(|_| PyValueError::new_err("scales: not contiguous"))?;
+    let divisors = divisors
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("divisors: not contiguous"))?;
+    let scales = scales
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("scales: not contiguous"))?;
     if divisors.len() != d {
-        return Err(PyValueError::new_err(format!("divisors: {} for {d} columns", divisors.len())));
+        return Err(PyValueError::new_err(format!(
+            "divisors: {} for {d} columns",
+            divisors.len()
+        )));
     }
-    let out = run(py, |ctl| crate::random::scaled_with_normals(data, divisors, scales, seed, ctl))?;
+    let out = run(py, |ctl| {
+        crate::random::scaled_with_normals(data, divisors, scales, seed, ctl)
+    })?;
     Ok(PyArray1::from_vec(py, out).reshape([n, d])?)
 }
 
@@ -192,9 +219,9 @@ fn conditional_mutual_info_ksg(
     neighbors: &str,
 ) -> PyResult<f64> {
     let method = Method::parse(neighbors)?;
-    over_dtype!(py, &[("x", &x), ("y", &y), ("z", &z)], |p, ctl| ksg::conditional_mutual_info_ksg(
-        p[0], p[1], p[2], k, method, ctl
-    ))
+    over_dtype!(py, &[("x", &x), ("y", &y), ("z", &z)], |p, ctl| {
+        ksg::conditional_mutual_info_ksg(p[0], p[1], p[2], k, method, ctl)
+    })
 }
 
 #[pyfunction]
@@ -206,7 +233,9 @@ fn entropy_kl(py: Python<'_>, x: FloatArray<'_>, k: usize, metric: &str, neighbo
 }
 
 fn class_indices(labels: &PyReadonlyArray1<'_, i64>) -> PyResult<Vec<u32>> {
-    let s = labels.as_slice().map_err(|e| PyValueError::new_err(format!("labels: {e}")))?;
+    let s = labels
+        .as_slice()
+        .map_err(|e| PyValueError::new_err(format!("labels: {e}")))?;
     s.iter()
         .map(|&c| u32::try_from(c).map_err(|_| PyValueError::new_err("labels: class indices must lie in 0..2^32")))
         .collect()
@@ -214,19 +243,39 @@ fn class_indices(labels: &PyReadonlyArray1<'_, i64>) -> PyResult<Vec<u32>> {
 
 #[pyfunction]
 #[pyo3(signature = (x, labels, k, neighbors))]
-fn mutual_info_ross(py: Python<'_>, x: FloatArray<'_>, labels: PyReadonlyArray1<'_, i64>, k: usize, neighbors: &str) -> PyResult<f64> {
+fn mutual_info_ross(
+    py: Python<'_>,
+    x: FloatArray<'_>,
+    labels: PyReadonlyArray1<'_, i64>,
+    k: usize,
+    neighbors: &str,
+) -> PyResult<f64> {
     let method = Method::parse(neighbors)?;
     let labels = class_indices(&labels)?;
-    over_dtype!(py, &[("x", &x)], |p, ctl| ksg::mutual_info_ross(p[0], &labels, k, method, ctl))
+    over_dtype!(py, &[("x", &x)], |p, ctl| ksg::mutual_info_ross(
+        p[0], &labels, k, method, ctl
+    ))
 }
 
 /// The neighbour engine itself (for tests and advanced use): k-th neighbour distances.
 #[pyfunction]
 #[pyo3(signature = (x, k, metric, neighbors))]
-fn knn_kth_distances<'py>(py: Python<'py>, x: FloatArray<'py>, k: usize, metric: &str, neighbors: &str) -> PyResult<Bound<'py, PyAny>> {
+fn knn_kth_distances<'py>(
+    py: Python<'py>,
+    x: FloatArray<'py>,
+    k: usize,
+    metric: &str,
+    neighbors: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     let metric = EntropyMetric::parse(metric)?;
     let method = Method::parse(neighbors)?;
-    fn go<T: Real>(p: Points<'_, T>, k: usize, metric: EntropyMetric, method: Method, ctl: &Ctl) -> Result<Vec<T>, CoreError> {
+    fn go<T: Real>(
+        p: Points<'_, T>,
+        k: usize,
+        metric: EntropyMetric,
+        method: Method,
+        ctl: &Ctl,
+    ) -> Result<Vec<T>, CoreError> {
         match metric {
             EntropyMetric::Chebyshev => knn::build_index::<T, Chebyshev>(p, method, ctl)?.kth_distances(k, ctl),
             EntropyMetric::Euclidean => knn::build_index::<T, Euclidean>(p, method, ctl)?.kth_distances(k, ctl),
@@ -253,7 +302,10 @@ fn knn_indices<'py>(py: Python<'py>, x: FloatArray<'py>, k: usize, neighbors: &s
         FloatArray::F64(a) => a.shape()[0],
         FloatArray::F32(a) => a.shape()[0],
     };
-    let out = over_dtype!(py, &[("x", &x)], |p, ctl| knn::build_index::<_, Chebyshev>(p[0], method, ctl)?.knn_indices(k, ctl))?;
+    let out = over_dtype!(py, &[("x", &x)], |p, ctl| knn::build_index::<_, Chebyshev>(
+        p[0], method, ctl
+    )?
+    .knn_indices(k, ctl))?;
     let arr = PyArray1::from_vec(py, out);
     Ok(arr.reshape([n, k])?.into_any())
 }
@@ -269,9 +321,18 @@ fn knn_count_within<'py>(
     neighbors: &str,
 ) -> PyResult<Bound<'py, PyArray1<u32>>> {
     let method = Method::parse(neighbors)?;
-    fn go<T: Real>(p: Points<'_, T>, radii: &[T], strict: bool, method: Method, ctl: &Ctl) -> Result<Vec<u32>, CoreError> {
+    fn go<T: Real>(
+        p: Points<'_, T>,
+        radii: &[T],
+        strict: bool,
+        method: Method,
+        ctl: &Ctl,
+    ) -> Result<Vec<u32>, CoreError> {
         if radii.len() != p.n() {
-            return Err(CoreError::invalid("radii", format!("has {} entries but x has {} rows", radii.len(), p.n())));
+            return Err(CoreError::invalid(
+                "radii",
+                format!("has {} entries but x has {} rows", radii.len(), p.n()),
+            ));
         }
         knn::build_index::<T, Chebyshev>(p, method, ctl)?.count_within(radii, strict, ctl)
     }

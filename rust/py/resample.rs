@@ -29,7 +29,10 @@ impl PyDraws {
             Some(codes) => {
                 let codes = class_indices(&codes)?;
                 if codes.len() != n {
-                    return Err(PyValueError::new_err(format!("strata: has {} entries for {n} rows", codes.len())));
+                    return Err(PyValueError::new_err(format!(
+                        "strata: has {} entries for {n} rows",
+                        codes.len()
+                    )));
                 }
                 Draws::stratified_permutations(&codes, seed)?
             }
@@ -66,7 +69,11 @@ fn parse_estimator(name: &str, option: &str) -> PyResult<KnnEstimator> {
         "entropy" => KnnEstimator::Entropy(EntropyMetric::parse(option)?),
         "mutual_info_labels" => KnnEstimator::MutualInfoLabels,
         "mutual_info_given_labels" => KnnEstimator::MutualInfoGivenLabels(KsgVariant::parse(option)?),
-        other => return Err(PyValueError::new_err(format!("estimator: no resampling path for {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "estimator: no resampling path for {other:?}"
+            )))
+        }
     })
 }
 
@@ -91,8 +98,11 @@ fn knn_resamples(
     let est = parse_estimator(estimator, option)?;
     let method = Method::parse(neighbors)?;
     let (n_arrays, needs_labels) = est.inputs();
-    if arrays.len() != n_arrays || labels.is_some() != needs_labels || picked.len() != n_arrays + needs_labels as usize {
-        return Err(PyValueError::new_err(format!("{estimator}: wrong number of arrays, labels or flags")));
+    if arrays.len() != n_arrays || labels.is_some() != needs_labels || picked.len() != n_arrays + needs_labels as usize
+    {
+        return Err(PyValueError::new_err(format!(
+            "{estimator}: wrong number of arrays, labels or flags"
+        )));
     }
     let labels = labels.as_ref().map(class_indices).transpose()?;
     let draws = &draws.inner;

@@ -152,7 +152,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_epochs: int) -
     parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {default_epochs})")
     parser.add_argument("--track-every", type=int, default=None, help="epochs between tracker measurements")
     parser.add_argument("--no-plots", action="store_true", help="CSV and markdown only (no matplotlib needed)")
-    parser.add_argument("--threads", type=int, default=None, help="repcompress threads (default: all cores) and torch threads (default: 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="repcompress threads (default: all cores) and torch threads (default: 1)",
+    )
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
 
 
@@ -179,7 +184,12 @@ class Timer:
 
 
 def train_epochs(
-    model: Any, loader: Any, epochs: int, loss_fn: Callable[[Any, Any], Any], *, lr: float = 1e-3,
+    model: Any,
+    loader: Any,
+    epochs: int,
+    loss_fn: Callable[[Any, Any], Any],
+    *,
+    lr: float = 1e-3,
     on_epoch: Callable[[int], None] | None = None,
 ) -> None:
     """Adam on ``loss_fn(x, y)`` for ``epochs`` epochs; ``on_epoch(epoch)`` after each (1-based)."""
@@ -196,8 +206,9 @@ def train_epochs(
             on_epoch(epoch)
 
 
-def sweep(values: Sequence[float], seeds: int, one_run: Callable[[float, int], tuple[dict, Any]], label: str,
-          progress: bool) -> tuple[Any, Any]:
+def sweep(
+    values: Sequence[float], seeds: int, one_run: Callable[[float, int], tuple[dict, Any]], label: str, progress: bool
+) -> tuple[Any, Any]:
     """Runs ``one_run(value, seed)`` over the sweep × seeds: (table of runs, concatenated tracker tables)."""
     import pandas as pd
 
@@ -234,7 +245,7 @@ def information_planes(training: Any, column: str, symbol: str, path: Path, titl
         rplots.information_plane(part, x="I(X;Z)", y="I(Z;Y)", ax=ax)
         ax.set_ylim(0.0, 1.05 * top)
         ax.set_title(f"{symbol} = {value:g}")
-    for ax in list(axes.flat)[len(values):]:
+    for ax in list(axes.flat)[len(values) :]:
         ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()
@@ -243,13 +254,24 @@ def information_planes(training: Any, column: str, symbol: str, path: Path, titl
     return path
 
 
-def summary_markdown(title: str, intro: str, runs: Any, column: str, means_of: Sequence[str], corr: Any,
-                     closing: str) -> str:
+def summary_markdown(
+    title: str, intro: str, runs: Any, column: str, means_of: Sequence[str], corr: Any, closing: str
+) -> str:
     by = runs.groupby(column)[list(means_of)].mean().reset_index()
     lines = [
-        f"# {title}", "", intro, "", "## Means over seeds", "", markdown_table(by, list(by.columns)), "",
-        "## Normalized-rank correlations across runs (the paper's analysis)", "",
-        markdown_table(corr, ["x", "y", "r", "p", "n"]), "", closing,
+        f"# {title}",
+        "",
+        intro,
+        "",
+        "## Means over seeds",
+        "",
+        markdown_table(by, list(by.columns)),
+        "",
+        "## Normalized-rank correlations across runs (the paper's analysis)",
+        "",
+        markdown_table(corr, ["x", "y", "r", "p", "n"]),
+        "",
+        closing,
     ]
     return "\n".join(lines) + "\n"
 
@@ -275,9 +297,17 @@ def channel_columns(mi: Any) -> dict:
     """The run-table columns of a :class:`repcompress.GaussianChannelMI` with labels."""
     g = mi.given_labels
     return {
-        "I_XZ": mi.mi, "I_XZ_stderr": mi.stderr, "I_XZ_lower": mi.lower, "I_XZ_upper": mi.upper,
-        "I_XZ_given_Y": g.mi, "I_XZ_given_Y_stderr": g.stderr, "I_XZ_given_Y_lower": g.lower,
-        "I_XZ_given_Y_upper": g.upper, "I_ZY": mi.labels.mi, "log_N": mi.log_n, "n_floored": mi.n_floored,
+        "I_XZ": mi.mi,
+        "I_XZ_stderr": mi.stderr,
+        "I_XZ_lower": mi.lower,
+        "I_XZ_upper": mi.upper,
+        "I_XZ_given_Y": g.mi,
+        "I_XZ_given_Y_stderr": g.stderr,
+        "I_XZ_given_Y_lower": g.lower,
+        "I_XZ_given_Y_upper": g.upper,
+        "I_ZY": mi.labels.mi,
+        "log_N": mi.log_n,
+        "n_floored": mi.n_floored,
     }
 
 

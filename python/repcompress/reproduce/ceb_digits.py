@@ -47,8 +47,9 @@ def build_model(seed: int) -> Any:
     return CEBClassifier(nn.Sequential(nn.Linear(64, 128), nn.ReLU()), 128, LATENT, 10)
 
 
-def one_run(data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_every: int | None, n_draws: int,
-            n_samples: int) -> tuple[dict, Any]:
+def one_run(
+    data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_every: int | None, n_draws: int, n_samples: int
+) -> tuple[dict, Any]:
     import repcompress as rc
     from ..torch import CompressionTracker, capture, ceb_bounds, ceb_loss
     from ..torch.layers import label_entropy
@@ -58,8 +59,9 @@ def one_run(data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_
     shuffled, train_eval, test = _digits.loaders(data, batch_size=64, seed=seed)
     h_y = label_entropy(data.y_train)
 
-    tracker = CompressionTracker({"Z": "encoder"}, metrics=["gaussian-mi", "cdnv"], seed=seed,
-                                 estimate_options={"n_draws": n_draws})
+    tracker = CompressionTracker(
+        {"Z": "encoder"}, metrics=["gaussian-mi", "cdnv"], seed=seed, estimate_options={"n_draws": n_draws}
+    )
     _, due = _digits.track_schedule(epochs, track_every)
 
     def on_epoch(epoch: int) -> None:
@@ -71,7 +73,10 @@ def one_run(data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_
             tracker.record(epoch, "accuracy", _digits.accuracy(model, test), split="test")
 
     _digits.train_epochs(
-        model, shuffled, epochs, lambda x, y: ceb_loss(model, x, y, beta, n_samples=n_samples, h_y=h_y).loss,
+        model,
+        shuffled,
+        epochs,
+        lambda x, y: ceb_loss(model, x, y, beta, n_samples=n_samples, h_y=h_y).loss,
         on_epoch=on_epoch,
     )
     train_acc, test_acc = _digits.accuracy(model, train_eval), _digits.accuracy(model, test)
@@ -80,10 +85,18 @@ def one_run(data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_
     mi = rc.gaussian_channel_mi(mu, var, labels=act.labels, n_draws=n_draws, random_state=seed)
     bounds = ceb_bounds(model, train_eval, n_samples=max(n_samples, 16), h_y=h_y)
     row = {
-        "setup": "ceb-digits-mlp", "beta": beta, "log10_beta": float(np.log10(beta)), "seed": seed, "epochs": epochs,
-        "train_acc": train_acc, "test_acc": test_acc, "gap": train_acc - test_acc,
+        "setup": "ceb-digits-mlp",
+        "beta": beta,
+        "log10_beta": float(np.log10(beta)),
+        "seed": seed,
+        "epochs": epochs,
+        "train_acc": train_acc,
+        "test_acc": test_acc,
+        "gap": train_acc - test_acc,
         **_digits.channel_columns(mi),
-        "I_XZ_given_Y_ceb": bounds["I_XZ_given_Y_upper"], "I_ZY_ceb": bounds["I_ZY_lower"], "H_Y": h_y,
+        "I_XZ_given_Y_ceb": bounds["I_XZ_given_Y_upper"],
+        "I_ZY_ceb": bounds["I_ZY_lower"],
+        "H_Y": h_y,
         "cdnv": rc.class_distance_normalized_variance(mu, act.labels),
         "seconds": timer(),
     }
@@ -97,14 +110,38 @@ def plots(runs: Any, training: Any, out: Path) -> list[Path]:
     plt = rplots._pyplot()
     path = out / "ceb_mi_vs_cdnv.png"
     fig, axes = plt.subplots(1, 3, figsize=(15.5, 4))
-    rplots.scatter_by(runs["I_XZ"], runs["cdnv"], runs["log10_beta"], xlabel="I(X;Z) [nats], exact",
-                      ylabel="CDNV of μ(x) (train)", clabel="log10 β", ax=axes[0], log_y=True, title="CDNV vs I(X;Z)")
-    rplots.scatter_by(runs["I_XZ_given_Y"], runs["cdnv"], runs["log10_beta"], xlabel="I(X;Z|Y) [nats], exact",
-                      ylabel="CDNV of μ(x) (train)", clabel="log10 β", ax=axes[1], log_y=True,
-                      title="CDNV vs I(X;Z|Y)")
-    rplots.scatter_by(runs["I_XZ_given_Y"], runs["I_XZ_given_Y_ceb"], runs["log10_beta"],
-                      xlabel="exact I(X;Z|Y) [nats]", ylabel="CEB bound R [nats]", clabel="log10 β", ax=axes[2],
-                      title="the paper's bound vs the exact value")
+    rplots.scatter_by(
+        runs["I_XZ"],
+        runs["cdnv"],
+        runs["log10_beta"],
+        xlabel="I(X;Z) [nats], exact",
+        ylabel="CDNV of μ(x) (train)",
+        clabel="log10 β",
+        ax=axes[0],
+        log_y=True,
+        title="CDNV vs I(X;Z)",
+    )
+    rplots.scatter_by(
+        runs["I_XZ_given_Y"],
+        runs["cdnv"],
+        runs["log10_beta"],
+        xlabel="I(X;Z|Y) [nats], exact",
+        ylabel="CDNV of μ(x) (train)",
+        clabel="log10 β",
+        ax=axes[1],
+        log_y=True,
+        title="CDNV vs I(X;Z|Y)",
+    )
+    rplots.scatter_by(
+        runs["I_XZ_given_Y"],
+        runs["I_XZ_given_Y_ceb"],
+        runs["log10_beta"],
+        xlabel="exact I(X;Z|Y) [nats]",
+        ylabel="CEB bound R [nats]",
+        clabel="log10 β",
+        ax=axes[2],
+        title="the paper's bound vs the exact value",
+    )
     hi = float(np.nanmax([runs["I_XZ_given_Y"].max(), runs["I_XZ_given_Y_ceb"].max()]))
     lo = float(np.nanmin([runs["I_XZ_given_Y"].min(), runs["I_XZ_given_Y_ceb"].min()]))
     axes[2].plot([lo, hi], [lo, hi], color="0.5", lw=1, ls="--", label="bound = exact")
@@ -116,14 +153,28 @@ def plots(runs: Any, training: Any, out: Path) -> list[Path]:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    planes = _digits.information_planes(training, "beta", "β", out / "ceb_information_planes.png",
-                                        "information planes of Z = e(z|x) (first seed, exact MI), coloured by epoch")
+    planes = _digits.information_planes(
+        training,
+        "beta",
+        "β",
+        out / "ceb_information_planes.png",
+        "information planes of Z = e(z|x) (first seed, exact MI), coloured by epoch",
+    )
     return [path, planes]
 
 
-def run_ceb_digits(out: Path, *, quick: bool = False, seeds: int | None = None, epochs: int | None = None,
-                   track_every: int | None = None, plots_on: bool = True, progress: bool = True, n_draws: int = 2,
-                   n_samples: int = 4) -> dict:
+def run_ceb_digits(
+    out: Path,
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    track_every: int | None = None,
+    plots_on: bool = True,
+    progress: bool = True,
+    n_draws: int = 2,
+    n_samples: int = 4,
+) -> dict:
     timer = _digits.Timer()
     betas = QUICK_BETAS if quick else BETAS
     seeds = seeds or (3 if quick else 5)
@@ -131,10 +182,14 @@ def run_ceb_digits(out: Path, *, quick: bool = False, seeds: int | None = None, 
     out.mkdir(parents=True, exist_ok=True)
     data = _digits.load_digits_split()
     runs, training = _digits.sweep(
-        betas, seeds,
-        lambda beta, seed: one_run(data, beta, seed, epochs=epochs, track_every=track_every, n_draws=n_draws,
-                                   n_samples=n_samples),
-        "ceb-digits runs", progress)
+        betas,
+        seeds,
+        lambda beta, seed: one_run(
+            data, beta, seed, epochs=epochs, track_every=track_every, n_draws=n_draws, n_samples=n_samples
+        ),
+        "ceb-digits runs",
+        progress,
+    )
     runs.to_csv(out / "ceb_runs.csv", index=False)
     training.to_csv(out / "ceb_training.csv", index=False)
     corr = _digits.correlation_outputs(runs, CORRELATE, out, "ceb")
@@ -156,9 +211,14 @@ def run_ceb_digits(out: Path, *, quick: bool = False, seeds: int | None = None, 
         f"I(X;Z) vs CDNV: r = {mi_cdnv.r:+.2f} (p = {mi_cdnv.p:.2g})."
     )
     text = _digits.summary_markdown(
-        "CEB MLPs on digits: the bound, the exact information, and collapse", intro, runs, "beta",
+        "CEB MLPs on digits: the bound, the exact information, and collapse",
+        intro,
+        runs,
+        "beta",
         ["train_acc", "test_acc", "gap", "I_XZ", "I_XZ_given_Y", "I_XZ_given_Y_ceb", "I_ZY", "I_ZY_ceb", "cdnv"],
-        corr, closing)
+        corr,
+        closing,
+    )
     (out / "ceb_summary.md").write_text(text)
     written.append(out / "ceb_summary.md")
     return {"runs": runs, "training": training, "correlations": corr, "files": written, "seconds": timer()}
@@ -170,7 +230,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return _digits.run_target(
-        args, "ceb_summary.md",
-        lambda: run_ceb_digits(args.out, quick=args.quick, seeds=args.seeds, epochs=args.epochs,
-                               track_every=args.track_every, plots_on=not args.no_plots, progress=args.progress),
+        args,
+        "ceb_summary.md",
+        lambda: run_ceb_digits(
+            args.out,
+            quick=args.quick,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            track_every=args.track_every,
+            plots_on=not args.no_plots,
+            progress=args.progress,
+        ),
     )

@@ -51,8 +51,17 @@ def build_model(p: float, seed: int) -> Any:
     )
 
 
-def one_run(data: _digits.Digits, lam: float, seed: int, *, epochs: int, p: float, beta: float,
-            track_every: int | None, n_draws: int) -> tuple[dict, Any]:
+def one_run(
+    data: _digits.Digits,
+    lam: float,
+    seed: int,
+    *,
+    epochs: int,
+    p: float,
+    beta: float,
+    track_every: int | None,
+    n_draws: int,
+) -> tuple[dict, Any]:
     torch = _digits.require_torch()
     import torch.nn.functional as F
 
@@ -73,8 +82,9 @@ def one_run(data: _digits.Digits, lam: float, seed: int, *, epochs: int, p: floa
             loss = loss - lam * torch.tanh(beta * torch.nan_to_num(batch_cdnv(z, y), nan=0.0))
         return loss
 
-    tracker = CompressionTracker({"Z": "4"}, metrics=["gaussian-mi", "cdnv"], seed=seed,
-                                 estimate_options={"n_draws": n_draws})
+    tracker = CompressionTracker(
+        {"Z": "4"}, metrics=["gaussian-mi", "cdnv"], seed=seed, estimate_options={"n_draws": n_draws}
+    )
     _, due = _digits.track_schedule(epochs, track_every)
 
     def on_epoch(epoch: int) -> None:
@@ -85,11 +95,20 @@ def one_run(data: _digits.Digits, lam: float, seed: int, *, epochs: int, p: floa
     _digits.train_epochs(model, shuffled, epochs, loss_fn, on_epoch=on_epoch)
     train_acc, test_acc = _digits.accuracy(model, train_eval), _digits.accuracy(model, test)
     act = capture(model, train_eval, {"Z": "4"}, progress=False)
-    mi = rc.gaussian_channel_mi(act.means["Z"], act.variances["Z"], labels=act.labels, n_draws=n_draws,
-                                random_state=seed)
+    mi = rc.gaussian_channel_mi(
+        act.means["Z"], act.variances["Z"], labels=act.labels, n_draws=n_draws, random_state=seed
+    )
     row = {
-        "setup": "dropout-digits-mlp", "lambda": lam, "seed": seed, "p": p, "alpha": p / (1 - p), "beta": beta,
-        "epochs": epochs, "train_acc": train_acc, "test_acc": test_acc, "gap": train_acc - test_acc,
+        "setup": "dropout-digits-mlp",
+        "lambda": lam,
+        "seed": seed,
+        "p": p,
+        "alpha": p / (1 - p),
+        "beta": beta,
+        "epochs": epochs,
+        "train_acc": train_acc,
+        "test_acc": test_acc,
+        "gap": train_acc - test_acc,
         **_digits.channel_columns(mi),
         "cdnv": rc.class_distance_normalized_variance(act.means["Z"], act.labels),
         "h_bin_pca5": _digits.pca_binned_entropy(act.means["Z"]),
@@ -106,20 +125,44 @@ def plots(runs: Any, training: Any, out: Path) -> list[Path]:
     path = out / "dropout_mi_vs_cdnv.png"
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4))
     for ax, key, label in ((axes[0], "I_XZ", "I(X;Z) [nats]"), (axes[1], "I_XZ_given_Y", "I(X;Z|Y) [nats]")):
-        rplots.scatter_by(runs[key], runs["cdnv"], runs["lambda"], xlabel=label, ylabel="CDNV (train, clean f(x))",
-                          clabel="λ", ax=ax, log_y=True, title=f"CDNV vs {label.split(' ')[0]}")
+        rplots.scatter_by(
+            runs[key],
+            runs["cdnv"],
+            runs["lambda"],
+            xlabel=label,
+            ylabel="CDNV (train, clean f(x))",
+            clabel="λ",
+            ax=ax,
+            log_y=True,
+            title=f"CDNV vs {label.split(' ')[0]}",
+        )
     fig.suptitle("Gaussian-dropout MLPs on digits: one point per run")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    planes = _digits.information_planes(training, "lambda", "λ", out / "dropout_information_planes.png",
-                                        "information planes of Z (first seed), coloured by epoch")
+    planes = _digits.information_planes(
+        training,
+        "lambda",
+        "λ",
+        out / "dropout_information_planes.png",
+        "information planes of Z (first seed), coloured by epoch",
+    )
     return [path, planes]
 
 
-def run_dropout_digits(out: Path, *, quick: bool = False, seeds: int | None = None, epochs: int | None = None,
-                       track_every: int | None = None, plots_on: bool = True, progress: bool = True,
-                       p: float = 0.5, beta: float = 5.0, n_draws: int = 2) -> dict:
+def run_dropout_digits(
+    out: Path,
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    track_every: int | None = None,
+    plots_on: bool = True,
+    progress: bool = True,
+    p: float = 0.5,
+    beta: float = 5.0,
+    n_draws: int = 2,
+) -> dict:
     timer = _digits.Timer()
     lambdas = QUICK_LAMBDAS if quick else LAMBDAS
     seeds = seeds or (3 if quick else 5)
@@ -127,15 +170,21 @@ def run_dropout_digits(out: Path, *, quick: bool = False, seeds: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     data = _digits.load_digits_split()
     runs, training = _digits.sweep(
-        lambdas, seeds,
-        lambda lam, seed: one_run(data, lam, seed, epochs=epochs, p=p, beta=beta, track_every=track_every,
-                                  n_draws=n_draws),
-        "dropout-digits runs", progress)
+        lambdas,
+        seeds,
+        lambda lam, seed: one_run(
+            data, lam, seed, epochs=epochs, p=p, beta=beta, track_every=track_every, n_draws=n_draws
+        ),
+        "dropout-digits runs",
+        progress,
+    )
     runs.to_csv(out / "dropout_runs.csv", index=False)
     training.to_csv(out / "dropout_training.csv", index=False)
     corr = _digits.correlation_outputs(runs, CORRELATE, out, "dropout")
-    written = [out / n for n in ("dropout_runs.csv", "dropout_training.csv", "dropout_correlations.csv",
-                                 "dropout_correlations.md")]
+    written = [
+        out / n
+        for n in ("dropout_runs.csv", "dropout_training.csv", "dropout_correlations.csv", "dropout_correlations.md")
+    ]
     if plots_on:
         written += plots(runs, training, out)
     mi_cdnv = _digits.pick(corr, "I_XZ", "cdnv")
@@ -151,9 +200,15 @@ def run_dropout_digits(out: Path, *, quick: bool = False, seeds: int | None = No
         "with tighter classes in this setup; the paper finds the relation unreliable across setups and sometimes "
         "reversed, so read this as one setup's answer, not a law."
     )
-    text = _digits.summary_markdown("Gaussian-dropout MLPs on digits: information vs geometric compression", intro,
-                                    runs, "lambda", ["train_acc", "test_acc", "gap", "I_XZ", "I_XZ_given_Y", "I_ZY",
-                                                     "cdnv"], corr, closing)
+    text = _digits.summary_markdown(
+        "Gaussian-dropout MLPs on digits: information vs geometric compression",
+        intro,
+        runs,
+        "lambda",
+        ["train_acc", "test_acc", "gap", "I_XZ", "I_XZ_given_Y", "I_ZY", "cdnv"],
+        corr,
+        closing,
+    )
     (out / "dropout_summary.md").write_text(text)
     written.append(out / "dropout_summary.md")
     return {"runs": runs, "training": training, "correlations": corr, "files": written, "seconds": timer()}
@@ -167,8 +222,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return _digits.run_target(
-        args, "dropout_summary.md",
-        lambda: run_dropout_digits(args.out, quick=args.quick, seeds=args.seeds, epochs=args.epochs,
-                                   track_every=args.track_every, plots_on=not args.no_plots, progress=args.progress,
-                                   p=args.p, beta=args.beta),
+        args,
+        "dropout_summary.md",
+        lambda: run_dropout_digits(
+            args.out,
+            quick=args.quick,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            track_every=args.track_every,
+            plots_on=not args.no_plots,
+            progress=args.progress,
+            p=args.p,
+            beta=args.beta,
+        ),
     )

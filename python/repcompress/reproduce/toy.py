@@ -38,8 +38,20 @@ from .._progress import Progress
 DESCRIPTION = "the paper's toy example: MI follows the variance ratio, collapse the variance sum"
 GRID = (1.0, 0.1, 0.01, 0.001, 0.0001)
 FIELDS = (
-    "run", "sigma_z2", "sigma_n2", "ratio", "sum", "mi_analytic", "mi", "mi_stderr", "mi_lower", "mi_upper",
-    "mi_ceiling", "cdnv", "cdnv_analytic_trace", "cdnv_analytic_notebook",
+    "run",
+    "sigma_z2",
+    "sigma_n2",
+    "ratio",
+    "sum",
+    "mi_analytic",
+    "mi",
+    "mi_stderr",
+    "mi_lower",
+    "mi_upper",
+    "mi_ceiling",
+    "cdnv",
+    "cdnv_analytic_trace",
+    "cdnv_analytic_notebook",
 )
 
 
@@ -49,8 +61,16 @@ def mean_inverse_sq_distance(class_means: np.ndarray) -> float:
     return float(np.mean(1.0 / dist2))
 
 
-def simulate(runs: int, n: int, classes: int, d: int = 2, n_draws: int = 2, seed: int = 0,
-             grid: tuple[float, ...] = GRID, progress: bool = True) -> list[dict]:
+def simulate(
+    runs: int,
+    n: int,
+    classes: int,
+    d: int = 2,
+    n_draws: int = 2,
+    seed: int = 0,
+    grid: tuple[float, ...] = GRID,
+    progress: bool = True,
+) -> list[dict]:
     """One row per (run, σ_z², σ_n²)."""
     import repcompress as rc
 
@@ -68,18 +88,33 @@ def simulate(runs: int, n: int, classes: int, d: int = 2, n_draws: int = 2, seed
         for sz2 in grid:
             r = class_means[labels] + math.sqrt(sz2) * within
             for sn2 in grid:
-                res = rc.gaussian_channel_mi(r, noise_variance=sn2, labels=labels, n_draws=n_draws,
-                                             random_state=np.random.default_rng([seed, run, 1]))
+                res = rc.gaussian_channel_mi(
+                    r,
+                    noise_variance=sn2,
+                    labels=labels,
+                    n_draws=n_draws,
+                    random_state=np.random.default_rng([seed, run, 1]),
+                )
                 g = res.given_labels
                 z = r + math.sqrt(sn2) * noise
-                rows.append({
-                    "run": run, "sigma_z2": sz2, "sigma_n2": sn2, "ratio": sz2 / sn2, "sum": sz2 + sn2,
-                    "mi_analytic": math.log1p(sz2 / sn2), "mi": g.mi, "mi_stderr": g.stderr,
-                    "mi_lower": g.lower, "mi_upper": g.upper, "mi_ceiling": ceiling,
-                    "cdnv": rc.class_distance_normalized_variance(z, labels),
-                    "cdnv_analytic_trace": d * (sz2 + sn2) * inv_dist,
-                    "cdnv_analytic_notebook": (sz2 + sn2) * inv_dist,
-                })
+                rows.append(
+                    {
+                        "run": run,
+                        "sigma_z2": sz2,
+                        "sigma_n2": sn2,
+                        "ratio": sz2 / sn2,
+                        "sum": sz2 + sn2,
+                        "mi_analytic": math.log1p(sz2 / sn2),
+                        "mi": g.mi,
+                        "mi_stderr": g.stderr,
+                        "mi_lower": g.lower,
+                        "mi_upper": g.upper,
+                        "mi_ceiling": ceiling,
+                        "cdnv": rc.class_distance_normalized_variance(z, labels),
+                        "cdnv_analytic_trace": d * (sz2 + sn2) * inv_dist,
+                        "cdnv_analytic_notebook": (sz2 + sn2) * inv_dist,
+                    }
+                )
                 bar.update()
     bar.close()
     return rows
@@ -145,9 +180,18 @@ def plot(cells: list[dict], out: Path, grid: tuple[float, ...]) -> list[Path]:
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     ceiling = cells[0]["mi_ceiling"]
     heat(axes[0], _matrix(cells, "mi_analytic", grid), "analytic I(X;Z|Y) = log(1 + σ_z²/σ_n²)", ".2f")
-    heat(axes[1], _matrix(cells, "mi", grid), f"empirical I(X;Z|Y) (Monte Carlo; cap Σp(y)log N_y = {ceiling:.2f})", ".2f")
-    heat(axes[2], _matrix(cells, "mi", grid) - _matrix(cells, "mi_analytic", grid),
-         "empirical − analytic (saturation where ratio ≳ N_y)", ".2f")
+    heat(
+        axes[1],
+        _matrix(cells, "mi", grid),
+        f"empirical I(X;Z|Y) (Monte Carlo; cap Σp(y)log N_y = {ceiling:.2f})",
+        ".2f",
+    )
+    heat(
+        axes[2],
+        _matrix(cells, "mi", grid) - _matrix(cells, "mi_analytic", grid),
+        "empirical − analytic (saturation where ratio ≳ N_y)",
+        ".2f",
+    )
     fig.tight_layout()
     paths.append(out / "toy_mi.png")
     fig.savefig(paths[-1], dpi=120)
@@ -155,8 +199,13 @@ def plot(cells: list[dict], out: Path, grid: tuple[float, ...]) -> list[Path]:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
     heat(axes[0], _matrix(cells, "cdnv", grid), "CDNV of sampled Z (trace-based, SPEC §4)", ".1e", log=True)
-    heat(axes[1], _matrix(cells, "cdnv_analytic_notebook", grid),
-         "notebook's analytic collapse (σ_z²+σ_n²)·mean 1/‖Δμ‖² (= ½ trace CDNV in 2-D)", ".1e", log=True)
+    heat(
+        axes[1],
+        _matrix(cells, "cdnv_analytic_notebook", grid),
+        "notebook's analytic collapse (σ_z²+σ_n²)·mean 1/‖Δμ‖² (= ½ trace CDNV in 2-D)",
+        ".1e",
+        log=True,
+    )
     fig.tight_layout()
     paths.append(out / "toy_cdnv.png")
     fig.savefig(paths[-1], dpi=120)
@@ -182,17 +231,24 @@ def findings(cells: list[dict]) -> dict:
     per_ratio = []
     for k in sorted(set(log_ratio)):
         sel = [c for c, lr in zip(cells, log_ratio) if lr == k]
-        per_ratio.append({
-            "ratio": 10.0**k, "cells": len(sel), "analytic": sel[0]["mi_analytic"],
-            "mi": float(np.mean([c["mi"] for c in sel])), "stderr": float(np.mean([c["mi_stderr"] for c in sel])),
-            "lower": float(np.mean([c["mi_lower"] for c in sel])), "upper": float(np.mean([c["mi_upper"] for c in sel])),
-        })
+        per_ratio.append(
+            {
+                "ratio": 10.0**k,
+                "cells": len(sel),
+                "analytic": sel[0]["mi_analytic"],
+                "mi": float(np.mean([c["mi"] for c in sel])),
+                "stderr": float(np.mean([c["mi_stderr"] for c in sel])),
+                "lower": float(np.mean([c["mi_lower"] for c in sel])),
+                "upper": float(np.mean([c["mi_upper"] for c in sel])),
+            }
+        )
     return {
         "ceiling": cells[0]["mi_ceiling"],
         "mi_range": float(np.ptp(mi)),
         "mi_max_spread_same_ratio": max(float(np.ptp(mi[log_ratio == k])) for k in np.unique(log_ratio)),
-        "cdnv_max_fold_same_ratio": max(float(cdnv[log_ratio == k].max() / cdnv[log_ratio == k].min())
-                                        for k in np.unique(log_ratio)),
+        "cdnv_max_fold_same_ratio": max(
+            float(cdnv[log_ratio == k].max() / cdnv[log_ratio == k].min()) for k in np.unique(log_ratio)
+        ),
         "mi_max_diff_same_sum": max(abs(x["mi"] - y["mi"]) for x, y in mirrored),
         "cdnv_max_fold_same_sum": max(max(x["cdnv"], y["cdnv"]) / min(x["cdnv"], y["cdnv"]) for x, y in mirrored),
         "n_mirrored": len(mirrored),
@@ -223,29 +279,29 @@ def summary_markdown(cells: list[dict], f: dict, runs: int, n: int, classes: int
 from a sampled Z. Files: `toy_runs.csv`, `toy_cells.csv`, `toy_mi.png`, `toy_cdnv.png`.
 
 **Mutual information follows the variance ratio σ_z²/σ_n².** Across the grid the empirical
-I(X;Z|Y) spans {f['mi_range']:.2f} nats; among cells with the same ratio (a diagonal of the grid) it
-differs by at most {f['mi_max_spread_same_ratio']:.2g} nats (within a class the class mean is a
+I(X;Z|Y) spans {f["mi_range"]:.2f} nats; among cells with the same ratio (a diagonal of the grid) it
+differs by at most {f["mi_max_spread_same_ratio"]:.2g} nats (within a class the class mean is a
 translation and the estimate is invariant to scaling means and noise together), while CDNV differs
-up to {f['cdnv_max_fold_same_ratio']:.3g}-fold along the same diagonals. Example, ratio 100:
-(σ_z², σ_n²) = (1, 0.01) gives I = {a['mi']:.3f}, CDNV = {a['cdnv']:.3g}; (0.01, 0.0001) gives
-I = {b['mi']:.3f}, CDNV = {b['cdnv']:.3g}. Rank correlation of I with log(ratio):
-{f['spearman_mi_log_ratio']:+.3f}; with log(sum): {f['spearman_mi_log_sum']:+.3f}.
+up to {f["cdnv_max_fold_same_ratio"]:.3g}-fold along the same diagonals. Example, ratio 100:
+(σ_z², σ_n²) = (1, 0.01) gives I = {a["mi"]:.3f}, CDNV = {a["cdnv"]:.3g}; (0.01, 0.0001) gives
+I = {b["mi"]:.3f}, CDNV = {b["cdnv"]:.3g}. Rank correlation of I with log(ratio):
+{f["spearman_mi_log_ratio"]:+.3f}; with log(sum): {f["spearman_mi_log_sum"]:+.3f}.
 
-**Collapse follows the variance sum σ_z² + σ_n².** CDNV spans {f['cdnv_range_log10']:.1f} orders of
-magnitude; its rank correlation with log(sum) is {f['spearman_cdnv_log_sum']:+.3f}, with log(ratio)
-{f['spearman_cdnv_log_ratio']:+.3f}. The {f['n_mirrored']} pairs of cells mirrored across the diagonal share
+**Collapse follows the variance sum σ_z² + σ_n².** CDNV spans {f["cdnv_range_log10"]:.1f} orders of
+magnitude; its rank correlation with log(sum) is {f["spearman_cdnv_log_sum"]:+.3f}, with log(ratio)
+{f["spearman_cdnv_log_ratio"]:+.3f}. The {f["n_mirrored"]} pairs of cells mirrored across the diagonal share
 the sum but have reciprocal ratios: their analytic CDNV is identical and the sampled one differs
-at most {f['cdnv_max_fold_same_sum']:.2f}-fold (sampling noise of the class means, largest where the sum
-is near 1), against up to {f['cdnv_max_fold_same_ratio']:.3g}-fold along a diagonal; their I(X;Z|Y)
-differs by up to {f['mi_max_diff_same_sum']:.2f} nats. Example: (1, 0.01) and (0.01, 1):
-CDNV {m1['cdnv']:.3g} and {m2['cdnv']:.3g}; I = {m1['mi']:.3f} and {m2['mi']:.3f} nats.
+at most {f["cdnv_max_fold_same_sum"]:.2f}-fold (sampling noise of the class means, largest where the sum
+is near 1), against up to {f["cdnv_max_fold_same_ratio"]:.3g}-fold along a diagonal; their I(X;Z|Y)
+differs by up to {f["mi_max_diff_same_sum"]:.2f} nats. Example: (1, 0.01) and (0.01, 1):
+CDNV {m1["cdnv"]:.3g} and {m2["cdnv"]:.3g}; I = {m1["mi"]:.3f} and {m2["mi"]:.3f} nats.
 
 **They can move in opposite directions.** Lowering the noise from σ_n² = 0.01 to 0.0001 at
-σ_z² = 0.01 raises I(X;Z|Y) from {p['mi']:.3f} to {q['mi']:.3f} nats (less information compression)
-while CDNV falls from {p['cdnv']:.3g} to {q['cdnv']:.3g} (more geometric collapse).
+σ_z² = 0.01 raises I(X;Z|Y) from {p["mi"]:.3f} to {q["mi"]:.3f} nats (less information compression)
+while CDNV falls from {p["cdnv"]:.3g} to {q["cdnv"]:.3g} (more geometric collapse).
 
 **Where the estimate follows log(1 + σ_z²/σ_n²), and where it saturates.** The empirical value
-can never exceed Σ_y p(y) log N_y = {f['ceiling']:.3f} nats. Per ratio (mean over the cells of a
+can never exceed Σ_y p(y) log N_y = {f["ceiling"]:.3f} nats. Per ratio (mean over the cells of a
 diagonal; ± the Monte Carlo standard error; bracket = Bhattacharyya and KL pairwise bounds;
 last column: min(analytic, cap) − empirical):
 
@@ -267,8 +323,16 @@ sampled CDNV departs from the analytic one there.)
 """
 
 
-def run_toy(out: Path, runs: int = 5, n: int = 1000, classes: int = 10, seed: int = 0, plots: bool = True,
-            progress: bool = True, grid: tuple[float, ...] = GRID) -> dict:
+def run_toy(
+    out: Path,
+    runs: int = 5,
+    n: int = 1000,
+    classes: int = 10,
+    seed: int = 0,
+    plots: bool = True,
+    progress: bool = True,
+    grid: tuple[float, ...] = GRID,
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if plots:  # fail before the work, not after it
         try:
@@ -308,8 +372,15 @@ def run(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.n < 2 * args.classes or args.classes < 2:
         print("toy: need --runs >= 1, --classes >= 2 and --n >= 2 * classes", file=sys.stderr)
         return 2
-    result = run_toy(args.out, runs=args.runs, n=args.n, classes=args.classes, seed=args.seed,
-                     plots=not args.no_plots, progress=not args.no_progress)
+    result = run_toy(
+        args.out,
+        runs=args.runs,
+        n=args.n,
+        classes=args.classes,
+        seed=args.seed,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+    )
     print(f"toy example: {result['seconds']:.1f} s; wrote")
     for path in result["files"]:
         print(f"  {path}")

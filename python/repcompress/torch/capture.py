@@ -76,8 +76,13 @@ class Activations:
         keep = _first_pass_rows(self.sample_ids)
         pick = lambda d: {k: v[keep] for k, v in d.items()}  # noqa: E731
         return Activations(
-            pick(self.layers), self.labels[keep], self.sample_ids[keep], pick(self.means), pick(self.variances),
-            dict(self.shapes), 1,
+            pick(self.layers),
+            self.labels[keep],
+            self.sample_ids[keep],
+            pick(self.means),
+            pick(self.variances),
+            dict(self.shapes),
+            1,
         )
 
     def save(self, path: Any, layer: str) -> None:
@@ -308,7 +313,9 @@ def capture(
     if isinstance(n_passes, bool) or not isinstance(n_passes, numbers.Integral) or n_passes < 1:
         raise ValueError(f"n_passes: must be a positive integer, got {n_passes!r}")
     if n_passes > 1 and not stochastic:
-        raise ValueError("n_passes: repeated passes of a deterministic network give identical rows; set stochastic=True")
+        raise ValueError(
+            "n_passes: repeated passes of a deterministic network give identical rows; set stochastic=True"
+        )
     if max_samples is not None and (
         isinstance(max_samples, bool) or not isinstance(max_samples, numbers.Integral) or max_samples < 1
     ):
@@ -321,7 +328,9 @@ def capture(
     if stochastic and not any(is_stochastic(m) for m in model.modules()):
         warnings.warn(
             "capture: stochastic=True, but the model has no dropout-type layer (nn.Dropout*, GaussianDropout, "
-            "GaussianEncoder): every pass is deterministic", RuntimeWarning, stacklevel=2,
+            "GaussianEncoder): every pass is deterministic",
+            RuntimeWarning,
+            stacklevel=2,
         )
     run_device = _model_device(model) if device is None else torch.device(device)
     model_device = _model_device(model)

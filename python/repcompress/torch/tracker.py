@@ -15,8 +15,22 @@ import numpy as np
 from .. import estimate as _estimate
 from .capture import capture
 
-COLUMNS = ("epoch", "layer", "split", "metric", "value", "low", "high", "stderr", "lower_bound", "upper_bound",
-           "unit", "source", "settings", "error")
+COLUMNS = (
+    "epoch",
+    "layer",
+    "split",
+    "metric",
+    "value",
+    "low",
+    "high",
+    "stderr",
+    "lower_bound",
+    "upper_bound",
+    "unit",
+    "source",
+    "settings",
+    "error",
+)
 # Options of repcompress.estimate.estimate_arrays a tracker passes on.
 ESTIMATE_OPTIONS = ("k", "n_bins", "n_draws", "min_variance", "ridge", "silhouette_sample_size", "confidence")
 
@@ -99,8 +113,13 @@ class CompressionTracker:
         self.ci = ci
         self.base = float(base)
         self.seed = int(seed)
-        self.capture_options = {"stochastic": stochastic, "n_passes": n_passes, "max_samples": max_samples,
-                                "device": device, "progress": progress}
+        self.capture_options = {
+            "stochastic": stochastic,
+            "n_passes": n_passes,
+            "max_samples": max_samples,
+            "device": device,
+            "progress": progress,
+        }
         self._rows: list[dict] = []
         self._warned: set = set()
 
@@ -138,32 +157,80 @@ class CompressionTracker:
             # Exact channel moments do not depend on the pass: measure one row per input.
             keep = np.unique(acts.sample_ids, return_index=True)[1]
             z, variances, labels = z[keep], variances[keep], labels[keep]
-        report = _estimate.estimate_arrays(z, labels, variances, names, ci=self.ci, seed=self.seed + int(epoch),
-                                           base=self.base, progress=False, **self.estimate_options)
+        report = _estimate.estimate_arrays(
+            z,
+            labels,
+            variances,
+            names,
+            ci=self.ci,
+            seed=self.seed + int(epoch),
+            base=self.base,
+            progress=False,
+            **self.estimate_options,
+        )
         quantities = [row.quantity for row in report.rows]
         out = []
         for row in report.rows:
             clash = quantities.count(row.quantity) > 1 and row.metric != "gaussian-mi"
             if row.error is not None and (layer, row.label) not in self._warned:
                 self._warned.add((layer, row.label))
-                warnings.warn(f"CompressionTracker: {row.label} of layer {layer!r} failed at epoch {epoch}: {row.error}",
-                              RuntimeWarning, stacklevel=3)
-            out.append({
-                "epoch": epoch, "layer": layer, "split": split, "metric": row.label if clash else row.quantity,
-                "value": row.value, "low": _nan(row.low), "high": _nan(row.high), "stderr": _nan(row.stderr),
-                "lower_bound": _nan(row.lower_bound), "upper_bound": _nan(row.upper_bound), "unit": row.unit,
-                "source": row.metric, "settings": json.dumps(_estimate._plain(row.settings), sort_keys=True),
-                "error": row.error or "",
-            })
+                warnings.warn(
+                    f"CompressionTracker: {row.label} of layer {layer!r} failed at epoch {epoch}: {row.error}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            out.append(
+                {
+                    "epoch": epoch,
+                    "layer": layer,
+                    "split": split,
+                    "metric": row.label if clash else row.quantity,
+                    "value": row.value,
+                    "low": _nan(row.low),
+                    "high": _nan(row.high),
+                    "stderr": _nan(row.stderr),
+                    "lower_bound": _nan(row.lower_bound),
+                    "upper_bound": _nan(row.upper_bound),
+                    "unit": row.unit,
+                    "source": row.metric,
+                    "settings": json.dumps(_estimate._plain(row.settings), sort_keys=True),
+                    "error": row.error or "",
+                }
+            )
         return out
 
-    def record(self, epoch: int, metric: str, value: float, *, split: str = "train", layer: str = "",
-               low: float = math.nan, high: float = math.nan, unit: str = "") -> None:
+    def record(
+        self,
+        epoch: int,
+        metric: str,
+        value: float,
+        *,
+        split: str = "train",
+        layer: str = "",
+        low: float = math.nan,
+        high: float = math.nan,
+        unit: str = "",
+    ) -> None:
         """Adds a number of your own (loss, accuracy, a bound) to the table, e.g.
         ``tracker.record(epoch, "accuracy", acc, split="test")``."""
-        self._rows.append({"epoch": epoch, "layer": layer, "split": split, "metric": metric, "value": float(value),
-                           "low": float(low), "high": float(high), "stderr": math.nan, "lower_bound": math.nan,
-                           "upper_bound": math.nan, "unit": unit, "source": "record", "settings": "", "error": ""})
+        self._rows.append(
+            {
+                "epoch": epoch,
+                "layer": layer,
+                "split": split,
+                "metric": metric,
+                "value": float(value),
+                "low": float(low),
+                "high": float(high),
+                "stderr": math.nan,
+                "lower_bound": math.nan,
+                "upper_bound": math.nan,
+                "unit": unit,
+                "source": "record",
+                "settings": "",
+                "error": "",
+            }
+        )
 
     @property
     def frame(self) -> Any:
@@ -181,21 +248,30 @@ class CompressionTracker:
         self.frame.to_parquet(path, index=False)
         return path
 
-    def plot_information_plane(self, *, x: str = "I(X;Z)", y: str = "I(Z;Y)", split: str | None = "train",
-                               ax: Any = None, path: Any = None) -> Any:
+    def plot_information_plane(
+        self, *, x: str = "I(X;Z)", y: str = "I(Z;Y)", split: str | None = "train", ax: Any = None, path: Any = None
+    ) -> Any:
         """I(X;Z) against I(Z;Y) per layer, coloured by epoch (:func:`repcompress.plots.information_plane`);
         for a binned plane: ``x="H_bin(Z)", y="I(T;Y)"``."""
         from ..plots import information_plane
 
         return information_plane(self.frame, x=x, y=y, split=split, ax=ax, path=path)
 
-    def plot_geometry_vs_information(self, *, geometry: str = "cdnv", information: str = "I(X;Z)",
-                                     split: str | None = "train", ax: Any = None, path: Any = None) -> Any:
+    def plot_geometry_vs_information(
+        self,
+        *,
+        geometry: str = "cdnv",
+        information: str = "I(X;Z)",
+        split: str | None = "train",
+        ax: Any = None,
+        path: Any = None,
+    ) -> Any:
         """CDNV (or another geometric metric) against I(X;Z), coloured by epoch."""
         from ..plots import geometry_vs_information
 
-        return geometry_vs_information(self.frame, geometry=geometry, information=information, split=split, ax=ax,
-                                       path=path)
+        return geometry_vs_information(
+            self.frame, geometry=geometry, information=information, split=split, ax=ax, path=path
+        )
 
     def plot_training(self, *, metrics: Iterable[str] | None = None, path: Any = None) -> Any:
         """Every metric against epoch, one panel each (:func:`repcompress.plots.training_curves`)."""
