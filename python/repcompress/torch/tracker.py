@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import estimate as _estimate
+from ..estimate import estimate_arrays
+from ..metrics import METRICS, EstimateOptions, resolve_metrics
+from ..report import json_ready
 from .capture import capture
 
 COLUMNS = (
@@ -31,8 +33,9 @@ COLUMNS = (
     "settings",
     "error",
 )
-# Options of repcompress.estimate.estimate_arrays a tracker passes on.
-ESTIMATE_OPTIONS = ("k", "n_bins", "n_draws", "min_variance", "ridge", "silhouette_sample_size", "confidence")
+# Options of repcompress.estimate.estimate_arrays a tracker passes on: those of the metric
+# functions, and the level of its intervals (ci, seed, base and progress are its own parameters).
+ESTIMATE_OPTIONS = (*EstimateOptions.metric_options(), "confidence")
 
 
 def _pandas() -> Any:
@@ -101,7 +104,7 @@ class CompressionTracker:
     ):
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValueError(f"every: must be a positive integer, got {every!r}")
-        self.metrics = _estimate.resolve_metrics(metrics, has_variances=True)
+        self.metrics = resolve_metrics(metrics, has_variances=True)
         self.estimate_options = dict(estimate_options or {})
         unknown = set(self.estimate_options) - set(ESTIMATE_OPTIONS)
         if unknown:
@@ -147,7 +150,7 @@ class CompressionTracker:
 
     def _measure(self, acts: Any, layer: str, epoch: int, split: str) -> list[dict]:
         channel = layer in acts.variances
-        names = [m for m in self.metrics if channel or not _estimate.METRICS[m].needs_variances]
+        names = [m for m in self.metrics if channel or not METRICS[m].needs_variances]
         if not names:
             return []
         z = acts.means[layer] if channel else acts[layer]
@@ -157,7 +160,7 @@ class CompressionTracker:
             # Exact channel moments do not depend on the pass: measure one row per input.
             keep = np.unique(acts.sample_ids, return_index=True)[1]
             z, variances, labels = z[keep], variances[keep], labels[keep]
-        report = _estimate.estimate_arrays(
+        report = estimate_arrays(
             z,
             labels,
             variances,
@@ -193,7 +196,7 @@ class CompressionTracker:
                     "upper_bound": _nan(row.upper_bound),
                     "unit": row.unit,
                     "source": row.metric,
-                    "settings": json.dumps(_estimate._plain(row.settings), sort_keys=True),
+                    "settings": json.dumps(json_ready(row.settings), sort_keys=True),
                     "error": row.error or "",
                 }
             )
