@@ -4,6 +4,7 @@ that the parallel Rust path equals evaluating the estimator on each resample."""
 import functools
 import inspect
 import math
+import typing
 
 import numpy as np
 import pytest
@@ -180,6 +181,25 @@ def test_jobs_take_the_estimators_signatures():
         assert [(p.name, p.default, p.kind) for p in got.parameters.values()] == [
             (p.name, p.default, p.kind) for p in want.parameters.values()
         ], fn.__name__
+
+
+def test_estimators_show_their_public_signature():
+    # The decorated estimator runs the job its body builds; what it shows is the public function.
+    for fn in (
+        rc.mutual_info,
+        rc.conditional_mutual_info,
+        rc.entropy,
+        rc.mutual_info_labels,
+        rc.mutual_info_given_labels,
+        rc.binned_entropy,
+        rc.binned_mutual_info,
+    ):
+        _, info, _, _ = describe(fn)
+        assert fn.__wrapped__ is info.job, fn.__name__
+        assert inspect.signature(fn).return_annotation == "float", fn.__name__
+        assert typing.get_type_hints(fn)["return"] is float, fn.__name__
+        assert fn.__doc__ and fn.__doc__ == info.job.__doc__, fn.__name__
+        assert fn.__module__ == info.job.__module__ and fn.__qualname__ == fn.__name__ == info.job.__name__
 
 
 def test_bad_requests():

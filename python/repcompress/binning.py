@@ -152,22 +152,20 @@ class _BinnedEntropyJob:
     permute_slot = None
     strata = None
 
-    def __init__(
-        self, z: Any, *, n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None, base=math.e
-    ):
-        self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
-        self.base = check_base(base)
-        self.patterns = bin_patterns(z, "z", **self.options)
-        self.n = self.patterns.ids.shape[0]
+    def __init__(self, patterns: Patterns, correction: str | None, base: float):
+        self.patterns = patterns
+        self.correction = correction
+        self.base = base
+        self.n = patterns.ids.shape[0]
 
     def run(self) -> float:
         p = self.patterns
-        return _entropy(p.ids, p.n_patterns, self.options["correction"]) / math.log(self.base)
+        return _entropy(p.ids, p.n_patterns, self.correction) / math.log(self.base)
 
     def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
         p = self.patterns
         table = _core.plugin_entropy_resamples([(p.ids, p.n_patterns)], draws, start, count)
-        return _corrected(table[:, 0], table[:, 1], draws.m, self.options["correction"]) / math.log(self.base)
+        return _corrected(table[:, 0], table[:, 1], draws.m, self.correction) / math.log(self.base)
 
 
 class _BinnedMutualInfoJob:
@@ -179,28 +177,12 @@ class _BinnedMutualInfoJob:
     permute_slot = 1
     strata = None
 
-    def __init__(
-        self,
-        x: Any,
-        y: Any,
-        *,
-        n_bins=30,
-        bin_size=None,
-        strategy="uniform",
-        range="layer",
-        correction=None,
-        base=math.e,
-    ):
-        self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
-        self.base = check_base(base)
-        if np.asarray(x).shape[:1] != np.asarray(y).shape[:1]:
-            raise ValueError(
-                f"y: has {np.asarray(y).shape[:1]} samples but x has {np.asarray(x).shape[:1]}; "
-                "all arrays need the same number of rows"
-            )
-        self.px = _patterns(x, "x", self.options)
-        self.py = _patterns(y, "y", self.options)
-        self.n = self.px.ids.shape[0]
+    def __init__(self, px: Patterns, py: Patterns, correction: str | None, base: float):
+        self.px = px
+        self.py = py
+        self.correction = correction
+        self.base = base
+        self.n = px.ids.shape[0]
         self.pairs: tuple[np.ndarray, int] | None = None
 
     def _tables(self) -> list:
@@ -227,10 +209,10 @@ class _BinnedMutualInfoJob:
         return self._finish(table, draws.m)
 
     def _finish(self, table: np.ndarray, n_rows: int) -> np.ndarray:
-        return _mutual_info_from_table(table, n_rows, self.options["correction"]) / math.log(self.base)
+        return _mutual_info_from_table(table, n_rows, self.correction) / math.log(self.base)
 
 
-@register_estimator(_BinnedEntropyJob, arrays=("z",))
+@register_estimator(arrays=("z",))
 def binned_entropy(
     z: Any,
     *,
@@ -240,7 +222,7 @@ def binned_entropy(
     range: str = "layer",
     correction: str | None = None,
     base: float = math.e,
-) -> float:
+) -> _BinnedEntropyJob:
     """Plug-in entropy H(T) of the binned patterns of z (nats; ``base=2``: bits).
 
         H(T) = −Σ_t p(t) log p(t),  p(t) = (number of rows with pattern t)/N,
@@ -254,12 +236,12 @@ def binned_entropy(
     >>> round(binned_entropy(np.array([0.0, 0.0, 1.0, 1.0]), n_bins=2, base=2), 6)
     1.0
     """
-    return _BinnedEntropyJob(
-        z, n_bins=n_bins, bin_size=bin_size, strategy=strategy, range=range, correction=correction, base=base
-    ).run()
+    options = _binning_options(n_bins, bin_size, strategy, range, correction)
+    base = check_base(base)
+    return _BinnedEntropyJob(bin_patterns(z, "z", **options), correction, base)
 
 
-@register_estimator(_BinnedMutualInfoJob, arrays=("x", "y"))
+@register_estimator(arrays=("x", "y"))
 def binned_mutual_info(
     x: Any,
     y: Any,
@@ -270,7 +252,7 @@ def binned_mutual_info(
     range: str = "layer",
     correction: str | None = None,
     base: float = math.e,
-) -> float:
+) -> _BinnedMutualInfoJob:
     """Plug-in mutual information between two binned (or discrete) variables.
 
         I(X;Y) = H(X) + H(Y) − H(X,Y)
@@ -280,9 +262,14 @@ def binned_mutual_info(
     :mod:`repcompress.binning`), each variable on its own range. Always 0 ≤ I ≤ min(H(X), H(Y))
     without correction; with ``correction="miller-madow"`` each entropy is corrected.
     """
-    return _BinnedMutualInfoJob(
-        x, y, n_bins=n_bins, bin_size=bin_size, strategy=strategy, range=range, correction=correction, base=base
-    ).run()
+    options = _binning_options(n_bins, bin_size, strategy, range, correction)
+    base = check_base(base)
+    if np.asarray(x).shape[:1] != np.asarray(y).shape[:1]:
+        raise ValueError(
+            f"y: has {np.asarray(y).shape[:1]} samples but x has {np.asarray(x).shape[:1]}; "
+            "all arrays need the same number of rows"
+        )
+    return _BinnedMutualInfoJob(_patterns(x, "x", options), _patterns(y, "y", options), correction, base)
 
 
 @dataclass(frozen=True)
