@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_labels
+
 __all__ = ["Activations", "InputError", "check_activations", "load_activations"]
 
 
@@ -87,18 +89,10 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
         notes.append(f"labels have shape ({n}, 1): read as ({n},)")
-    if labels.ndim != 1:
-        raise InputError(f"labels: expected a 1-D array of N class ids, got shape {labels.shape}")
-    if labels.shape[0] != n:
-        raise InputError(f"labels: has {labels.shape[0]} entries but z has {n} samples")
-    if labels.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
-        if bad.size:
-            raise InputError(
-                f"labels: must be integer class ids, got {labels[bad[0]].item()!r} at sample {int(bad[0])}"
-            )
-    elif labels.dtype.kind not in "iub":
-        raise InputError(f"labels: must be integer class ids, got dtype {labels.dtype}")
+    try:
+        labels = check_labels(labels, n, of="z")
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
 
     if variances is not None:
         variances = np.asarray(variances)

@@ -331,7 +331,7 @@ def binning_information_plane(
     base = check_base(base)
     pt = bin_patterns(z, "z", **options)
     n = pt.ids.shape[0]
-    ly, _ = class_codes(labels, n, "labels")
+    ly, _ = class_codes(labels, n, "labels", of="z")
     py = category_patterns(ly, "labels")
     log_base = math.log(base)
     ty = _core.plugin_mi_resamples(pt.ids, pt.n_patterns, py.ids, py.n_patterns)
@@ -340,7 +340,7 @@ def binning_information_plane(
     if sample_ids is None:
         i_xt = h_t
     else:
-        sx, _ = class_codes(sample_ids, n, "sample_ids")
+        sx, _ = class_codes(sample_ids, n, "sample_ids", of="z")
         px = category_patterns(sx, "sample_ids")
         tx = _core.plugin_mi_resamples(pt.ids, pt.n_patterns, px.ids, px.n_patterns)
         i_xt = float(_mutual_info_from_table(tx, n, correction)[0])

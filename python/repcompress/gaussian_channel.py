@@ -271,7 +271,7 @@ def gaussian_channel_mi(
     v = np.ascontiguousarray(v)
     codes = None
     if labels is not None:
-        codes, values = class_codes(labels, n)
+        codes, values = class_codes(labels, n, of="means")
         if len(values) < 2:
             raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
     draws = draw_noise(random_state, n, d, n_draws) if method in ("all", "mc") else None

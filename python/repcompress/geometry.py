@@ -64,10 +64,7 @@ def _samples(h: Any) -> np.ndarray:
 
 
 def _labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(labels)
-    if arr.ndim == 1 and arr.shape[0] != n:
-        raise ValueError(f"labels: has {arr.shape[0]} entries but h has {n} samples")
-    return class_codes(arr, n)
+    return class_codes(np.asarray(labels), n, of="h")
 
 
 def _prepare(h: Any, labels: Any, *, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
