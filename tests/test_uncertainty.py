@@ -112,7 +112,8 @@ def test_bootstrap_path_equals_generic_path_for_plug_in_estimators():
         fast = rc.confidence_interval(rc.binned_mutual_info, x, y, bin_size=0.5, correction=correction, n_resamples=8)
         assert fast.method.startswith("bootstrap")
         slow = rc.confidence_interval(
-            lambda a, b: rc.binned_mutual_info(a, b, bin_size=0.5, correction=correction),
+            # A plain callable (the generic path), bound to this iteration's correction.
+            lambda a, b, correction=correction: rc.binned_mutual_info(a, b, bin_size=0.5, correction=correction),
             x,
             y,
             n_resamples=8,
@@ -122,7 +123,10 @@ def test_bootstrap_path_equals_generic_path_for_plug_in_estimators():
         np.testing.assert_allclose(fast.resamples, slow.resamples, rtol=0, atol=1e-13)
         fast_h = rc.confidence_interval(rc.binned_entropy, x, bin_size=0.5, correction=correction, n_resamples=8)
         slow_h = rc.confidence_interval(
-            lambda a: rc.binned_entropy(a, bin_size=0.5, correction=correction), x, n_resamples=8, method="bootstrap"
+            lambda a, correction=correction: rc.binned_entropy(a, bin_size=0.5, correction=correction),
+            x,
+            n_resamples=8,
+            method="bootstrap",
         )
         np.testing.assert_allclose(fast_h.resamples, slow_h.resamples, rtol=0, atol=1e-13)
     for n_threads in (1, 2):
@@ -325,7 +329,7 @@ def test_generic_and_rust_paths_draw_the_same_resamples():
     np.testing.assert_array_equal(fast.null, slow.null)
     seed = int(np.random.default_rng(4).integers(0, 2**64, dtype=np.uint64))
     shuffles = _core.Draws("permutation", 200, seed).rows(0, 12)
-    for (a, b), perm in zip(seen[1:], shuffles):
+    for (a, b), perm in zip(seen[1:], shuffles, strict=True):
         np.testing.assert_array_equal(a, x)
         np.testing.assert_array_equal(b, y[perm])
     # Half-samples: the generic path is called on exactly the drawn rows, in order.
@@ -333,7 +337,7 @@ def test_generic_and_rust_paths_draw_the_same_resamples():
     rc.confidence_interval(recording, x, y, n_resamples=7, random_state=4)
     halves = _core.Draws("subsample", 200, seed).rows(0, 7)
     assert len(seen) == 8
-    for (a, b), rows in zip(seen[1:], halves):
+    for (a, b), rows in zip(seen[1:], halves, strict=True):
         np.testing.assert_array_equal(a, x[rows])
         np.testing.assert_array_equal(b, y[rows])
 

@@ -8,8 +8,9 @@ An estimator made by :func:`register_estimator` is built from a *job*, which the
 body returns: an object that holds its inputs, validated and pre-processed once, and evaluates the
 estimate on the sample (``run()``) or on many resamples at once (``run_resamples(draws, start,
 count, picked)``: the resamples ``start .. start + count - 1`` of ``draws``, drawn and evaluated
-in parallel inside Rust, no Python call per resample). ``picked`` has one flag per resampling slot (the row-aligned inputs,
-in the job's order): whether that input takes the drawn rows or is used as it is. A job also says
+in parallel inside Rust, no Python call per resample). ``picked`` has one flag per resampling slot
+(the row-aligned inputs, in the job's order): whether that input takes the drawn rows or is used
+as it is. A job also says
 
 - ``scheme``: the resampling that is valid for it by default ("subsample" for k-NN estimators,
   whose estimates break on the duplicate rows a bootstrap creates; "bootstrap" for plug-in and
@@ -29,8 +30,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ParamSpec, Protocol
+from typing import Any, ParamSpec, Protocol
 
 import numpy as np
 
@@ -170,7 +172,7 @@ class Call:
         rows = draws.rows(start, count)
         out = np.empty(count, dtype=np.float64)
         for i in range(count):
-            picked_rows = {key: self._get(key)[rows[i]] for key, p in zip(self.aligned, picked) if p}
+            picked_rows = {key: self._get(key)[rows[i]] for key, p in zip(self.aligned, picked, strict=True) if p}
             if self.bound is not None:
                 arguments = dict(self.bound.arguments)
                 arguments.update(picked_rows)

@@ -142,6 +142,6 @@ def load_activations(path: str | Path) -> Activations:
     ignored = [key for key in keys if key not in ("z", "labels", "variances")]
     if ignored:
         data = Activations(
-            data.z, data.labels, data.variances, data.shape, data.notes + (f"keys ignored: {', '.join(ignored)}",)
+            data.z, data.labels, data.variances, data.shape, (*data.notes, f"keys ignored: {', '.join(ignored)}")
         )
     return data

@@ -53,11 +53,11 @@ from .metrics import DEFAULT_GEOMETRY, METRICS, EstimateOptions, Metric, resolve
 from .report import EstimateReport, MetricRow, unit_name
 
 __all__ = [
-    "Activations",
     "DEFAULT_GEOMETRY",
+    "METRICS",
+    "Activations",
     "EstimateReport",
     "InputError",
-    "METRICS",
     "Metric",
     "MetricRow",
     "check_activations",

@@ -444,7 +444,7 @@ class ClassStatistics:
             out[j] = code
         return out
 
-    def update(self, h: Any, labels: Any) -> "ClassStatistics":
+    def update(self, h: Any, labels: Any) -> ClassStatistics:
         hs = _samples(h)
         local, values = _labels(labels, hs.shape[0])
         codes = np.ascontiguousarray(self._codes_for(values)[local])
@@ -455,7 +455,7 @@ class ClassStatistics:
         self._core.update(hs, codes, len(self._ids))
         return self
 
-    def merge(self, other: "ClassStatistics") -> "ClassStatistics":
+    def merge(self, other: ClassStatistics) -> ClassStatistics:
         if not isinstance(other, ClassStatistics):
             raise TypeError(f"other: expected ClassStatistics, got {type(other).__name__}")
         if other._core is None:

@@ -31,9 +31,10 @@ with ``variances``).
 (basic interval) for moment-based and plug-in metrics, half-sampling without replacement for
 k-NN and distance-based ones. A basic bootstrap interval may lie away from the value, even beyond
 a bound such as log N: it carries the bootstrap's bias correction, and a plug-in or ratio metric
-far from it is biased (see :func:`repcompress.confidence_interval`). ``gaussian-mi`` is an exact function of the N inputs' means and
-variances except for its Monte Carlo draws, so its interval is value ± z·stderr (Monte Carlo
-error); resampling the inputs would change the quantity (it is capped at log N).
+far from it is biased (see :func:`repcompress.confidence_interval`). ``gaussian-mi`` is an exact
+function of the N inputs' means and variances except for its Monte Carlo draws, so its interval
+is value ± z·stderr (Monte Carlo error); resampling the inputs would change the quantity (it is
+capped at log N).
 
 Adding a metric is adding one :class:`Metric` entry to :data:`METRICS`: the entry says what the
 metric needs (labels, variances), which estimate options it takes (:class:`EstimateOptions`

@@ -156,7 +156,7 @@ class EstimateReport:
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header) - 1)]
         right = (False, True, True, True, True, False)
         for r in [header, *body]:
-            cells = [cell.rjust(w) if ra else cell.ljust(w) for cell, w, ra in zip(r, widths, right)]
+            cells = [cell.rjust(w) if ra else cell.ljust(w) for cell, w, ra in zip(r[:-1], widths, right, strict=True)]
             lines.append("  ".join([*cells, r[-1]]).rstrip())
         for row in self.rows:
             if row.error is not None:

@@ -69,7 +69,7 @@ class Activations:
     def n_inputs(self) -> int:
         return int(self.labels.shape[0] // self.n_passes)
 
-    def first_pass(self) -> "Activations":
+    def first_pass(self) -> Activations:
         """The rows of the first pass only (one row per input)."""
         if self.n_passes == 1:
             return self
@@ -128,7 +128,7 @@ class _Rows:
 
 def _resolve_layers(model: torch.nn.Module, layers: Any) -> dict[str, Any]:
     """name -> module or callable, in the caller's order."""
-    if isinstance(layers, (str, torch.nn.Module)) or callable(layers) and not isinstance(layers, Mapping):
+    if isinstance(layers, (str, torch.nn.Module)) or (callable(layers) and not isinstance(layers, Mapping)):
         layers = [layers]
     if isinstance(layers, Mapping):
         items = list(layers.items())

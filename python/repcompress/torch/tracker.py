@@ -109,7 +109,8 @@ class CompressionTracker:
         unknown = set(self.estimate_options) - set(ESTIMATE_OPTIONS)
         if unknown:
             raise ValueError(
-                f"estimate_options: unknown {', '.join(sorted(unknown))}; expected some of {', '.join(ESTIMATE_OPTIONS)}"
+                f"estimate_options: unknown {', '.join(sorted(unknown))}; "
+                f"expected some of {', '.join(ESTIMATE_OPTIONS)}"
             )
         self.layers = layers
         self.every = int(every)
