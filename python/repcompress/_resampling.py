@@ -135,11 +135,14 @@ class Call:
             self.scheme = self.job.scheme
             return
         self.scheme = info.scheme if info is not None else None
-        # Row-aligned arguments: the declared ones, else every positional array.
+        # Row-aligned arguments: the declared ones (by name), else every positional array (by index).
+        bound: inspect.BoundArguments | None
         try:
             bound = inspect.signature(fn).bind(*self.args, **self.kwargs)
         except (TypeError, ValueError):
             bound = None
+        self.aligned: list[str] | list[int]
+        self.bound: inspect.BoundArguments | None
         if info is not None and bound is not None:
             self.aligned = [name for name in info.arrays if name in bound.arguments]
             self.bound = bound
@@ -172,11 +175,13 @@ class Call:
         rows = draws.rows(start, count)
         out = np.empty(count, dtype=np.float64)
         for i in range(count):
-            picked_rows = {key: self._get(key)[rows[i]] for key, p in zip(self.aligned, picked, strict=True) if p}
+            picked_rows: dict[Any, Any] = {
+                key: self._get(key)[rows[i]] for key, p in zip(self.aligned, picked, strict=True) if p
+            }
             if self.bound is not None:
                 arguments = dict(self.bound.arguments)
                 arguments.update(picked_rows)
-                call = inspect.BoundArguments(self.bound.signature, arguments)  # type: ignore[arg-type]
+                call = inspect.BoundArguments(self.bound.signature, arguments)
                 out[i] = self.fn(*call.args, **call.kwargs)
             else:
                 args = list(self.args)

@@ -104,7 +104,7 @@ def make_rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
-        return np.random.default_rng(random_state)
+        return np.random.default_rng(None if random_state is None else int(random_state))
     raise TypeError(
         f"random_state: expected an int, a numpy.random.Generator or None, got {type(random_state).__name__}"
     )

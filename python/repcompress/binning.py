@@ -50,11 +50,12 @@ class Patterns:
 def _check_n_bins(n_bins: Any) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
         raise TypeError(f"n_bins: must be an integer, got {type(n_bins).__name__} {n_bins!r}")
-    if n_bins < 1:
+    count = int(n_bins)
+    if count < 1:
         raise ValueError(f"n_bins: must be at least 1, got {n_bins}")
-    if n_bins > 2**31:
+    if count > 2**31:
         raise ValueError(f"n_bins: at most 2^31, got {n_bins}")
-    return int(n_bins)
+    return count
 
 
 def _check_bin_size(bin_size: Any, strategy: str) -> float | None:
@@ -62,11 +63,12 @@ def _check_bin_size(bin_size: Any, strategy: str) -> float | None:
         return None
     if isinstance(bin_size, bool) or not isinstance(bin_size, numbers.Real):
         raise TypeError(f"bin_size: must be a number or None, got {type(bin_size).__name__}")
-    if not (bin_size > 0 and math.isfinite(bin_size)):
+    size = float(bin_size)
+    if not (size > 0 and math.isfinite(size)):
         raise ValueError(f"bin_size: must be positive and finite, got {bin_size}")
     if strategy != "uniform":
         raise ValueError("bin_size: only applies to strategy='uniform' (quantile bins are equal-mass)")
-    return float(bin_size)
+    return size
 
 
 def _binning_options(n_bins: Any, bin_size: Any, strategy: Any, range: Any, correction: Any) -> dict:

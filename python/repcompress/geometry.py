@@ -256,28 +256,29 @@ def neural_collapse(
     if weights is not None:
         w = _classifier(weights, hs.shape[1], ids, "weights")
         nc3 = float(stats.nc3(np.ascontiguousarray(w[ids], dtype=np.float64)))
-    if logits is not None or w is not None:
-        if logits is not None:
-            lg = np.asarray(logits)
-            if lg.ndim != 2 or lg.shape[0] != hs.shape[0]:
-                raise ValueError(f"logits: expected shape (N, K) with N = {hs.shape[0]}, got {lg.shape}")
-            if not np.isfinite(lg).all():
-                raise ValueError(
-                    f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})"
-                )
-            _ids_fit(ids, lg.shape[1], "logits")
-        else:
-            lg = hs @ w.T.astype(hs.dtype, copy=False)
-            if bias is not None:
-                b = np.asarray(bias, dtype=np.float64)
-                if b.shape != (w.shape[0],):
-                    raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
-                lg = lg + b
+    lg: np.ndarray | None = None
+    if logits is not None:
+        lg = np.asarray(logits)
+        if lg.ndim != 2 or lg.shape[0] != hs.shape[0]:
+            raise ValueError(f"logits: expected shape (N, K) with N = {hs.shape[0]}, got {lg.shape}")
+        if not np.isfinite(lg).all():
+            raise ValueError(
+                f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})"
+            )
+        _ids_fit(ids, lg.shape[1], "logits")
+    elif w is not None:
+        lg = hs @ w.T.astype(hs.dtype, copy=False)
+        if bias is not None:
+            b = np.asarray(bias, dtype=np.float64)
+            if b.shape != (w.shape[0],):
+                raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
+            lg = lg + b
+    elif bias is not None:
+        raise ValueError("bias: given without weights")
+    if lg is not None:
         predicted = np.argmax(lg, axis=1)
         nearest = ids[np.asarray(_core.nearest_class_mean(hs, stats), dtype=np.int64)]
         nc4 = float(np.mean(predicted != nearest))
-    elif bias is not None:
-        raise ValueError("bias: given without weights")
     return NeuralCollapse(
         nc1=nc1,
         nc2_equinorm=float(equinorm),

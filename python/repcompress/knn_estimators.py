@@ -132,6 +132,7 @@ class _EntropyJob(_KnnJob):
 
 class _MutualInfoLabelsJob(_KnnJob):
     name = "mutual_info_labels"
+    labels: np.ndarray  # the class codes (given: this estimator takes labels)
 
     def run(self) -> float:
         return _finish(
@@ -141,6 +142,7 @@ class _MutualInfoLabelsJob(_KnnJob):
 
 class _MutualInfoGivenLabelsJob(_KnnJob):
     name = "mutual_info_given_labels"
+    labels: np.ndarray  # the class codes (given: this estimator takes labels)
 
     def __init__(self, arrays: list[np.ndarray], codes: np.ndarray, values: np.ndarray, **common: Any):
         super().__init__(arrays, codes, **common)

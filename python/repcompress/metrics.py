@@ -105,9 +105,10 @@ def _positive_int_or_none(value: Any, name: str, minimum: int = 1) -> int | None
 def _nonnegative_or_none(value: Any, name: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
+    number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    if not (math.isfinite(number) and number >= 0):
         raise InputError(f"{name}: must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return number
 
 
 # Marks the options passed on to the metrics' functions (None: the function's own default).

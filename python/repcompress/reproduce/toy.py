@@ -96,6 +96,7 @@ def simulate(
                     random_state=np.random.default_rng([seed, run, 1]),
                 )
                 g = res.given_labels
+                assert g is not None  # labels were given
                 z = r + math.sqrt(sn2) * noise
                 rows.append(
                     {

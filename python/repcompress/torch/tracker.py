@@ -102,7 +102,7 @@ class CompressionTracker:
         device: Any = None,
         progress: bool | None = False,
     ):
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        if not _positive_integer(every):
             raise ValueError(f"every: must be a positive integer, got {every!r}")
         self.metrics = resolve_metrics(metrics, has_variances=True)
         self.estimate_options = dict(estimate_options or {})
@@ -157,7 +157,7 @@ class CompressionTracker:
         z = acts.means[layer] if channel else acts[layer]
         variances = acts.variances[layer] if channel else None
         labels = acts.labels
-        if acts.n_passes > 1 and channel:
+        if acts.n_passes > 1 and variances is not None:
             # Exact channel moments do not depend on the pass: measure one row per input.
             keep = np.unique(acts.sample_ids, return_index=True)[1]
             z, variances, labels = z[keep], variances[keep], labels[keep]
@@ -282,6 +282,10 @@ class CompressionTracker:
         from ..plots import training_curves
 
         return training_curves(self.frame, metrics=None if metrics is None else list(metrics), path=path)
+
+
+def _positive_integer(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
 def _nan(value: float | None) -> float:
