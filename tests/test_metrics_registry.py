@@ -10,7 +10,8 @@ import pytest
 import repcompress as rc
 from repcompress.cli import main
 from repcompress.estimate import METRICS, estimate_arrays, resolve_metrics
-from repcompress.metrics import EstimateOptions, Metric, Quantity
+from repcompress.estimate_options import EstimateOptions
+from repcompress.metrics import Metric, Quantity
 from repcompress.report import MetricRow
 
 

@@ -49,7 +49,8 @@ from typing import Any
 import numpy as np
 
 from .activations import Activations, InputError, check_activations, load_activations
-from .metrics import DEFAULT_GEOMETRY, METRICS, EstimateOptions, Metric, resolve_metrics
+from .estimate_options import EstimateOptions
+from .metrics import DEFAULT_GEOMETRY, METRICS, Metric, resolve_metrics
 from .report import EstimateReport, MetricRow, unit_name
 
 __all__ = [

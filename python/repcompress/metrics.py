@@ -37,11 +37,12 @@ is value ± z·stderr (Monte Carlo error); resampling the inputs would change th
 capped at log N).
 
 Adding a metric is adding one :class:`Metric` entry to :data:`METRICS`: the entry says what the
-metric needs (labels, variances), which estimate options it takes (:class:`EstimateOptions`
-field → parameter of its function), its unit kind, its summary, and the quantities it reports
-(each a scalar estimator with its row's name and note), or a function that builds its rows
-itself. Name resolution, ``--metrics all``, ``--list-metrics``, the evaluation (with or without
-intervals) and the report then need no change.
+metric needs (labels, variances), which estimate options it takes (each a field of
+:class:`~repcompress.estimate_options.EstimateOptions` mapped to a parameter of its function),
+its unit kind, its summary, and the quantities it reports (each a scalar estimator with its row's
+name and note), or a function that builds its rows itself. Name resolution, ``--metrics all``,
+``--list-metrics``, the evaluation (with or without intervals) and the report then need no
+change.
 """
 
 from __future__ import annotations
@@ -50,19 +51,18 @@ import difflib
 import functools
 import inspect
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from ._resampling import declare_resampling
-from ._validation import check_base
 from .activations import Activations, InputError
 from .binning import binned_entropy, binned_mutual_info
+from .estimate_options import EstimateOptions
 from .gaussian_channel import gaussian_channel_mi
 from .geometry import (
     calinski_harabasz,
@@ -82,103 +82,10 @@ from .uncertainty import confidence_interval
 __all__ = [
     "DEFAULT_GEOMETRY",
     "METRICS",
-    "EstimateOptions",
     "Metric",
     "Quantity",
     "resolve_metrics",
 ]
-
-
-# ----------------------------------------------------------------------------------------------
-# Options
-# ----------------------------------------------------------------------------------------------
-
-
-def _positive_int_or_none(value: Any, name: str, minimum: int = 1) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InputError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _nonnegative_or_none(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
-    if not (math.isfinite(number) and number >= 0):
-        raise InputError(f"{name}: must be a finite number >= 0, got {value!r}")
-    return number
-
-
-# Marks the options passed on to the metrics' functions (None: the function's own default).
-_METRIC_OPTION = {"metric_option": True}
-
-
-@dataclass(frozen=True, kw_only=True)
-class EstimateOptions:
-    """The options of one estimate, as :func:`repcompress.estimate.estimate_arrays` documents them,
-    checked once on construction (:class:`InputError` naming the option) and held normalised
-    (``seed`` an int, ``base`` and ``confidence`` floats).
-
-    ``ci``, ``confidence``, ``seed``, ``base`` and ``progress`` concern the whole run; the others
-    (:meth:`metric_options`) are passed to the metric functions that take them, None keeping
-    each function's default."""
-
-    ci: int | None = None
-    confidence: float = 0.95
-    seed: int = 0
-    base: float = math.e
-    k: int | None = field(default=None, metadata=_METRIC_OPTION)
-    n_bins: int | None = field(default=None, metadata=_METRIC_OPTION)
-    n_draws: int | None = field(default=None, metadata=_METRIC_OPTION)
-    min_variance: float | None = field(default=None, metadata=_METRIC_OPTION)
-    ridge: float | None = field(default=None, metadata=_METRIC_OPTION)
-    silhouette_sample_size: int | None = field(default=None, metadata=_METRIC_OPTION)
-    progress: bool | None = None
-
-    def __post_init__(self) -> None:
-        try:
-            base = check_base(self.base)
-        except (TypeError, ValueError) as exc:
-            raise InputError(str(exc)) from None
-        seed, confidence = self.seed, self.confidence
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise InputError(f"seed: must be an integer, got {seed!r}")
-        if isinstance(confidence, bool) or not (isinstance(confidence, numbers.Real) and 0 < confidence < 1):
-            raise InputError(f"confidence: must be a number in (0, 1), got {confidence!r}")
-        checked = {
-            "ci": _positive_int_or_none(self.ci, "ci", 2),
-            "confidence": float(confidence),
-            "seed": int(seed),
-            "base": base,
-            "k": _positive_int_or_none(self.k, "k"),
-            "n_bins": _positive_int_or_none(self.n_bins, "n_bins"),
-            "n_draws": _positive_int_or_none(self.n_draws, "n_draws"),
-            "min_variance": _nonnegative_or_none(self.min_variance, "min_variance"),
-            "ridge": _nonnegative_or_none(self.ridge, "ridge"),
-            "silhouette_sample_size": _positive_int_or_none(self.silhouette_sample_size, "silhouette_sample_size"),
-        }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """Every option, in the order of :func:`~repcompress.estimate.estimate_arrays`'s signature."""
-        return tuple(f.name for f in fields(cls))
-
-    @classmethod
-    def metric_options(cls) -> tuple[str, ...]:
-        """The options passed on to the metrics' functions."""
-        return tuple(f.name for f in fields(cls) if f.metadata.get("metric_option"))
-
-    @classmethod
-    def check_names(cls, function: str, keywords: Iterable[str]) -> None:
-        """A TypeError for a keyword that is no option, as Python raises for ``function``."""
-        known = cls.names()
-        for name in keywords:
-            if name not in known:
-                raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,7 +115,7 @@ class Quantity:
     note: str | Note = ""
 
 
-RowBuilder = Callable[["Metric", Activations, "EstimateOptions"], list[MetricRow]]
+RowBuilder = Callable[["Metric", Activations, EstimateOptions], list[MetricRow]]
 
 
 @dataclass(frozen=True)
@@ -218,11 +125,11 @@ class Metric:
     ``information``: the unit kind (True: information, in units of ``base``; False:
     dimensionless). ``needs_labels``: the function takes ``(z, labels)`` (else ``(z,)``), and the
     data need two classes. ``needs_variances``: only for data with per-sample variances.
-    ``options``: the :class:`EstimateOptions` the metric takes, each mapped to the parameter of
-    ``function`` it sets. ``quantities``: the scalars it reports (by default one, the function's
-    value, named after the metric). ``rows``: instead of ``quantities``, a function
-    ``rows(metric, data, options)`` that builds the metric's rows itself (for quantities that come
-    from one call, with their own error bars).
+    ``options``: the fields of :class:`~repcompress.estimate_options.EstimateOptions` the metric
+    takes, each mapped to the parameter of ``function`` it sets. ``quantities``: the scalars it
+    reports (by default one, the function's value, named after the metric). ``rows``: instead of
+    ``quantities``, a function ``rows(metric, data, options)`` that builds the metric's rows itself
+    (for quantities that come from one call, with their own error bars).
     """
 
     name: str

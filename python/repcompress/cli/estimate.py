@@ -15,10 +15,11 @@ from typing import Any
 
 from ..binning import binned_entropy
 from ..estimate import InputError, estimate_file
+from ..estimate_options import EstimateOptions
 from ..gaussian_channel import gaussian_channel_mi
 from ..geometry import fisher_ratio
 from ..knn_estimators import mutual_info_labels
-from ..metrics import DEFAULT_GEOMETRY, METRICS, EstimateOptions
+from ..metrics import DEFAULT_GEOMETRY, METRICS
 
 DESCRIPTION = "compression metrics of activations saved as arrays (.npz with z, labels, optional variances)"
 

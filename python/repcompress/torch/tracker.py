@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..estimate import estimate_arrays
-from ..metrics import METRICS, EstimateOptions, resolve_metrics
+from ..estimate_options import EstimateOptions
+from ..metrics import METRICS, resolve_metrics
 from ..report import json_ready
 from .capture import capture
 
