@@ -41,10 +41,10 @@ Python::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -69,7 +69,10 @@ __all__ = [
 ]
 
 
-def _with_option_parameters(function: Any) -> Any:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _with_option_parameters(function: _F) -> _F:
     """Shows ``function(..., **options)`` with the keyword-only parameters of
     :class:`EstimateOptions` in its signature (names, defaults and types are written there once)."""
     signature = inspect.signature(function)
@@ -78,7 +81,8 @@ def _with_option_parameters(function: Any) -> Any:
         inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
         for f in fields(EstimateOptions)
     ]
-    function.__signature__ = signature.replace(parameters=[*kept, *options])
+    target: Any = function  # typeshed declares no __signature__ on functions
+    target.__signature__ = signature.replace(parameters=[*kept, *options])
     return function
 
 

@@ -229,7 +229,7 @@ class Metric:
             high=high,
             interval=interval,
             function=f"repcompress.{self.function.__name__}",
-            settings=settings,
+            settings=dict(settings),  # each row its own, as the quantities are evaluated one by one
             extra=extra,
             warnings=_messages(caught),
             error=error,
