@@ -214,6 +214,9 @@ class _BinnedMutualInfoJob:
         return _mutual_info_from_table(table, n_rows, self.correction) / math.log(self.base)
 
 
+# Each estimator below is written as the builder of its job: the body validates and pre-processes
+# the arguments and returns the job; @register_estimator makes the public function, which runs the
+# job and returns its float (its signature says -> float), and hands the builder to resampling.
 @register_estimator(arrays=("z",))
 def binned_entropy(
     z: Any,

@@ -164,6 +164,9 @@ class _MutualInfoGivenLabelsJob(_KnnJob):
         return _finish(value, self.base, self.clip)
 
 
+# Each estimator below is written as the builder of its job: the body validates and pre-processes
+# the arguments and returns the job; @register_estimator makes the public function, which runs the
+# job and returns its float (its signature says -> float), and hands the builder to resampling.
 @register_estimator(arrays=("x", "y"))
 def mutual_info(
     x: Any,
