@@ -63,7 +63,7 @@ def alternate(fns, repeats):
     for fn in fns:  # warm-up
         fn()
     for _ in range(repeats):
-        for t, fn in zip(times, fns):
+        for t, fn in zip(times, fns, strict=True):
             t0 = time.perf_counter()
             fn()
             t.append(time.perf_counter() - t0)

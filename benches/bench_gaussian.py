@@ -22,14 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import repcompress as rc
+from bench_knn import measure
+from peers_gaussian import matrix_product, straightforward
+from repcompress.gaussian_channel import draw_noise
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from bench_knn import measure  # noqa: E402
-from peers_gaussian import matrix_product, straightforward  # noqa: E402
-
-import repcompress as rc  # noqa: E402
-from repcompress.gaussian_channel import draw_noise  # noqa: E402
-
 DEFAULT_JSON = HERE / "results" / "bench_gaussian.json"
 AGREEMENT_TOL = 1e-8  # relative to max(1, |value|), ours vs each peer on identical inputs
 TARGETS = {"straightforward": 20.0, "matrix_product": 1.5}
@@ -69,7 +68,7 @@ def timing_case(kind, n, d, repeats, budget_s, threads):
     timers = measure(ours_fn, *peers.values(), repeats=repeats, budget_s=budget_s)
     ours_t = timers[0]
     rows = []
-    for (name, _), t in zip(peers.items(), timers[1:]):
+    for (name, _), t in zip(peers.items(), timers[1:], strict=True):
         ratio = t.median / ours_t.median
         rows.append(
             {

@@ -15,6 +15,7 @@ Ratios are peer time / our time, medians of interleaved repeats (see bench_knn.p
 """
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -24,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_knn import environment_info, fmt_s, measure, print_table, speed_row  # noqa: E402
-from peers_geometry import cdnv_nc1_numpy, twonn_sklearn  # noqa: E402
+from bench_knn import environment_info, fmt_s, measure, print_table, speed_row
+from peers_geometry import cdnv_nc1_numpy, twonn_sklearn
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_geometry.json"
 ALL_CASES = (1, 2, 3, 4)
@@ -67,7 +68,7 @@ def case1(rc, cfg):
 
     o, p = measure(ours, peer, repeats=cfg.repeats, budget_s=cfg.budget_s)
     # The peer works in float32 (as a user would); agreement to float32 accuracy.
-    agree = all(close(a, b, 1e-4) for a, b in zip(o.value, p.value))
+    agree = all(close(a, b, 1e-4) for a, b in zip(o.value, p.value, strict=True))
     return [
         speed_row(
             "1: CDNV + NC1 N=5e4 d=512 C=100 f32 vs numpy",
@@ -110,7 +111,10 @@ def case3(rc, cfg):
     ):
         h = data_twonn(n=n, intrinsic=intrinsic)
         o, p = measure(
-            lambda: rc.twonn_dimension(h), lambda: twonn_sklearn(h), repeats=cfg.repeats, budget_s=cfg.budget_s
+            functools.partial(rc.twonn_dimension, h),
+            functools.partial(twonn_sklearn, h),
+            repeats=cfg.repeats,
+            budget_s=cfg.budget_s,
         )
         agree = close(o.value, p.value, 1e-6)
         rows.append(

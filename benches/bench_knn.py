@@ -29,7 +29,7 @@ import scipy
 from scipy.special import digamma
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import ksg1_neighbour_counts_ckdtree, mutual_info_ksg1_ckdtree  # noqa: E402
+from peers import ksg1_neighbour_counts_ckdtree, mutual_info_ksg1_ckdtree
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_knn.json"
 ALL_CASES = (1, 2, 3, 4, 5)
@@ -118,7 +118,7 @@ class Timer:
 def measure(*fns, repeats, budget_s, setups=None):
     """Time several callables, interleaving their calls. Returns the Timers."""
     setups = setups or [None] * len(fns)
-    timers = [Timer(fn, repeats, budget_s, setup=setup) for fn, setup in zip(fns, setups)]
+    timers = [Timer(fn, repeats, budget_s, setup=setup) for fn, setup in zip(fns, setups, strict=True)]
     while not all(t.done() for t in timers):
         for t in timers:
             if not t.done():
@@ -212,10 +212,11 @@ def case1(rc, cfg):
         x, y = data_case1(n)
         label = f"1: N={size} 1-D/1-D k=3 vs sklearn"
 
-        def ours():
+        # Both are timed within this iteration: they bind this iteration's x and y.
+        def ours(x=x, y=y):
             return rc.mutual_info(x, y, k=3)
 
-        def peer():
+        def peer(x=x, y=y):
             return float(mutual_info_regression(x[:, None], y, n_neighbors=3, random_state=0)[0])
 
         skip_peer = cfg.quick and n >= 1_000_000
@@ -410,11 +411,11 @@ def fmt_s(v):
 
 def print_table(headers, rows):
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
-    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line)
     print("-" * len(line))
     for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
     print()
 
 

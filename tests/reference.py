@@ -153,7 +153,7 @@ def ross(x, labels, k):
     I = psi(N) + mean psi(k_i) - mean psi(N_y) - mean psi(m_i).
     """
     labels = np.asarray(labels)
-    classes, class_index, class_sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    _, class_index, class_sizes = np.unique(labels, return_inverse=True, return_counts=True)
     keep = class_sizes[class_index] > 1
     x = x[keep]
     class_index = class_index[keep]

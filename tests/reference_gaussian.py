@@ -45,7 +45,7 @@ def pairwise_estimate(divergence, groups):
 
 def maxent_bound(means, variances):
     """½ log det(2πe Cov Z) − h(Z|X) with Cov Z = (1/N) Σ (diag v_i + μ_i μ_iᵀ) − μ̄ μ̄ᵀ."""
-    n, d = means.shape
+    d = means.shape[1]
     mean = means.mean(axis=0)
     second = (means[:, :, None] * means[:, None, :]).mean(axis=0) + np.diag(variances.mean(axis=0))
     cov = second - np.outer(mean, mean)
@@ -68,7 +68,7 @@ def gaussian_channel_mi(means, variances, draws, n_draws, labels=None):
     calling); ``draws`` the (n_draws·N) × d standard normals (row m·N + i for sample i) or None."""
     means = np.asarray(means, dtype=np.float64)
     variances = np.asarray(variances, dtype=np.float64)
-    n, d = means.shape
+    n = means.shape[0]
     groups = np.zeros(n, dtype=np.int64) if labels is None else np.asarray(labels)
     everyone = np.zeros(n, dtype=np.int64)
     out = {"h_z_given_x": float(np.mean(0.5 * np.log(2 * math.pi * math.e * variances).sum(axis=1)))}

@@ -15,7 +15,7 @@ def classes_of(labels):
 
 def class_means(h, labels):
     h = np.asarray(h, dtype=np.float64)
-    ids, masks = classes_of(labels)
+    _, masks = classes_of(labels)
     return np.array([h[m].mean(axis=0) for m in masks])
 
 

@@ -101,7 +101,7 @@ def labels_for(draw, n, *, min_size_class0=2, singletons=True):
     n_singletons = draw(st.integers(0, 3)) if singletons else 0
     for s in range(n_singletons):
         labels[rng.integers(0, n)] = n_classes + s
-    forced = list(range(min_size_class0)) + [min_size_class0, min_size_class0 + 1]
+    forced = [*range(min_size_class0), min_size_class0, min_size_class0 + 1]
     labels[forced[:min_size_class0]] = 0
     labels[forced[min_size_class0:]] = 1
     # Class ids need not be 0..C-1: relabel through arbitrary distinct integers.

@@ -47,7 +47,7 @@ def test_ties_constants_and_nan():
     assert got[0] == 0 and np.isnan(got[1]) and got[2] == 1
     table = {"a": [1.0, 2.0, np.nan, 4.0, 5.0], "b": [2.0, 1.0, 3.0, 5.0, 4.0], "c": [1.0] * 5}
     out = rank_correlations(table, ["a", "b", "c"], method="spearman")
-    assert list(zip(out.x, out.y)) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert list(zip(out.x, out.y, strict=True)) == [("a", "b"), ("a", "c"), ("b", "c")]
     assert out.loc[0, "n"] == 4
     assert out.loc[0, "r"] == pytest.approx(stats.spearmanr([1, 2, 4, 5], [2, 1, 5, 4])[0])
     assert np.isnan(out.loc[1, "r"]) and np.isnan(out.loc[1, "p"])

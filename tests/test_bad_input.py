@@ -138,7 +138,7 @@ def test_wrong_ndim(case, shape_maker):
 
 @pytest.mark.parametrize(
     "shape_maker",
-    (lambda l: np.array(3), lambda l: l[:, None], lambda l: np.stack([l, l], axis=1)),
+    (lambda ids: np.array(3), lambda ids: ids[:, None], lambda ids: np.stack([ids, ids], axis=1)),
     ids=("0-d", "(N,1)", "(N,2)"),
 )
 @pytest.mark.parametrize("name", LABEL_FUNCTIONS)
@@ -302,7 +302,7 @@ def test_memory_layout_does_not_matter(name, layout):
         other = {a: layouts(v)[layout] for a, v in contiguous.items()}
         for a, v in other.items():
             assert np.array_equal(v, contiguous[a])
-            if v.ndim == 2 and v.shape[1] > 1 or layout != "fortran":
+            if (v.ndim == 2 and v.shape[1] > 1) or layout != "fortran":
                 assert not v.flags.c_contiguous
         for kwargs in ({}, {"normalize": False, "jitter": 0}):
             expected = call(name, contiguous, **kwargs)

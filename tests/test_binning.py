@@ -96,7 +96,7 @@ def test_invariant_to_relabelling_and_permuting_samples(data, seed):
     rng = np.random.default_rng(seed)
     base = rc.binning_information_plane(z, labels, n_bins=5)
     values = np.unique(labels)
-    relabel = dict(zip(values, rng.permutation(len(values)) * 7 - 3))
+    relabel = dict(zip(values, rng.permutation(len(values)) * 7 - 3, strict=True))
     relabelled = rc.binning_information_plane(z, np.array([relabel[v] for v in labels]), n_bins=5)
     perm = rng.permutation(len(labels))
     permuted = rc.binning_information_plane(z[perm], labels[perm], n_bins=5)

@@ -325,9 +325,13 @@ def _bad_files(tmp_path):
         "negative variances": ({"z": z, "labels": labels, "variances": -np.ones((N, D))}, "variances: must be >= 0"),
         "non-integer labels": (
             {"z": z, "labels": labels + 0.5},
-            "labels: must be integer class ids, got 10.5 at sample 0",
+            "labels: must be integer-like, got 10.5 at row 0",
         ),
-        "string labels": ({"z": z, "labels": labels.astype(str)}, "labels: must be integer class ids, got dtype <U2"),
+        "nan labels": (
+            {"z": z, "labels": np.where(np.arange(N) == 3, np.nan, labels)},
+            "labels: contains NaN or inf (first at row 3)",
+        ),
+        "string labels": ({"z": z, "labels": labels.astype(str)}, "labels: must be integer-like, got dtype <U2"),
         "2-D labels": ({"z": z, "labels": np.stack([labels, labels], 1)}, "labels: expected a 1-D array"),
         "nan in z": (
             {"z": np.where(np.arange(N)[:, None] == 17, np.nan, z), "labels": labels},

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
+import reference_gaussian as ref
 import repcompress as rc
 from repcompress.gaussian_channel import draw_noise
-import reference_gaussian as ref
 
 LOG2 = math.log(2)
 

@@ -117,6 +117,6 @@ def test_invariant_to_translating_all_means(channel, shift_exp, scale):
     # Translating by t changes each centred mean by the rounding of (μ + t) − (μ̄ + t): relative to
     # the noise scale √v ≥ 0.1 that is ≲ 1e3 · 1e-16 / 1e-6 (v ≥ 1e-12 when floored); compare loosely
     # in that case, tightly otherwise.
-    tol = 1e-6 if np.min(np.asarray(list(noise.values())[0])) < 1e-3 else 1e-8
+    tol = 1e-6 if np.min(np.asarray(next(iter(noise.values())))) < 1e-3 else 1e-8
     for x, y in ((a.mi, b.mi), (a.lower, b.lower), (a.upper, b.upper), (a.maxent_upper, b.maxent_upper)):
         assert math.isclose(x, y, rel_tol=tol, abs_tol=tol)

@@ -4,7 +4,6 @@ two claims of its summary."""
 import csv
 import math
 
-import numpy as np
 import pytest
 
 from repcompress.cli import main

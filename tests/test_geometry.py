@@ -227,7 +227,7 @@ def test_float32_is_read_without_a_copy(monkeypatch):
     real = rc.geometry._core.nc1_from_data
     monkeypatch.setattr(rc.geometry._core, "nc1_from_data", lambda a, *rest: (seen.append(a), real(a, *rest))[1])
     rc.neural_collapse(h32, y)
-    assert seen and seen[0] is h32 or np.shares_memory(seen[0], h32)
+    assert (seen and seen[0] is h32) or np.shares_memory(seen[0], h32)
     assert rc.neural_collapse(h32, y).nc1 == pytest.approx(ref.nc1_pinv(h32, y), rel=1e-6)
 
 

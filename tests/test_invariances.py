@@ -135,7 +135,7 @@ def test_permuting_samples_ksg2_continuous(data):
 
 
 def all_estimates(k, arrays, labels, options=EXACT):
-    x, y, z = arrays
+    x, y, _ = arrays
     estimates = all_tie_safe_estimates(k, arrays, labels, options)
     estimates["ksg2"] = rc.mutual_info(x, y, k=k, estimator="ksg2", **options)
     estimates["given_labels_ksg2"] = given_labels_quiet(x, y, labels, k=k, estimator="ksg2", **options)
@@ -150,7 +150,7 @@ def test_translation_changes_nothing(data):
     shifted = [
         a + np.asarray(data.draw(st.lists(integer_shifts, min_size=a.shape[1], max_size=a.shape[1]))) for a in arrays
     ]
-    for a, b in zip(arrays, shifted):  # the premise: differences are unchanged bit for bit
+    for a, b in zip(arrays, shifted, strict=True):  # the premise: differences are unchanged bit for bit
         assert np.array_equal(a[:, None, :] - a[None, :, :], b[:, None, :] - b[None, :, :])
     before = all_estimates(k, arrays, labels)
     after = all_estimates(k, shifted, labels)

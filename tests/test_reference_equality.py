@@ -224,7 +224,7 @@ def test_neighbor_methods_identical_on_medium_array():
             assert math.isclose(other, value, rel_tol=1e-12, abs_tol=1e-12), (name, nb, other, value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def medium_case(d, dtype):
     """Arrays, labels and reference values for the medium test (cached: the reference is slow)."""
     n, k = 700, 5

@@ -88,7 +88,7 @@ def test_forked_child_can_compute_after_parent_used_the_pool():
     y = x + rng.standard_normal((3000, 2))
     expected = rc.mutual_info(x, y)  # starts the parent's worker threads
     code = textwrap.dedent(
-        f"""
+        """
         import os, sys, numpy as np, repcompress as rc
         rng = np.random.default_rng(2)
         x = rng.standard_normal((3000, 2)); y = x + rng.standard_normal((3000, 2))

@@ -210,14 +210,14 @@ def test_mutual_info_given_labels_mixture(estimator):
     sizes, rhos, means = (2000, 1200, 800), (0.0, 0.5, 0.8), (-10.0, 0.0, 10.0)
     rng = np.random.default_rng(12)
     xs, ys, labels = [], [], []
-    for c, (n, rho, mean) in enumerate(zip(sizes, rhos, means)):
+    for c, (n, rho, mean) in enumerate(zip(sizes, rhos, means, strict=True)):
         x = rng.normal(size=n)
         y = rho * x + math.sqrt(1 - rho**2) * rng.normal(size=n)
         xs.append(x + mean)
         ys.append(y - mean)
         labels.append(np.full(n, c))
     x, y, labels = np.concatenate(xs), np.concatenate(ys), np.concatenate(labels)
-    truth = sum(n / N * -0.5 * math.log(1 - rho**2) for n, rho in zip(sizes, rhos))
+    truth = sum(n / N * -0.5 * math.log(1 - rho**2) for n, rho in zip(sizes, rhos, strict=True))
     spread = {"ksg1": (0.0035, 0.0160), "ksg2": (0.0034, 0.0166)}[estimator]
     estimate = rc.mutual_info_given_labels(x, y, labels, k=K, estimator=estimator)
     assert abs(estimate - truth) <= tolerance(*spread), (estimate, truth)

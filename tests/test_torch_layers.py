@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 
 from torch_support import require_torch

@@ -1,7 +1,5 @@
 """CompressionTracker on a tiny model, the metric registry it uses, and the digits reproductions."""
 
-import math
-
 import numpy as np
 import pytest
 

@@ -4,6 +4,7 @@ that the parallel Rust path equals evaluating the estimator on each resample."""
 import functools
 import inspect
 import math
+import typing
 
 import numpy as np
 import pytest
@@ -111,7 +112,8 @@ def test_bootstrap_path_equals_generic_path_for_plug_in_estimators():
         fast = rc.confidence_interval(rc.binned_mutual_info, x, y, bin_size=0.5, correction=correction, n_resamples=8)
         assert fast.method.startswith("bootstrap")
         slow = rc.confidence_interval(
-            lambda a, b: rc.binned_mutual_info(a, b, bin_size=0.5, correction=correction),
+            # A plain callable (the generic path), bound to this iteration's correction.
+            lambda a, b, correction=correction: rc.binned_mutual_info(a, b, bin_size=0.5, correction=correction),
             x,
             y,
             n_resamples=8,
@@ -121,7 +123,10 @@ def test_bootstrap_path_equals_generic_path_for_plug_in_estimators():
         np.testing.assert_allclose(fast.resamples, slow.resamples, rtol=0, atol=1e-13)
         fast_h = rc.confidence_interval(rc.binned_entropy, x, bin_size=0.5, correction=correction, n_resamples=8)
         slow_h = rc.confidence_interval(
-            lambda a: rc.binned_entropy(a, bin_size=0.5, correction=correction), x, n_resamples=8, method="bootstrap"
+            lambda a, correction=correction: rc.binned_entropy(a, bin_size=0.5, correction=correction),
+            x,
+            n_resamples=8,
+            method="bootstrap",
         )
         np.testing.assert_allclose(fast_h.resamples, slow_h.resamples, rtol=0, atol=1e-13)
     for n_threads in (1, 2):
@@ -180,6 +185,25 @@ def test_jobs_take_the_estimators_signatures():
         assert [(p.name, p.default, p.kind) for p in got.parameters.values()] == [
             (p.name, p.default, p.kind) for p in want.parameters.values()
         ], fn.__name__
+
+
+def test_estimators_show_their_public_signature():
+    # The decorated estimator runs the job its body builds; what it shows is the public function.
+    for fn in (
+        rc.mutual_info,
+        rc.conditional_mutual_info,
+        rc.entropy,
+        rc.mutual_info_labels,
+        rc.mutual_info_given_labels,
+        rc.binned_entropy,
+        rc.binned_mutual_info,
+    ):
+        _, info, _, _ = describe(fn)
+        assert fn.__wrapped__ is info.job, fn.__name__
+        assert inspect.signature(fn).return_annotation == "float", fn.__name__
+        assert typing.get_type_hints(fn)["return"] is float, fn.__name__
+        assert fn.__doc__ and fn.__doc__ == info.job.__doc__, fn.__name__
+        assert fn.__module__ == info.job.__module__ and fn.__qualname__ == fn.__name__ == info.job.__name__
 
 
 def test_bad_requests():
@@ -305,7 +329,7 @@ def test_generic_and_rust_paths_draw_the_same_resamples():
     np.testing.assert_array_equal(fast.null, slow.null)
     seed = int(np.random.default_rng(4).integers(0, 2**64, dtype=np.uint64))
     shuffles = _core.Draws("permutation", 200, seed).rows(0, 12)
-    for (a, b), perm in zip(seen[1:], shuffles):
+    for (a, b), perm in zip(seen[1:], shuffles, strict=True):
         np.testing.assert_array_equal(a, x)
         np.testing.assert_array_equal(b, y[perm])
     # Half-samples: the generic path is called on exactly the drawn rows, in order.
@@ -313,7 +337,7 @@ def test_generic_and_rust_paths_draw_the_same_resamples():
     rc.confidence_interval(recording, x, y, n_resamples=7, random_state=4)
     halves = _core.Draws("subsample", 200, seed).rows(0, 7)
     assert len(seen) == 8
-    for (a, b), rows in zip(seen[1:], halves):
+    for (a, b), rows in zip(seen[1:], halves, strict=True):
         np.testing.assert_array_equal(a, x[rows])
         np.testing.assert_array_equal(b, y[rows])
 

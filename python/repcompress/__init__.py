@@ -10,6 +10,11 @@ import os as _os
 
 from . import _core
 from .binning import InformationPlanePoint, binned_entropy, binned_mutual_info, binning_information_plane
+from .gaussian_channel import (
+    ChannelInformation,
+    GaussianChannelMI,
+    gaussian_channel_mi,
+)
 from .geometry import (
     ClassStatistics,
     NeuralCollapse,
@@ -33,11 +38,6 @@ from .knn_estimators import (
     mutual_info,
     mutual_info_given_labels,
     mutual_info_labels,
-)
-from .gaussian_channel import (
-    ChannelInformation,
-    GaussianChannelMI,
-    gaussian_channel_mi,
 )
 from .uncertainty import ConfidenceInterval, PermutationTest, confidence_interval, permutation_test
 

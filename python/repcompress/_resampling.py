@@ -4,12 +4,13 @@ The resamples of a call are a ``_core.Draws``: resample b draws its rows inside 
 generator, seeded from the call's 64-bit seed and b, so resample b is the same whichever thread
 draws it and however the resamples are split into batches.
 
-An estimator registered with :func:`register_estimator` is built from a *job*: an object that
-validates and pre-processes its inputs once and then evaluates the estimate on the sample
-(``run()``) or on many resamples at once (``run_resamples(draws, start, count, picked)``: the
-resamples ``start .. start + count - 1`` of ``draws``, drawn and evaluated in parallel inside Rust,
-no Python call per resample). ``picked`` has one flag per resampling slot (the row-aligned inputs,
-in the job's order): whether that input takes the drawn rows or is used as it is. A job also says
+An estimator made by :func:`register_estimator` is built from a *job*, which the estimator's own
+body returns: an object that holds its inputs, validated and pre-processed once, and evaluates the
+estimate on the sample (``run()``) or on many resamples at once (``run_resamples(draws, start,
+count, picked)``: the resamples ``start .. start + count - 1`` of ``draws``, drawn and evaluated
+in parallel inside Rust, no Python call per resample). ``picked`` has one flag per resampling slot
+(the row-aligned inputs, in the job's order): whether that input takes the drawn rows or is used
+as it is. A job also says
 
 - ``scheme``: the resampling that is valid for it by default ("subsample" for k-NN estimators,
   whose estimates break on the duplicate rows a bootstrap creates; "bootstrap" for plug-in and
@@ -29,8 +30,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, ParamSpec, Protocol
+
+import numpy as np
 
 _ATTR = "__repcompress_estimator__"
 
@@ -44,14 +48,51 @@ class EstimatorInfo:
     job: Callable[..., Any] | None = None
 
 
-def register_estimator(job: Callable[..., Any], *, arrays: tuple[str, ...]) -> Callable[[Callable], Callable]:
-    """Marks a public estimator as evaluated through `job` (same signature as the estimator)."""
+class Job(Protocol):
+    """A validated, pre-processed estimate (see the module docstring)."""
 
-    def mark(fn: Callable) -> Callable:
-        setattr(fn, _ATTR, EstimatorInfo(arrays=arrays, scheme=getattr(job, "scheme", None), job=job))
-        return fn
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def slots(self) -> int: ...
+    @property
+    def permute_slot(self) -> int | None: ...
+    @property
+    def strata(self) -> np.ndarray | None: ...
+    def run(self) -> float: ...
+    def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray: ...
 
-    return mark
+
+P = ParamSpec("P")
+
+
+def register_estimator(*, arrays: tuple[str, ...]) -> Callable[[Callable[P, Job]], Callable[P, float]]:
+    """Makes a public estimator of a job builder: a function with the estimator's signature and
+    docstring whose body validates and pre-processes its arguments and returns the :class:`Job`.
+
+    The decorated function takes the same arguments, runs the job and returns its float (its
+    ``__signature__`` says ``-> float``; ``__wrapped__`` is the builder). The builder is what
+    resampling calls (``job``), so the estimator's parameters are written once, in its signature.
+    ``arrays``: the row-aligned parameters, in the job's slot order.
+    """
+
+    def wrap(build: Callable[P, Job]) -> Callable[P, float]:
+        @functools.wraps(build)
+        def estimate(*args: P.args, **kwargs: P.kwargs) -> float:
+            return build(*args, **kwargs).run()
+
+        signature = inspect.signature(build)
+        # Annotations are strings where the module postpones their evaluation (PEP 563).
+        returns = "float" if isinstance(signature.return_annotation, str) else float
+        function: Any = estimate  # typeshed declares no __signature__ on functions
+        function.__signature__ = signature.replace(return_annotation=returns)
+        function.__annotations__ = {**build.__annotations__, "return": returns}
+        setattr(estimate, _ATTR, EstimatorInfo(arrays=arrays, job=build))
+        return estimate
+
+    return wrap
 
 
 def declare_resampling(*, arrays: tuple[str, ...], scheme: str) -> Callable[[Callable], Callable]:
@@ -94,11 +135,14 @@ class Call:
             self.scheme = self.job.scheme
             return
         self.scheme = info.scheme if info is not None else None
-        # Row-aligned arguments: the declared ones, else every positional array.
+        # Row-aligned arguments: the declared ones (by name), else every positional array (by index).
+        bound: inspect.BoundArguments | None
         try:
             bound = inspect.signature(fn).bind(*self.args, **self.kwargs)
         except (TypeError, ValueError):
             bound = None
+        self.aligned: list[str] | list[int]
+        self.bound: inspect.BoundArguments | None
         if info is not None and bound is not None:
             self.aligned = [name for name in info.arrays if name in bound.arguments]
             self.bound = bound
@@ -115,8 +159,6 @@ class Call:
         self.slots = len(self.aligned)
 
     def _get(self, key: Any) -> Any:
-        import numpy as np
-
         value = self.bound.arguments[key] if self.bound is not None else self.args[key]
         return np.asarray(value)
 
@@ -128,18 +170,18 @@ class Call:
     def resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> Any:
         """Estimates on resamples `start .. start + count - 1` of `draws` (a `_core.Draws`);
         `picked[s]`: whether slot s takes the drawn rows (otherwise it is used as it is)."""
-        import numpy as np
-
         if self.job is not None:
             return np.asarray(self.job.run_resamples(draws, start, count, picked), dtype=np.float64)
         rows = draws.rows(start, count)
         out = np.empty(count, dtype=np.float64)
         for i in range(count):
-            picked_rows = {key: self._get(key)[rows[i]] for key, p in zip(self.aligned, picked) if p}
+            picked_rows: dict[Any, Any] = {
+                key: self._get(key)[rows[i]] for key, p in zip(self.aligned, picked, strict=True) if p
+            }
             if self.bound is not None:
                 arguments = dict(self.bound.arguments)
                 arguments.update(picked_rows)
-                call = inspect.BoundArguments(self.bound.signature, arguments)  # type: ignore[arg-type]
+                call = inspect.BoundArguments(self.bound.signature, arguments)
                 out[i] = self.fn(*call.args, **call.kwargs)
             else:
                 args = list(self.args)

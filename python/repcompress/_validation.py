@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -103,17 +104,15 @@ def make_rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
-        return np.random.default_rng(random_state)
+        return np.random.default_rng(None if random_state is None else int(random_state))
     raise TypeError(
         f"random_state: expected an int, a numpy.random.Generator or None, got {type(random_state).__name__}"
     )
 
 
-def class_codes(labels: Any, n: int, name: str = "labels") -> tuple[np.ndarray, np.ndarray]:
-    """Re-indexes integer-like labels to codes 0..C-1 (only present values count as classes).
-
-    Returns (codes as int64, the distinct label values in code order).
-    """
+def check_labels(labels: Any, n: int, name: str = "labels", *, of: str = "x") -> np.ndarray:
+    """Checks class labels of the n samples of the array named `of`: a 1-D array of n integer-like
+    values (integers, booleans, or floats that are whole numbers). Returns it as an array."""
     try:
         arr = np.asarray(labels)
     except (TypeError, ValueError) as exc:
@@ -121,16 +120,27 @@ def class_codes(labels: Any, n: int, name: str = "labels") -> tuple[np.ndarray, 
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array of class labels, got shape {arr.shape}")
     if arr.shape[0] != n:
-        raise ValueError(f"{name}: has {arr.shape[0]} entries but x has {n} samples")
+        raise ValueError(f"{name}: has {arr.shape[0]} entries but {of} has {n} samples")
     if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            row = int(np.flatnonzero(~np.isfinite(arr))[0])
+        finite = np.isfinite(arr)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
             raise ValueError(f"{name}: contains NaN or inf (first at row {row})")
         bad = np.flatnonzero(arr != np.round(arr))
         if bad.size:
-            raise ValueError(f"{name}: must be integer-like, got {arr[bad[0]]!r} at row {int(bad[0])}")
+            raise ValueError(f"{name}: must be integer-like, got {arr[bad[0]].item()!r} at row {int(bad[0])}")
     elif arr.dtype.kind not in "iub":
         raise TypeError(f"{name}: must be integer-like, got dtype {arr.dtype}")
+    return arr
+
+
+def class_codes(labels: Any, n: int, name: str = "labels", *, of: str = "x") -> tuple[np.ndarray, np.ndarray]:
+    """Re-indexes integer-like labels (checked by :func:`check_labels`) to codes 0..C-1 (only
+    present values count as classes).
+
+    Returns (codes as int64, the distinct label values in code order).
+    """
+    arr = check_labels(labels, n, name, of=of)
     values, codes = np.unique(arr, return_inverse=True)
     return np.ascontiguousarray(codes.reshape(-1), dtype=np.int64), values
 

@@ -5,8 +5,9 @@ Needs pandas and scipy (``pip install "repcompress[analysis]"``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

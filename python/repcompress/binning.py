@@ -50,11 +50,12 @@ class Patterns:
 def _check_n_bins(n_bins: Any) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
         raise TypeError(f"n_bins: must be an integer, got {type(n_bins).__name__} {n_bins!r}")
-    if n_bins < 1:
+    count = int(n_bins)
+    if count < 1:
         raise ValueError(f"n_bins: must be at least 1, got {n_bins}")
-    if n_bins > 2**31:
+    if count > 2**31:
         raise ValueError(f"n_bins: at most 2^31, got {n_bins}")
-    return int(n_bins)
+    return count
 
 
 def _check_bin_size(bin_size: Any, strategy: str) -> float | None:
@@ -62,11 +63,12 @@ def _check_bin_size(bin_size: Any, strategy: str) -> float | None:
         return None
     if isinstance(bin_size, bool) or not isinstance(bin_size, numbers.Real):
         raise TypeError(f"bin_size: must be a number or None, got {type(bin_size).__name__}")
-    if not (bin_size > 0 and math.isfinite(bin_size)):
+    size = float(bin_size)
+    if not (size > 0 and math.isfinite(size)):
         raise ValueError(f"bin_size: must be positive and finite, got {bin_size}")
     if strategy != "uniform":
         raise ValueError("bin_size: only applies to strategy='uniform' (quantile bins are equal-mass)")
-    return float(bin_size)
+    return size
 
 
 def _binning_options(n_bins: Any, bin_size: Any, strategy: Any, range: Any, correction: Any) -> dict:
@@ -152,22 +154,20 @@ class _BinnedEntropyJob:
     permute_slot = None
     strata = None
 
-    def __init__(
-        self, z: Any, *, n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None, base=math.e
-    ):
-        self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
-        self.base = check_base(base)
-        self.patterns = bin_patterns(z, "z", **self.options)
-        self.n = self.patterns.ids.shape[0]
+    def __init__(self, patterns: Patterns, correction: str | None, base: float):
+        self.patterns = patterns
+        self.correction = correction
+        self.base = base
+        self.n = patterns.ids.shape[0]
 
     def run(self) -> float:
         p = self.patterns
-        return _entropy(p.ids, p.n_patterns, self.options["correction"]) / math.log(self.base)
+        return _entropy(p.ids, p.n_patterns, self.correction) / math.log(self.base)
 
     def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
         p = self.patterns
         table = _core.plugin_entropy_resamples([(p.ids, p.n_patterns)], draws, start, count)
-        return _corrected(table[:, 0], table[:, 1], draws.m, self.options["correction"]) / math.log(self.base)
+        return _corrected(table[:, 0], table[:, 1], draws.m, self.correction) / math.log(self.base)
 
 
 class _BinnedMutualInfoJob:
@@ -179,28 +179,12 @@ class _BinnedMutualInfoJob:
     permute_slot = 1
     strata = None
 
-    def __init__(
-        self,
-        x: Any,
-        y: Any,
-        *,
-        n_bins=30,
-        bin_size=None,
-        strategy="uniform",
-        range="layer",
-        correction=None,
-        base=math.e,
-    ):
-        self.options = _binning_options(n_bins, bin_size, strategy, range, correction)
-        self.base = check_base(base)
-        if np.asarray(x).shape[:1] != np.asarray(y).shape[:1]:
-            raise ValueError(
-                f"y: has {np.asarray(y).shape[:1]} samples but x has {np.asarray(x).shape[:1]}; "
-                "all arrays need the same number of rows"
-            )
-        self.px = _patterns(x, "x", self.options)
-        self.py = _patterns(y, "y", self.options)
-        self.n = self.px.ids.shape[0]
+    def __init__(self, px: Patterns, py: Patterns, correction: str | None, base: float):
+        self.px = px
+        self.py = py
+        self.correction = correction
+        self.base = base
+        self.n = px.ids.shape[0]
         self.pairs: tuple[np.ndarray, int] | None = None
 
     def _tables(self) -> list:
@@ -227,10 +211,13 @@ class _BinnedMutualInfoJob:
         return self._finish(table, draws.m)
 
     def _finish(self, table: np.ndarray, n_rows: int) -> np.ndarray:
-        return _mutual_info_from_table(table, n_rows, self.options["correction"]) / math.log(self.base)
+        return _mutual_info_from_table(table, n_rows, self.correction) / math.log(self.base)
 
 
-@register_estimator(_BinnedEntropyJob, arrays=("z",))
+# Each estimator below is written as the builder of its job: the body validates and pre-processes
+# the arguments and returns the job; @register_estimator makes the public function, which runs the
+# job and returns its float (its signature says -> float), and hands the builder to resampling.
+@register_estimator(arrays=("z",))
 def binned_entropy(
     z: Any,
     *,
@@ -240,7 +227,7 @@ def binned_entropy(
     range: str = "layer",
     correction: str | None = None,
     base: float = math.e,
-) -> float:
+) -> _BinnedEntropyJob:
     """Plug-in entropy H(T) of the binned patterns of z (nats; ``base=2``: bits).
 
         H(T) = −Σ_t p(t) log p(t),  p(t) = (number of rows with pattern t)/N,
@@ -254,12 +241,12 @@ def binned_entropy(
     >>> round(binned_entropy(np.array([0.0, 0.0, 1.0, 1.0]), n_bins=2, base=2), 6)
     1.0
     """
-    return _BinnedEntropyJob(
-        z, n_bins=n_bins, bin_size=bin_size, strategy=strategy, range=range, correction=correction, base=base
-    ).run()
+    options = _binning_options(n_bins, bin_size, strategy, range, correction)
+    base = check_base(base)
+    return _BinnedEntropyJob(bin_patterns(z, "z", **options), correction, base)
 
 
-@register_estimator(_BinnedMutualInfoJob, arrays=("x", "y"))
+@register_estimator(arrays=("x", "y"))
 def binned_mutual_info(
     x: Any,
     y: Any,
@@ -270,7 +257,7 @@ def binned_mutual_info(
     range: str = "layer",
     correction: str | None = None,
     base: float = math.e,
-) -> float:
+) -> _BinnedMutualInfoJob:
     """Plug-in mutual information between two binned (or discrete) variables.
 
         I(X;Y) = H(X) + H(Y) − H(X,Y)
@@ -280,9 +267,14 @@ def binned_mutual_info(
     :mod:`repcompress.binning`), each variable on its own range. Always 0 ≤ I ≤ min(H(X), H(Y))
     without correction; with ``correction="miller-madow"`` each entropy is corrected.
     """
-    return _BinnedMutualInfoJob(
-        x, y, n_bins=n_bins, bin_size=bin_size, strategy=strategy, range=range, correction=correction, base=base
-    ).run()
+    options = _binning_options(n_bins, bin_size, strategy, range, correction)
+    base = check_base(base)
+    if np.asarray(x).shape[:1] != np.asarray(y).shape[:1]:
+        raise ValueError(
+            f"y: has {np.asarray(y).shape[:1]} samples but x has {np.asarray(x).shape[:1]}; "
+            "all arrays need the same number of rows"
+        )
+    return _BinnedMutualInfoJob(_patterns(x, "x", options), _patterns(y, "y", options), correction, base)
 
 
 @dataclass(frozen=True)
@@ -344,7 +336,7 @@ def binning_information_plane(
     base = check_base(base)
     pt = bin_patterns(z, "z", **options)
     n = pt.ids.shape[0]
-    ly, _ = class_codes(labels, n, "labels")
+    ly, _ = class_codes(labels, n, "labels", of="z")
     py = category_patterns(ly, "labels")
     log_base = math.log(base)
     ty = _core.plugin_mi_resamples(pt.ids, pt.n_patterns, py.ids, py.n_patterns)
@@ -353,7 +345,7 @@ def binning_information_plane(
     if sample_ids is None:
         i_xt = h_t
     else:
-        sx, _ = class_codes(sample_ids, n, "sample_ids")
+        sx, _ = class_codes(sample_ids, n, "sample_ids", of="z")
         px = category_patterns(sx, "sample_ids")
         tx = _core.plugin_mi_resamples(pt.ids, pt.n_patterns, px.ids, px.n_patterns)
         i_xt = float(_mutual_info_from_table(tx, n, correction)[0])

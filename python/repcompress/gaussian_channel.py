@@ -137,8 +137,8 @@ def _variances(means: np.ndarray, variances: Any, noise_variance: Any, dropout_a
     if variances is not None:
         if np.ndim(variances) == 3:
             raise ValueError(
-                "variances: got a 3-D array, but full covariances are out of scope (e.g. a linear layer after the noise): "
-                "pass per-sample diagonal variances of shape (N, d)"
+                "variances: got a 3-D array, but full covariances are out of scope (e.g. a linear layer after the "
+                "noise): pass per-sample diagonal variances of shape (N, d)"
             )
         v = as_samples(variances, "variances")
         if v.shape != (n, d):
@@ -271,7 +271,7 @@ def gaussian_channel_mi(
     v = np.ascontiguousarray(v)
     codes = None
     if labels is not None:
-        codes, values = class_codes(labels, n)
+        codes, values = class_codes(labels, n, of="means")
         if len(values) < 2:
             raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
     draws = draw_noise(random_state, n, d, n_draws) if method in ("all", "mc") else None

@@ -64,10 +64,7 @@ def _samples(h: Any) -> np.ndarray:
 
 
 def _labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(labels)
-    if arr.ndim == 1 and arr.shape[0] != n:
-        raise ValueError(f"labels: has {arr.shape[0]} entries but h has {n} samples")
-    return class_codes(arr, n)
+    return class_codes(np.asarray(labels), n, of="h")
 
 
 def _prepare(h: Any, labels: Any, *, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -259,28 +256,29 @@ def neural_collapse(
     if weights is not None:
         w = _classifier(weights, hs.shape[1], ids, "weights")
         nc3 = float(stats.nc3(np.ascontiguousarray(w[ids], dtype=np.float64)))
-    if logits is not None or w is not None:
-        if logits is not None:
-            lg = np.asarray(logits)
-            if lg.ndim != 2 or lg.shape[0] != hs.shape[0]:
-                raise ValueError(f"logits: expected shape (N, K) with N = {hs.shape[0]}, got {lg.shape}")
-            if not np.isfinite(lg).all():
-                raise ValueError(
-                    f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})"
-                )
-            _ids_fit(ids, lg.shape[1], "logits")
-        else:
-            lg = hs @ w.T.astype(hs.dtype, copy=False)
-            if bias is not None:
-                b = np.asarray(bias, dtype=np.float64)
-                if b.shape != (w.shape[0],):
-                    raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
-                lg = lg + b
+    lg: np.ndarray | None = None
+    if logits is not None:
+        lg = np.asarray(logits)
+        if lg.ndim != 2 or lg.shape[0] != hs.shape[0]:
+            raise ValueError(f"logits: expected shape (N, K) with N = {hs.shape[0]}, got {lg.shape}")
+        if not np.isfinite(lg).all():
+            raise ValueError(
+                f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})"
+            )
+        _ids_fit(ids, lg.shape[1], "logits")
+    elif w is not None:
+        lg = hs @ w.T.astype(hs.dtype, copy=False)
+        if bias is not None:
+            b = np.asarray(bias, dtype=np.float64)
+            if b.shape != (w.shape[0],):
+                raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
+            lg = lg + b
+    elif bias is not None:
+        raise ValueError("bias: given without weights")
+    if lg is not None:
         predicted = np.argmax(lg, axis=1)
         nearest = ids[np.asarray(_core.nearest_class_mean(hs, stats), dtype=np.int64)]
         nc4 = float(np.mean(predicted != nearest))
-    elif bias is not None:
-        raise ValueError("bias: given without weights")
     return NeuralCollapse(
         nc1=nc1,
         nc2_equinorm=float(equinorm),
@@ -447,7 +445,7 @@ class ClassStatistics:
             out[j] = code
         return out
 
-    def update(self, h: Any, labels: Any) -> "ClassStatistics":
+    def update(self, h: Any, labels: Any) -> ClassStatistics:
         hs = _samples(h)
         local, values = _labels(labels, hs.shape[0])
         codes = np.ascontiguousarray(self._codes_for(values)[local])
@@ -458,7 +456,7 @@ class ClassStatistics:
         self._core.update(hs, codes, len(self._ids))
         return self
 
-    def merge(self, other: "ClassStatistics") -> "ClassStatistics":
+    def merge(self, other: ClassStatistics) -> ClassStatistics:
         if not isinstance(other, ClassStatistics):
             raise TypeError(f"other: expected ClassStatistics, got {type(other).__name__}")
         if other._core is None:

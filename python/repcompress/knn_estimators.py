@@ -65,7 +65,17 @@ class _KnnJob:
     permute_slot: int | None = 1
     strata: np.ndarray | None = None
 
-    def __init__(self, arrays, labels, *, option, k, neighbors, base, clip):
+    def __init__(
+        self,
+        arrays: list[np.ndarray],
+        labels: np.ndarray | None,
+        *,
+        option: str,
+        k: int,
+        neighbors: str,
+        base: float,
+        clip: bool,
+    ):
         self.arrays = arrays
         self.labels = labels
         self.option = option
@@ -89,27 +99,6 @@ class _KnnJob:
 class _MutualInfoJob(_KnnJob):
     name = "mutual_info"
 
-    def __init__(
-        self,
-        x,
-        y,
-        *,
-        k=3,
-        estimator="ksg1",
-        normalize=True,
-        jitter=1e-10,
-        random_state=0,
-        base=math.e,
-        neighbors="auto",
-        clip=False,
-    ):
-        check_choice(estimator, "estimator", KSG_ESTIMATORS)
-        xs, ys = as_samples(x, "x"), as_samples(y, "y")
-        n = same_length([("x", xs), ("y", ys)])
-        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-        xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
-        super().__init__([xs, ys], None, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip)
-
     def run(self) -> float:
         xs, ys = self.arrays
         return _finish(_core.mutual_info_ksg(xs, ys, self.k, self.option, self.neighbors), self.base, self.clip)
@@ -120,15 +109,6 @@ class _ConditionalMutualInfoJob(_KnnJob):
     # Shuffling y alone would also break its dependence on z: no plain permutation test.
     permute_slot = None
 
-    def __init__(
-        self, x, y, z, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e, neighbors="auto", clip=False
-    ):
-        xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
-        n = same_length([("x", xs), ("y", ys), ("z", zs)])
-        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-        arrays = preprocess([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
-        super().__init__(arrays, None, option="", k=k, neighbors=neighbors, base=base, clip=clip)
-
     def run(self) -> float:
         xs, ys, zs = self.arrays
         return _finish(_core.conditional_mutual_info_ksg(xs, ys, zs, self.k, self.neighbors), self.base, self.clip)
@@ -137,24 +117,6 @@ class _ConditionalMutualInfoJob(_KnnJob):
 class _EntropyJob(_KnnJob):
     name = "entropy"
     permute_slot = None
-
-    def __init__(
-        self,
-        x,
-        *,
-        k=3,
-        metric="chebyshev",
-        normalize=False,
-        jitter=1e-10,
-        random_state=0,
-        base=math.e,
-        neighbors="auto",
-    ):
-        check_choice(metric, "metric", ENTROPY_METRICS)
-        xs = as_samples(x, "x")
-        k, neighbors, jitter, base = _common(k, xs.shape[0], neighbors, jitter, base)
-        arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-        super().__init__(arrays, None, option=metric, k=k, neighbors=neighbors, base=base, clip=False)
 
     def run(self) -> float:
         value = _core.entropy_kl(self.arrays[0], self.k, self.option, self.neighbors)
@@ -170,16 +132,7 @@ class _EntropyJob(_KnnJob):
 
 class _MutualInfoLabelsJob(_KnnJob):
     name = "mutual_info_labels"
-
-    def __init__(
-        self, x, labels, *, k=3, normalize=True, jitter=1e-10, random_state=0, base=math.e, neighbors="auto", clip=False
-    ):
-        xs = as_samples(x, "x")
-        n = xs.shape[0]
-        codes, _ = class_codes(labels, n)
-        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-        arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-        super().__init__(arrays, codes, option="", k=k, neighbors=neighbors, base=base, clip=clip)
+    labels: np.ndarray  # the class codes (given: this estimator takes labels)
 
     def run(self) -> float:
         return _finish(
@@ -189,29 +142,11 @@ class _MutualInfoLabelsJob(_KnnJob):
 
 class _MutualInfoGivenLabelsJob(_KnnJob):
     name = "mutual_info_given_labels"
+    labels: np.ndarray  # the class codes (given: this estimator takes labels)
 
-    def __init__(
-        self,
-        x,
-        y,
-        labels,
-        *,
-        k=3,
-        estimator="ksg1",
-        normalize=True,
-        jitter=1e-10,
-        random_state=0,
-        base=math.e,
-        neighbors="auto",
-        clip=False,
-    ):
-        check_choice(estimator, "estimator", KSG_ESTIMATORS)
-        xs, ys = as_samples(x, "x"), as_samples(y, "y")
-        n = same_length([("x", xs), ("y", ys)])
-        codes, self.values = class_codes(labels, n)
-        k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
-        arrays = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
-        super().__init__(arrays, codes, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip)
+    def __init__(self, arrays: list[np.ndarray], codes: np.ndarray, values: np.ndarray, **common: Any):
+        super().__init__(arrays, codes, **common)
+        self.values = values
         # A permutation test of I(X;Y|L) shuffles y within each class.
         self.strata = codes
 
@@ -229,7 +164,10 @@ class _MutualInfoGivenLabelsJob(_KnnJob):
         return _finish(value, self.base, self.clip)
 
 
-@register_estimator(_MutualInfoJob, arrays=("x", "y"))
+# Each estimator below is written as the builder of its job: the body validates and pre-processes
+# the arguments and returns the job; @register_estimator makes the public function, which runs the
+# job and returns its float (its signature says -> float), and hands the builder to resampling.
+@register_estimator(arrays=("x", "y"))
 def mutual_info(
     x: Any,
     y: Any,
@@ -242,7 +180,7 @@ def mutual_info(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
-) -> float:
+) -> _MutualInfoJob:
     """Mutual information I(X;Y) between two continuous, possibly multivariate, variables.
 
     Kraskov, Stögbauer & Grassberger (2004), with ψ the digamma function and ε_i the max-norm
@@ -279,21 +217,15 @@ def mutual_info(
     >>> round(mutual_info(x, y), 2)  # truth: -0.5 log(1 - 0.8²) = 0.51
     0.51
     """
-    return _MutualInfoJob(
-        x,
-        y,
-        k=k,
-        estimator=estimator,
-        normalize=normalize,
-        jitter=jitter,
-        random_state=random_state,
-        base=base,
-        neighbors=neighbors,
-        clip=clip,
-    ).run()
+    check_choice(estimator, "estimator", KSG_ESTIMATORS)
+    xs, ys = as_samples(x, "x"), as_samples(y, "y")
+    n = same_length([("x", xs), ("y", ys)])
+    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
+    return _MutualInfoJob([xs, ys], None, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip)
 
 
-@register_estimator(_ConditionalMutualInfoJob, arrays=("x", "y", "z"))
+@register_estimator(arrays=("x", "y", "z"))
 def conditional_mutual_info(
     x: Any,
     y: Any,
@@ -306,7 +238,7 @@ def conditional_mutual_info(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
-) -> float:
+) -> _ConditionalMutualInfoJob:
     """Conditional mutual information I(X;Y|Z) for continuous Z (Frenzel & Pompe 2007).
 
     ε_i is the max-norm distance to the k-th neighbour in the joint (x, y, z) space; n_xz, n_yz
@@ -316,21 +248,14 @@ def conditional_mutual_info(
 
     Parameters are as for :func:`mutual_info`; z is an array of N rows like x and y.
     """
-    return _ConditionalMutualInfoJob(
-        x,
-        y,
-        z,
-        k=k,
-        normalize=normalize,
-        jitter=jitter,
-        random_state=random_state,
-        base=base,
-        neighbors=neighbors,
-        clip=clip,
-    ).run()
+    xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
+    n = same_length([("x", xs), ("y", ys), ("z", zs)])
+    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    arrays = preprocess([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
+    return _ConditionalMutualInfoJob(arrays, None, option="", k=k, neighbors=neighbors, base=base, clip=clip)
 
 
-@register_estimator(_EntropyJob, arrays=("x",))
+@register_estimator(arrays=("x",))
 def entropy(
     x: Any,
     *,
@@ -341,7 +266,7 @@ def entropy(
     random_state: Any = 0,
     base: float = math.e,
     neighbors: str = "auto",
-) -> float:
+) -> _EntropyJob:
     """Differential entropy h(X) by the Kozachenko–Leonenko k-NN estimator.
 
         H = ψ(N) − ψ(k) + log c_d + (d/N) Σ_i log ε_i,
@@ -353,19 +278,14 @@ def entropy(
     duplicate rows with ``jitter=0``) the estimate is −∞ and a warning says so.
     Reference: Kozachenko & Leonenko (1987); Kraskov et al. (2004), eq. 20.
     """
-    return _EntropyJob(
-        x,
-        k=k,
-        metric=metric,
-        normalize=normalize,
-        jitter=jitter,
-        random_state=random_state,
-        base=base,
-        neighbors=neighbors,
-    ).run()
+    check_choice(metric, "metric", ENTROPY_METRICS)
+    xs = as_samples(x, "x")
+    k, neighbors, jitter, base = _common(k, xs.shape[0], neighbors, jitter, base)
+    arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
+    return _EntropyJob(arrays, None, option=metric, k=k, neighbors=neighbors, base=base, clip=False)
 
 
-@register_estimator(_MutualInfoLabelsJob, arrays=("x", "labels"))
+@register_estimator(arrays=("x", "labels"))
 def mutual_info_labels(
     x: Any,
     labels: Any,
@@ -377,7 +297,7 @@ def mutual_info_labels(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
-) -> float:
+) -> _MutualInfoLabelsJob:
     """Mutual information I(X;Y) between continuous X (e.g. a representation Z) and class labels Y.
 
     Ross (2014), as scikit-learn's ``mutual_info_classif`` computes it for one feature, extended
@@ -393,20 +313,15 @@ def mutual_info_labels(
     (One difference from scikit-learn: when r_i = 0 — k_i duplicates of x_i within its class —
     scikit-learn also counts i's duplicates in m_i; here m_i = 1, as the formula says.)
     """
-    return _MutualInfoLabelsJob(
-        x,
-        labels,
-        k=k,
-        normalize=normalize,
-        jitter=jitter,
-        random_state=random_state,
-        base=base,
-        neighbors=neighbors,
-        clip=clip,
-    ).run()
+    xs = as_samples(x, "x")
+    n = xs.shape[0]
+    codes, _ = class_codes(labels, n)
+    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
+    return _MutualInfoLabelsJob(arrays, codes, option="", k=k, neighbors=neighbors, base=base, clip=clip)
 
 
-@register_estimator(_MutualInfoGivenLabelsJob, arrays=("x", "y", "labels"))
+@register_estimator(arrays=("x", "y", "labels"))
 def mutual_info_given_labels(
     x: Any,
     y: Any,
@@ -420,7 +335,7 @@ def mutual_info_given_labels(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
-) -> float:
+) -> _MutualInfoGivenLabelsJob:
     """Mutual information conditional on discrete labels: I(X;Y | L) = Σ_c p(c) I(X;Y | L = c).
 
     Each term is the KSG estimate (``estimator``) on the samples of class c. Classes with at most
@@ -429,16 +344,12 @@ def mutual_info_given_labels(
     splitting by class. This is I(X;Z|Y) of the paper when x is the input, y the representation
     and the labels are the classes.
     """
+    check_choice(estimator, "estimator", KSG_ESTIMATORS)
+    xs, ys = as_samples(x, "x"), as_samples(y, "y")
+    n = same_length([("x", xs), ("y", ys)])
+    codes, values = class_codes(labels, n)
+    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    arrays = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoGivenLabelsJob(
-        x,
-        y,
-        labels,
-        k=k,
-        estimator=estimator,
-        normalize=normalize,
-        jitter=jitter,
-        random_state=random_state,
-        base=base,
-        neighbors=neighbors,
-        clip=clip,
-    ).run()
+        arrays, codes, values, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip
+    )

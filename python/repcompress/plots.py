@@ -129,7 +129,7 @@ def training_curves(frame: Any, *, metrics: Sequence[str] | None = None, path: A
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):  # the grid may have spare axes
         part = frame[frame.metric == name]
         if part.empty:
             raise ValueError(f"metrics: no values for {name!r}")

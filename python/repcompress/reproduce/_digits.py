@@ -36,7 +36,8 @@ def require_plotting() -> None:
     except ImportError:
         sys.exit(
             "the reproduction's tables and figures need pandas, scipy and matplotlib: "
-            "pip install 'repcompress[torch,analysis,plot]' (or pass --no-plots for CSV only, still needing pandas/scipy)"
+            "pip install 'repcompress[torch,analysis,plot]' (or pass --no-plots for CSV only, still needing "
+            "pandas/scipy)"
         )
 
 
@@ -240,7 +241,7 @@ def information_planes(training: Any, column: str, symbol: str, path: Path, titl
     rows = -(-len(values) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.3 * rows), squeeze=False)
     top = float(training.loc[training.metric == "I(Z;Y)", "value"].max())
-    for ax, value in zip(axes.flat, values):
+    for ax, value in zip(axes.flat, values, strict=False):  # the grid may have spare axes
         part = training[(training[column] == value) & (training["seed"] == training["seed"].min())]
         rplots.information_plane(part, x="I(X;Z)", y="I(Z;Y)", ax=ax)
         ax.set_ylim(0.0, 1.05 * top)

@@ -51,6 +51,7 @@ def one_run(
     data: _digits.Digits, beta: float, seed: int, *, epochs: int, track_every: int | None, n_draws: int, n_samples: int
 ) -> tuple[dict, Any]:
     import repcompress as rc
+
     from ..torch import CompressionTracker, capture, ceb_bounds, ceb_loss
     from ..torch.layers import label_entropy
 
@@ -201,12 +202,14 @@ def run_ceb_digits(
     intro = (
         f"{len(runs)} runs ({len(betas)} values of β × {seeds} seeds), {epochs} epochs, Z ∈ R^{LATENT}, "
         f"N_train = {len(data.y_train)}; {timer():.0f} s. Loss R + (β − 1)·CE. Exact information in nats through "
-        f"the encoder's Gaussian channel (Monte Carlo, {n_draws} draws per input; log N = {runs['log_N'].iloc[0]:.3f}); "
+        f"the encoder's Gaussian channel (Monte Carlo, {n_draws} draws per input; "
+        f"log N = {runs['log_N'].iloc[0]:.3f}); "
         f"`*_ceb` columns are the model's variational bounds (the paper's measurement; I(Z;Y) bound with H(Y) = "
         f"{runs['H_Y'].iloc[0]:.3f}, not log 10)."
     )
     closing = (
-        f"CEB bound − exact I(X;Z|Y): median {excess.median():.3f} nats (range {excess.min():.3f} … {excess.max():.3f}; "
+        f"CEB bound − exact I(X;Z|Y): median {excess.median():.3f} nats "
+        f"(range {excess.min():.3f} … {excess.max():.3f}; "
         "the bound can only exceed the exact value, up to Monte Carlo error). "
         f"I(X;Z) vs CDNV: r = {mi_cdnv.r:+.2f} (p = {mi_cdnv.p:.2g})."
     )

@@ -28,8 +28,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import _digits
 
 DESCRIPTION = "Gaussian-dropout MLPs on digits over a λ sweep (CE − λ·tanh(β·CDNV)): MI vs collapse"
@@ -66,6 +64,7 @@ def one_run(
     import torch.nn.functional as F
 
     import repcompress as rc
+
     from ..torch import CompressionTracker, batch_cdnv, capture
 
     timer = _digits.Timer()

@@ -96,6 +96,7 @@ def simulate(
                     random_state=np.random.default_rng([seed, run, 1]),
                 )
                 g = res.given_labels
+                assert g is not None  # labels were given
                 z = r + math.sqrt(sn2) * noise
                 rows.append(
                     {
@@ -125,7 +126,7 @@ def cell_means(rows: list[dict]) -> list[dict]:
     for row in rows:
         cells.setdefault((row["sigma_z2"], row["sigma_n2"]), []).append(row)
     out = []
-    for (sz2, sn2), group in cells.items():
+    for group in cells.values():
         mean = {k: float(np.mean([g[k] for g in group])) for k in FIELDS if k not in ("run",)}
         mean["mi_sd_runs"] = float(np.std([g["mi"] for g in group], ddof=1)) if len(group) > 1 else 0.0
         mean["runs"] = len(group)
@@ -230,7 +231,7 @@ def findings(cells: list[dict]) -> dict:
     mirrored = [(by[(a, b)], by[(b, a)]) for a in GRID for b in GRID if a > b and (a, b) in by and (b, a) in by]
     per_ratio = []
     for k in sorted(set(log_ratio)):
-        sel = [c for c, lr in zip(cells, log_ratio) if lr == k]
+        sel = [c for c, lr in zip(cells, log_ratio, strict=True) if lr == k]
         per_ratio.append(
             {
                 "ratio": 10.0**k,

@@ -69,7 +69,7 @@ class Activations:
     def n_inputs(self) -> int:
         return int(self.labels.shape[0] // self.n_passes)
 
-    def first_pass(self) -> "Activations":
+    def first_pass(self) -> Activations:
         """The rows of the first pass only (one row per input)."""
         if self.n_passes == 1:
             return self
@@ -89,13 +89,10 @@ class Activations:
         """Writes one layer as an ``.npz`` file for ``repcompress estimate``: ``z`` (the layer's
         output, or the clean means of a Gaussian-channel layer), ``labels``, and ``variances``
         where the layer has them."""
-        arrays = {"labels": self.labels}
         if layer in self.means:
-            arrays["z"] = self.means[layer]
-            arrays["variances"] = self.variances[layer]
+            np.savez(path, labels=self.labels, z=self.means[layer], variances=self.variances[layer])
         else:
-            arrays["z"] = self[layer]
-        np.savez(path, **arrays)
+            np.savez(path, labels=self.labels, z=self[layer])
 
 
 def _first_pass_rows(sample_ids: np.ndarray) -> np.ndarray:
@@ -128,7 +125,7 @@ class _Rows:
 
 def _resolve_layers(model: torch.nn.Module, layers: Any) -> dict[str, Any]:
     """name -> module or callable, in the caller's order."""
-    if isinstance(layers, (str, torch.nn.Module)) or callable(layers) and not isinstance(layers, Mapping):
+    if isinstance(layers, (str, torch.nn.Module)) or (callable(layers) and not isinstance(layers, Mapping)):
         layers = [layers]
     if isinstance(layers, Mapping):
         items = list(layers.items())
@@ -179,8 +176,8 @@ def _resolve_layers(model: torch.nn.Module, layers: Any) -> dict[str, Any]:
 def _model_device(model: torch.nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -338,11 +335,11 @@ def capture(
         raise ValueError(f"device: the model is on {model_device}, not {run_device}; move it first (model.to(device))")
 
     try:
-        total_batches = len(data)  # type: ignore[arg-type]
+        total_batches = len(data)
     except TypeError:
         total_batches = 0
     try:
-        size_hint = len(data.dataset)  # type: ignore[attr-defined]
+        size_hint = len(data.dataset)
     except (AttributeError, TypeError):
         size_hint = 1024
     if max_samples is not None:

@@ -48,7 +48,7 @@ class GaussianDropout(nn.Module):
         self.alpha = p / (1.0 - p)
 
     @classmethod
-    def from_alpha(cls, alpha: float) -> "GaussianDropout":
+    def from_alpha(cls, alpha: float) -> GaussianDropout:
         """The layer with noise variance ``alpha`` (p = α/(1 + α))."""
         alpha = float(alpha)
         if not (alpha >= 0.0 and math.isfinite(alpha)):

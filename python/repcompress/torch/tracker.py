@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import estimate as _estimate
+from ..estimate import estimate_arrays
+from ..estimate_options import EstimateOptions
+from ..metrics import METRICS, resolve_metrics
+from ..report import json_ready
 from .capture import capture
 
 COLUMNS = (
@@ -31,8 +34,9 @@ COLUMNS = (
     "settings",
     "error",
 )
-# Options of repcompress.estimate.estimate_arrays a tracker passes on.
-ESTIMATE_OPTIONS = ("k", "n_bins", "n_draws", "min_variance", "ridge", "silhouette_sample_size", "confidence")
+# Options of repcompress.estimate.estimate_arrays a tracker passes on: those of the metric
+# functions, and the level of its intervals (ci, seed, base and progress are its own parameters).
+ESTIMATE_OPTIONS = (*EstimateOptions.metric_options(), "confidence")
 
 
 def _pandas() -> Any:
@@ -99,14 +103,15 @@ class CompressionTracker:
         device: Any = None,
         progress: bool | None = False,
     ):
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        if not _positive_integer(every):
             raise ValueError(f"every: must be a positive integer, got {every!r}")
-        self.metrics = _estimate.resolve_metrics(metrics, has_variances=True)
+        self.metrics = resolve_metrics(metrics, has_variances=True)
         self.estimate_options = dict(estimate_options or {})
         unknown = set(self.estimate_options) - set(ESTIMATE_OPTIONS)
         if unknown:
             raise ValueError(
-                f"estimate_options: unknown {', '.join(sorted(unknown))}; expected some of {', '.join(ESTIMATE_OPTIONS)}"
+                f"estimate_options: unknown {', '.join(sorted(unknown))}; "
+                f"expected some of {', '.join(ESTIMATE_OPTIONS)}"
             )
         self.layers = layers
         self.every = int(every)
@@ -147,17 +152,17 @@ class CompressionTracker:
 
     def _measure(self, acts: Any, layer: str, epoch: int, split: str) -> list[dict]:
         channel = layer in acts.variances
-        names = [m for m in self.metrics if channel or not _estimate.METRICS[m].needs_variances]
+        names = [m for m in self.metrics if channel or not METRICS[m].needs_variances]
         if not names:
             return []
         z = acts.means[layer] if channel else acts[layer]
         variances = acts.variances[layer] if channel else None
         labels = acts.labels
-        if acts.n_passes > 1 and channel:
+        if acts.n_passes > 1 and variances is not None:
             # Exact channel moments do not depend on the pass: measure one row per input.
             keep = np.unique(acts.sample_ids, return_index=True)[1]
             z, variances, labels = z[keep], variances[keep], labels[keep]
-        report = _estimate.estimate_arrays(
+        report = estimate_arrays(
             z,
             labels,
             variances,
@@ -193,7 +198,7 @@ class CompressionTracker:
                     "upper_bound": _nan(row.upper_bound),
                     "unit": row.unit,
                     "source": row.metric,
-                    "settings": json.dumps(_estimate._plain(row.settings), sort_keys=True),
+                    "settings": json.dumps(json_ready(row.settings), sort_keys=True),
                     "error": row.error or "",
                 }
             )
@@ -278,6 +283,10 @@ class CompressionTracker:
         from ..plots import training_curves
 
         return training_curves(self.frame, metrics=None if metrics is None else list(metrics), path=path)
+
+
+def _positive_integer(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
 def _nan(value: float | None) -> float:

@@ -1,0 +1,50 @@
+"""The `repcompress` command line.
+
+repcompress demo [--n N] [--seed S]    estimate MI of correlated Gaussians, print estimate vs truth
+repcompress reproduce toy --out DIR     the paper's toy example (CSV, PNG heatmaps, summary)
+repcompress estimate FILE.npz [--metrics NAME ...] [--ci N] [--base 2] [--json]
+                                        metrics of saved activations (keys z, labels, optional
+                                        variances): a table, or JSON for machines
+repcompress estimate --list-metrics     the metric names (cdnv, nc1, silhouette, mi-labels, gaussian-mi, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import demo as demo_command
+from . import estimate as estimate_command
+from .demo import correlated_gaussians, run_demo
+
+__all__ = ["correlated_gaussians", "main", "run_demo"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="repcompress", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help=demo_command.DESCRIPTION)
+    demo_command.add_arguments(demo)
+    from ..reproduce import TARGETS, target
+
+    reproduce = sub.add_parser("reproduce", help="reproduce one of the paper's experiments at laptop scale")
+    targets = reproduce.add_subparsers(dest="target", required=True)
+    for name in TARGETS:
+        module = target(name)
+        target_parser = targets.add_parser(name, help=module.DESCRIPTION)
+        module.add_arguments(target_parser)
+        target_parser.set_defaults(run_target=module.run)
+    estimate = sub.add_parser("estimate", help=estimate_command.DESCRIPTION, description=estimate_command.DESCRIPTION)
+    estimate_command.add_arguments(estimate)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo_command.run(args)
+    if args.command == "reproduce":
+        return args.run_target(args)
+    if args.command == "estimate":
+        return estimate_command.run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
