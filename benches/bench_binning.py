@@ -35,6 +35,9 @@ import numpy as np
 
 import repcompress as rc
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance
+
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_binning.json"
 
 
@@ -199,7 +202,7 @@ def main():
         "numpy": np.__version__,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    args.json.write_text(json.dumps({"provenance": provenance(), "meta": meta, "results": rows}, indent=2))
     print(f"wrote {args.json}")
 
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import repcompress as rc
 from bench_knn import measure
 from peers_gaussian import matrix_product, straightforward
+from provenance import provenance
 from repcompress.gaussian_channel import draw_noise
 
 HERE = Path(__file__).resolve().parent
@@ -184,6 +185,7 @@ def main(argv=None):
     args.json.write_text(
         json.dumps(
             {
+                "provenance": provenance(),
                 "date": datetime.datetime.now().isoformat(timespec="seconds"),
                 "environment": {
                     "python": platform.python_version(),

@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_knn import environment_info, fmt_s, measure, print_table, speed_row
 from peers_geometry import cdnv_nc1_numpy, twonn_sklearn
+from provenance import provenance
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_geometry.json"
 ALL_CASES = (1, 2, 3, 4)
@@ -242,6 +243,7 @@ def main(argv=None):
                 print(f"{memory['case']}, {who}: {m.get('error', 'no result')}")
         print(f"target: ours adds less than half the input size: {memory.get('status', '?')}\n")
     result = {
+        "provenance": provenance(),
         "environment": env,
         "args": {"quick": args.quick, "cases": args.cases, "threads": args.threads, "repeats": args.repeats},
         "speed": speed,

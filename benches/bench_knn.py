@@ -30,6 +30,7 @@ from scipy.special import digamma
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import ksg1_neighbour_counts_ckdtree, mutual_info_ksg1_ckdtree
+from provenance import provenance
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_knn.json"
 ALL_CASES = (1, 2, 3, 4, 5)
@@ -590,6 +591,7 @@ def main(argv=None):
     print_report(speed, scaling, agreements, memory)
 
     result = {
+        "provenance": provenance(),
         "environment": env,
         "args": {
             "quick": args.quick,
