@@ -457,3 +457,19 @@ def test_library_warnings_are_reported(npz, capsys):
     code, out, _ = run_cli(capsys, path, "--metrics", "entropy")
     assert code == 0
     assert "-inf" in out and "# warning (entropy h(Z)): entropy: some sample has k neighbours at distance 0" in out
+
+
+def test_whole_number_float_labels_are_class_ids_for_every_metric():
+    # Labels saved as floats (a common result of np.savez on a float tensor): every metric must treat
+    # them as the same classes as the integers. binned-mi-labels once binned them into n_bins
+    # equal-width bins instead, merging ids 0 and 1 (30 bins over [0, 1000]) and changing I(T;Y).
+    z, _ = activations()
+    ids = np.array([0, 1, 1000, 7])[np.arange(N) % 4]
+    metrics = "cdnv,binned-mi-labels,mi-labels,silhouette"
+    as_ints = estimate_arrays(z, ids, metrics=metrics)
+    as_floats = estimate_arrays(z, ids.astype(np.float64), metrics=metrics)
+    assert [row.value for row in as_floats.rows] == [row.value for row in as_ints.rows]
+    assert as_floats.value("binned-mi-labels", "I(T;Y)") == rc.binned_mutual_info(z, ids)
+    assert "whole-number floats" in " ".join(as_floats.data["notes"])
+    huge = estimate_arrays(z, np.where(ids == 1000, 1e300, ids).astype(np.float64), metrics=metrics)
+    assert [row.value for row in huge.rows] == [row.value for row in as_ints.rows]

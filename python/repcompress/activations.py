@@ -93,6 +93,15 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
         labels = check_labels(labels, n, of="z")
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
+    if labels.dtype.kind == "f":
+        # Whole-number floats are class ids: hold them as integers, so that every metric takes them
+        # as categories (a float array given to binned_mutual_info would be binned, merging classes).
+        # Any whole float below 2^63 in magnitude converts exactly; larger ids become their rank.
+        if np.abs(labels).max() < 2.0**63:
+            labels = labels.astype(np.int64)
+        else:
+            labels = np.unique(labels, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        notes.append("labels are whole-number floats: read as integer class ids")
 
     if variances is not None:
         variances = np.asarray(variances)
