@@ -4,7 +4,7 @@ Both compute what ``method="all"`` computes (paired Monte Carlo I(X;Z) with its 
 the KL and Bhattacharyya pairwise bounds, the maximum-entropy bound) from the same means,
 variances and draws, in float64, streaming over blocks of rows so that N = 5000 fits in memory:
 
-- ``straightforward``: the formulas of SPEC §3 broadcast over (row, column, coordinate) blocks,
+- ``straightforward``: the formulas of docs/spec.md §3.6–§3.8 broadcast over (row, column, coordinate) blocks,
   reduced with ``scipy.special.logsumexp`` — what one writes first.
 - ``matrix_product``: log-densities and KL divergences as matrix products (BLAS) of
   [z², z] with [1/v, −2μ/v]; with one shared variance vector the Bhattacharyya distance is KL/4

@@ -1,6 +1,6 @@
 """Peer implementations that ``bench_geometry.py`` times against repcompress.
 
-- ``cdnv_nc1_numpy``: the vectorised numpy version of the CDNV and NC1 formulas (SPEC §4), as one
+- ``cdnv_nc1_numpy``: the vectorised numpy version of the CDNV and NC1 formulas (docs/spec.md §4.2, §4.4), as one
   would write it without repcompress: class means with one matrix product against a one-hot
   matrix, centred features H − M[y], Σ_W = (H − M[y])ᵀ(H − M[y])/N, and numpy's ``pinv`` of Σ_B.
 - ``twonn_sklearn``: TwoNN (Facco et al. 2017) on ``sklearn.neighbors.NearestNeighbors``, the way

@@ -1,8 +1,8 @@
-"""Slow, obviously-correct brute-force references for the k-NN estimators (SPEC section 1).
+"""Slow, obviously-correct brute-force references for the k-NN estimators (docs/spec.md §1).
 
 Every function here works on arrays that are already 2-D, does no preprocessing (the tests
 call the package with ``normalize=False, jitter=0``), builds full N x N distance matrices with
-numpy and follows the formulas of API_DRAFT.md / SPEC section 1 literally. Results are in nats
+numpy and follows the formulas of docs/spec.md §1.5–§1.10 literally. Results are in nats
 and never clipped. Speed and memory (O(N^2)) do not matter here; clarity does.
 
 Distances are computed in the arrays' own dtype, so float32 inputs give float32 distances,

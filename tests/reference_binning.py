@@ -1,4 +1,4 @@
-"""Slow, obviously-correct numpy references for the binned estimators (SPEC §2).
+"""Slow, obviously-correct numpy references for the binned estimators (docs/spec.md §2).
 
 Bin indices are computed for the whole N × d array, and patterns are found with
 ``np.unique(codes, axis=0)``: exactly what the Rust core avoids doing.

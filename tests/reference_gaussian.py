@@ -1,6 +1,6 @@
-"""Slow, obviously-correct dense reference for the Gaussian-channel estimator (SPEC §3).
+"""Slow, obviously-correct dense reference for the Gaussian-channel estimator (docs/spec.md §3).
 
-Everything is built as full N × N (or NM × N) matrices by broadcasting the formulas of SPEC §3
+Everything is built as full N × N (or NM × N) matrices by broadcasting the formulas of docs/spec.md §3
 literally over (row, column, coordinate), in float64, and reduced with scipy's ``logsumexp``.
 No centring, no matrix-product form, no blocking. O(N² d) memory: small inputs only.
 Results are in nats, with the same keys as ``repcompress._core.gaussian_channel_mi``.
@@ -64,7 +64,7 @@ def mean_and_stderr(terms):
 
 
 def gaussian_channel_mi(means, variances, draws, n_draws, labels=None):
-    """SPEC §3 literally. ``variances`` is the full N × d array (broadcast shared noise before
+    """docs/spec.md §3.5–§3.9 literally. ``variances`` is the full N × d array (broadcast shared noise before
     calling); ``draws`` the (n_draws·N) × d standard normals (row m·N + i for sample i) or None."""
     means = np.asarray(means, dtype=np.float64)
     variances = np.asarray(variances, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Slow, obviously-correct numpy references for the geometric metrics (SPEC §4).
+"""Slow, obviously-correct numpy references for the geometric metrics (docs/spec.md §4).
 
 Each function follows its formula literally with explicit loops over classes and pairs; inputs
 are converted to float64. Speed and memory do not matter here.

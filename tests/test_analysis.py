@@ -1,4 +1,4 @@
-"""The paper's correlation analysis: normalised ranks per setup, pooled Pearson (SPEC §5)."""
+"""The paper's correlation analysis: normalised ranks per setup, pooled Pearson (docs/spec.md §5.6)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Binned (plug-in) estimators: equality with the numpy reference, bounds and invariances (SPEC §2)."""
+"""Binned (plug-in) estimators: equality with the numpy reference, bounds and invariances (docs/spec.md §2)."""
 
 import math
 

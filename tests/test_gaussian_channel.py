@@ -1,4 +1,4 @@
-"""Gaussian-channel mutual information (SPEC §3): analytic values, the dense reference, the
+"""Gaussian-channel mutual information (docs/spec.md §3): analytic values, the dense reference, the
 population limit and bad input."""
 
 import math
@@ -19,7 +19,7 @@ def within_stderr(result, want, k=4.0):
 
 
 # ---------------------------------------------------------------------------------------------
-# Analytic values (SPEC §3)
+# Analytic values (docs/spec.md §3.12)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Properties of the Gaussian-channel estimator that hold for every input (SPEC §3): ordering of
+"""Properties of the Gaussian-channel estimator that hold for every input (docs/spec.md §3.10): ordering of
 the estimate and its bounds, ceilings, and invariance to permuting samples and translating means."""
 
 import math

@@ -1,4 +1,4 @@
-"""Geometric metrics against scikit-learn and the slow numpy references (SPEC §4)."""
+"""Geometric metrics against scikit-learn and the slow numpy references (docs/spec.md §4)."""
 
 import numpy as np
 import pytest
@@ -220,7 +220,7 @@ def test_effective_rank_equals_reference(shape):
 
 
 def test_float32_is_read_without_a_copy(monkeypatch):
-    # SPEC §0: C-contiguous float32 reaches the core as it is (no N × d copy, no float64 cast).
+    # docs/spec.md §0.2: C-contiguous float32 reaches the core as it is (no N × d copy, no float64 cast).
     h, y = clustered_data(1)
     h32 = np.ascontiguousarray(h, dtype=np.float32)
     seen = []

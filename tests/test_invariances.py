@@ -185,7 +185,7 @@ def restore_threads():
 
 
 def test_thread_count_does_not_change_the_bits(restore_threads):
-    # SPEC section 0: the same seed gives the same bits regardless of thread count -- with the
+    # docs/spec.md §0.6: the same seed gives the same bits regardless of thread count -- with the
     # default preprocessing (normalize, jitter from random_state) and without it.
     rng = np.random.default_rng(31)
     n = 2500

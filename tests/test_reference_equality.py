@@ -1,6 +1,6 @@
 """The fast estimators equal the brute-force references in reference.py.
 
-With ``normalize=False, jitter=0`` SPEC section 1 requires identical neighbour counts, hence
+With ``normalize=False, jitter=0`` docs/spec.md §1.12 requires identical neighbour counts, hence
 results equal to floating-point rounding of the final sums (rtol = atol = 1e-12) -- for every
 neighbour search method, float32 and float64, one or two threads, and data full of ties.
 """
@@ -127,7 +127,7 @@ def test_mutual_info_given_labels_equals_reference(data, estimator, neighbors, d
 
 
 def normalized(a):
-    """API_DRAFT preprocessing with normalize=True, jitter=0: float64, each column divided by its
+    """The pre-processing of docs/spec.md §1.4 with normalize=True, jitter=0: float64, each column divided by its
     np.std (ddof 0), constant columns unchanged."""
     a = a.astype(np.float64)
     std = np.std(a, axis=0)

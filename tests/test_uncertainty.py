@@ -1,4 +1,4 @@
-"""Confidence intervals and permutation tests (SPEC §5): coverage, calibration, determinism, and
+"""Confidence intervals and permutation tests (docs/spec.md §5): coverage, calibration, determinism, and
 that the parallel Rust path equals evaluating the estimator on each resample."""
 
 import functools
@@ -23,7 +23,7 @@ def _gaussian_pair(n, rho, seed):
 
 
 def test_half_sampling_interval_covers_known_mi():
-    # SPEC §5's design: N = 2000, rho = 0.6, 50 half-samples; 60 seeded repetitions.
+    # The design of docs/spec.md §5.2: N = 2000, rho = 0.6, 50 half-samples; 60 seeded repetitions.
     # Measured when this test was written: 58 of 60 intervals cover the truth (0.967); mean
     # stderr 0.0248 nats. With the half-samples drawn in Rust (per-resample xoshiro256++ streams):
     # again 58 of 60; mean stderr 0.0242 nats.

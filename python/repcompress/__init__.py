@@ -1,7 +1,8 @@
 """repcompress: how neural-network representations compress, in information and in geometry.
 
 Fast, exact estimators with a Rust core. All information quantities are in nats unless
-``base=2`` is passed. See SPEC-level docstrings of each function for formulas and references.
+``base=2`` is passed. Each function's docstring gives its formula and references; the
+conventions and definitions are stated in docs/spec.md §0–§6.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""How an estimator is evaluated on resamples: one mechanism for every estimator (SPEC §5).
+"""How an estimator is evaluated on resamples: one mechanism for every estimator (docs/spec.md §5.1).
 
 The resamples of a call are a ``_core.Draws``: resample b draws its rows inside Rust with its own
 generator, seeded from the call's 64-bit seed and b, so resample b is the same whichever thread

@@ -1,4 +1,4 @@
-"""Input checking and pre-processing shared by every estimator (SPEC §0).
+"""Input checking and pre-processing shared by every estimator (docs/spec.md §0.2–§0.4).
 
 Every error names the argument the user passed, so that a failing call in a notebook says which
 array or option is wrong and why.
@@ -146,7 +146,7 @@ def class_codes(labels: Any, n: int, name: str = "labels", *, of: str = "x") -> 
 
 
 def preprocess(arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, random_state: Any) -> list[np.ndarray]:
-    """SPEC §1 pre-processing, applied to each variable.
+    """The k-NN pre-processing of docs/spec.md §1.4, applied to each variable.
 
     `normalize`: each column is divided by its standard deviation (constant columns are left
     unchanged). `jitter`: each column then gets Gaussian noise of `jitter` standard deviations

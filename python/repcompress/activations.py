@@ -6,7 +6,7 @@ The file is a NumPy ``.npz`` archive (``numpy.savez``) with the keys
   (a convolutional layer's (N, C, H, W)) are flattened to (N, C·H·W), and the output says so.
 - ``labels``: (N,) integer class ids (any values; integer-valued floats are accepted).
 - ``variances`` (optional): the same shape as ``z``, per-sample, per-unit variances of a Gaussian
-  channel Z | x_i ~ N(z_i, diag(variances_i)) (SPEC §3): ``z`` then holds the channel means
+  channel Z | x_i ~ N(z_i, diag(variances_i)) (docs/spec.md §3.1): ``z`` then holds the channel means
   (a VIB/CEB encoder's μ and σ², or f(x) and α·f(x)² for Gaussian dropout), and the geometric
   metrics are computed on those means.
 

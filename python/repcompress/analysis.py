@@ -1,4 +1,4 @@
-"""Correlations across runs, as the paper analyses them (SPEC §5; PAPER.md "Analysis").
+"""Correlations across runs, as the paper analyses them (docs/spec.md §5.6).
 
 Needs pandas and scipy (``pip install "repcompress[analysis]"``).
 """

@@ -1,4 +1,4 @@
-"""Binned (plug-in) information estimators, as the information-plane literature uses them (SPEC §2).
+"""Binned (plug-in) information estimators, as the information-plane literature uses them (docs/spec.md §2).
 
 A sample's binned pattern is its row of bin indices; entropies are plug-in entropies of the
 patterns' frequencies. Results depend on the binning, so every choice is a parameter and is
@@ -316,7 +316,7 @@ def binning_information_plane(
     correction: str | None = None,
     base: float = math.e,
 ) -> InformationPlanePoint:
-    """I(X;T) and I(T;Y) of a layer's binned activations T (Shwartz-Ziv & Tishby 2017; SPEC §2).
+    """I(X;T) and I(T;Y) of a layer's binned activations T (Shwartz-Ziv & Tishby 2017; docs/spec.md §2.4).
 
     X is taken uniform over the inputs. Without ``sample_ids`` every row is a distinct input
     passed once through a deterministic network, so H(T|X) = 0 and I(X;T) = H(T). With repeated

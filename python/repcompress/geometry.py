@@ -1,4 +1,4 @@
-"""Geometric compression of representations (SPEC §4): how tightly classes cluster.
+"""Geometric compression of representations (docs/spec.md §4): how tightly classes cluster.
 
 Notation: h_i is the representation of sample i (a row of ``h``), y_i its label, n_c the size of
 class c, μ_c its mean, N the number of samples, C the number of classes *present in the data*,

@@ -1,11 +1,11 @@
-"""k-nearest-neighbour estimators of entropy and mutual information (SPEC §1).
+"""k-nearest-neighbour estimators of entropy and mutual information (docs/spec.md §1).
 
 All distances are max-norm (Chebyshev) inside each variable; the joint distance of (x, y) is the
 max of the two. Neighbours of sample i never include i. Results are in nats (``base=2``: bits)
 and are never clipped at 0 unless ``clip=True``: a negative value is an honest estimate of a
 quantity near 0, and clipping biases averages.
 
-Pre-processing (SPEC §1): ``normalize=True`` divides each column by its standard deviation;
+Pre-processing (docs/spec.md §1.4): ``normalize=True`` divides each column by its standard deviation;
 ``jitter`` then adds Gaussian noise of that many standard deviations per column, drawn from
 ``random_state``, to break ties (ReLU zeros and quantised activations are the main way these
 estimators go wrong). With ``normalize=False, jitter=0`` the arrays are used exactly as given and

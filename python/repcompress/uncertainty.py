@@ -1,4 +1,4 @@
-"""Confidence intervals and permutation tests for any estimator of the package (SPEC §5).
+"""Confidence intervals and permutation tests for any estimator of the package (docs/spec.md §5).
 
 One mechanism serves every estimator: estimators built on a *job* (all Rust-backed estimators)
 draw and evaluate all resamples in parallel calls into Rust; any other estimator — a declared plain

@@ -9,7 +9,7 @@ the noisy representation is Z = r_i + N(0, σ_n² I_2). Over the 5 × 5 grid σ_
 2. the empirical I(X;Z|Y) of the N sampled inputs from :func:`repcompress.gaussian_channel_mi`
    (X uniform over the inputs, Z | x_i ~ N(r_i, σ_n² I)), with its pairwise bounds; it is capped
    at Σ_y p(y) log N_y, so it follows the population value only while σ_z²/σ_n² ≪ N_y;
-3. the class-distance normalised variance CDNV (Galanti et al. 2022; SPEC §4), trace-based, of a
+3. the class-distance normalised variance CDNV (Galanti et al. 2022; docs/spec.md §4.2), trace-based, of a
    sampled Z, and the notebook's analytic collapse value (σ_z² + σ_n²)·mean_{c<c'} 1/‖μ_c − μ_c'‖²,
    which uses the per-coordinate variance and is therefore half the trace-based CDNV in 2-D.
 
@@ -199,7 +199,7 @@ def plot(cells: list[dict], out: Path, grid: tuple[float, ...]) -> list[Path]:
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-    heat(axes[0], _matrix(cells, "cdnv", grid), "CDNV of sampled Z (trace-based, SPEC §4)", ".1e", log=True)
+    heat(axes[0], _matrix(cells, "cdnv", grid), "CDNV of sampled Z (trace-based, docs/spec.md §4.2)", ".1e", log=True)
     heat(
         axes[1],
         _matrix(cells, "cdnv_analytic_notebook", grid),
@@ -315,7 +315,7 @@ increasingly short, and once the ratio reaches N_y it approaches the cap log N_y
 log(1 + ratio): {n // classes} sampled inputs per class cannot carry more than log N_y nats,
 however small the noise.
 
-CDNV columns: `cdnv` is the trace-based CDNV of the sampled Z (SPEC §4);
+CDNV columns: `cdnv` is the trace-based CDNV of the sampled Z (docs/spec.md §4.2);
 `cdnv_analytic_trace` = 2(σ_z² + σ_n²)·mean 1/‖μ_c − μ_c'‖² is its analytic value with the true
 class means; `cdnv_analytic_notebook` = (σ_z² + σ_n²)·mean 1/‖μ_c − μ_c'‖² is the notebook's value,
 which uses the per-coordinate variance: half the trace-based one in 2-D. (With σ_z² near 1 the
