@@ -3,8 +3,8 @@
 
 use super::{gather_rows, gemm_abt, ClassStats, Classes};
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 
 /// scikit-learn's check: the number of clusters must lie in 2..=N−1.
 pub fn check_number_of_labels(n_labels: usize, n_samples: usize) -> Result<()> {

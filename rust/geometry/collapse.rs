@@ -3,8 +3,8 @@
 
 use super::{gather_rows, gemm_abt, ClassStats, Classes, GATHER_ROWS};
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use faer::MatRef;
 
 fn sq_dist(a: &[f64], b: &[f64]) -> f64 {

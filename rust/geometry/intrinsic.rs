@@ -4,8 +4,10 @@
 use super::{gemm_abt, gram, sym_eigen};
 use crate::error::{CoreError, Result};
 use crate::info::binning::factorize_rows;
-use crate::knn::{self, Euclidean, Method, Metric, Points, Real};
+use crate::knn::metric::{Euclidean, Metric};
+use crate::knn::{self, Method};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 
 /// The distinct rows of `p` (first occurrence kept, in order), or None when all rows are distinct.
 /// -0.0 and 0.0 are the same coordinate. Rows are matched exactly by the pattern factorisation

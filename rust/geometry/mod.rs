@@ -13,8 +13,8 @@ pub mod intrinsic;
 pub mod scatter;
 
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 

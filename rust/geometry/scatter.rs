@@ -10,8 +10,8 @@
 
 use super::{gram, need_two_classes, Classes};
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 
 #[derive(Clone, Debug)]
 pub struct ClassStats {

@@ -207,7 +207,8 @@ fn gaussian_subspace(n: usize, d: usize, intrinsic: usize, seed: u64) -> Vec<f64
 #[test]
 #[ignore]
 fn twonn_timings() {
-    use crate::knn::{build_index, Euclidean, Method};
+    use crate::knn::metric::Euclidean;
+    use crate::knn::{build_index, Method};
     use std::time::Instant;
     let ctl = Ctl::uninterruptible().unwrap();
     let (n, d) = (50_000, 64);

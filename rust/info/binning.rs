@@ -10,8 +10,8 @@
 
 use crate::error::{CoreError, Result};
 use crate::info::resample::{check_picked, map_resamples_with, Draws};
-use crate::knn::{Points, Real};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

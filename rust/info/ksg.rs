@@ -6,10 +6,12 @@
 //! never clipped here; the arrays arrive already normalised/jittered (or not) by the caller.
 
 use crate::error::{CoreError, Result};
+use crate::knn::metric::{Chebyshev, Euclidean, Metric};
 use crate::knn::plane::StripPlane;
 use crate::knn::sorted1d::Sorted1D;
-use crate::knn::{build_index, check_k, concat_columns, Chebyshev, Euclidean, Method, Metric, Points, Real};
+use crate::knn::{build_index, check_k, Method};
 use crate::parallel::Ctl;
+use crate::points::{concat_columns, Points, Real};
 use crate::special::{digamma, ln_gamma_half_integer, mean_digamma_counts};
 
 /// Which KSG estimator (Kraskov et al. 2004).

@@ -9,8 +9,9 @@
 
 use crate::error::{CoreError, Result};
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
-use crate::knn::{Method, Points, Real};
+use crate::knn::Method;
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use crate::random::Xoshiro256pp;
 use std::ops::Range;
 

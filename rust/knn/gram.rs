@@ -47,12 +47,12 @@
 //! data whose nearest-neighbour distances are many orders of magnitude below their spread (or on
 //! heavily tied data) more candidates survive, which costs time, never exactness.
 
-use super::{
-    brute::BruteForce, check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, Euclidean, KBest, Metric,
-    NeighborSearch, Points, Real,
-};
+use super::brute::BruteForce;
+use super::metric::{Euclidean, Metric};
+use super::{check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, KBest, NeighborSearch};
 use crate::error::Result;
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 

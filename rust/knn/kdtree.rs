@@ -13,9 +13,11 @@
 //! max) of the same terms in the same order as [`Metric::dist`]: the same bits as the other
 //! back-ends.
 
-use super::{scatter_rows, within, KBest, Metric, NeighborSearch, Points, Real};
+use super::metric::Metric;
+use super::{scatter_rows, within, KBest, NeighborSearch};
 use crate::error::Result;
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use crate::with_dim;
 use rayon::prelude::*;
 use std::marker::PhantomData;

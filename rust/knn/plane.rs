@@ -17,9 +17,12 @@
 //! current k-th distance; rounding is monotone, so the gap of every point further out is at least
 //! as large, and a point whose distance is not below the current k-th distance cannot change it.
 
-use super::{scatter_rows, sort_with_buckets, sorted1d::Sorted1D, Buckets, Real};
+use super::scatter_rows;
+use super::sort::{sort_with_buckets, Buckets};
+use super::sorted1d::Sorted1D;
 use crate::error::Result;
 use crate::parallel::Ctl;
+use crate::points::Real;
 use rayon::prelude::*;
 
 /// The k smallest distances seen so far, for the k-th distance search.

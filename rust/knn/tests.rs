@@ -1,6 +1,10 @@
 //! The back-ends against a naive O(N²) reference, with ties and duplicates on purpose.
 
+use super::metric::{Chebyshev, Euclidean, Metric};
+use super::sort::sort_with_indices;
 use super::*;
+use crate::points::{Points, Real};
+use crate::with_dim;
 
 /// A small deterministic generator (SplitMix64) so the core's tests need no extra crates.
 pub(crate) struct SplitMix(pub u64);

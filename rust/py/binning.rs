@@ -4,7 +4,7 @@ use super::resample::PyDraws;
 use super::{run, views, FloatArray, View, Views};
 use crate::error::CoreError;
 use crate::info::binning::{self, Binner, Binning, ColumnRule};
-use crate::knn::{Points, Real};
+use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

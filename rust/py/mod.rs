@@ -4,8 +4,10 @@
 
 use crate::error::CoreError;
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
-use crate::knn::{self, Chebyshev, Euclidean, Method, Points, Real};
+use crate::knn::metric::{Chebyshev, Euclidean};
+use crate::knn::{self, Method};
 use crate::parallel::{self, Ctl};
+use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
