@@ -4,6 +4,7 @@
 //! The PyO3 binding layer lives in `py/` behind the `python` cargo feature.
 
 pub mod error;
+pub mod factorize;
 pub mod geometry;
 pub mod info;
 pub mod knn;

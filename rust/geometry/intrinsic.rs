@@ -3,7 +3,7 @@
 
 use super::{gemm_abt, gram, sym_eigen};
 use crate::error::{CoreError, Result};
-use crate::info::binning::factorize_rows;
+use crate::factorize::factorize_rows;
 use crate::knn::metric::{Euclidean, Metric};
 use crate::knn::{self, Method};
 use crate::parallel::Ctl;

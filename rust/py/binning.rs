@@ -1,9 +1,12 @@
-//! Bindings of the binned (plug-in) estimators (`crate::info::binning`).
+//! Bindings of the binned (plug-in) estimators (`crate::info::binning`, `crate::info::plugin`) and
+//! of the row factorisation (`crate::factorize`).
 
 use super::resample::PyDraws;
 use super::{run, views, FloatArray, View, Views};
 use crate::error::CoreError;
+use crate::factorize;
 use crate::info::binning::{self, Binner, Binning, ColumnRule};
+use crate::info::plugin;
 use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -84,7 +87,7 @@ fn factorize_integers<'py>(
 ) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
     let (n, d) = (x.shape()[0], x.shape()[1]);
     let values = x.as_slice().map_err(|e| PyValueError::new_err(format!("x: {e}")))?;
-    let (ids, m) = run(py, |ctl| binning::factorize_integers(values, n, d, ctl))?;
+    let (ids, m) = run(py, |ctl| factorize::factorize_integers(values, n, d, ctl))?;
     Ok((PyArray1::from_vec(py, ids), m))
 }
 
@@ -102,7 +105,7 @@ fn factorize_pairs<'py>(
     n_b: usize,
 ) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
-    let (ids, m) = run(py, |ctl| binning::factorize_pairs((a, n_a), (b, n_b), ctl))?;
+    let (ids, m) = run(py, |ctl| plugin::factorize_pairs((a, n_a), (b, n_b), ctl))?;
     Ok((PyArray1::from_vec(py, ids), m))
 }
 
@@ -123,7 +126,7 @@ fn plugin_entropy_resamples<'py>(
         .map(|(ids, n)| Ok((ids_of("ids", ids)?, *n)))
         .collect::<PyResult<_>>()?;
     let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
-    let out = run(py, |ctl| binning::entropy_resamples(&slices, draws, ctl))?;
+    let out = run(py, |ctl| plugin::entropy_resamples(&slices, draws, ctl))?;
     entropy_rows(py, &out, slices.len())
 }
 
@@ -157,7 +160,7 @@ fn plugin_mi_resamples<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
     let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
-    let out = run(py, |ctl| binning::mutual_info_resamples((a, n_a), (b, n_b), draws, ctl))?;
+    let out = run(py, |ctl| plugin::mutual_info_resamples((a, n_a), (b, n_b), draws, ctl))?;
     entropy_rows(py, &out, 3)
 }
 
