@@ -8,6 +8,7 @@ pub mod factorize;
 pub mod geometry;
 pub mod info;
 pub mod knn;
+pub mod linalg;
 pub mod parallel;
 pub mod points;
 pub mod random;

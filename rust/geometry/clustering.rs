@@ -1,8 +1,9 @@
 //! Clustering indices exactly as scikit-learn defines them (`sklearn.metrics`): Calinski–Harabasz,
 //! Davies–Bouldin and the silhouette coefficient (Euclidean).
 
-use super::{gather_rows, gemm_abt, ClassStats, Classes};
+use super::{ClassStats, Classes};
 use crate::error::{CoreError, Result};
+use crate::linalg::{gather_rows, gemm_abt};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 

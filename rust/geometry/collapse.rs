@@ -1,11 +1,11 @@
 //! Class-distance normalised variance (Galanti et al. 2022) and neural collapse NC1–NC4
 //! (Papyan, Han & Donoho 2020), over the classes present.
 
-use super::{gather_rows, gemm_abt, ClassStats, Classes, GATHER_ROWS};
+use super::{ClassStats, Classes};
 use crate::error::{CoreError, Result};
+use crate::linalg::{gather_rows, gemm_abt, thin_svd_of_transpose, GATHER_ROWS};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
-use faer::MatRef;
 
 fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
@@ -49,13 +49,8 @@ pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
     let k = stats.need_classes()?;
     let d = stats.dim();
     let m = stats.centred_means(); // k × d row-major = Mᵀ column-major
-    let mt = MatRef::from_row_major_slice(&m, k, d).transpose(); // d × k
-    let svd = mt
-        .thin_svd()
-        .map_err(|e| CoreError::Internal(format!("SVD of the class means failed: {e:?}")))?;
-    let s = svd.S().column_vector();
-    let u = svd.U();
-    let r_all = s.nrows();
+    let (s, u) = thin_svd_of_transpose(&m, k, d)?; // U: d × r_all row-major
+    let r_all = s.len();
     let mut idx: Vec<usize> = (0..r_all).collect();
     idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
     let s_max = if r_all > 0 { s[idx[0]] } else { 0.0 };
@@ -71,7 +66,7 @@ pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
     let mut dirs = vec![0.0; d * r];
     for i in 0..d {
         for (q, &j) in keep.iter().enumerate() {
-            dirs[i * r + q] = u[(i, j)];
+            dirs[i * r + q] = u[i * r_all + j];
         }
     }
     Ok((keep.iter().map(|&j| s[j] * s[j]).collect(), dirs))

@@ -1,11 +1,11 @@
 //! Intrinsic dimension: TwoNN (Facco, d'Errico, Rodriguez & Laio, Sci. Rep. 7, 2017) and the
 //! effective rank (Roy & Vetterli, EUSIPCO 2007).
 
-use super::{gemm_abt, gram, sym_eigen};
 use crate::error::{CoreError, Result};
 use crate::factorize::factorize_rows;
 use crate::knn::metric::{Euclidean, Metric};
 use crate::knn::{self, Method};
+use crate::linalg::{gather_rows, gemm_abt, scatter_matrix, sym_eigen, symmetrize, GATHER_ROWS};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 
@@ -122,7 +122,7 @@ pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Res
     }
     mean.iter_mut().for_each(|m| *m /= n as f64);
     let order: Vec<u32> = (0..n as u32).collect();
-    let cov = gram(p, &order, &|_| Some(&mean[..]), ctl)?;
+    let cov = scatter_matrix(p, &order, &|_| Some(&mean[..]), ctl)?;
     let (vals, vecs) = sym_eigen(&cov, d, true)?;
     // Vᵀ as d × d row-major, rows by decreasing eigenvalue.
     let mut idx: Vec<usize> = (0..d).collect();
@@ -134,13 +134,13 @@ pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Res
         }
     }
     let mut out = vec![0.0; n * d];
-    const ROWS: usize = super::GATHER_ROWS;
+    const ROWS: usize = GATHER_ROWS;
     ctl.fill_blocks(&mut out, ROWS * d, |start, sl| {
         let first = start / d;
         let rows = sl.len() / d;
         let idx: Vec<u32> = (first as u32..(first + rows) as u32).collect();
         let mut buf = vec![0.0; rows * d];
-        super::gather_rows(p, &idx, Some(&mean), &mut buf);
+        gather_rows(p, &idx, Some(&mean), &mut buf);
         gemm_abt(sl, &buf, &vt, rows, d, d, false);
     })?;
     let mut extent = vec![0.0f64; d];
@@ -173,7 +173,7 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
     let (n, d) = (p.n(), p.d());
     let g = if d <= n {
         let order: Vec<u32> = (0..n as u32).collect();
-        gram(p, &order, &|_| None, ctl)?
+        scatter_matrix(p, &order, &|_| None, ctl)?
     } else {
         // N × N Gram, summed over blocks of columns gathered in f64.
         const COLS: usize = 256;
@@ -191,7 +191,7 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
             ctl.check()?;
             j0 += w;
         }
-        super::symmetrize(&mut g, n);
+        symmetrize(&mut g, n);
         g
     };
     let m = n.min(d);

@@ -8,8 +8,9 @@
 //! n = n_a + n_b, δ = μ_b − μ_a, μ = μ_a + δ n_b/n, M2 = M2_a + M2_b + ‖δ‖² n_a n_b/n,
 //! S_W = S_W,a + S_W,b + Σ_c (n_a n_b/n) δ_c δ_cᵀ.
 
-use super::{gram, need_two_classes, Classes};
+use super::{need_two_classes, Classes};
 use crate::error::{CoreError, Result};
+use crate::linalg::{gemm_atb, scatter_matrix, sym_eigen, symmetrize};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 
@@ -121,7 +122,7 @@ impl ClassStats {
                 let id = classes.ids[pos_class[pos] as usize] as usize;
                 Some(&stats.means[id * d..(id + 1) * d])
             };
-            let w = gram(p, &classes.order, &mean_of, ctl)?;
+            let w = scatter_matrix(p, &classes.order, &mean_of, ctl)?;
             stats.within = Some(w);
         }
         Ok(stats)
@@ -222,8 +223,8 @@ impl ClassStats {
             }
             let rows = corr.len() / d;
             if rows > 0 {
-                super::gemm_atb(wa, &corr, &corr, d, d, rows, true);
-                super::symmetrize(wa, d);
+                gemm_atb(wa, &corr, &corr, d, d, rows, true);
+                symmetrize(wa, d);
             }
         }
         Ok(())
@@ -355,8 +356,8 @@ impl ClassStats {
     fn outer_sum(&self, rows: &[f64]) -> Vec<f64> {
         let d = self.d;
         let mut m = vec![0.0; d * d];
-        super::gemm_atb(&mut m, rows, rows, d, d, rows.len() / d, false);
-        super::symmetrize(&mut m, d);
+        gemm_atb(&mut m, rows, rows, d, d, rows.len() / d, false);
+        symmetrize(&mut m, d);
         m
     }
 
@@ -386,7 +387,7 @@ impl ClassStats {
             ));
         }
         let n = self.n_samples() as f64;
-        let (vals, vecs) = super::sym_eigen(w, d, true)?;
+        let (vals, vecs) = sym_eigen(w, d, true)?;
         let top = vals.iter().cloned().fold(0.0f64, f64::max);
         let shift = ridge * n;
         if shift == 0.0 && (top <= 0.0 || vals[0] <= top * d as f64 * f64::EPSILON) {

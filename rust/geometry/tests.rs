@@ -4,6 +4,8 @@ use super::clustering::{calinski_harabasz, silhouette_samples};
 use super::collapse::{cdnv, nc1, nc1_from_points};
 use super::intrinsic::{effective_rank, twonn};
 use super::*;
+use crate::parallel::Ctl;
+use crate::points::Points;
 
 fn lcg(seed: &mut u64) -> f64 {
     *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

@@ -25,9 +25,8 @@
 //! product form. Results do not depend on the thread count: blocks are fixed by N alone.
 
 use crate::error::{CoreError, Result};
+use crate::linalg::{gemm_abt_scaled, log_det_identity_plus_covariance};
 use crate::parallel::Ctl;
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 
 /// How the noise variances are given.
 #[derive(Clone, Copy, Debug)]
@@ -443,14 +442,6 @@ fn reduce_rows(
     Ok(out)
 }
 
-/// dst (rows × N) = alpha · q (rows × K) · colsᵀ (cols: N × K), both row-major.
-fn gram(dst: &mut [f64], q: &[f64], cols: &[f64], rows: usize, n: usize, k: usize, alpha: f64) {
-    let dst = MatMut::from_row_major_slice_mut(dst, rows, n);
-    let lhs = MatRef::from_row_major_slice(q, rows, k);
-    let rhs = MatRef::from_row_major_slice(cols, n, k).transpose();
-    matmul(dst, Accum::Replace, lhs, rhs, alpha, Par::Seq);
-}
-
 fn sq_norm(x: &[f64]) -> f64 {
     x.iter().map(|v| v * v).sum()
 }
@@ -483,7 +474,7 @@ fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) -> Result<(Ve
                     .for_each(|((z, &mu), &e)| *z = mu + e);
                 qn[r] = sq_norm(z);
             }
-            gram(buf, &q, &p.mu, rows, n, d, -2.0);
+            gemm_abt_scaled(buf, &q, &p.mu, rows, n, d, -2.0);
             for (r, row) in buf.chunks_exact_mut(n).enumerate() {
                 row.iter_mut()
                     .zip(&mu_norm)
@@ -507,7 +498,7 @@ fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) -> Result<(Ve
                     lin[k] = z;
                 }
             }
-            gram(buf, &q, &cols, rows, n, 2 * d, 1.0);
+            gemm_abt_scaled(buf, &q, &cols, rows, n, 2 * d, 1.0);
             for (r, row) in buf.chunks_exact_mut(n).enumerate() {
                 row.iter_mut()
                     .zip(&quad)
@@ -545,7 +536,7 @@ fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec<RowLse>)> 
         // Whitened: KL_ij = ½‖μ_i − μ_j‖², BD_ij = ⅛‖μ_i − μ_j‖². Buffer holds −‖μ_i − μ_j‖².
         let mu_norm: Vec<f64> = p.mu.chunks_exact(d).map(sq_norm).collect();
         let both = reduce_rows(p, n, &[0.5, 0.125], ctl, |r0, rows, buf| {
-            gram(buf, &p.mu[r0 * d..(r0 + rows) * d], &p.mu, rows, n, d, -2.0);
+            gemm_abt_scaled(buf, &p.mu[r0 * d..(r0 + rows) * d], &p.mu, rows, n, d, -2.0);
             for (r, row) in buf.chunks_exact_mut(n).enumerate() {
                 let ni = mu_norm[r0 + r];
                 row.iter_mut()
@@ -571,7 +562,7 @@ fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec<RowLse>)> 
                 b[k] = mu;
             }
         }
-        gram(buf, &q, &cols, rows, n, 2 * d, 1.0);
+        gemm_abt_scaled(buf, &q, &cols, rows, n, 2 * d, 1.0);
         for (r, row) in buf.chunks_exact_mut(n).enumerate() {
             let li = p.log_det[r0 + r] + d as f64;
             row.iter_mut()
@@ -749,20 +740,10 @@ fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> f64 {
             dst[k] = (row[k] - centre[k]) * scale[k];
         }
     }
-    let x = MatRef::from_row_major_slice(&centred, m, d);
-    let mut cov = Mat::<f64>::zeros(d, d);
-    matmul(cov.as_mut(), Accum::Replace, x.transpose(), x, 1.0 / m as f64, Par::Seq);
-    for k in 0..d {
-        cov[(k, k)] += 1.0;
-    }
-    let Ok(llt) = cov.llt(Side::Lower) else {
+    // S Cov S = I + XᵀX/m with X the scaled, centred means.
+    let Some(log_det_scaled) = log_det_identity_plus_covariance(&centred, m, d) else {
         return f64::INFINITY;
     };
-    let l = llt.L();
-    let log_det_scaled: f64 = (0..d).map(|k| 2.0 * l[(k, k)].ln()).sum();
-    if !log_det_scaled.is_finite() {
-        return f64::INFINITY;
-    }
     let log_det_cov = log_det_scaled + mean_var.iter().map(|v| v.ln()).sum::<f64>();
     let mean_l = if p.var.is_empty() {
         0.0
