@@ -11,7 +11,9 @@ pub mod knn;
 pub mod linalg;
 pub mod parallel;
 pub mod points;
+pub mod preprocess;
 pub mod random;
+pub mod simd;
 pub mod special;
 
 #[cfg(feature = "python")]

@@ -125,7 +125,7 @@ pub(super) type LeafScan<T> = unsafe fn(&[T], &[T], usize, &mut [T]) -> T;
 /// they return the same bits.
 pub(super) fn leaf_scan<T: Real, M: Metric, const D: usize>() -> LeafScan<T> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd::has_avx2() {
         return leaf_distances_avx2::<T, M, D>;
     }
     leaf_distances::<T, M, D>

@@ -180,7 +180,7 @@ fn mutual_info_ksg(
 
 /// A new float64 matrix: the C-contiguous float64 matrix `a` with column j divided by
 /// divisors[j] and, when `seed` is given, scales[j]·z added (z standard normal from `seed`): the
-/// normalisation and jitter of SPEC §1 in one parallel pass (see `random::scaled_with_normals`).
+/// normalisation and jitter of SPEC §1 in one parallel pass (see `preprocess::scaled_with_normals`).
 #[pyfunction]
 #[pyo3(signature = (a, divisors, scales, seed=None))]
 fn standardize<'py>(
@@ -205,7 +205,7 @@ fn standardize<'py>(
         )));
     }
     let out = run(py, |ctl| {
-        crate::random::scaled_with_normals(data, divisors, scales, seed, ctl)
+        crate::preprocess::scaled_with_normals(data, divisors, scales, seed, ctl)
     })?;
     Ok(PyArray1::from_vec(py, out).reshape([n, d])?)
 }
