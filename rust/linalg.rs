@@ -3,14 +3,27 @@
 //! ([`scatter_matrix`]), and the symmetric eigendecomposition, thin SVD and Cholesky factorisation
 //! the estimators need.
 //!
-//! Every product runs sequentially (`Par::Seq`): callers parallelise over blocks themselves, in a
-//! fixed partition, so results do not depend on the thread count.
+//! Every faer call gets its parallelism explicitly, never faer's global setting (which is rayon's
+//! global pool: it would start threads beyond `set_num_threads`). Products run sequentially
+//! (`Par::Seq`): callers parallelise over blocks themselves, in a fixed partition, so results do
+//! not depend on the thread count. Decompositions run sequentially too ([`DECOMPOSITION_PAR`]),
+//! inside the crate's pool.
 
 use crate::error::{CoreError, Result};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+
+/// The parallelism of faer's decompositions: sequential, because faer's parallel ones give other
+/// bits at other thread counts. Measured with faer 0.24.4 (Par::Seq against Par::rayon(2) and
+/// Par::rayon(4), random matrices): the symmetric eigendecomposition differs from n = 320 on (up
+/// to 2·10⁻¹² in the eigenvalues at n = 1024; equal at n ≤ 256), the thin SVD from 128 × 16 (4
+/// threads) or 512 × 64 (2 threads) on; the Cholesky factor was equal up to n = 1024, and runs
+/// sequentially as well so that no decomposition depends on the thread count.
+const DECOMPOSITION_PAR: Par = Par::Seq;
 
 /// Copies rows `rows` of `p`, minus `centre` (if any), into `buf` (row-major, `rows.len() × d`).
 #[inline]
@@ -131,18 +144,37 @@ pub(crate) fn symmetrize(m: &mut [f64], d: usize) {
 }
 
 /// Eigenvalues (ascending) and, if asked, eigenvectors (columns of a row-major d × d matrix) of a
-/// symmetric matrix.
-pub(crate) fn sym_eigen(m: &[f64], d: usize, vectors: bool) -> Result<(Vec<f64>, Vec<f64>)> {
+/// symmetric matrix (its lower triangle is read). Runs on one thread of the crate's pool
+/// ([`DECOMPOSITION_PAR`]).
+pub(crate) fn sym_eigen(m: &[f64], d: usize, vectors: bool, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
+    use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
     let a = MatRef::from_row_major_slice(m, d, d);
-    let fail = |e| CoreError::Internal(format!("symmetric eigendecomposition failed: {e:?}"));
-    if !vectors {
-        let vals = a.self_adjoint_eigenvalues(faer::Side::Lower).map_err(fail)?;
-        return Ok((vals, Vec::new()));
-    }
-    let evd = a.self_adjoint_eigen(faer::Side::Lower).map_err(fail)?;
-    let s = evd.S().column_vector();
-    let u = evd.U();
+    let par = DECOMPOSITION_PAR;
+    let compute = if vectors {
+        ComputeEigenvectors::Yes
+    } else {
+        ComputeEigenvectors::No
+    };
+    let mut s = Diag::<f64>::zeros(d);
+    let mut u = vectors.then(|| Mat::<f64>::zeros(d, d));
+    let mut scratch = MemBuffer::new(self_adjoint_evd_scratch::<f64>(d, compute, par, Default::default()));
+    ctl.install(|| {
+        let stack = MemStack::new(&mut scratch);
+        self_adjoint_evd(
+            a,
+            s.as_mut(),
+            u.as_mut().map(|u| u.as_mut()),
+            par,
+            stack,
+            Default::default(),
+        )
+    })
+    .map_err(|e| CoreError::Internal(format!("symmetric eigendecomposition failed: {e:?}")))?;
+    let s = s.column_vector();
     let vals: Vec<f64> = (0..d).map(|i| s[i]).collect();
+    let Some(u) = u else {
+        return Ok((vals, Vec::new()));
+    };
     let mut vecs = vec![0.0; d * d];
     for i in 0..d {
         for j in 0..d {
@@ -153,15 +185,31 @@ pub(crate) fn sym_eigen(m: &[f64], d: usize, vectors: bool) -> Result<(Vec<f64>,
 }
 
 /// The thin SVD of the d × k matrix Mᵀ whose transpose M (k × d) is given row-major: the singular
-/// values (in faer's order, non-increasing) and U (d × min(d, k), row-major).
-pub(crate) fn thin_svd_of_transpose(m: &[f64], k: usize, d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+/// values (in faer's order, non-increasing) and U (d × min(d, k), row-major). Runs on one thread
+/// of the crate's pool ([`DECOMPOSITION_PAR`]).
+pub(crate) fn thin_svd_of_transpose(m: &[f64], k: usize, d: usize, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
+    use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
     let mt = MatRef::from_row_major_slice(m, k, d).transpose(); // d × k
-    let svd = mt
-        .thin_svd()
-        .map_err(|e| CoreError::Internal(format!("SVD failed: {e:?}")))?;
-    let s = svd.S().column_vector();
-    let u = svd.U();
-    let r = s.nrows();
+    let par = DECOMPOSITION_PAR;
+    let r = d.min(k);
+    let (mut s, mut u, mut v) = (Diag::<f64>::zeros(r), Mat::<f64>::zeros(d, r), Mat::<f64>::zeros(k, r));
+    // V is computed too, as faer's `thin_svd` does: the same algorithm, the same U and S.
+    let thin = ComputeSvdVectors::Thin;
+    let mut scratch = MemBuffer::new(svd_scratch::<f64>(d, k, thin, thin, par, Default::default()));
+    ctl.install(|| {
+        let stack = MemStack::new(&mut scratch);
+        svd(
+            mt,
+            s.as_mut(),
+            Some(u.as_mut()),
+            Some(v.as_mut()),
+            par,
+            stack,
+            Default::default(),
+        )
+    })
+    .map_err(|e| CoreError::Internal(format!("SVD failed: {e:?}")))?;
+    let s = s.column_vector();
     let vals: Vec<f64> = (0..r).map(|j| s[j]).collect();
     let mut vecs = vec![0.0; d * r];
     for i in 0..d {
@@ -174,15 +222,78 @@ pub(crate) fn thin_svd_of_transpose(m: &[f64], k: usize, d: usize) -> Result<(Ve
 
 /// log det(I + XᵀX/m) for X (m × d, row-major), from its Cholesky factor; None when the matrix is
 /// not numerically positive definite (the factorisation fails or the log determinant is not finite).
+/// Sequential ([`DECOMPOSITION_PAR`]), where it is called (callers run it inside the pool).
 pub(crate) fn log_det_identity_plus_covariance(x: &[f64], m: usize, d: usize) -> Option<f64> {
+    use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
     let x = MatRef::from_row_major_slice(x, m, d);
     let mut cov = Mat::<f64>::zeros(d, d);
     matmul(cov.as_mut(), Accum::Replace, x.transpose(), x, 1.0 / m as f64, Par::Seq);
     for k in 0..d {
         cov[(k, k)] += 1.0;
     }
-    let llt = cov.llt(Side::Lower).ok()?;
-    let l = llt.L();
+    // As faer's `Mat::llt(Side::Lower)`: the lower triangle into a fresh matrix, factored in place.
+    let par = DECOMPOSITION_PAR;
+    let mut l = Mat::<f64>::zeros(d, d);
+    l.copy_from_triangular_lower(cov.as_ref());
+    let mut scratch = MemBuffer::new(cholesky_in_place_scratch::<f64>(d, par, Default::default()));
+    let stack = MemStack::new(&mut scratch);
+    cholesky_in_place(l.as_mut(), Default::default(), par, stack, Default::default()).ok()?;
     let log_det: f64 = (0..d).map(|k| 2.0 * l[(k, k)].ln()).sum();
     log_det.is_finite().then_some(log_det)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uniform(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The decompositions give the same bits on pools of 1, 2 and 4 threads, at sizes where
+    /// faer's own parallel versions do not (n = 400 eigendecomposition, 512 × 64 thin SVD).
+    #[test]
+    fn decompositions_do_not_depend_on_the_thread_count() {
+        let (n, rows) = (400, 800);
+        let x = uniform(rows * n, 1);
+        let mut a = vec![0.0; n * n];
+        gemm_atb(&mut a, &x, &x, n, n, rows, false);
+        symmetrize(&mut a, n);
+        let m = uniform(64 * 512, 2); // Mᵀ is 512 × 64
+        let run = |threads: usize| {
+            let ctl = Ctl::with_threads(threads);
+            let (vals, vecs) = sym_eigen(&a, n, true, &ctl).unwrap();
+            let (only_vals, _) = sym_eigen(&a, n, false, &ctl).unwrap();
+            let (s, u) = thin_svd_of_transpose(&m, 64, 512, &ctl).unwrap();
+            let log_det = ctl.install(|| log_det_identity_plus_covariance(&x, rows, n)).unwrap();
+            [
+                bits(&vals),
+                bits(&vecs),
+                bits(&only_vals),
+                bits(&s),
+                bits(&u),
+                bits(&[log_det]),
+            ]
+        };
+        let one = run(1);
+        assert_eq!(run(2), one);
+        assert_eq!(run(4), one);
+        // Sanity: A·v = λ·v for the largest eigenpair.
+        let (vals, vecs) = sym_eigen(&a, n, true, &Ctl::with_threads(1)).unwrap();
+        let (lambda, j) = (vals[n - 1], n - 1);
+        for i in 0..n {
+            let av: f64 = (0..n).map(|t| a[i * n + t] * vecs[t * n + j]).sum();
+            assert!((av - lambda * vecs[i * n + j]).abs() < 1e-9 * lambda, "row {i}");
+        }
+    }
 }

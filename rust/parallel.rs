@@ -120,6 +120,20 @@ impl<'a> Ctl<'a> {
         })
     }
 
+    /// An uninterruptible control on a pool of its own with `threads` workers, for tests that
+    /// compare thread counts without touching the shared setting other tests read.
+    #[cfg(test)]
+    pub(crate) fn with_threads(threads: usize) -> Ctl<'static> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a test pool");
+        Ctl {
+            pool: Arc::new(pool),
+            interrupt: &no_interrupt,
+        }
+    }
+
     pub fn threads(&self) -> usize {
         self.pool.current_num_threads()
     }

@@ -45,11 +45,11 @@ pub fn cdnv(stats: &ClassStats, ddof: u32) -> Result<f64> {
 /// Mᵀ (d × C), Σ_B = Mᵀ M / C = Σ_k (s_k²/C) u_k u_kᵀ. Keeps at most C − 1 directions (the centred
 /// means sum to zero) and drops those with s_k ≤ max(d, C)·ε·s_max (numpy's matrix_rank
 /// tolerance on the singular values of the centred-mean matrix). Returns (s_k², U as d × r row-major).
-pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn between_directions(stats: &ClassStats, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
     let k = stats.need_classes()?;
     let d = stats.dim();
     let m = stats.centred_means(); // k × d row-major = Mᵀ column-major
-    let (s, u) = thin_svd_of_transpose(&m, k, d)?; // U: d × r_all row-major
+    let (s, u) = thin_svd_of_transpose(&m, k, d, ctl)?; // U: d × r_all row-major
     let r_all = s.len();
     let mut idx: Vec<usize> = (0..r_all).collect();
     idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
@@ -73,14 +73,14 @@ pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
 }
 
 /// NC1 = Tr(Σ_W Σ_B⁺)/C = Σ_k u_kᵀ Σ_W u_k / s_k², with Σ_W = S_W/N from the accumulated S_W.
-pub fn nc1(stats: &ClassStats) -> Result<f64> {
+pub fn nc1(stats: &ClassStats, ctl: &Ctl) -> Result<f64> {
     let w = stats.within().ok_or_else(|| {
         CoreError::invalid(
             "second_moments",
             "NC1 from accumulated statistics needs second_moments=True",
         )
     })?;
-    let (s2, u) = between_directions(stats)?;
+    let (s2, u) = between_directions(stats, ctl)?;
     let (d, r) = (stats.dim(), s2.len());
     let n = stats.n_samples() as f64;
     let mut total = 0.0;
@@ -98,7 +98,7 @@ pub fn nc1(stats: &ClassStats) -> Result<f64> {
 /// NC1 from the data without forming Σ_W: u_kᵀ Σ_W u_k = (1/N) Σ_i ((h_i − μ_{y_i})·u_k)², an
 /// N·d·r product over centred blocks of each class (r ≤ C − 1 directions).
 pub fn nc1_from_points<T: Real>(p: Points<'_, T>, classes: &Classes, stats: &ClassStats, ctl: &Ctl) -> Result<f64> {
-    let (s2, u) = between_directions(stats)?;
+    let (s2, u) = between_directions(stats, ctl)?;
     let (d, r, k) = (p.d(), s2.len(), classes.n_classes());
     // u as r × d row-major, for out(rows × r) = block(rows × d) · uᵀ.
     let mut ut = vec![0.0; r * d];

@@ -123,7 +123,7 @@ pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Res
     mean.iter_mut().for_each(|m| *m /= n as f64);
     let order: Vec<u32> = (0..n as u32).collect();
     let cov = scatter_matrix(p, &order, &|_| Some(&mean[..]), ctl)?;
-    let (vals, vecs) = sym_eigen(&cov, d, true)?;
+    let (vals, vecs) = sym_eigen(&cov, d, true, ctl)?;
     // Vᵀ as d × d row-major, rows by decreasing eigenvalue.
     let mut idx: Vec<usize> = (0..d).collect();
     idx.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
@@ -195,7 +195,7 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
         g
     };
     let m = n.min(d);
-    let (vals, _) = sym_eigen(&g, m, false)?;
+    let (vals, _) = sym_eigen(&g, m, false, ctl)?;
     Ok(vals.into_iter().rev().map(|v| v.max(0.0).sqrt()).collect())
 }
 

@@ -374,7 +374,7 @@ impl ClassStats {
     }
 
     /// tr((S_W + ridge·N·I)⁻¹ S_B), i.e. ridge is added to the within-class covariance S_W/N.
-    pub fn fisher_ratio(&self, ridge: f64) -> Result<f64> {
+    pub fn fisher_ratio(&self, ridge: f64, ctl: &Ctl) -> Result<f64> {
         self.need_classes()?;
         let d = self.d;
         let w = self
@@ -387,7 +387,7 @@ impl ClassStats {
             ));
         }
         let n = self.n_samples() as f64;
-        let (vals, vecs) = sym_eigen(w, d, true)?;
+        let (vals, vecs) = sym_eigen(w, d, true, ctl)?;
         let top = vals.iter().cloned().fold(0.0f64, f64::max);
         let shift = ridge * n;
         if shift == 0.0 && (top <= 0.0 || vals[0] <= top * d as f64 * f64::EPSILON) {

@@ -84,7 +84,7 @@ fn streaming_equals_one_shot_and_nc1_paths_agree() {
     }
     let classes = Classes::new(&codes, n, k).unwrap();
     let fast = nc1_from_points(p, &classes, &whole, &ctl).unwrap();
-    close(nc1(&acc).unwrap(), fast, 1e-10);
+    close(nc1(&acc, &ctl).unwrap(), fast, 1e-10);
     close(
         calinski_harabasz(&acc).unwrap(),
         calinski_harabasz(&whole).unwrap(),

@@ -127,11 +127,13 @@ impl PyClassStats {
     fn trace_ratio(&self) -> PyResult<f64> {
         Ok(self.inner.trace_ratio()?)
     }
-    fn fisher_ratio(&self, ridge: f64) -> PyResult<f64> {
-        Ok(self.inner.fisher_ratio(ridge)?)
+    fn fisher_ratio(&self, py: Python<'_>, ridge: f64) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |ctl| inner.fisher_ratio(ridge, ctl))
     }
-    fn nc1(&self) -> PyResult<f64> {
-        Ok(collapse::nc1(&self.inner)?)
+    fn nc1(&self, py: Python<'_>) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |ctl| collapse::nc1(inner, ctl))
     }
     fn nc2(&self) -> PyResult<(f64, f64, f64)> {
         Ok(collapse::nc2(&self.inner)?)
