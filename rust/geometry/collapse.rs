@@ -83,13 +83,18 @@ pub fn nc1(stats: &ClassStats, ctl: &Ctl) -> Result<f64> {
     let (s2, u) = between_directions(stats, ctl)?;
     let (d, r) = (stats.dim(), s2.len());
     let n = stats.n_samples() as f64;
-    let mut total = 0.0;
-    for q in 0..r {
+    // u_kᵀ S_W u_k for every direction, in parallel (interruptible between chunks of directions).
+    let mut quads = vec![0.0f64; r];
+    ctl.fill_blocks(&mut quads, 1, |q, out| {
         let mut quad = 0.0;
         for i in 0..d {
             let wu: f64 = (0..d).map(|j| w[i * d + j] * u[j * r + q]).sum();
             quad += u[i * r + q] * wu;
         }
+        out[0] = quad;
+    })?;
+    let mut total = 0.0;
+    for (q, quad) in quads.iter().enumerate() {
         total += quad / n / s2[q];
     }
     Ok(total)

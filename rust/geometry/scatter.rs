@@ -397,18 +397,23 @@ impl ClassStats {
                  direction inside every class): pass ridge > 0",
             ));
         }
-        // tr(A⁻¹ S_B) = Σ_j v_jᵀ S_B v_j / (w_j + shift), S_B = Σ_c n_c δ_c δ_cᵀ.
+        // tr(A⁻¹ S_B) = Σ_c Σ_j n_c (v_jᵀ δ_c)² / (w_j + shift), S_B = Σ_c n_c δ_c δ_cᵀ. The C × d
+        // terms are computed in parallel (interruptible between chunks of classes), then added in
+        // class order, then j order, as one sequential sum.
         let mu = self.grand_mean();
-        let mut total = 0.0;
-        for c in self.present() {
+        let present = self.present();
+        let mut terms = vec![0.0f64; present.len() * d];
+        let bounds: Vec<usize> = (0..=present.len()).map(|q| q * d).collect();
+        ctl.fill_segments(&mut terms, &bounds, |q, _, out| {
+            let c = present[q];
             let nc = self.counts[c] as f64;
             let delta: Vec<f64> = self.mean(c).iter().zip(&mu).map(|(a, b)| a - b).collect();
-            for j in 0..d {
+            for (j, t) in out.iter_mut().enumerate() {
                 let proj: f64 = (0..d).map(|i| vecs[i * d + j] * delta[i]).sum();
-                total += nc * proj * proj / (vals[j] + shift);
+                *t = nc * proj * proj / (vals[j] + shift);
             }
-        }
-        Ok(total)
+        })?;
+        Ok(terms.iter().fold(0.0, |total, &t| total + t))
     }
 }
 

@@ -19,7 +19,13 @@ pub(super) struct PyDraws {
 impl PyDraws {
     #[new]
     #[pyo3(signature = (scheme, n, seed, strata=None))]
-    fn new(scheme: &str, n: usize, seed: u64, strata: Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        scheme: &str,
+        n: usize,
+        seed: u64,
+        strata: Option<PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<Self> {
         let scheme = Scheme::parse(scheme)?;
         let inner = match strata {
             None => Draws::new(scheme, n, seed)?,
@@ -34,7 +40,7 @@ impl PyDraws {
                         codes.len()
                     )));
                 }
-                Draws::stratified_permutations(&codes, seed)?
+                run(py, |_| Draws::stratified_permutations(&codes, seed))?
             }
         };
         Ok(PyDraws { inner })
