@@ -3,6 +3,7 @@
 //! The core is pure Rust (no Python): functions over slices that return `Result<_, CoreError>`.
 //! The PyO3 binding layer lives in `py/` behind the `python` cargo feature.
 
+pub mod choice;
 pub mod error;
 pub mod factorize;
 pub mod geometry;

@@ -6,6 +6,7 @@
 //! N × d matrix of bin indices, through the row factorisation of [`crate::factorize`]. The
 //! plug-in entropies of the ids are counted in [`super::plugin`].
 
+use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::factorize::{factorize_rows, number_small_keys, small_key_range};
 use crate::parallel::Ctl;
@@ -23,6 +24,32 @@ pub enum Binning {
     /// Equal-mass bins per column: the `n_bins − 1` edges are the column's quantiles at b/n_bins
     /// (numpy's default "linear" quantile); index = #{edges ≤ v}.
     Quantile { n_bins: usize },
+}
+
+/// The binning strategy, by name: equal-width bins (or fixed-width ones, given a bin size) or
+/// equal-mass bins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Uniform,
+    Quantile,
+}
+
+impl Choice for Strategy {
+    const ARG: &'static str = "strategy";
+    const NAMES: &'static [(&'static str, Self)] = &[("uniform", Strategy::Uniform), ("quantile", Strategy::Quantile)];
+}
+
+impl Binning {
+    /// The binning of `strategy`: with a `bin_size`, fixed-width bins (uniform strategy only);
+    /// otherwise `n_bins` bins over the whole array's range or, with `per_unit`, each column's.
+    pub fn new(strategy: Strategy, n_bins: usize, bin_size: Option<f64>, per_unit: bool) -> Result<Binning> {
+        match (strategy, bin_size) {
+            (Strategy::Uniform, None) => Ok(Binning::Uniform { n_bins, per_unit }),
+            (Strategy::Uniform, Some(bin_size)) => Ok(Binning::FixedWidth { bin_size }),
+            (Strategy::Quantile, None) => Ok(Binning::Quantile { n_bins }),
+            (Strategy::Quantile, Some(_)) => Err(CoreError::invalid("bin_size", "only applies to strategy='uniform'")),
+        }
+    }
 }
 
 /// ⌊q⌋ as an integer (saturating beyond the i64 range) without a call to libm's `floor`, which

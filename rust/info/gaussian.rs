@@ -24,12 +24,28 @@
 //! O(N² d) loop. The diagonal terms (log p_i(z_im), D_ii = 0) are set exactly, not from the
 //! product form. Results do not depend on the thread count: blocks are fixed by N alone.
 
+use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::linalg::{gemm_abt_scaled, log_det_identity_plus_covariance};
 use crate::parallel::Ctl;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::has_avx2;
 use crate::simd::{ln_mantissa, max_sum};
+
+/// How the noise variances are given, by name (the variances themselves come apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoiseKind {
+    /// One row of d variances shared by all samples ([`Noise::Shared`]).
+    Shared,
+    /// N rows of d variances ([`Noise::PerSample`]).
+    PerSample,
+}
+
+impl Choice for NoiseKind {
+    const ARG: &'static str = "noise";
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("shared", NoiseKind::Shared), ("per_sample", NoiseKind::PerSample)];
+}
 
 /// How the noise variances are given.
 #[derive(Clone, Copy, Debug)]

@@ -22,6 +22,7 @@ pub mod plane;
 pub mod sort;
 pub mod sorted1d;
 
+use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
@@ -116,18 +117,13 @@ pub enum Method {
     Brute,
 }
 
-impl Method {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(Method::Auto),
-            "kdtree" => Ok(Method::KdTree),
-            "brute" => Ok(Method::Brute),
-            other => Err(CoreError::invalid(
-                "neighbors",
-                format!("unknown neighbour method {other:?}; expected 'auto', 'kdtree' or 'brute'"),
-            )),
-        }
-    }
+impl Choice for Method {
+    const ARG: &'static str = "neighbors";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("auto", Method::Auto),
+        ("kdtree", Method::KdTree),
+        ("brute", Method::Brute),
+    ];
 }
 
 /// Largest dimension for which `Auto` uses a k-d tree. Measured on i.i.d. Gaussian data (the

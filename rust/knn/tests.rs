@@ -3,6 +3,7 @@
 use super::metric::{Chebyshev, Euclidean, Metric};
 use super::sort::sort_with_indices;
 use super::*;
+use crate::choice::Choice;
 use crate::points::{Points, Real};
 use crate::with_dim;
 

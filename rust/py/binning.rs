@@ -5,7 +5,7 @@ use super::resample::PyDraws;
 use super::{run, views, FloatArray, View, Views};
 use crate::error::CoreError;
 use crate::factorize;
-use crate::info::binning::{self, Binner, Binning, ColumnRule};
+use crate::info::binning::{self, Binner, Binning, ColumnRule, Strategy};
 use crate::info::plugin;
 use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -18,19 +18,6 @@ fn unchecked_points<'a, T: Real>(v: &View<'a, T>) -> Result<Points<'a, T>, CoreE
         return Err(CoreError::invalid(name, format!("empty input (shape ({n}, {d}))")));
     }
     Ok(Points::trusted(data, n, d))
-}
-
-fn parse_binning(strategy: &str, n_bins: usize, bin_size: Option<f64>, per_unit: bool) -> Result<Binning, CoreError> {
-    match (strategy, bin_size) {
-        ("uniform", None) => Ok(Binning::Uniform { n_bins, per_unit }),
-        ("uniform", Some(bin_size)) => Ok(Binning::FixedWidth { bin_size }),
-        ("quantile", None) => Ok(Binning::Quantile { n_bins }),
-        ("quantile", Some(_)) => Err(CoreError::invalid("bin_size", "only applies to strategy='uniform'")),
-        (other, _) => Err(CoreError::invalid(
-            "strategy",
-            format!("unknown strategy {other:?}; expected 'uniform' or 'quantile'"),
-        )),
-    }
 }
 
 /// The fitted rule of each column as a (d, k) array: (lo, width) for equal-width bins, the edges
@@ -59,12 +46,12 @@ fn describe(binner: &Binner) -> (Vec<f64>, usize) {
 fn factorize_binned<'py>(
     py: Python<'py>,
     x: FloatArray<'py>,
-    strategy: &str,
+    strategy: Strategy,
     n_bins: usize,
     bin_size: Option<f64>,
     per_unit: bool,
 ) -> PyResult<(Bound<'py, PyArray1<u32>>, usize, Bound<'py, PyArray2<f64>>)> {
-    let binning = parse_binning(strategy, n_bins, bin_size, per_unit)?;
+    let binning = Binning::new(strategy, n_bins, bin_size, per_unit)?;
     // The core checks finiteness itself, in the pass that finds the ranges.
     let (ids, m, binner) = match views(&[("x", &x)])? {
         Views::F64(v) => run(py, |ctl| {
