@@ -284,10 +284,10 @@ mod tests {
         let bounds: Vec<usize> = (0..=(1 << 16)).map(|i| i * 16).collect();
         let r = ctl.fill_segments(&mut out, &bounds, |_, _, sl| sl.fill(1));
         assert_eq!(r, Err(CoreError::Interrupted));
-        assert!(out.iter().any(|&v| v == 0), "work should stop after the first chunk");
+        assert!(out.contains(&0), "work should stop after the first chunk");
         out.fill(0);
         let r = ctl.fill_blocks(&mut out, 16, |_, sl| sl.fill(1));
         assert_eq!(r, Err(CoreError::Interrupted));
-        assert!(out.iter().any(|&v| v == 0), "work should stop after the first chunk");
+        assert!(out.contains(&0), "work should stop after the first chunk");
     }
 }

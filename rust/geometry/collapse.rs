@@ -54,7 +54,7 @@ pub fn between_directions(stats: &ClassStats, ctl: &Ctl) -> Result<(Vec<f64>, Ve
     let mut idx: Vec<usize> = (0..r_all).collect();
     idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
     let s_max = if r_all > 0 { s[idx[0]] } else { 0.0 };
-    if !(s_max > 0.0) {
+    if s_max.is_nan() || s_max <= 0.0 {
         return Err(CoreError::invalid(
             "h",
             "all class means coincide: Σ_B = 0 and NC1 is undefined",

@@ -203,7 +203,7 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
 pub fn effective_rank<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<f64> {
     let s = singular_values(p, ctl)?;
     let total: f64 = s.iter().sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return Err(CoreError::invalid(
             "h",
             "all entries are 0: the effective rank is undefined",

@@ -39,8 +39,8 @@ fn stats_match_naive_means_and_variances() {
         let mean: Vec<f64> = (0..d)
             .map(|j| rows.iter().map(|&i| x[i * d + j]).sum::<f64>() / rows.len() as f64)
             .collect();
-        for j in 0..d {
-            close(st.mean(c)[j], mean[j], 1e-12);
+        for (&got, &want) in st.mean(c).iter().zip(&mean) {
+            close(got, want, 1e-12);
         }
         let m2: f64 = rows
             .iter()
@@ -151,7 +151,7 @@ fn twonn_finds_the_dimension_of_a_plane_and_effective_rank_of_identity() {
         x[i * 5 + 1] = v;
         x[i * 5 + 3] = u - v;
     }
-    x.extend_from_slice(&x[..50].to_vec()); // 10 duplicate rows
+    x.extend_from_within(..50); // 10 duplicate rows
     let r = twonn(Points::new("h", &x, n + 10, 5).unwrap(), 0.1, &ctl).unwrap();
     assert_eq!(r.n_distinct, n);
     assert!((r.dimension - 2.0).abs() < 0.2, "{}", r.dimension);

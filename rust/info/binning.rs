@@ -306,7 +306,7 @@ pub fn factorize_binned<T: Real>(x: Points<'_, T>, binning: &Binning, ctl: &Ctl)
     let binner = Binner::fit(&x, binning, ctl)?;
     let (n, d) = (x.n(), x.d());
     let radix = binner.max_code().map(|c| c as u64 + 1);
-    if let Some(r) = radix.filter(|&r| small_key_range(std::iter::repeat(r).take(d), n).is_some()) {
+    if let Some(r) = radix.filter(|&r| small_key_range(std::iter::repeat_n(r, d), n).is_some()) {
         // Few possible patterns (few bins, few units): number them through a direct table.
         let (ids, m) = number_small_keys(
             n,

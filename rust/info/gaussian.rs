@@ -7,6 +7,7 @@
 //! - the pairwise bounds of Kolchinsky & Tracey (2017): I_D = mean_i[log N − LSE_j(−D_ij)] with
 //!   D = KL (upper bound) and D = Bhattacharyya (lower bound),
 //! - the Gaussian maximum-entropy bound ½ log det(2πe Cov Z) − h(Z|X),
+//!
 //! and, with labels, the same restricted to each sample's class (I(X;Z|Y)) and I(Y;Z) from the
 //! same draws.
 //!

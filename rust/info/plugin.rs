@@ -183,7 +183,7 @@ fn sample_entropies(n_tables: usize, finest: &Finest<'_>, ctl: &Ctl) -> Vec<(f64
                 },
             )
             .reduce(|| vec![0u32; finest.n], add);
-        let (own, others): ((f64, usize), Vec<(usize, (f64, usize))>) = rayon::join(
+        let (own, others) = rayon::join(
             || entropy_and_distinct(&counts, n),
             || {
                 finest
@@ -194,7 +194,7 @@ fn sample_entropies(n_tables: usize, finest: &Finest<'_>, ctl: &Ctl) -> Vec<(f64
                         counts.iter().zip(to_t).for_each(|(&c, &id)| counts_t[id as usize] += c);
                         (*t, take_entropy(&mut counts_t, n))
                     })
-                    .collect()
+                    .collect::<Vec<_>>()
             },
         );
         let mut out = vec![(0.0, 0); n_tables];

@@ -60,6 +60,8 @@ impl<T: Real> Best<T> for SmallestK<T> {
         self.items.len() == self.k && gap >= self.items[self.k - 1]
     }
     #[inline(always)]
+    // `!(d < worst)` rather than `d >= worst`: an incomparable distance must be rejected too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn consider(&mut self, d: T) {
         if self.items.len() == self.k {
             if !(d < self.items[self.k - 1]) {
@@ -141,6 +143,9 @@ pub struct StripPlane<T> {
 /// First position in `ey[cur..end]` whose value is not below `yq`, galloping forward from `cur`
 /// (every value before `cur` is known to be below `yq`).
 #[inline]
+// `!(ey[cur] < yq)` is the negation of the loop invariant "ey[lo] < yq" as written (also for an
+// incomparable value), not `ey[cur] >= yq`.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn advance<T: Real>(ey: &[T], cur: usize, end: usize, yq: T) -> usize {
     if cur >= end || !(ey[cur] < yq) {
         return cur;

@@ -144,10 +144,10 @@ fn euclidean_kth_distances_equal_naive() {
                 .unwrap()
                 .kth_distances(4, &ctl)
                 .unwrap();
-            for i in 0..n {
+            for (i, &got) in kth.iter().enumerate() {
                 let expected = naive_sorted_neighbours(&pts, i, true)[3].0;
                 assert!(
-                    (kth[i] - expected).abs() <= 1e-15 * expected.max(1.0),
+                    (got - expected).abs() <= 1e-15 * expected.max(1.0),
                     "n={n} d={d} {method:?}"
                 );
             }

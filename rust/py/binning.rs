@@ -40,6 +40,9 @@ fn describe(binner: &Binner) -> (Vec<f64>, usize) {
     (flat, width)
 }
 
+/// Pattern ids, their number, and the fitted rule of each column (see [`describe`]).
+type Factorized<'py> = (Bound<'py, PyArray1<u32>>, usize, Bound<'py, PyArray2<f64>>);
+
 /// Pattern ids of the binned rows of x, their number, and the binning used.
 #[pyfunction]
 #[pyo3(signature = (x, strategy, n_bins, bin_size, per_unit))]
@@ -50,7 +53,7 @@ fn factorize_binned<'py>(
     n_bins: usize,
     bin_size: Option<f64>,
     per_unit: bool,
-) -> PyResult<(Bound<'py, PyArray1<u32>>, usize, Bound<'py, PyArray2<f64>>)> {
+) -> PyResult<Factorized<'py>> {
     let binning = Binning::new(strategy, n_bins, bin_size, per_unit)?;
     // The core checks finiteness itself, in the pass that finds the ranges.
     let (ids, m, binner) = match views(&[("x", &x)])? {
@@ -127,7 +130,7 @@ fn entropy_rows<'py, R: AsRef<[(f64, usize)]>>(
         .iter()
         .flat_map(|t| t.as_ref().iter().flat_map(|&(h, m)| [h, m as f64]))
         .collect();
-    Ok(PyArray1::from_vec(py, flat).reshape([rows.len(), 2 * tables])?)
+    PyArray1::from_vec(py, flat).reshape([rows.len(), 2 * tables])
 }
 
 /// H(A), H(B), H(A,B) (nats) and their distinct counts, as an (R, 6) array: for the sample

@@ -206,7 +206,7 @@ fn standardize<'py>(
     let out = run(py, |ctl| {
         crate::preprocess::scaled_with_normals(data, divisors, scales, seed, ctl)
     })?;
-    Ok(PyArray1::from_vec(py, out).reshape([n, d])?)
+    PyArray1::from_vec(py, out).reshape([n, d])
 }
 
 #[pyfunction]

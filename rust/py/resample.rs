@@ -62,7 +62,7 @@ impl PyDraws {
     fn rows<'py>(&self, py: Python<'py>, start: usize, count: usize) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let flat = run(py, |ctl| self.inner.rows(start..start + count, ctl))?;
         let flat: Vec<i64> = flat.into_iter().map(i64::from).collect();
-        Ok(PyArray1::from_vec(py, flat).reshape([count, self.inner.m()])?)
+        PyArray1::from_vec(py, flat).reshape([count, self.inner.m()])
     }
 }
 
