@@ -4,8 +4,8 @@
 //!
 //! Rows are hashed in parallel, ids are assigned from the hashes, and every row is then checked
 //! against its pattern's first row, so a hash collision can never merge two different patterns
-//! ([`factorize_rows`]). Rows of small integers skip the hashing: their mixed-radix key numbers a
-//! direct table ([`number_small_keys`]).
+//! (`factorize_rows`). Rows of small integers skip the hashing: their mixed-radix key numbers a
+//! direct table (`number_small_keys`).
 
 use crate::error::{CoreError, Result};
 use crate::parallel::Ctl;

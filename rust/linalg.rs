@@ -1,12 +1,12 @@
-//! Dense linear algebra of the core, all through faer: row-major matrix products ([`gemm_abt`],
-//! [`gemm_atb`], [`gemm_abt_scaled`]), scatter matrices over gathered blocks of rows
-//! ([`scatter_matrix`]), and the symmetric eigendecomposition, thin SVD and Cholesky factorisation
+//! Dense linear algebra of the core, all through faer: row-major matrix products (`gemm_abt`,
+//! `gemm_atb`, `gemm_abt_scaled`), scatter matrices over gathered blocks of rows
+//! (`scatter_matrix`), and the symmetric eigendecomposition, thin SVD and Cholesky factorisation
 //! the estimators need.
 //!
 //! Every faer call gets its parallelism explicitly, never faer's global setting (which is rayon's
 //! global pool: it would start threads beyond `set_num_threads`). Products run sequentially
 //! (`Par::Seq`): callers parallelise over blocks themselves, in a fixed partition, so results do
-//! not depend on the thread count. Decompositions run sequentially too ([`DECOMPOSITION_PAR`]),
+//! not depend on the thread count. Decompositions run sequentially too (`DECOMPOSITION_PAR`),
 //! inside the crate's pool.
 
 use crate::error::{CoreError, Result};

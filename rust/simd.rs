@@ -1,8 +1,8 @@
 //! Vectorised kernels and the run-time choice of instruction set.
 //!
-//! Hot loops are written so that the compiler vectorises them ([`exp_nonpositive`], [`ln_mantissa`],
-//! the lane-wise [`max_sum`]) and compiled twice where it pays: for the baseline x86-64 target and
-//! with AVX2, picked at run time by [`has_avx2`]. The two versions evaluate the same IEEE
+//! Hot loops are written so that the compiler vectorises them (`exp_nonpositive`, `ln_mantissa`,
+//! the lane-wise `max_sum`) and compiled twice where it pays: for the baseline x86-64 target and
+//! with AVX2, picked at run time by `has_avx2`. The two versions evaluate the same IEEE
 //! operations in the same order (AVX2 brings no fused multiply-add), so they return the same bits.
 
 /// Whether this processor runs AVX2 code (the check is cached by the standard library). The one

@@ -1,5 +1,5 @@
 //! The parallel bucket sort of the one-dimensional back-ends ([`super::sorted1d`], [`super::plane`]):
-//! values sorted in IEEE total order with ties by index, and the equal-width [`Buckets`] that
+//! values sorted in IEEE total order with ties by index, and the equal-width `Buckets` that
 //! give a query a starting position near its value.
 
 use crate::parallel::Ctl;
