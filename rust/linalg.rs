@@ -20,9 +20,10 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 /// The parallelism of faer's decompositions: sequential, because faer's parallel ones give other
 /// bits at other thread counts. Measured with faer 0.24.4 (Par::Seq against Par::rayon(2) and
 /// Par::rayon(4), random matrices): the symmetric eigendecomposition differs from n = 320 on (up
-/// to 2·10⁻¹² in the eigenvalues at n = 1024; equal at n ≤ 256), the thin SVD from 128 × 16 (4
-/// threads) or 512 × 64 (2 threads) on; the Cholesky factor was equal up to n = 1024, and runs
-/// sequentially as well so that no decomposition depends on the thread count.
+/// to 2·10⁻¹² in the eigenvalues at n = 1024; equal at n ≤ 256); the thin SVD's U differs already
+/// at 100 × 100 and 128 × 16 (4 threads), its values from 256 × 16 (4 threads) or 512 × 64
+/// (2 threads) on (equal at 16 × 7, 64 × 64, 200 × 200); the Cholesky factor was equal up to
+/// n = 1024, and runs sequentially as well so that no decomposition depends on the thread count.
 const DECOMPOSITION_PAR: Par = Par::Seq;
 
 /// Copies rows `rows` of `p`, minus `centre` (if any), into `buf` (row-major, `rows.len() × d`).
