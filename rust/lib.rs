@@ -3,12 +3,18 @@
 //! The core is pure Rust (no Python): functions over slices that return `Result<_, CoreError>`.
 //! The PyO3 binding layer lives in `py/` behind the `python` cargo feature.
 
+pub mod choice;
 pub mod error;
+pub mod factorize;
 pub mod geometry;
 pub mod info;
 pub mod knn;
+pub mod linalg;
 pub mod parallel;
+pub mod points;
+pub mod preprocess;
 pub mod random;
+pub mod simd;
 pub mod special;
 
 #[cfg(feature = "python")]

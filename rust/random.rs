@@ -314,7 +314,7 @@ mod tests {
 
 /// The ziggurat's base: r, where the tail starts, and v, the area of each layer, for 256 layers
 /// (Marsaglia & Tsang 2000, section on the normal distribution).
-const ZIGGURAT_R: f64 = 3.654_152_885_361_008_8;
+const ZIGGURAT_R: f64 = 3.654_152_885_361_009; // Marsaglia & Tsang's 3.6541528853610088
 const ZIGGURAT_V: f64 = 4.928_673_233_99e-3;
 
 /// The ziggurat's layer edges x_0 … x_256 (x_0 = v/f(r), x_1 = r, f(x_{i+1}) = f(x_i) + v/x_i,
@@ -342,105 +342,9 @@ fn ziggurat() -> &'static Ziggurat {
     })
 }
 
-/// Rows per block of [`scaled_with_normals`]: block b draws from stream b.
-const NOISE_ROWS: usize = 4096;
-
-/// The row-major `data` (rows of `divisors.len()` values) with column j divided by
-/// `divisors[j]` and, when `seed` is given, `scales[j]`·z added, z standard normal and
-/// independent: the normalisation and jitter of SPEC §1, in one parallel pass into a new buffer.
-/// Rows come in blocks of [`NOISE_ROWS`] drawn from stream (seed, block) in row-major order, so
-/// the noise depends on the seed alone, not on the thread count. Each value is
-/// `data/divisor + scale·z`, the same IEEE operations as dividing and then adding the noise.
-pub fn scaled_with_normals(
-    data: &[f64],
-    divisors: &[f64],
-    scales: &[f64],
-    seed: Option<u64>,
-    ctl: &crate::parallel::Ctl,
-) -> crate::error::Result<Vec<f64>> {
-    let d = divisors.len();
-    if d == 0 || data.len() % d != 0 || scales.len() != d {
-        return Err(crate::error::CoreError::invalid(
-            "scales",
-            format!("{d} divisors and {} scales for {} values", scales.len(), data.len()),
-        ));
-    }
-    let mut out = vec![0.0; data.len()];
-    ctl.fill_blocks(&mut out, NOISE_ROWS * d, |start, block| {
-        let src = &data[start..start + block.len()];
-        match seed {
-            Some(seed) => {
-                let mut g = Xoshiro256pp::for_stream(seed, (start / (NOISE_ROWS * d)) as u64);
-                for (t, (o, &v)) in block.iter_mut().zip(src).enumerate() {
-                    *o = v / divisors[t % d] + scales[t % d] * g.normal();
-                }
-            }
-            None => block
-                .iter_mut()
-                .zip(src)
-                .enumerate()
-                .for_each(|(t, (o, &v))| *o = v / divisors[t % d]),
-        }
-    })?;
-    Ok(out)
-}
-
 #[cfg(test)]
-mod noise_tests {
+mod ziggurat_tests {
     use super::*;
-
-    /// The noise is its definition (so it does not depend on the thread count); its moments are those of a standard normal
-    /// (N = 4·10⁵: mean within 5 standard errors, variance within 5 of its standard errors); a
-    /// zero scale adds nothing; blocks draw independent streams.
-    #[test]
-    fn scaled_normals_are_reproducible_standard_normals() {
-        let ctl = crate::parallel::Ctl::uninterruptible().unwrap();
-        let (n, d) = (200_000, 2);
-        let a = scaled_with_normals(&vec![1.0; n * d], &[1.0, 1.0], &[1.0, 0.0], Some(7), &ctl).unwrap();
-        // The definition, serially: block b's values in row-major order from stream (7, b).
-        let mut b = vec![1.0; n * d];
-        for (blk, chunk) in b.chunks_mut(NOISE_ROWS * d).enumerate() {
-            let mut g = Xoshiro256pp::for_stream(7, blk as u64);
-            for (t, v) in chunk.iter_mut().enumerate() {
-                *v += [1.0, 0.0][t % d] * g.normal();
-            }
-        }
-        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
-        assert!(a.iter().skip(1).step_by(2).all(|&v| v == 1.0));
-        let z: Vec<f64> = a.iter().step_by(2).map(|v| v - 1.0).collect();
-        let mean = z.iter().sum::<f64>() / n as f64;
-        let var = z.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
-        assert!(mean.abs() < 5.0 / (n as f64).sqrt(), "mean {mean}");
-        assert!((var - 1.0).abs() < 5.0 * (2.0 / n as f64).sqrt(), "variance {var}");
-        let fourth = z.iter().map(|v| v.powi(4)).sum::<f64>() / n as f64;
-        assert!(
-            (fourth - 3.0).abs() < 5.0 * (96.0 / n as f64).sqrt(),
-            "fourth moment {fourth}"
-        );
-        // Consecutive blocks are not copies of each other.
-        assert_ne!(z[0], z[NOISE_ROWS]);
-    }
-
-    /// Division by the divisors first, then the noise, in the same IEEE operations as doing the
-    /// two steps apart; without a seed, division only.
-    #[test]
-    fn scaled_with_normals_divides_then_adds_noise() {
-        let ctl = crate::parallel::Ctl::uninterruptible().unwrap();
-        let data: Vec<f64> = (0..9000).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
-        let (div, scales) = ([3.0, 0.7, 1.0], [1e-10, 0.0, 2.0]);
-        let plain = scaled_with_normals(&data, &div, &scales, None, &ctl).unwrap();
-        assert!(plain
-            .iter()
-            .zip(&data)
-            .enumerate()
-            .all(|(t, (p, v))| p.to_bits() == (v / div[t % 3]).to_bits()));
-        let noisy = scaled_with_normals(&data, &div, &scales, Some(5), &ctl).unwrap();
-        let noise = scaled_with_normals(&vec![0.0; data.len()], &[1.0; 3], &[1.0; 3], Some(5), &ctl).unwrap();
-        for (t, ((o, p), z)) in noisy.iter().zip(&plain).zip(&noise).enumerate() {
-            assert_eq!(o.to_bits(), (p + scales[t % 3] * z).to_bits(), "value {t}");
-        }
-        assert!(scaled_with_normals(&data, &div, &scales[..2], None, &ctl).is_err());
-    }
 
     /// The ziggurat's top layer closes at the density's peak: f(x_255) + v/x_255 = f(0) = 1, so
     /// the 256 layers of area v cover the density exactly (the constants r and v belong together).

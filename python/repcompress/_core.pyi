@@ -1,54 +1,97 @@
 """Type stubs of the Rust extension. The documented API is the `repcompress` package itself."""
 
+from typing import Literal, final
+
 import numpy as np
 import numpy.typing as npt
 
-_Float = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+__all__ = [
+    "mutual_info_ksg",
+    "standardize",
+    "conditional_mutual_info_ksg",
+    "entropy_kl",
+    "mutual_info_ross",
+    "knn_kth_distances",
+    "knn_indices",
+    "knn_count_within",
+    "set_num_threads",
+    "get_num_threads",
+    "_forget_pool_after_fork",
+    "factorize_binned",
+    "factorize_integers",
+    "factorize_pairs",
+    "plugin_entropy_resamples",
+    "plugin_mi_resamples",
+    "Draws",
+    "knn_resamples",
+    "mutual_info_given_labels_ksg",
+    "ClassStats",
+    "nc1_from_data",
+    "nearest_class_mean",
+    "silhouette_samples",
+    "twonn",
+    "singular_values",
+    "effective_rank",
+    "ChannelEstimate",
+    "ChannelMI",
+    "gaussian_channel_mi",
+]
 
-def mutual_info_ksg(x: _Float, y: _Float, k: int, estimator: str, neighbors: str) -> float: ...
-def standardize(
-    a: npt.NDArray[np.float64],
-    divisors: npt.NDArray[np.float64],
-    scales: npt.NDArray[np.float64],
-    seed: int | None = None,
-) -> npt.NDArray[np.float64]: ...
-def conditional_mutual_info_ksg(x: _Float, y: _Float, z: _Float, k: int, neighbors: str) -> float: ...
-def entropy_kl(x: _Float, k: int, metric: str, neighbors: str) -> float: ...
-def mutual_info_ross(x: _Float, labels: npt.NDArray[np.int64], k: int, neighbors: str) -> float: ...
-def knn_kth_distances(x: _Float, k: int, metric: str, neighbors: str) -> _Float: ...
-def knn_indices(x: _Float, k: int, neighbors: str) -> npt.NDArray[np.uint32]: ...
-def knn_count_within(x: _Float, radii: _Float, strict: bool, neighbors: str) -> npt.NDArray[np.uint32]: ...
+_Float = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+_F64 = npt.NDArray[np.float64]
+_Codes = npt.NDArray[np.int64]  # class codes 0..n_classes-1
+_Ids = npt.NDArray[np.uint32]
+
+# The option strings (each parsed once into the core's enum; any other value is a ValueError).
+_Neighbors = Literal["auto", "kdtree", "brute"]
+_KsgVariant = Literal["ksg1", "ksg2"]
+_EntropyMetric = Literal["chebyshev", "euclidean"]
+_Scheme = Literal["bootstrap", "subsample", "permutation"]
+_Strategy = Literal["uniform", "quantile"]
+_Noise = Literal["shared", "per_sample"]
+_KnnEstimator = Literal[
+    "mutual_info", "conditional_mutual_info", "entropy", "mutual_info_labels", "mutual_info_given_labels"
+]
+
+# k-NN estimators and the neighbour engine (rust/py/mod.rs).
+def mutual_info_ksg(x: _Float, y: _Float, k: int, estimator: _KsgVariant, neighbors: _Neighbors) -> float: ...
+def standardize(a: _F64, divisors: _F64, scales: _F64, seed: int | None = None) -> _F64: ...
+def conditional_mutual_info_ksg(x: _Float, y: _Float, z: _Float, k: int, neighbors: _Neighbors) -> float: ...
+def entropy_kl(x: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> float: ...
+def mutual_info_ross(x: _Float, labels: _Codes, k: int, neighbors: _Neighbors) -> float: ...
+def knn_kth_distances(x: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> _Float: ...
+def knn_indices(x: _Float, k: int, neighbors: _Neighbors) -> _Ids: ...
+def knn_count_within(x: _Float, radii: _Float, strict: bool, neighbors: _Neighbors) -> _Ids: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def _forget_pool_after_fork() -> None: ...
 
-# Binned (plug-in) estimators.
+# Binned (plug-in) estimators and the row factorisation (rust/py/binning.rs).
 def factorize_binned(
-    x: _Float, strategy: str, n_bins: int, bin_size: float | None, per_unit: bool
-) -> tuple[npt.NDArray[np.uint32], int, npt.NDArray[np.float64]]: ...
-def factorize_integers(x: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint32], int]: ...
-def factorize_pairs(
-    ids_a: npt.NDArray[np.uint32], n_a: int, ids_b: npt.NDArray[np.uint32], n_b: int
-) -> tuple[npt.NDArray[np.uint32], int]: ...
+    x: _Float, strategy: _Strategy, n_bins: int, bin_size: float | None, per_unit: bool
+) -> tuple[_Ids, int, _F64]: ...
+def factorize_integers(x: npt.NDArray[np.int64]) -> tuple[_Ids, int]: ...
+def factorize_pairs(ids_a: _Ids, n_a: int, ids_b: _Ids, n_b: int) -> tuple[_Ids, int]: ...
 def plugin_entropy_resamples(
-    tables: list[tuple[npt.NDArray[np.uint32], int]], draws: Draws | None = None, start: int = 0, count: int = 1
-) -> npt.NDArray[np.float64]: ...
+    tables: list[tuple[_Ids, int]], draws: Draws | None = None, start: int = 0, count: int = 1
+) -> _F64: ...
 def plugin_mi_resamples(
-    ids_a: npt.NDArray[np.uint32],
+    ids_a: _Ids,
     n_a: int,
-    ids_b: npt.NDArray[np.uint32],
+    ids_b: _Ids,
     n_b: int,
     draws: Draws | None = None,
     start: int = 0,
     count: int = 1,
-) -> npt.NDArray[np.float64]: ...
+) -> _F64: ...
 
 # Resampling (rust/py/resample.rs).
+@final
 class Draws:
     """The resamples of one call; resample b draws its rows with a generator seeded from (seed, b).
     `scheme`: "bootstrap", "subsample" (half-samples) or "permutation" (within `strata` if given)."""
 
-    def __init__(self, scheme: str, n: int, seed: int, strata: npt.NDArray[np.int64] | None = None) -> None: ...
+    def __new__(cls, scheme: _Scheme, n: int, seed: int, strata: _Codes | None = None) -> Draws: ...
     @property
     def n(self) -> int: ...
     @property
@@ -56,27 +99,25 @@ class Draws:
     def rows(self, start: int, count: int) -> npt.NDArray[np.int64]: ...
 
 def knn_resamples(
-    estimator: str,
-    option: str,
+    estimator: _KnnEstimator,
+    option: str,  # the KSG variant (mutual informations) or the metric (entropy); ignored by the others
     arrays: list[_Float],
-    labels: npt.NDArray[np.int64] | None,
+    labels: _Codes | None,
     draws: Draws,
     start: int,
     count: int,
     picked: list[bool],
     k: int,
-    neighbors: str,
+    neighbors: _Neighbors,
 ) -> list[float]: ...
 def mutual_info_given_labels_ksg(
-    x: _Float, y: _Float, labels: npt.NDArray[np.int64], k: int, estimator: str, neighbors: str
+    x: _Float, y: _Float, labels: _Codes, k: int, estimator: _KsgVariant, neighbors: _Neighbors
 ) -> tuple[float, list[tuple[int, int]]]: ...
 
-# Geometry (rust/py/geometry.rs). Labels are int64 class codes 0..n_classes-1.
-_Codes = npt.NDArray[np.int64]
-_F64 = npt.NDArray[np.float64]
-
+# Geometry (rust/py/geometry.rs).
+@final
 class ClassStats:
-    def __init__(self, d: int, second_moments: bool) -> None: ...
+    def __new__(cls, d: int, second_moments: bool) -> ClassStats: ...
     @staticmethod
     def from_data(h: _Float, labels: _Codes, n_classes: int, second_moments: bool) -> ClassStats: ...
     def update(self, h: _Float, labels: _Codes, n_classes: int) -> None: ...
@@ -108,17 +149,53 @@ class ClassStats:
     def davies_bouldin(self) -> float: ...
 
 def nc1_from_data(h: _Float, labels: _Codes, n_classes: int, stats: ClassStats) -> float: ...
-def nearest_class_mean(h: _Float, stats: ClassStats) -> npt.NDArray[np.uint32]: ...
+def nearest_class_mean(h: _Float, stats: ClassStats) -> _Ids: ...
 def silhouette_samples(h: _Float, labels: _Codes, n_classes: int) -> _F64: ...
 def twonn(h: _Float, discard_fraction: float) -> tuple[float, int, int]: ...
 def singular_values(h: _Float) -> _F64: ...
 def effective_rank(h: _Float) -> float: ...
+
+# Gaussian channel (rust/py/gaussian.rs). Results in nats; None: not computed.
+@final
+class ChannelEstimate:
+    """One information quantity: Monte Carlo estimate and standard error, pairwise bounds (kl:
+    upper, bd: lower), maximum-entropy bound and ceiling."""
+
+    @property
+    def mi(self) -> float | None: ...
+    @property
+    def stderr(self) -> float | None: ...
+    @property
+    def kl(self) -> float | None: ...
+    @property
+    def bd(self) -> float | None: ...
+    @property
+    def maxent(self) -> float | None: ...
+    @property
+    def ceiling(self) -> float: ...
+
+@final
+class ChannelMI:
+    """h(Z|X), I(X;Z) (`total`), I(X;Z|Y) (`given_labels`, with labels) and the Monte Carlo
+    I(Y;Z) (`labels_mi` ± `labels_stderr`, with labels and draws)."""
+
+    @property
+    def h_z_given_x(self) -> float: ...
+    @property
+    def total(self) -> ChannelEstimate: ...
+    @property
+    def given_labels(self) -> ChannelEstimate | None: ...
+    @property
+    def labels_mi(self) -> float | None: ...
+    @property
+    def labels_stderr(self) -> float | None: ...
+
 def gaussian_channel_mi(
-    means: npt.NDArray[np.float64],
-    variances: npt.NDArray[np.float64],
-    noise: str,
-    draws: npt.NDArray[np.float64] | None,
+    means: _F64,
+    variances: _F64,
+    noise: _Noise,
+    draws: _F64 | None,
     n_draws: int,
     bounds: bool,
-    labels: npt.NDArray[np.int64] | None = None,
-) -> dict[str, float | None]: ...
+    labels: _Codes | None = None,
+) -> ChannelMI: ...

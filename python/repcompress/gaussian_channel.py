@@ -282,20 +282,21 @@ def gaussian_channel_mi(
     def scaled(x: float | None) -> float | None:
         return None if x is None else float(x) / unit
 
-    def quantity(prefix: str) -> ChannelInformation:
+    def quantity(e: _core.ChannelEstimate) -> ChannelInformation:
         return ChannelInformation(
-            mi=scaled(raw[prefix + "mi"]),
-            stderr=scaled(raw[prefix + "stderr"]),
-            lower=scaled(raw[prefix + "bd"]),
-            upper=scaled(raw[prefix + "kl"]),
-            maxent_upper=scaled(raw[prefix + "maxent"]),
-            ceiling=float(raw[prefix + "ceiling"]) / unit,
+            mi=scaled(e.mi),
+            stderr=scaled(e.stderr),
+            lower=scaled(e.bd),
+            upper=scaled(e.kl),
+            maxent_upper=scaled(e.maxent),
+            ceiling=float(e.ceiling) / unit,
         )
 
-    total = quantity("")
+    total = quantity(raw.total)
     given = labels_info = None
     if codes is not None:
-        given = quantity("given_labels_")
+        assert raw.given_labels is not None  # the core returns it whenever labels are given
+        given = quantity(raw.given_labels)
         counts = np.bincount(codes)
         p = counts / n
         h_y = float(-(p * np.log(p)).sum())
@@ -304,8 +305,8 @@ def gaussian_channel_mi(
             lower = total.lower - given.upper
             upper = total.upper - given.lower
         labels_info = ChannelInformation(
-            mi=scaled(raw.get("labels_mi")),
-            stderr=scaled(raw.get("labels_stderr")),
+            mi=scaled(raw.labels_mi),
+            stderr=scaled(raw.labels_stderr),
             lower=lower,
             upper=upper,
             maxent_upper=None,
@@ -318,7 +319,7 @@ def gaussian_channel_mi(
         upper=total.upper,
         maxent_upper=total.maxent_upper,
         log_n=total.ceiling,
-        h_z_given_x=float(raw["h_z_given_x"]) / unit,
+        h_z_given_x=float(raw.h_z_given_x) / unit,
         n_floored=n_floored,
         n_draws=n_draws,
         given_labels=given,

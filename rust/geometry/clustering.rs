@@ -1,10 +1,11 @@
 //! Clustering indices exactly as scikit-learn defines them (`sklearn.metrics`): Calinski–Harabasz,
 //! Davies–Bouldin and the silhouette coefficient (Euclidean).
 
-use super::{gather_rows, gemm_abt, ClassStats, Classes};
+use super::{ClassStats, Classes};
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
+use crate::linalg::{gather_rows, gemm_abt};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 
 /// scikit-learn's check: the number of clusters must lie in 2..=N−1.
 pub fn check_number_of_labels(n_labels: usize, n_samples: usize) -> Result<()> {
@@ -88,6 +89,10 @@ pub fn davies_bouldin(stats: &ClassStats) -> Result<f64> {
 /// Samples per block (rows and columns of one distance tile).
 const BLOCK: usize = 256;
 
+/// One distance tile of a silhouette round: blocks (I, J) and the per-class sums of I's samples
+/// and, unless I = J, of J's.
+type TileJob<'s> = (usize, usize, &'s mut [f64], Option<&'s mut [f64]>);
+
 /// Silhouette coefficient of every sample (Rousseeuw 1987), Euclidean, exact:
 /// a(i) = mean distance to the other members of its class, b(i) = min over other classes of the
 /// mean distance, s(i) = (b − a)/max(a, b); 0 for members of singleton classes and when
@@ -117,10 +122,10 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
     let runs = |b: usize| -> Vec<(usize, usize, usize)> {
         let (lo, hi) = span(b);
         let mut out: Vec<(usize, usize, usize)> = Vec::new();
-        for q in lo..hi {
+        for (q, &c) in class_at[lo..hi].iter().enumerate() {
             match out.last_mut() {
-                Some(last) if last.0 == class_at[q] => last.2 = q - lo + 1,
-                _ => out.push((class_at[q], q - lo, q - lo + 1)),
+                Some(last) if last.0 == c => last.2 = q + 1,
+                _ => out.push((c, q, q + 1)),
             }
         }
         out
@@ -176,11 +181,10 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
     for round in 0..=pair_rounds {
         // Disjoint mutable views of every block's sums.
         let mut blocks: Vec<Option<&mut [f64]>> = sums.chunks_mut(BLOCK * k).map(Some).collect();
-        let mut jobs: Vec<(usize, usize, &mut [f64], Option<&mut [f64]>)> = Vec::new();
+        let mut jobs: Vec<TileJob<'_>> = Vec::new();
         if round == 0 {
-            for b in 0..nb {
-                let sb = blocks[b].take().unwrap();
-                jobs.push((b, b, sb, None));
+            for (b, sums_b) in blocks.iter_mut().enumerate() {
+                jobs.push((b, b, sums_b.take().unwrap(), None));
             }
         } else {
             // Circle method: position 0 fixed, the others rotate; pair t with m - 1 - t.

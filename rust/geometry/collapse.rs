@@ -1,11 +1,11 @@
 //! Class-distance normalised variance (Galanti et al. 2022) and neural collapse NC1–NC4
 //! (Papyan, Han & Donoho 2020), over the classes present.
 
-use super::{gather_rows, gemm_abt, ClassStats, Classes, GATHER_ROWS};
+use super::{ClassStats, Classes};
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
+use crate::linalg::{gather_rows, gemm_abt, thin_svd_of_transpose, GATHER_ROWS};
 use crate::parallel::Ctl;
-use faer::MatRef;
+use crate::points::{Points, Real};
 
 fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
@@ -45,21 +45,16 @@ pub fn cdnv(stats: &ClassStats, ddof: u32) -> Result<f64> {
 /// Mᵀ (d × C), Σ_B = Mᵀ M / C = Σ_k (s_k²/C) u_k u_kᵀ. Keeps at most C − 1 directions (the centred
 /// means sum to zero) and drops those with s_k ≤ max(d, C)·ε·s_max (numpy's matrix_rank
 /// tolerance on the singular values of the centred-mean matrix). Returns (s_k², U as d × r row-major).
-pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn between_directions(stats: &ClassStats, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
     let k = stats.need_classes()?;
     let d = stats.dim();
     let m = stats.centred_means(); // k × d row-major = Mᵀ column-major
-    let mt = MatRef::from_row_major_slice(&m, k, d).transpose(); // d × k
-    let svd = mt
-        .thin_svd()
-        .map_err(|e| CoreError::Internal(format!("SVD of the class means failed: {e:?}")))?;
-    let s = svd.S().column_vector();
-    let u = svd.U();
-    let r_all = s.nrows();
+    let (s, u) = thin_svd_of_transpose(&m, k, d, ctl)?; // U: d × r_all row-major
+    let r_all = s.len();
     let mut idx: Vec<usize> = (0..r_all).collect();
     idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
     let s_max = if r_all > 0 { s[idx[0]] } else { 0.0 };
-    if !(s_max > 0.0) {
+    if s_max.is_nan() || s_max <= 0.0 {
         return Err(CoreError::invalid(
             "h",
             "all class means coincide: Σ_B = 0 and NC1 is undefined",
@@ -71,30 +66,35 @@ pub fn between_directions(stats: &ClassStats) -> Result<(Vec<f64>, Vec<f64>)> {
     let mut dirs = vec![0.0; d * r];
     for i in 0..d {
         for (q, &j) in keep.iter().enumerate() {
-            dirs[i * r + q] = u[(i, j)];
+            dirs[i * r + q] = u[i * r_all + j];
         }
     }
     Ok((keep.iter().map(|&j| s[j] * s[j]).collect(), dirs))
 }
 
 /// NC1 = Tr(Σ_W Σ_B⁺)/C = Σ_k u_kᵀ Σ_W u_k / s_k², with Σ_W = S_W/N from the accumulated S_W.
-pub fn nc1(stats: &ClassStats) -> Result<f64> {
+pub fn nc1(stats: &ClassStats, ctl: &Ctl) -> Result<f64> {
     let w = stats.within().ok_or_else(|| {
         CoreError::invalid(
             "second_moments",
             "NC1 from accumulated statistics needs second_moments=True",
         )
     })?;
-    let (s2, u) = between_directions(stats)?;
+    let (s2, u) = between_directions(stats, ctl)?;
     let (d, r) = (stats.dim(), s2.len());
     let n = stats.n_samples() as f64;
-    let mut total = 0.0;
-    for q in 0..r {
+    // u_kᵀ S_W u_k for every direction, in parallel (interruptible between chunks of directions).
+    let mut quads = vec![0.0f64; r];
+    ctl.fill_blocks(&mut quads, 1, |q, out| {
         let mut quad = 0.0;
         for i in 0..d {
             let wu: f64 = (0..d).map(|j| w[i * d + j] * u[j * r + q]).sum();
             quad += u[i * r + q] * wu;
         }
+        out[0] = quad;
+    })?;
+    let mut total = 0.0;
+    for (q, quad) in quads.iter().enumerate() {
         total += quad / n / s2[q];
     }
     Ok(total)
@@ -103,7 +103,7 @@ pub fn nc1(stats: &ClassStats) -> Result<f64> {
 /// NC1 from the data without forming Σ_W: u_kᵀ Σ_W u_k = (1/N) Σ_i ((h_i − μ_{y_i})·u_k)², an
 /// N·d·r product over centred blocks of each class (r ≤ C − 1 directions).
 pub fn nc1_from_points<T: Real>(p: Points<'_, T>, classes: &Classes, stats: &ClassStats, ctl: &Ctl) -> Result<f64> {
-    let (s2, u) = between_directions(stats)?;
+    let (s2, u) = between_directions(stats, ctl)?;
     let (d, r, k) = (p.d(), s2.len(), classes.n_classes());
     // u as r × d row-major, for out(rows × r) = block(rows × d) · uᵀ.
     let mut ut = vec![0.0; r * d];

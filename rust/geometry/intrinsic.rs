@@ -1,11 +1,13 @@
 //! Intrinsic dimension: TwoNN (Facco, d'Errico, Rodriguez & Laio, Sci. Rep. 7, 2017) and the
 //! effective rank (Roy & Vetterli, EUSIPCO 2007).
 
-use super::{gemm_abt, gram, sym_eigen};
 use crate::error::{CoreError, Result};
-use crate::info::binning::factorize_rows;
-use crate::knn::{self, Euclidean, Method, Metric, Points, Real};
+use crate::factorize::factorize_rows;
+use crate::knn::metric::{Euclidean, Metric};
+use crate::knn::{self, Method};
+use crate::linalg::{gather_rows, gemm_abt, scatter_matrix, sym_eigen, symmetrize, GATHER_ROWS};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 
 /// The distinct rows of `p` (first occurrence kept, in order), or None when all rows are distinct.
 /// -0.0 and 0.0 are the same coordinate. Rows are matched exactly by the pattern factorisation
@@ -120,8 +122,8 @@ pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Res
     }
     mean.iter_mut().for_each(|m| *m /= n as f64);
     let order: Vec<u32> = (0..n as u32).collect();
-    let cov = gram(p, &order, &|_| Some(&mean[..]), ctl)?;
-    let (vals, vecs) = sym_eigen(&cov, d, true)?;
+    let cov = scatter_matrix(p, &order, &|_| Some(&mean[..]), ctl)?;
+    let (vals, vecs) = sym_eigen(&cov, d, true, ctl)?;
     // Vᵀ as d × d row-major, rows by decreasing eigenvalue.
     let mut idx: Vec<usize> = (0..d).collect();
     idx.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
@@ -132,13 +134,13 @@ pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Res
         }
     }
     let mut out = vec![0.0; n * d];
-    const ROWS: usize = super::GATHER_ROWS;
+    const ROWS: usize = GATHER_ROWS;
     ctl.fill_blocks(&mut out, ROWS * d, |start, sl| {
         let first = start / d;
         let rows = sl.len() / d;
         let idx: Vec<u32> = (first as u32..(first + rows) as u32).collect();
         let mut buf = vec![0.0; rows * d];
-        super::gather_rows(p, &idx, Some(&mean), &mut buf);
+        gather_rows(p, &idx, Some(&mean), &mut buf);
         gemm_abt(sl, &buf, &vt, rows, d, d, false);
     })?;
     let mut extent = vec![0.0f64; d];
@@ -171,7 +173,7 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
     let (n, d) = (p.n(), p.d());
     let g = if d <= n {
         let order: Vec<u32> = (0..n as u32).collect();
-        gram(p, &order, &|_| None, ctl)?
+        scatter_matrix(p, &order, &|_| None, ctl)?
     } else {
         // N × N Gram, summed over blocks of columns gathered in f64.
         const COLS: usize = 256;
@@ -189,11 +191,11 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
             ctl.check()?;
             j0 += w;
         }
-        super::symmetrize(&mut g, n);
+        symmetrize(&mut g, n);
         g
     };
     let m = n.min(d);
-    let (vals, _) = sym_eigen(&g, m, false)?;
+    let (vals, _) = sym_eigen(&g, m, false, ctl)?;
     Ok(vals.into_iter().rev().map(|v| v.max(0.0).sqrt()).collect())
 }
 
@@ -201,7 +203,7 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
 pub fn effective_rank<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<f64> {
     let s = singular_values(p, ctl)?;
     let total: f64 = s.iter().sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return Err(CoreError::invalid(
             "h",
             "all entries are 0: the effective rank is undefined",

@@ -8,10 +8,11 @@
 //! n = n_a + n_b, δ = μ_b − μ_a, μ = μ_a + δ n_b/n, M2 = M2_a + M2_b + ‖δ‖² n_a n_b/n,
 //! S_W = S_W,a + S_W,b + Σ_c (n_a n_b/n) δ_c δ_cᵀ.
 
-use super::{gram, need_two_classes, Classes};
+use super::{need_two_classes, Classes};
 use crate::error::{CoreError, Result};
-use crate::knn::{Points, Real};
+use crate::linalg::{gemm_atb, scatter_matrix, sym_eigen, symmetrize};
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 
 #[derive(Clone, Debug)]
 pub struct ClassStats {
@@ -121,7 +122,7 @@ impl ClassStats {
                 let id = classes.ids[pos_class[pos] as usize] as usize;
                 Some(&stats.means[id * d..(id + 1) * d])
             };
-            let w = gram(p, &classes.order, &mean_of, ctl)?;
+            let w = scatter_matrix(p, &classes.order, &mean_of, ctl)?;
             stats.within = Some(w);
         }
         Ok(stats)
@@ -222,8 +223,8 @@ impl ClassStats {
             }
             let rows = corr.len() / d;
             if rows > 0 {
-                super::gemm_atb(wa, &corr, &corr, d, d, rows, true);
-                super::symmetrize(wa, d);
+                gemm_atb(wa, &corr, &corr, d, d, rows, true);
+                symmetrize(wa, d);
             }
         }
         Ok(())
@@ -355,8 +356,8 @@ impl ClassStats {
     fn outer_sum(&self, rows: &[f64]) -> Vec<f64> {
         let d = self.d;
         let mut m = vec![0.0; d * d];
-        super::gemm_atb(&mut m, rows, rows, d, d, rows.len() / d, false);
-        super::symmetrize(&mut m, d);
+        gemm_atb(&mut m, rows, rows, d, d, rows.len() / d, false);
+        symmetrize(&mut m, d);
         m
     }
 
@@ -373,7 +374,7 @@ impl ClassStats {
     }
 
     /// tr((S_W + ridge·N·I)⁻¹ S_B), i.e. ridge is added to the within-class covariance S_W/N.
-    pub fn fisher_ratio(&self, ridge: f64) -> Result<f64> {
+    pub fn fisher_ratio(&self, ridge: f64, ctl: &Ctl) -> Result<f64> {
         self.need_classes()?;
         let d = self.d;
         let w = self
@@ -386,7 +387,7 @@ impl ClassStats {
             ));
         }
         let n = self.n_samples() as f64;
-        let (vals, vecs) = super::sym_eigen(w, d, true)?;
+        let (vals, vecs) = sym_eigen(w, d, true, ctl)?;
         let top = vals.iter().cloned().fold(0.0f64, f64::max);
         let shift = ridge * n;
         if shift == 0.0 && (top <= 0.0 || vals[0] <= top * d as f64 * f64::EPSILON) {
@@ -396,18 +397,23 @@ impl ClassStats {
                  direction inside every class): pass ridge > 0",
             ));
         }
-        // tr(A⁻¹ S_B) = Σ_j v_jᵀ S_B v_j / (w_j + shift), S_B = Σ_c n_c δ_c δ_cᵀ.
+        // tr(A⁻¹ S_B) = Σ_c Σ_j n_c (v_jᵀ δ_c)² / (w_j + shift), S_B = Σ_c n_c δ_c δ_cᵀ. The C × d
+        // terms are computed in parallel (interruptible between chunks of classes), then added in
+        // class order, then j order, as one sequential sum.
         let mu = self.grand_mean();
-        let mut total = 0.0;
-        for c in self.present() {
+        let present = self.present();
+        let mut terms = vec![0.0f64; present.len() * d];
+        let bounds: Vec<usize> = (0..=present.len()).map(|q| q * d).collect();
+        ctl.fill_segments(&mut terms, &bounds, |q, _, out| {
+            let c = present[q];
             let nc = self.counts[c] as f64;
             let delta: Vec<f64> = self.mean(c).iter().zip(&mu).map(|(a, b)| a - b).collect();
-            for j in 0..d {
+            for (j, t) in out.iter_mut().enumerate() {
                 let proj: f64 = (0..d).map(|i| vecs[i * d + j] * delta[i]).sum();
-                total += nc * proj * proj / (vals[j] + shift);
+                *t = nc * proj * proj / (vals[j] + shift);
             }
-        }
-        Ok(total)
+        })?;
+        Ok(terms.iter().fold(0.0, |total, &t| total + t))
     }
 }
 

@@ -4,6 +4,8 @@ use super::clustering::{calinski_harabasz, silhouette_samples};
 use super::collapse::{cdnv, nc1, nc1_from_points};
 use super::intrinsic::{effective_rank, twonn};
 use super::*;
+use crate::parallel::Ctl;
+use crate::points::Points;
 
 fn lcg(seed: &mut u64) -> f64 {
     *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -37,8 +39,8 @@ fn stats_match_naive_means_and_variances() {
         let mean: Vec<f64> = (0..d)
             .map(|j| rows.iter().map(|&i| x[i * d + j]).sum::<f64>() / rows.len() as f64)
             .collect();
-        for j in 0..d {
-            close(st.mean(c)[j], mean[j], 1e-12);
+        for (&got, &want) in st.mean(c).iter().zip(&mean) {
+            close(got, want, 1e-12);
         }
         let m2: f64 = rows
             .iter()
@@ -82,7 +84,7 @@ fn streaming_equals_one_shot_and_nc1_paths_agree() {
     }
     let classes = Classes::new(&codes, n, k).unwrap();
     let fast = nc1_from_points(p, &classes, &whole, &ctl).unwrap();
-    close(nc1(&acc).unwrap(), fast, 1e-10);
+    close(nc1(&acc, &ctl).unwrap(), fast, 1e-10);
     close(
         calinski_harabasz(&acc).unwrap(),
         calinski_harabasz(&whole).unwrap(),
@@ -149,7 +151,7 @@ fn twonn_finds_the_dimension_of_a_plane_and_effective_rank_of_identity() {
         x[i * 5 + 1] = v;
         x[i * 5 + 3] = u - v;
     }
-    x.extend_from_slice(&x[..50].to_vec()); // 10 duplicate rows
+    x.extend_from_within(..50); // 10 duplicate rows
     let r = twonn(Points::new("h", &x, n + 10, 5).unwrap(), 0.1, &ctl).unwrap();
     assert_eq!(r.n_distinct, n);
     assert!((r.dimension - 2.0).abs() < 0.2, "{}", r.dimension);
@@ -207,7 +209,8 @@ fn gaussian_subspace(n: usize, d: usize, intrinsic: usize, seed: u64) -> Vec<f64
 #[test]
 #[ignore]
 fn twonn_timings() {
-    use crate::knn::{build_index, Euclidean, Method};
+    use crate::knn::metric::Euclidean;
+    use crate::knn::{build_index, Method};
     use std::time::Instant;
     let ctl = Ctl::uninterruptible().unwrap();
     let (n, d) = (50_000, 64);

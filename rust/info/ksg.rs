@@ -5,11 +5,14 @@
 //! asks the neighbour engine (`crate::knn`) for its distances and counts. Results are in nats and
 //! never clipped here; the arrays arrive already normalised/jittered (or not) by the caller.
 
+use crate::choice::Choice;
 use crate::error::{CoreError, Result};
+use crate::knn::metric::{Chebyshev, Euclidean, Metric};
 use crate::knn::plane::StripPlane;
 use crate::knn::sorted1d::Sorted1D;
-use crate::knn::{build_index, check_k, concat_columns, Chebyshev, Euclidean, Method, Metric, Points, Real};
+use crate::knn::{build_index, check_k, Method};
 use crate::parallel::Ctl;
+use crate::points::{concat_columns, Points, Real};
 use crate::special::{digamma, ln_gamma_half_integer, mean_digamma_counts};
 
 /// Which KSG estimator (Kraskov et al. 2004).
@@ -21,17 +24,9 @@ pub enum KsgVariant {
     Ksg2,
 }
 
-impl KsgVariant {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "ksg1" => Ok(KsgVariant::Ksg1),
-            "ksg2" => Ok(KsgVariant::Ksg2),
-            other => Err(CoreError::invalid(
-                "estimator",
-                format!("unknown estimator {other:?}; expected 'ksg1' or 'ksg2'"),
-            )),
-        }
-    }
+impl Choice for KsgVariant {
+    const ARG: &'static str = "estimator";
+    const NAMES: &'static [(&'static str, Self)] = &[("ksg1", KsgVariant::Ksg1), ("ksg2", KsgVariant::Ksg2)];
 }
 
 /// The norm used by the Kozachenko–Leonenko entropy estimator.
@@ -41,17 +36,12 @@ pub enum EntropyMetric {
     Euclidean,
 }
 
-impl EntropyMetric {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "chebyshev" => Ok(EntropyMetric::Chebyshev),
-            "euclidean" => Ok(EntropyMetric::Euclidean),
-            other => Err(CoreError::invalid(
-                "metric",
-                format!("unknown metric {other:?}; expected 'chebyshev' or 'euclidean'"),
-            )),
-        }
-    }
+impl Choice for EntropyMetric {
+    const ARG: &'static str = "metric";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("chebyshev", EntropyMetric::Chebyshev),
+        ("euclidean", EntropyMetric::Euclidean),
+    ];
 }
 
 fn same_length<T: Real>(first: &Points<'_, T>, others: &[(&'static str, &Points<'_, T>)]) -> Result<()> {

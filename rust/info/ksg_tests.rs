@@ -1,7 +1,7 @@
 //! Estimators against naive formulas and analytic values.
 
 use super::*;
-use crate::knn::Points;
+use crate::points::Points;
 
 fn gaussian_pairs(n: usize, rho: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
     // Box–Muller on SplitMix64.

@@ -7,10 +7,12 @@
 //! or used as it is (a permutation test shuffles one variable and leaves the other alone). Each
 //! resample is one job; the estimator inside it may itself run in parallel on the same pool.
 
+use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
-use crate::knn::{Method, Points, Real};
+use crate::knn::Method;
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use crate::random::Xoshiro256pp;
 use std::ops::Range;
 
@@ -26,18 +28,13 @@ pub enum Scheme {
     Permutation,
 }
 
-impl Scheme {
-    pub fn parse(name: &str) -> Result<Scheme> {
-        match name {
-            "bootstrap" => Ok(Scheme::Bootstrap),
-            "subsample" => Ok(Scheme::HalfSample),
-            "permutation" => Ok(Scheme::Permutation),
-            other => Err(CoreError::invalid(
-                "scheme",
-                format!("unknown resampling {other:?}; expected 'bootstrap', 'subsample' or 'permutation'"),
-            )),
-        }
-    }
+impl Choice for Scheme {
+    const ARG: &'static str = "scheme";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("bootstrap", Scheme::Bootstrap),
+        ("subsample", Scheme::HalfSample),
+        ("permutation", Scheme::Permutation),
+    ];
 }
 
 /// The resamples of one call (resample numbers 0, 1, 2, …): resample b draws its rows with its own
@@ -232,7 +229,41 @@ pub enum KnnEstimator {
     MutualInfoGivenLabels(KsgVariant),
 }
 
+/// The k-NN estimators that can be evaluated on resamples, by name; the option each takes (a
+/// [`KsgVariant`] or an [`EntropyMetric`]) is given apart ([`KnnEstimator::new`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnnEstimatorKind {
+    MutualInfo,
+    ConditionalMutualInfo,
+    Entropy,
+    MutualInfoLabels,
+    MutualInfoGivenLabels,
+}
+
+impl Choice for KnnEstimatorKind {
+    const ARG: &'static str = "estimator";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("mutual_info", KnnEstimatorKind::MutualInfo),
+        ("conditional_mutual_info", KnnEstimatorKind::ConditionalMutualInfo),
+        ("entropy", KnnEstimatorKind::Entropy),
+        ("mutual_info_labels", KnnEstimatorKind::MutualInfoLabels),
+        ("mutual_info_given_labels", KnnEstimatorKind::MutualInfoGivenLabels),
+    ];
+}
+
 impl KnnEstimator {
+    /// The estimator `kind` with its option: the KSG variant of the mutual informations, the
+    /// metric of the entropy (named as [`Choice::parse`] reads them); the others ignore `option`.
+    pub fn new(kind: KnnEstimatorKind, option: &str) -> Result<Self> {
+        Ok(match kind {
+            KnnEstimatorKind::MutualInfo => KnnEstimator::MutualInfo(KsgVariant::parse(option)?),
+            KnnEstimatorKind::ConditionalMutualInfo => KnnEstimator::ConditionalMutualInfo,
+            KnnEstimatorKind::Entropy => KnnEstimator::Entropy(EntropyMetric::parse(option)?),
+            KnnEstimatorKind::MutualInfoLabels => KnnEstimator::MutualInfoLabels,
+            KnnEstimatorKind::MutualInfoGivenLabels => KnnEstimator::MutualInfoGivenLabels(KsgVariant::parse(option)?),
+        })
+    }
+
     /// How many point sets the estimator takes, and whether it takes labels.
     pub fn inputs(&self) -> (usize, bool) {
         match self {

@@ -6,11 +6,11 @@
 //! O(N) memory, no copy of the points. This is the path for high dimensions, where k-d trees
 //! degenerate into a slower scan.
 
-use super::{
-    check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, KBest, Metric, NeighborSearch, Points, Real,
-};
+use super::metric::Metric;
+use super::{check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, KBest, NeighborSearch};
 use crate::error::Result;
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use crate::with_dim;
 use std::marker::PhantomData;
 

@@ -47,14 +47,13 @@
 //! data whose nearest-neighbour distances are many orders of magnitude below their spread (or on
 //! heavily tied data) more candidates survive, which costs time, never exactness.
 
-use super::{
-    brute::BruteForce, check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, Euclidean, KBest, Metric,
-    NeighborSearch, Points, Real,
-};
+use super::brute::BruteForce;
+use super::metric::{Euclidean, Metric};
+use super::{check_k, knn_indices_in_blocks, kth_distances_in_blocks, within, KBest, NeighborSearch};
 use crate::error::Result;
+use crate::linalg::gemm_abt;
 use crate::parallel::Ctl;
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use crate::points::{Points, Real};
 
 /// Queries per block and points per tile (one block of products is `QUERY_BLOCK × POINT_TILE`
 /// f64, 1 MiB per thread).
@@ -173,14 +172,11 @@ impl<'a, T: Real> GramSearch<'a, T> {
     fn sweep(&self, start: usize, count: usize, s: &mut Scratch, mut visit: impl FnMut(usize, usize, &[f64])) {
         let (n, d) = (self.points.n(), self.points.d());
         self.gather_shifted(start, count, &mut s.queries);
-        let q = MatRef::from_row_major_slice(&s.queries[..count * d], count, d);
         let mut j0 = 0;
         while j0 < n {
             let len = POINT_TILE.min(n - j0);
             self.gather_shifted(j0, len, &mut s.tile);
-            let p = MatRef::from_row_major_slice(&s.tile[..len * d], len, d);
-            let out = MatMut::from_row_major_slice_mut(&mut s.dots[..count * len], count, len);
-            matmul(out, Accum::Replace, q, p.transpose(), 1.0, Par::Seq);
+            gemm_abt(&mut s.dots, &s.queries, &s.tile, count, len, d, false);
             for qi in 0..count {
                 visit(qi, j0, &s.dots[qi * len..(qi + 1) * len]);
             }

@@ -13,9 +13,11 @@
 //! max) of the same terms in the same order as [`Metric::dist`]: the same bits as the other
 //! back-ends.
 
-use super::{scatter_rows, within, KBest, Metric, NeighborSearch, Points, Real};
+use super::metric::Metric;
+use super::{scatter_rows, within, KBest, NeighborSearch};
 use crate::error::Result;
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 use crate::with_dim;
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -123,7 +125,7 @@ pub(super) type LeafScan<T> = unsafe fn(&[T], &[T], usize, &mut [T]) -> T;
 /// they return the same bits.
 pub(super) fn leaf_scan<T: Real, M: Metric, const D: usize>() -> LeafScan<T> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd::has_avx2() {
         return leaf_distances_avx2::<T, M, D>;
     }
     leaf_distances::<T, M, D>
@@ -447,17 +449,14 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
         self.knn::<D>(second, dsecond, next_level, best, exact_ties, seeded);
     }
 
-    /// Radius counts (including the query itself): `count[qi] += #{points of node within radii[qi]}`.
-    fn count<const D: usize>(
-        &mut self,
-        node: usize,
-        level: usize,
-        radii: &[T],
-        rmin: T,
-        rmax: T,
-        strict: bool,
-        count: &mut [u32],
-    ) {
+    /// Radius counts (including the query itself): `count[qi] += #{points of node within radii.each[qi]}`.
+    fn count<const D: usize>(&mut self, node: usize, level: usize, group: &GroupRadii<'_, T>, count: &mut [u32]) {
+        let GroupRadii {
+            each: radii,
+            min: rmin,
+            max: rmax,
+            strict,
+        } = *group;
         let tree = self.tree;
         let (lo, hi) = tree.boxes(node);
         let (s, e) = tree.ranges[node];
@@ -509,9 +508,19 @@ impl<'t, T: Real, M: Metric> GroupWalk<'t, T, M> {
                 return;
             }
         }
-        self.count::<D>(2 * node + 1, level + 1, radii, rmin, rmax, strict, count);
-        self.count::<D>(2 * node + 2, level + 1, radii, rmin, rmax, strict, count);
+        self.count::<D>(2 * node + 1, level + 1, group, count);
+        self.count::<D>(2 * node + 2, level + 1, group, count);
     }
+}
+
+/// The radii of a group of queries for [`GroupWalk::count`]: each query's reduced radius, their
+/// smallest and largest, and whether the counts are strict (`<`) or inclusive (`<=`).
+#[derive(Clone, Copy)]
+struct GroupRadii<'r, T> {
+    each: &'r [T],
+    min: T,
+    max: T,
+    strict: bool,
 }
 
 impl<T: Real, M: Metric> KdTree<T, M> {
@@ -582,9 +591,13 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
         with_dim!(self.d, D => {
             ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, start, out| {
                 let r: Vec<T> = (start..start + out.len()).map(|p| M::reduce_radius(radii[self.index[p] as usize])).collect();
-                let rmin = r.iter().copied().fold(T::INFINITY, T::min_of);
-                let rmax = r.iter().copied().fold(T::ZERO, T::max_of);
-                GroupWalk::new(self, self.n_internal + leaf, leaf_scan::<T, M, D>()).count::<D>(0, 0, &r, rmin, rmax, strict, out);
+                let group = GroupRadii {
+                    each: &r,
+                    min: r.iter().copied().fold(T::INFINITY, T::min_of),
+                    max: r.iter().copied().fold(T::ZERO, T::max_of),
+                    strict,
+                };
+                GroupWalk::new(self, self.n_internal + leaf, leaf_scan::<T, M, D>()).count::<D>(0, 0, &group, out);
                 // Each query met itself at distance 0.
                 for (c, &ri) in out.iter_mut().zip(&r) {
                     *c -= within(T::ZERO, ri, strict) as u32;

@@ -17,9 +17,12 @@
 //! current k-th distance; rounding is monotone, so the gap of every point further out is at least
 //! as large, and a point whose distance is not below the current k-th distance cannot change it.
 
-use super::{scatter_rows, sort_with_buckets, sorted1d::Sorted1D, Buckets, Real};
+use super::scatter_rows;
+use super::sort::{sort_with_buckets, Buckets};
+use super::sorted1d::Sorted1D;
 use crate::error::Result;
 use crate::parallel::Ctl;
+use crate::points::Real;
 use rayon::prelude::*;
 
 /// The k smallest distances seen so far, for the k-th distance search.
@@ -57,6 +60,8 @@ impl<T: Real> Best<T> for SmallestK<T> {
         self.items.len() == self.k && gap >= self.items[self.k - 1]
     }
     #[inline(always)]
+    // `!(d < worst)` rather than `d >= worst`: an incomparable distance must be rejected too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn consider(&mut self, d: T) {
         if self.items.len() == self.k {
             if !(d < self.items[self.k - 1]) {
@@ -138,6 +143,9 @@ pub struct StripPlane<T> {
 /// First position in `ey[cur..end]` whose value is not below `yq`, galloping forward from `cur`
 /// (every value before `cur` is known to be below `yq`).
 #[inline]
+// `!(ey[cur] < yq)` is the negation of the loop invariant "ey[lo] < yq" as written (also for an
+// incomparable value), not `ey[cur] >= yq`.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn advance<T: Real>(ey: &[T], cur: usize, end: usize, yq: T) -> usize {
     if cur >= end || !(ey[cur] < yq) {
         return cur;

@@ -5,11 +5,11 @@
 //! `v < q − r`, which rounds differently), so counts equal the other back-ends' exactly.
 //! Rounding is monotone, so |v − q| never increases as v approaches q from either side.
 
-use super::{
-    check_k, query_in_order, scatter_rows, sort_with_buckets, within, Buckets, KBest, NeighborSearch, Points, Real,
-};
+use super::sort::{sort_with_buckets, Buckets};
+use super::{check_k, query_in_order, scatter_rows, within, KBest, NeighborSearch};
 use crate::error::Result;
 use crate::parallel::Ctl;
+use crate::points::{Points, Real};
 
 const QUERY_BLOCK: usize = 1024;
 /// Positions tested at once by the windowed edge search of the radius counts.

@@ -1,6 +1,11 @@
 //! The back-ends against a naive O(N²) reference, with ties and duplicates on purpose.
 
+use super::metric::{Chebyshev, Euclidean, Metric};
+use super::sort::sort_with_indices;
 use super::*;
+use crate::choice::Choice;
+use crate::points::{Points, Real};
+use crate::with_dim;
 
 /// A small deterministic generator (SplitMix64) so the core's tests need no extra crates.
 pub(crate) struct SplitMix(pub u64);
@@ -139,10 +144,10 @@ fn euclidean_kth_distances_equal_naive() {
                 .unwrap()
                 .kth_distances(4, &ctl)
                 .unwrap();
-            for i in 0..n {
+            for (i, &got) in kth.iter().enumerate() {
                 let expected = naive_sorted_neighbours(&pts, i, true)[3].0;
                 assert!(
-                    (kth[i] - expected).abs() <= 1e-15 * expected.max(1.0),
+                    (got - expected).abs() <= 1e-15 * expected.max(1.0),
                     "n={n} d={d} {method:?}"
                 );
             }

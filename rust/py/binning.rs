@@ -1,10 +1,13 @@
-//! Bindings of the binned (plug-in) estimators (`crate::info::binning`).
+//! Bindings of the binned (plug-in) estimators (`crate::info::binning`, `crate::info::plugin`) and
+//! of the row factorisation (`crate::factorize`).
 
 use super::resample::PyDraws;
 use super::{run, views, FloatArray, View, Views};
 use crate::error::CoreError;
-use crate::info::binning::{self, Binner, Binning, ColumnRule};
-use crate::knn::{Points, Real};
+use crate::factorize;
+use crate::info::binning::{self, Binner, Binning, ColumnRule, Strategy};
+use crate::info::plugin;
+use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -15,19 +18,6 @@ fn unchecked_points<'a, T: Real>(v: &View<'a, T>) -> Result<Points<'a, T>, CoreE
         return Err(CoreError::invalid(name, format!("empty input (shape ({n}, {d}))")));
     }
     Ok(Points::trusted(data, n, d))
-}
-
-fn parse_binning(strategy: &str, n_bins: usize, bin_size: Option<f64>, per_unit: bool) -> Result<Binning, CoreError> {
-    match (strategy, bin_size) {
-        ("uniform", None) => Ok(Binning::Uniform { n_bins, per_unit }),
-        ("uniform", Some(bin_size)) => Ok(Binning::FixedWidth { bin_size }),
-        ("quantile", None) => Ok(Binning::Quantile { n_bins }),
-        ("quantile", Some(_)) => Err(CoreError::invalid("bin_size", "only applies to strategy='uniform'")),
-        (other, _) => Err(CoreError::invalid(
-            "strategy",
-            format!("unknown strategy {other:?}; expected 'uniform' or 'quantile'"),
-        )),
-    }
 }
 
 /// The fitted rule of each column as a (d, k) array: (lo, width) for equal-width bins, the edges
@@ -50,18 +40,21 @@ fn describe(binner: &Binner) -> (Vec<f64>, usize) {
     (flat, width)
 }
 
+/// Pattern ids, their number, and the fitted rule of each column (see [`describe`]).
+type Factorized<'py> = (Bound<'py, PyArray1<u32>>, usize, Bound<'py, PyArray2<f64>>);
+
 /// Pattern ids of the binned rows of x, their number, and the binning used.
 #[pyfunction]
 #[pyo3(signature = (x, strategy, n_bins, bin_size, per_unit))]
 fn factorize_binned<'py>(
     py: Python<'py>,
     x: FloatArray<'py>,
-    strategy: &str,
+    strategy: Strategy,
     n_bins: usize,
     bin_size: Option<f64>,
     per_unit: bool,
-) -> PyResult<(Bound<'py, PyArray1<u32>>, usize, Bound<'py, PyArray2<f64>>)> {
-    let binning = parse_binning(strategy, n_bins, bin_size, per_unit)?;
+) -> PyResult<Factorized<'py>> {
+    let binning = Binning::new(strategy, n_bins, bin_size, per_unit)?;
     // The core checks finiteness itself, in the pass that finds the ranges.
     let (ids, m, binner) = match views(&[("x", &x)])? {
         Views::F64(v) => run(py, |ctl| {
@@ -84,7 +77,7 @@ fn factorize_integers<'py>(
 ) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
     let (n, d) = (x.shape()[0], x.shape()[1]);
     let values = x.as_slice().map_err(|e| PyValueError::new_err(format!("x: {e}")))?;
-    let (ids, m) = run(py, |ctl| binning::factorize_integers(values, n, d, ctl))?;
+    let (ids, m) = run(py, |ctl| factorize::factorize_integers(values, n, d, ctl))?;
     Ok((PyArray1::from_vec(py, ids), m))
 }
 
@@ -102,7 +95,7 @@ fn factorize_pairs<'py>(
     n_b: usize,
 ) -> PyResult<(Bound<'py, PyArray1<u32>>, usize)> {
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
-    let (ids, m) = run(py, |ctl| binning::factorize_pairs((a, n_a), (b, n_b), ctl))?;
+    let (ids, m) = run(py, |ctl| plugin::factorize_pairs((a, n_a), (b, n_b), ctl))?;
     Ok((PyArray1::from_vec(py, ids), m))
 }
 
@@ -123,7 +116,7 @@ fn plugin_entropy_resamples<'py>(
         .map(|(ids, n)| Ok((ids_of("ids", ids)?, *n)))
         .collect::<PyResult<_>>()?;
     let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
-    let out = run(py, |ctl| binning::entropy_resamples(&slices, draws, ctl))?;
+    let out = run(py, |ctl| plugin::entropy_resamples(&slices, draws, ctl))?;
     entropy_rows(py, &out, slices.len())
 }
 
@@ -137,7 +130,7 @@ fn entropy_rows<'py, R: AsRef<[(f64, usize)]>>(
         .iter()
         .flat_map(|t| t.as_ref().iter().flat_map(|&(h, m)| [h, m as f64]))
         .collect();
-    Ok(PyArray1::from_vec(py, flat).reshape([rows.len(), 2 * tables])?)
+    PyArray1::from_vec(py, flat).reshape([rows.len(), 2 * tables])
 }
 
 /// H(A), H(B), H(A,B) (nats) and their distinct counts, as an (R, 6) array: for the sample
@@ -157,7 +150,7 @@ fn plugin_mi_resamples<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (a, b) = (ids_of("x", &ids_a)?, ids_of("y", &ids_b)?);
     let draws = draws.as_deref().map(|d| (&d.inner, start..start + count));
-    let out = run(py, |ctl| binning::mutual_info_resamples((a, n_a), (b, n_b), draws, ctl))?;
+    let out = run(py, |ctl| plugin::mutual_info_resamples((a, n_a), (b, n_b), draws, ctl))?;
     entropy_rows(py, &out, 3)
 }
 

@@ -1,14 +1,15 @@
 //! Bindings of the Gaussian-channel estimator (SPEC §3). The Python front door
 //! (`repcompress.gaussian_channel_mi`) validates, floors the variances and draws the noise; this
-//! layer borrows the float64 arrays, releases the GIL and returns the numbers as a dict.
+//! layer borrows the float64 arrays, releases the GIL and returns the numbers as a typed, frozen
+//! result ([`PyChannelMi`]).
 
 use super::run;
+use crate::choice::Choice;
 use crate::error::CoreError;
-use crate::info::gaussian::{self, Channel, Estimate, Noise, Request};
+use crate::info::gaussian::{self, Channel, ChannelMi, Estimate, Noise, NoiseKind, Request};
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 fn slice2<'a>(arg: &'static str, a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<(&'a [f64], usize, usize)> {
     if !a.is_c_contiguous() {
@@ -20,17 +21,76 @@ fn slice2<'a>(arg: &'static str, a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<(
     Ok((s, a.shape()[0], a.shape()[1]))
 }
 
-fn put_estimate(dict: &Bound<'_, PyDict>, prefix: &str, e: &Estimate) -> PyResult<()> {
-    dict.set_item(format!("{prefix}mi"), e.mc.map(|m| m.mi))?;
-    dict.set_item(format!("{prefix}stderr"), e.mc.map(|m| m.stderr))?;
-    dict.set_item(format!("{prefix}kl"), e.kl)?;
-    dict.set_item(format!("{prefix}bd"), e.bd)?;
-    dict.set_item(format!("{prefix}maxent"), e.maxent)?;
-    dict.set_item(format!("{prefix}ceiling"), e.ceiling)?;
-    Ok(())
+/// One information quantity of the channel, in nats: the paired Monte Carlo estimate and its
+/// standard error, the pairwise bounds (KL: upper, Bhattacharyya: lower), the maximum-entropy bound
+/// and the ceiling (None: not computed).
+#[pyclass(frozen, name = "ChannelEstimate", module = "repcompress._core")]
+pub(super) struct PyChannelEstimate {
+    inner: Estimate,
 }
 
-/// `noise`: "shared" (variances is 1 × d) or "per_sample" (N × d). `draws`: (n_draws·N) × d
+#[pymethods]
+impl PyChannelEstimate {
+    #[getter]
+    fn mi(&self) -> Option<f64> {
+        self.inner.mc.map(|m| m.mi)
+    }
+    #[getter]
+    fn stderr(&self) -> Option<f64> {
+        self.inner.mc.map(|m| m.stderr)
+    }
+    #[getter]
+    fn kl(&self) -> Option<f64> {
+        self.inner.kl
+    }
+    #[getter]
+    fn bd(&self) -> Option<f64> {
+        self.inner.bd
+    }
+    #[getter]
+    fn maxent(&self) -> Option<f64> {
+        self.inner.maxent
+    }
+    #[getter]
+    fn ceiling(&self) -> f64 {
+        self.inner.ceiling
+    }
+}
+
+/// Mutual information through the Gaussian channel, in nats: h(Z|X), I(X;Z) (`total`), with labels
+/// I(X;Z|Y) (`given_labels`) and the Monte Carlo I(Y;Z) with its standard error.
+#[pyclass(frozen, name = "ChannelMI", module = "repcompress._core")]
+pub(super) struct PyChannelMi {
+    inner: ChannelMi,
+}
+
+#[pymethods]
+impl PyChannelMi {
+    #[getter]
+    fn h_z_given_x(&self) -> f64 {
+        self.inner.h_z_given_x
+    }
+    #[getter]
+    fn total(&self) -> PyChannelEstimate {
+        PyChannelEstimate {
+            inner: self.inner.total,
+        }
+    }
+    #[getter]
+    fn given_labels(&self) -> Option<PyChannelEstimate> {
+        self.inner.given_labels.map(|inner| PyChannelEstimate { inner })
+    }
+    #[getter]
+    fn labels_mi(&self) -> Option<f64> {
+        self.inner.labels_mc.map(|m| m.mi)
+    }
+    #[getter]
+    fn labels_stderr(&self) -> Option<f64> {
+        self.inner.labels_mc.map(|m| m.stderr)
+    }
+}
+
+/// `noise`: shared (variances is 1 × d) or per-sample (N × d). `draws`: (n_draws·N) × d
 /// standard normals, row m·N + i for sample i, or None for no Monte Carlo. `labels`: codes 0..C−1.
 #[pyfunction]
 #[pyo3(signature = (means, variances, noise, draws, n_draws, bounds, labels=None))]
@@ -39,12 +99,12 @@ fn gaussian_channel_mi<'py>(
     py: Python<'py>,
     means: PyReadonlyArray2<'py, f64>,
     variances: PyReadonlyArray2<'py, f64>,
-    noise: &str,
+    noise: NoiseKind,
     draws: Option<PyReadonlyArray2<'py, f64>>,
     n_draws: usize,
     bounds: bool,
     labels: Option<PyReadonlyArray1<'py, i64>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<PyChannelMi> {
     let (mu, n, d) = slice2("means", &means)?;
     let (var, vn, vd) = slice2("variances", &variances)?;
     if vd != d {
@@ -53,11 +113,12 @@ fn gaussian_channel_mi<'py>(
         )));
     }
     let noise = match (noise, vn) {
-        ("shared", 1) => Noise::Shared(var),
-        ("per_sample", m) if m == n => Noise::PerSample(var),
+        (NoiseKind::Shared, 1) => Noise::Shared(var),
+        (NoiseKind::PerSample, m) if m == n => Noise::PerSample(var),
         _ => {
             return Err(PyValueError::new_err(format!(
-                "noise: {noise:?} does not fit variances of shape ({vn}, {vd})"
+                "noise: {:?} does not fit variances of shape ({vn}, {vd})",
+                noise.name()
             )))
         }
     };
@@ -79,20 +140,12 @@ fn gaussian_channel_mi<'py>(
     let r = run(py, |ctl| -> Result<_, CoreError> {
         gaussian::gaussian_channel_mi(&channel, &request, ctl)
     })?;
-    let dict = PyDict::new(py);
-    dict.set_item("h_z_given_x", r.h_z_given_x)?;
-    put_estimate(&dict, "", &r.total)?;
-    if let Some(c) = &r.given_labels {
-        put_estimate(&dict, "given_labels_", c)?;
-    }
-    if let Some(y) = r.labels_mc {
-        dict.set_item("labels_mi", y.mi)?;
-        dict.set_item("labels_stderr", y.stderr)?;
-    }
-    Ok(dict)
+    Ok(PyChannelMi { inner: r })
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyChannelEstimate>()?;
+    m.add_class::<PyChannelMi>()?;
     m.add_function(wrap_pyfunction!(gaussian_channel_mi, m)?)?;
     Ok(())
 }

@@ -59,8 +59,9 @@ impl PyClassStats {
     }
 
     /// Adds `other`, whose class code c is this object's code `map[c]`.
-    fn merge(&mut self, other: &PyClassStats, map: Vec<u32>) -> PyResult<()> {
-        Ok(self.inner.merge(&other.inner, &map)?)
+    fn merge(&mut self, py: Python<'_>, other: &PyClassStats, map: Vec<u32>) -> PyResult<()> {
+        let (inner, other) = (&mut self.inner, &other.inner);
+        run(py, |_| inner.merge(other, &map))
     }
 
     fn copy(&self) -> Self {
@@ -92,14 +93,17 @@ impl PyClassStats {
         let v: Vec<f64> = present.iter().flat_map(|&c| self.inner.mean(c).to_vec()).collect();
         array2(py, v, present.len(), d)
     }
-    fn variances(&self, ddof: u32) -> PyResult<Vec<f64>> {
-        Ok(self.inner.variances(ddof)?)
+    fn variances(&self, py: Python<'_>, ddof: u32) -> PyResult<Vec<f64>> {
+        let inner = &self.inner;
+        run(py, |_| inner.variances(ddof))
     }
-    fn trace_within(&self) -> f64 {
-        self.inner.trace_within()
+    fn trace_within(&self, py: Python<'_>) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |_| Ok(inner.trace_within()))
     }
-    fn trace_between(&self) -> f64 {
-        self.inner.trace_between()
+    fn trace_between(&self, py: Python<'_>) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |_| Ok(inner.trace_between()))
     }
     fn within<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let d = self.inner.dim();
@@ -110,43 +114,51 @@ impl PyClassStats {
         array2(py, w.to_vec(), d, d)
     }
     fn between<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let d = self.inner.dim();
-        array2(py, self.inner.between(), d, d)
+        let (inner, d) = (&self.inner, self.inner.dim());
+        array2(py, run(py, |_| Ok(inner.between()))?, d, d)
     }
     fn between_unweighted<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let d = self.inner.dim();
-        array2(py, self.inner.between_unweighted(), d, d)
+        let (inner, d) = (&self.inner, self.inner.dim());
+        array2(py, run(py, |_| Ok(inner.between_unweighted()))?, d, d)
     }
     fn cdnv_matrix<'py>(&self, py: Python<'py>, ddof: u32) -> PyResult<Bound<'py, PyAny>> {
-        let k = self.inner.present().len();
-        array2(py, collapse::cdnv_matrix(&self.inner, ddof)?, k, k)
+        let (inner, k) = (&self.inner, self.inner.present().len());
+        array2(py, run(py, |_| collapse::cdnv_matrix(inner, ddof))?, k, k)
     }
-    fn cdnv(&self, ddof: u32) -> PyResult<f64> {
-        Ok(collapse::cdnv(&self.inner, ddof)?)
+    fn cdnv(&self, py: Python<'_>, ddof: u32) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |_| collapse::cdnv(inner, ddof))
     }
-    fn trace_ratio(&self) -> PyResult<f64> {
-        Ok(self.inner.trace_ratio()?)
+    fn trace_ratio(&self, py: Python<'_>) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |_| inner.trace_ratio())
     }
-    fn fisher_ratio(&self, ridge: f64) -> PyResult<f64> {
-        Ok(self.inner.fisher_ratio(ridge)?)
+    fn fisher_ratio(&self, py: Python<'_>, ridge: f64) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |ctl| inner.fisher_ratio(ridge, ctl))
     }
-    fn nc1(&self) -> PyResult<f64> {
-        Ok(collapse::nc1(&self.inner)?)
+    fn nc1(&self, py: Python<'_>) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |ctl| collapse::nc1(inner, ctl))
     }
-    fn nc2(&self) -> PyResult<(f64, f64, f64)> {
-        Ok(collapse::nc2(&self.inner)?)
+    fn nc2(&self, py: Python<'_>) -> PyResult<(f64, f64, f64)> {
+        let inner = &self.inner;
+        run(py, |_| collapse::nc2(inner))
     }
-    fn nc3(&self, weights: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
+    fn nc3(&self, py: Python<'_>, weights: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
         let w = weights
             .as_slice()
             .map_err(|e| CoreError::invalid("weights", e.to_string()))?;
-        Ok(collapse::nc3(&self.inner, w)?)
+        let inner = &self.inner;
+        run(py, |_| collapse::nc3(inner, w))
     }
-    fn calinski_harabasz(&self) -> PyResult<f64> {
-        Ok(clustering::calinski_harabasz(&self.inner)?)
+    fn calinski_harabasz(&self, py: Python<'_>) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |_| clustering::calinski_harabasz(inner))
     }
-    fn davies_bouldin(&self) -> PyResult<f64> {
-        Ok(clustering::davies_bouldin(&self.inner)?)
+    fn davies_bouldin(&self, py: Python<'_>) -> PyResult<f64> {
+        let inner = &self.inner;
+        run(py, |_| clustering::davies_bouldin(inner))
     }
 }
 

@@ -4,8 +4,10 @@
 
 use crate::error::CoreError;
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
-use crate::knn::{self, Chebyshev, Euclidean, Method, Points, Real};
+use crate::knn::metric::{Chebyshev, Euclidean};
+use crate::knn::{self, Method};
 use crate::parallel::{self, Ctl};
+use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -13,6 +15,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 
 mod binning;
+mod choice;
 mod gaussian;
 mod geometry;
 mod resample;
@@ -166,19 +169,17 @@ fn mutual_info_ksg(
     x: FloatArray<'_>,
     y: FloatArray<'_>,
     k: usize,
-    estimator: &str,
-    neighbors: &str,
+    estimator: KsgVariant,
+    neighbors: Method,
 ) -> PyResult<f64> {
-    let variant = KsgVariant::parse(estimator)?;
-    let method = Method::parse(neighbors)?;
     over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_ksg(
-        p[0], p[1], k, variant, method, ctl
+        p[0], p[1], k, estimator, neighbors, ctl
     ))
 }
 
 /// A new float64 matrix: the C-contiguous float64 matrix `a` with column j divided by
 /// divisors[j] and, when `seed` is given, scales[j]·z added (z standard normal from `seed`): the
-/// normalisation and jitter of SPEC §1 in one parallel pass (see `random::scaled_with_normals`).
+/// normalisation and jitter of SPEC §1 in one parallel pass (see `preprocess::scaled_with_normals`).
 #[pyfunction]
 #[pyo3(signature = (a, divisors, scales, seed=None))]
 fn standardize<'py>(
@@ -203,9 +204,9 @@ fn standardize<'py>(
         )));
     }
     let out = run(py, |ctl| {
-        crate::random::scaled_with_normals(data, divisors, scales, seed, ctl)
+        crate::preprocess::scaled_with_normals(data, divisors, scales, seed, ctl)
     })?;
-    Ok(PyArray1::from_vec(py, out).reshape([n, d])?)
+    PyArray1::from_vec(py, out).reshape([n, d])
 }
 
 #[pyfunction]
@@ -216,20 +217,19 @@ fn conditional_mutual_info_ksg(
     y: FloatArray<'_>,
     z: FloatArray<'_>,
     k: usize,
-    neighbors: &str,
+    neighbors: Method,
 ) -> PyResult<f64> {
-    let method = Method::parse(neighbors)?;
     over_dtype!(py, &[("x", &x), ("y", &y), ("z", &z)], |p, ctl| {
-        ksg::conditional_mutual_info_ksg(p[0], p[1], p[2], k, method, ctl)
+        ksg::conditional_mutual_info_ksg(p[0], p[1], p[2], k, neighbors, ctl)
     })
 }
 
 #[pyfunction]
 #[pyo3(signature = (x, k, metric, neighbors))]
-fn entropy_kl(py: Python<'_>, x: FloatArray<'_>, k: usize, metric: &str, neighbors: &str) -> PyResult<f64> {
-    let metric = EntropyMetric::parse(metric)?;
-    let method = Method::parse(neighbors)?;
-    over_dtype!(py, &[("x", &x)], |p, ctl| ksg::entropy_kl(p[0], k, metric, method, ctl))
+fn entropy_kl(py: Python<'_>, x: FloatArray<'_>, k: usize, metric: EntropyMetric, neighbors: Method) -> PyResult<f64> {
+    over_dtype!(py, &[("x", &x)], |p, ctl| ksg::entropy_kl(
+        p[0], k, metric, neighbors, ctl
+    ))
 }
 
 fn class_indices(labels: &PyReadonlyArray1<'_, i64>) -> PyResult<Vec<u32>> {
@@ -248,12 +248,11 @@ fn mutual_info_ross(
     x: FloatArray<'_>,
     labels: PyReadonlyArray1<'_, i64>,
     k: usize,
-    neighbors: &str,
+    neighbors: Method,
 ) -> PyResult<f64> {
-    let method = Method::parse(neighbors)?;
     let labels = class_indices(&labels)?;
     over_dtype!(py, &[("x", &x)], |p, ctl| ksg::mutual_info_ross(
-        p[0], &labels, k, method, ctl
+        p[0], &labels, k, neighbors, ctl
     ))
 }
 
@@ -264,11 +263,9 @@ fn knn_kth_distances<'py>(
     py: Python<'py>,
     x: FloatArray<'py>,
     k: usize,
-    metric: &str,
-    neighbors: &str,
+    metric: EntropyMetric,
+    neighbors: Method,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let metric = EntropyMetric::parse(metric)?;
-    let method = Method::parse(neighbors)?;
     fn go<T: Real>(
         p: Points<'_, T>,
         k: usize,
@@ -283,11 +280,11 @@ fn knn_kth_distances<'py>(
     }
     match views(&[("x", &x)])? {
         Views::F64(v) => {
-            let out = run(py, |ctl| go(points(&v)?[0], k, metric, method, ctl))?;
+            let out = run(py, |ctl| go(points(&v)?[0], k, metric, neighbors, ctl))?;
             Ok(PyArray1::from_vec(py, out).into_any())
         }
         Views::F32(v) => {
-            let out = run(py, |ctl| go(points(&v)?[0], k, metric, method, ctl))?;
+            let out = run(py, |ctl| go(points(&v)?[0], k, metric, neighbors, ctl))?;
             Ok(PyArray1::from_vec(py, out).into_any())
         }
     }
@@ -296,14 +293,13 @@ fn knn_kth_distances<'py>(
 /// The neighbour engine: k nearest neighbours (max-norm), ordered by (distance, index), as an n × k array.
 #[pyfunction]
 #[pyo3(signature = (x, k, neighbors))]
-fn knn_indices<'py>(py: Python<'py>, x: FloatArray<'py>, k: usize, neighbors: &str) -> PyResult<Bound<'py, PyAny>> {
-    let method = Method::parse(neighbors)?;
+fn knn_indices<'py>(py: Python<'py>, x: FloatArray<'py>, k: usize, neighbors: Method) -> PyResult<Bound<'py, PyAny>> {
     let n = match &x {
         FloatArray::F64(a) => a.shape()[0],
         FloatArray::F32(a) => a.shape()[0],
     };
     let out = over_dtype!(py, &[("x", &x)], |p, ctl| knn::build_index::<_, Chebyshev>(
-        p[0], method, ctl
+        p[0], neighbors, ctl
     )?
     .knn_indices(k, ctl))?;
     let arr = PyArray1::from_vec(py, out);
@@ -318,9 +314,8 @@ fn knn_count_within<'py>(
     x: FloatArray<'py>,
     radii: &Bound<'py, PyAny>,
     strict: bool,
-    neighbors: &str,
+    neighbors: Method,
 ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-    let method = Method::parse(neighbors)?;
     fn go<T: Real>(
         p: Points<'_, T>,
         radii: &[T],
@@ -340,12 +335,12 @@ fn knn_count_within<'py>(
         Views::F64(v) => {
             let r: PyReadonlyArray1<'_, f64> = radii.extract()?;
             let r = r.as_slice().map_err(|e| PyValueError::new_err(format!("radii: {e}")))?;
-            run(py, |ctl| go(points(&v)?[0], r, strict, method, ctl))?
+            run(py, |ctl| go(points(&v)?[0], r, strict, neighbors, ctl))?
         }
         Views::F32(v) => {
             let r: PyReadonlyArray1<'_, f32> = radii.extract()?;
             let r = r.as_slice().map_err(|e| PyValueError::new_err(format!("radii: {e}")))?;
-            run(py, |ctl| go(points(&v)?[0], r, strict, method, ctl))?
+            run(py, |ctl| go(points(&v)?[0], r, strict, neighbors, ctl))?
         }
     };
     Ok(PyArray1::from_vec(py, out))

@@ -2,8 +2,9 @@
 //! ([`PyDraws`]) and the k-NN estimators on them.
 
 use super::{class_indices, over_dtype, points, run, views, FloatArray, Views};
-use crate::info::ksg::{self, EntropyMetric, KsgVariant};
-use crate::info::resample::{self, Draws, KnnEstimator, Scheme};
+use crate::choice::Choice;
+use crate::info::ksg::{self, KsgVariant};
+use crate::info::resample::{self, Draws, KnnEstimator, KnnEstimatorKind, Scheme};
 use crate::knn::Method;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
@@ -19,8 +20,13 @@ pub(super) struct PyDraws {
 impl PyDraws {
     #[new]
     #[pyo3(signature = (scheme, n, seed, strata=None))]
-    fn new(scheme: &str, n: usize, seed: u64, strata: Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Self> {
-        let scheme = Scheme::parse(scheme)?;
+    fn new(
+        py: Python<'_>,
+        scheme: Scheme,
+        n: usize,
+        seed: u64,
+        strata: Option<PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<Self> {
         let inner = match strata {
             None => Draws::new(scheme, n, seed)?,
             Some(_) if scheme != Scheme::Permutation => {
@@ -34,7 +40,7 @@ impl PyDraws {
                         codes.len()
                     )));
                 }
-                Draws::stratified_permutations(&codes, seed)?
+                run(py, |_| Draws::stratified_permutations(&codes, seed))?
             }
         };
         Ok(PyDraws { inner })
@@ -56,26 +62,11 @@ impl PyDraws {
     fn rows<'py>(&self, py: Python<'py>, start: usize, count: usize) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let flat = run(py, |ctl| self.inner.rows(start..start + count, ctl))?;
         let flat: Vec<i64> = flat.into_iter().map(i64::from).collect();
-        Ok(PyArray1::from_vec(py, flat).reshape([count, self.inner.m()])?)
+        PyArray1::from_vec(py, flat).reshape([count, self.inner.m()])
     }
 }
 
 const ARRAY_NAMES: [&str; 3] = ["x", "y", "z"];
-
-fn parse_estimator(name: &str, option: &str) -> PyResult<KnnEstimator> {
-    Ok(match name {
-        "mutual_info" => KnnEstimator::MutualInfo(KsgVariant::parse(option)?),
-        "conditional_mutual_info" => KnnEstimator::ConditionalMutualInfo,
-        "entropy" => KnnEstimator::Entropy(EntropyMetric::parse(option)?),
-        "mutual_info_labels" => KnnEstimator::MutualInfoLabels,
-        "mutual_info_given_labels" => KnnEstimator::MutualInfoGivenLabels(KsgVariant::parse(option)?),
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "estimator: no resampling path for {other:?}"
-            )))
-        }
-    })
-}
 
 /// One k-NN estimator on resamples `start..start + count` of `draws`, in parallel. `picked` has
 /// one flag per input (the point arrays in order, then the labels): whether it takes the drawn rows.
@@ -84,7 +75,7 @@ fn parse_estimator(name: &str, option: &str) -> PyResult<KnnEstimator> {
 #[allow(clippy::too_many_arguments)]
 fn knn_resamples(
     py: Python<'_>,
-    estimator: &str,
+    estimator: KnnEstimatorKind,
     option: &str,
     arrays: Vec<FloatArray<'_>>,
     labels: Option<PyReadonlyArray1<'_, i64>>,
@@ -93,15 +84,15 @@ fn knn_resamples(
     count: usize,
     picked: Vec<bool>,
     k: usize,
-    neighbors: &str,
+    neighbors: Method,
 ) -> PyResult<Vec<f64>> {
-    let est = parse_estimator(estimator, option)?;
-    let method = Method::parse(neighbors)?;
+    let est = KnnEstimator::new(estimator, option)?;
     let (n_arrays, needs_labels) = est.inputs();
     if arrays.len() != n_arrays || labels.is_some() != needs_labels || picked.len() != n_arrays + needs_labels as usize
     {
         return Err(PyValueError::new_err(format!(
-            "{estimator}: wrong number of arrays, labels or flags"
+            "{}: wrong number of arrays, labels or flags",
+            estimator.name()
         )));
     }
     let labels = labels.as_ref().map(class_indices).transpose()?;
@@ -115,7 +106,7 @@ fn knn_resamples(
         start..start + count,
         &picked,
         k,
-        method,
+        neighbors,
         ctl
     ))
 }
@@ -129,14 +120,12 @@ fn mutual_info_given_labels_ksg(
     y: FloatArray<'_>,
     labels: PyReadonlyArray1<'_, i64>,
     k: usize,
-    estimator: &str,
-    neighbors: &str,
+    estimator: KsgVariant,
+    neighbors: Method,
 ) -> PyResult<(f64, Vec<(u32, usize)>)> {
-    let variant = KsgVariant::parse(estimator)?;
-    let method = Method::parse(neighbors)?;
     let labels = class_indices(&labels)?;
     over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_given_labels(
-        p[0], p[1], &labels, k, variant, method, ctl
+        p[0], p[1], &labels, k, estimator, neighbors, ctl
     ))
 }
 

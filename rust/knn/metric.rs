@@ -1,0 +1,212 @@
+//! The distances of the neighbour engine ([`Metric`]: [`Chebyshev`], [`Euclidean`]) and the
+//! [`with_dim!`](crate::with_dim) dispatch that compiles hot loops for small fixed dimensions.
+
+use crate::points::Real;
+
+/// A distance, expressed through a per-coordinate term and a combination rule.
+/// Distances are compared in the metric's *reduced* scale (Euclidean: squared).
+pub trait Metric: Copy + Send + Sync + 'static {
+    /// Per-coordinate contribution of a non-negative coordinate gap.
+    fn term<T: Real>(gap: T) -> T;
+    /// Combines an accumulated value with a new term (max or +). Monotone in both arguments.
+    fn combine<T: Real>(acc: T, term: T) -> T;
+    /// Reduced value → distance.
+    fn finish<T: Real>(reduced: T) -> T;
+    /// Distance → reduced value (Euclidean radius counts compare squared distances to r·r).
+    fn reduce_radius<T: Real>(r: T) -> T;
+
+    /// Reduced distance between two rows of length `D` (or `a.len()` when `D == 0`).
+    #[inline(always)]
+    fn dist<T: Real, const D: usize>(a: &[T], b: &[T]) -> T {
+        let dim = if D == 0 { a.len() } else { D };
+        let (a, b) = (&a[..dim], &b[..dim]);
+        let mut acc = T::ZERO;
+        for k in 0..dim {
+            acc = Self::combine(acc, Self::term((a[k] - b[k]).abs()));
+        }
+        acc
+    }
+
+    /// Like `dist`, but may stop early and return any value `> bound` once the result is known
+    /// to exceed `bound` (checked every 8 coordinates).
+    #[inline(always)]
+    fn dist_bounded<T: Real, const D: usize>(a: &[T], b: &[T], bound: T) -> T {
+        let dim = if D == 0 { a.len() } else { D };
+        if dim <= 8 {
+            return Self::dist::<T, D>(a, b);
+        }
+        let (a, b) = (&a[..dim], &b[..dim]);
+        let mut acc = T::ZERO;
+        let mut k = 0;
+        while k < dim {
+            let stop = dim.min(k + 8);
+            while k < stop {
+                acc = Self::combine(acc, Self::term((a[k] - b[k]).abs()));
+                k += 1;
+            }
+            if acc > bound {
+                return acc;
+            }
+        }
+        acc
+    }
+
+    /// Smallest reduced distance between any point of box `[alo, ahi]` and any of `[blo, bhi]`.
+    /// Rounding is monotone, so this never exceeds the computed distance of any such pair.
+    #[inline(always)]
+    fn box_min_dist<T: Real, const D: usize>(alo: &[T], ahi: &[T], blo: &[T], bhi: &[T]) -> T {
+        let dim = if D == 0 { alo.len() } else { D };
+        let (alo, ahi, blo, bhi) = (&alo[..dim], &ahi[..dim], &blo[..dim], &bhi[..dim]);
+        let mut acc = T::ZERO;
+        for k in 0..dim {
+            let gap = (blo[k] - ahi[k]).max_of(alo[k] - bhi[k]).max_of(T::ZERO);
+            acc = Self::combine(acc, Self::term(gap));
+        }
+        acc
+    }
+
+    /// Largest reduced distance between any point of box `[alo, ahi]` and any of `[blo, bhi]`.
+    #[inline(always)]
+    fn box_max_dist<T: Real, const D: usize>(alo: &[T], ahi: &[T], blo: &[T], bhi: &[T]) -> T {
+        let dim = if D == 0 { alo.len() } else { D };
+        let (alo, ahi, blo, bhi) = (&alo[..dim], &ahi[..dim], &blo[..dim], &bhi[..dim]);
+        let mut acc = T::ZERO;
+        for k in 0..dim {
+            let far = (bhi[k] - alo[k]).abs().max_of((ahi[k] - blo[k]).abs());
+            acc = Self::combine(acc, Self::term(far));
+        }
+        acc
+    }
+
+    /// Smallest reduced distance from the point `q` to the box `[lo, hi]`.
+    #[inline(always)]
+    fn min_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
+        Self::box_min_dist::<T, D>(q, q, lo, hi)
+    }
+
+    /// Largest reduced distance from the point `q` to the box `[lo, hi]`.
+    #[inline(always)]
+    fn max_to_box<T: Real, const D: usize>(q: &[T], lo: &[T], hi: &[T]) -> T {
+        Self::box_max_dist::<T, D>(q, q, lo, hi)
+    }
+}
+
+/// The max-norm (L∞): the KSG estimators' distance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chebyshev;
+
+impl Metric for Chebyshev {
+    #[inline(always)]
+    fn term<T: Real>(gap: T) -> T {
+        gap
+    }
+    #[inline(always)]
+    fn combine<T: Real>(acc: T, term: T) -> T {
+        acc.max_of(term)
+    }
+    fn finish<T: Real>(reduced: T) -> T {
+        reduced
+    }
+    fn reduce_radius<T: Real>(r: T) -> T {
+        r
+    }
+}
+
+/// The Euclidean norm (L2), compared as squared distances.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Euclidean;
+
+impl Metric for Euclidean {
+    #[inline(always)]
+    fn term<T: Real>(gap: T) -> T {
+        gap * gap
+    }
+    #[inline(always)]
+    fn combine<T: Real>(acc: T, term: T) -> T {
+        acc + term
+    }
+    fn finish<T: Real>(reduced: T) -> T {
+        reduced.sqrt()
+    }
+    fn reduce_radius<T: Real>(r: T) -> T {
+        r * r
+    }
+}
+
+/// Runs `$body` with `$D` bound to a compile-time dimension for small `d` (1–16) and to 0
+/// (meaning "runtime dimension") otherwise, so that hot loops are unrolled for small d.
+#[macro_export]
+macro_rules! with_dim {
+    ($d:expr, $D:ident => $body:expr) => {
+        match $d {
+            1 => {
+                const $D: usize = 1;
+                $body
+            }
+            2 => {
+                const $D: usize = 2;
+                $body
+            }
+            3 => {
+                const $D: usize = 3;
+                $body
+            }
+            4 => {
+                const $D: usize = 4;
+                $body
+            }
+            5 => {
+                const $D: usize = 5;
+                $body
+            }
+            6 => {
+                const $D: usize = 6;
+                $body
+            }
+            7 => {
+                const $D: usize = 7;
+                $body
+            }
+            8 => {
+                const $D: usize = 8;
+                $body
+            }
+            9 => {
+                const $D: usize = 9;
+                $body
+            }
+            10 => {
+                const $D: usize = 10;
+                $body
+            }
+            11 => {
+                const $D: usize = 11;
+                $body
+            }
+            12 => {
+                const $D: usize = 12;
+                $body
+            }
+            13 => {
+                const $D: usize = 13;
+                $body
+            }
+            14 => {
+                const $D: usize = 14;
+                $body
+            }
+            15 => {
+                const $D: usize = 15;
+                $body
+            }
+            16 => {
+                const $D: usize = 16;
+                $body
+            }
+            _ => {
+                const $D: usize = 0;
+                $body
+            }
+        }
+    };
+}

@@ -1,0 +1,300 @@
+//! Dense linear algebra of the core, all through faer: row-major matrix products (`gemm_abt`,
+//! `gemm_atb`, `gemm_abt_scaled`), scatter matrices over gathered blocks of rows
+//! (`scatter_matrix`), and the symmetric eigendecomposition, thin SVD and Cholesky factorisation
+//! the estimators need.
+//!
+//! Every faer call gets its parallelism explicitly, never faer's global setting (which is rayon's
+//! global pool: it would start threads beyond `set_num_threads`). Products run sequentially
+//! (`Par::Seq`): callers parallelise over blocks themselves, in a fixed partition, so results do
+//! not depend on the thread count. Decompositions run sequentially too (`DECOMPOSITION_PAR`),
+//! inside the crate's pool.
+
+use crate::error::{CoreError, Result};
+use crate::parallel::Ctl;
+use crate::points::{Points, Real};
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+
+/// The parallelism of faer's decompositions: sequential, because faer's parallel ones give other
+/// bits at other thread counts. Measured with faer 0.24.4 (Par::Seq against Par::rayon(2) and
+/// Par::rayon(4), random matrices): the symmetric eigendecomposition differs from n = 320 on (up
+/// to 2·10⁻¹² in the eigenvalues at n = 1024; equal at n ≤ 256); the thin SVD's U differs already
+/// at 100 × 100 and 128 × 16 (4 threads), its values from 256 × 16 (4 threads) or 512 × 64
+/// (2 threads) on (equal at 16 × 7, 64 × 64, 200 × 200); the Cholesky factor was equal up to
+/// n = 1024, and runs sequentially as well so that no decomposition depends on the thread count.
+const DECOMPOSITION_PAR: Par = Par::Seq;
+
+/// Copies rows `rows` of `p`, minus `centre` (if any), into `buf` (row-major, `rows.len() × d`).
+#[inline]
+pub(crate) fn gather_rows<T: Real>(p: Points<'_, T>, rows: &[u32], centre: Option<&[f64]>, buf: &mut [f64]) {
+    let d = p.d();
+    for (r, &i) in rows.iter().enumerate() {
+        let src = p.row(i as usize);
+        let dst = &mut buf[r * d..(r + 1) * d];
+        match centre {
+            Some(m) => {
+                for ((o, &x), &mu) in dst.iter_mut().zip(src).zip(m) {
+                    *o = x.to_f64() - mu;
+                }
+            }
+            None => {
+                for (o, &x) in dst.iter_mut().zip(src) {
+                    *o = x.to_f64();
+                }
+            }
+        }
+    }
+}
+
+/// `out (m × n) += a (m × k) · bᵀ (b is n × k)`, all row-major, sequential (callers parallelise
+/// over blocks themselves, which keeps results independent of the thread count).
+pub(crate) fn gemm_abt(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize, k: usize, accumulate: bool) {
+    let a = MatRef::from_row_major_slice(&a[..m * k], m, k);
+    let b = MatRef::from_row_major_slice(&b[..n * k], n, k);
+    let out = MatMut::from_row_major_slice_mut(&mut out[..m * n], m, n);
+    let beta = if accumulate { Accum::Add } else { Accum::Replace };
+    matmul(out, beta, a, b.transpose(), 1.0, Par::Seq);
+}
+
+/// `out (m × n) += aᵀ · b` with a (k × m) and b (k × n) row-major.
+pub(crate) fn gemm_atb(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize, k: usize, accumulate: bool) {
+    let a = MatRef::from_row_major_slice(&a[..k * m], k, m);
+    let b = MatRef::from_row_major_slice(&b[..k * n], k, n);
+    let out = MatMut::from_row_major_slice_mut(&mut out[..m * n], m, n);
+    let beta = if accumulate { Accum::Add } else { Accum::Replace };
+    matmul(out, beta, a.transpose(), b, 1.0, Par::Seq);
+}
+
+/// `out (m × n) = alpha · a (m × k) · bᵀ (b is n × k)`, all row-major, sequential.
+pub(crate) fn gemm_abt_scaled(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize, k: usize, alpha: f64) {
+    let out = MatMut::from_row_major_slice_mut(out, m, n);
+    let lhs = MatRef::from_row_major_slice(a, m, k);
+    let rhs = MatRef::from_row_major_slice(b, n, k).transpose();
+    matmul(out, Accum::Replace, lhs, rhs, alpha, Par::Seq);
+}
+
+/// Rows per gathered block in matrix products over samples.
+pub(crate) const GATHER_ROWS: usize = 128;
+
+/// The scatter matrix Σ over the rows listed in `order` of (h_i − centre_i)(h_i − centre_i)ᵀ, a
+/// d × d matrix, where `centre(pos)` is the centre of the row at position `pos` of `order` (None:
+/// the origin, giving the cross-product matrix HᵀH).
+/// Computed in a fixed number of partial sums that depends only on (N, d), so the result does not
+/// depend on the thread count; O(d²) memory per partial.
+pub(crate) fn scatter_matrix<'c, T: Real>(
+    p: Points<'_, T>,
+    order: &[u32],
+    centre: &(dyn Fn(usize) -> Option<&'c [f64]> + Sync),
+    ctl: &Ctl,
+) -> Result<Vec<f64>> {
+    let (n, d) = (order.len(), p.d());
+    let budget = (64usize << 20) / (d * d * 8).max(1);
+    let parts = n.div_ceil(4 * GATHER_ROWS).clamp(1, 8).min(budget.max(1));
+    let per = n.div_ceil(parts).max(1);
+    let mut partials: Vec<Vec<f64>> = vec![Vec::new(); parts];
+    ctl.fill_blocks(&mut partials, 1, |part, slot| {
+        let mut acc = vec![0.0f64; d * d];
+        let mut buf = vec![0.0f64; GATHER_ROWS * d];
+        let (lo, hi) = ((part * per).min(n), ((part + 1) * per).min(n));
+        let mut s = lo;
+        while s < hi {
+            // A block never straddles two centres, so it can be centred in one go.
+            let mut e = (s + GATHER_ROWS).min(hi);
+            let c0 = centre(s);
+            for q in s + 1..e {
+                if !same_centre(centre(q), c0) {
+                    e = q;
+                    break;
+                }
+            }
+            gather_rows(p, &order[s..e], c0, &mut buf);
+            gemm_atb(&mut acc, &buf, &buf, d, d, e - s, true);
+            s = e;
+        }
+        slot[0] = acc;
+    })?;
+    let mut total = partials.pop().unwrap_or_else(|| vec![0.0; d * d]);
+    for part in partials.iter().rev() {
+        for (t, v) in total.iter_mut().zip(part) {
+            *t += v;
+        }
+    }
+    symmetrize(&mut total, d);
+    Ok(total)
+}
+
+fn same_centre(a: Option<&[f64]>, b: Option<&[f64]>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => std::ptr::eq(x.as_ptr(), y.as_ptr()),
+        _ => false,
+    }
+}
+
+/// Makes a d × d matrix exactly symmetric (mean of the two triangles).
+pub(crate) fn symmetrize(m: &mut [f64], d: usize) {
+    for i in 0..d {
+        for j in i + 1..d {
+            let v = 0.5 * (m[i * d + j] + m[j * d + i]);
+            m[i * d + j] = v;
+            m[j * d + i] = v;
+        }
+    }
+}
+
+/// Eigenvalues (ascending) and, if asked, eigenvectors (columns of a row-major d × d matrix) of a
+/// symmetric matrix (its lower triangle is read). Runs on one thread of the crate's pool
+/// ([`DECOMPOSITION_PAR`]).
+pub(crate) fn sym_eigen(m: &[f64], d: usize, vectors: bool, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
+    use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
+    let a = MatRef::from_row_major_slice(m, d, d);
+    let par = DECOMPOSITION_PAR;
+    let compute = if vectors {
+        ComputeEigenvectors::Yes
+    } else {
+        ComputeEigenvectors::No
+    };
+    let mut s = Diag::<f64>::zeros(d);
+    let mut u = vectors.then(|| Mat::<f64>::zeros(d, d));
+    let mut scratch = MemBuffer::new(self_adjoint_evd_scratch::<f64>(d, compute, par, Default::default()));
+    ctl.install(|| {
+        let stack = MemStack::new(&mut scratch);
+        self_adjoint_evd(
+            a,
+            s.as_mut(),
+            u.as_mut().map(|u| u.as_mut()),
+            par,
+            stack,
+            Default::default(),
+        )
+    })
+    .map_err(|e| CoreError::Internal(format!("symmetric eigendecomposition failed: {e:?}")))?;
+    let s = s.column_vector();
+    let vals: Vec<f64> = (0..d).map(|i| s[i]).collect();
+    let Some(u) = u else {
+        return Ok((vals, Vec::new()));
+    };
+    let mut vecs = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            vecs[i * d + j] = u[(i, j)];
+        }
+    }
+    Ok((vals, vecs))
+}
+
+/// The thin SVD of the d × k matrix Mᵀ whose transpose M (k × d) is given row-major: the singular
+/// values (in faer's order, non-increasing) and U (d × min(d, k), row-major). Runs on one thread
+/// of the crate's pool ([`DECOMPOSITION_PAR`]).
+pub(crate) fn thin_svd_of_transpose(m: &[f64], k: usize, d: usize, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
+    use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
+    let mt = MatRef::from_row_major_slice(m, k, d).transpose(); // d × k
+    let par = DECOMPOSITION_PAR;
+    let r = d.min(k);
+    let (mut s, mut u, mut v) = (Diag::<f64>::zeros(r), Mat::<f64>::zeros(d, r), Mat::<f64>::zeros(k, r));
+    // V is computed too, as faer's `thin_svd` does: the same algorithm, the same U and S.
+    let thin = ComputeSvdVectors::Thin;
+    let mut scratch = MemBuffer::new(svd_scratch::<f64>(d, k, thin, thin, par, Default::default()));
+    ctl.install(|| {
+        let stack = MemStack::new(&mut scratch);
+        svd(
+            mt,
+            s.as_mut(),
+            Some(u.as_mut()),
+            Some(v.as_mut()),
+            par,
+            stack,
+            Default::default(),
+        )
+    })
+    .map_err(|e| CoreError::Internal(format!("SVD failed: {e:?}")))?;
+    let s = s.column_vector();
+    let vals: Vec<f64> = (0..r).map(|j| s[j]).collect();
+    let mut vecs = vec![0.0; d * r];
+    for i in 0..d {
+        for j in 0..r {
+            vecs[i * r + j] = u[(i, j)];
+        }
+    }
+    Ok((vals, vecs))
+}
+
+/// log det(I + XᵀX/m) for X (m × d, row-major), from its Cholesky factor; None when the matrix is
+/// not numerically positive definite (the factorisation fails or the log determinant is not finite).
+/// Sequential ([`DECOMPOSITION_PAR`]), where it is called (callers run it inside the pool).
+pub(crate) fn log_det_identity_plus_covariance(x: &[f64], m: usize, d: usize) -> Option<f64> {
+    use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
+    let x = MatRef::from_row_major_slice(x, m, d);
+    let mut cov = Mat::<f64>::zeros(d, d);
+    matmul(cov.as_mut(), Accum::Replace, x.transpose(), x, 1.0 / m as f64, Par::Seq);
+    for k in 0..d {
+        cov[(k, k)] += 1.0;
+    }
+    // As faer's `Mat::llt(Side::Lower)`: the lower triangle into a fresh matrix, factored in place.
+    let par = DECOMPOSITION_PAR;
+    let mut l = Mat::<f64>::zeros(d, d);
+    l.copy_from_triangular_lower(cov.as_ref());
+    let mut scratch = MemBuffer::new(cholesky_in_place_scratch::<f64>(d, par, Default::default()));
+    let stack = MemStack::new(&mut scratch);
+    cholesky_in_place(l.as_mut(), Default::default(), par, stack, Default::default()).ok()?;
+    let log_det: f64 = (0..d).map(|k| 2.0 * l[(k, k)].ln()).sum();
+    log_det.is_finite().then_some(log_det)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uniform(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The decompositions give the same bits on pools of 1, 2 and 4 threads, at sizes where
+    /// faer's own parallel versions do not (n = 400 eigendecomposition, 512 × 64 thin SVD).
+    #[test]
+    fn decompositions_do_not_depend_on_the_thread_count() {
+        let (n, rows) = (400, 800);
+        let x = uniform(rows * n, 1);
+        let mut a = vec![0.0; n * n];
+        gemm_atb(&mut a, &x, &x, n, n, rows, false);
+        symmetrize(&mut a, n);
+        let m = uniform(64 * 512, 2); // Mᵀ is 512 × 64
+        let run = |threads: usize| {
+            let ctl = Ctl::with_threads(threads);
+            let (vals, vecs) = sym_eigen(&a, n, true, &ctl).unwrap();
+            let (only_vals, _) = sym_eigen(&a, n, false, &ctl).unwrap();
+            let (s, u) = thin_svd_of_transpose(&m, 64, 512, &ctl).unwrap();
+            let log_det = ctl.install(|| log_det_identity_plus_covariance(&x, rows, n)).unwrap();
+            [
+                bits(&vals),
+                bits(&vecs),
+                bits(&only_vals),
+                bits(&s),
+                bits(&u),
+                bits(&[log_det]),
+            ]
+        };
+        let one = run(1);
+        assert_eq!(run(2), one);
+        assert_eq!(run(4), one);
+        // Sanity: A·v = λ·v for the largest eigenpair.
+        let (vals, vecs) = sym_eigen(&a, n, true, &Ctl::with_threads(1)).unwrap();
+        let (lambda, j) = (vals[n - 1], n - 1);
+        for i in 0..n {
+            let av: f64 = (0..n).map(|t| a[i * n + t] * vecs[t * n + j]).sum();
+            assert!((av - lambda * vecs[i * n + j]).abs() < 1e-9 * lambda, "row {i}");
+        }
+    }
+}
