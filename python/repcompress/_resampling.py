@@ -32,11 +32,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, Protocol
+from typing import Any, Literal, ParamSpec, Protocol
 
 import numpy as np
 
 _ATTR = "__repcompress_estimator__"
+
+# How the rows of a resample are drawn (docs/spec.md §5.1).
+Scheme = Literal["bootstrap", "subsample", "permutation"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class EstimatorInfo:
     """What the resampling machinery knows about an estimator."""
 
     arrays: tuple[str, ...]
-    scheme: str | None = None
+    scheme: Scheme | None = None
     job: Callable[..., Any] | None = None
 
 
@@ -52,7 +55,7 @@ class Job(Protocol):
     """A validated, pre-processed estimate (see the module docstring)."""
 
     @property
-    def scheme(self) -> str: ...
+    def scheme(self) -> Scheme: ...
     @property
     def n(self) -> int: ...
     @property
@@ -95,7 +98,7 @@ def register_estimator(*, arrays: tuple[str, ...]) -> Callable[[Callable[P, Job]
     return wrap
 
 
-def declare_resampling(*, arrays: tuple[str, ...], scheme: str) -> Callable[[Callable], Callable]:
+def declare_resampling(*, arrays: tuple[str, ...], scheme: Scheme) -> Callable[[Callable], Callable]:
     """Declares which parameters of a plain estimator are row-aligned, and its valid scheme."""
 
     def mark(fn: Callable) -> Callable:

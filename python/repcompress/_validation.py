@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -72,11 +72,16 @@ def check_k(k: Any, n: int, *, what: str = "the number of samples") -> int:
     return k
 
 
-def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name}: unknown value {value!r}; expected one of {options}")
-    return value
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[_Choice]) -> _Choice:
+    """`value` if it is one of `choices` (typed as the choices' Literal), else a ValueError listing them."""
+    for choice in choices:
+        if isinstance(value, str) and value == choice:
+            return choice
+    options = ", ".join(repr(c) for c in choices)
+    raise ValueError(f"{name}: unknown value {value!r}; expected one of {options}")
 
 
 def _real(value: Any, name: str) -> float:

@@ -15,9 +15,10 @@ reported back (Shwartz-Ziv & Tishby 2017; Saxe et al. 2018):
 - ``correction="miller-madow"`` adds (m − 1)/(2N) to every entropy (m distinct patterns among
   N samples); mutual informations are combinations of corrected entropies.
 
-Rows are hashed in Rust, in parallel; the N × d matrix of bin indices is never built, and a hash
-collision can never merge two different patterns (every row is compared with its pattern's first
-row). Float32 input is binned in float64 arithmetic.
+Rows are hashed in Rust, in parallel; the N × d matrix of bin indices is built only when its
+codes fit a byte (packed, one byte per value), and a hash collision can never merge two different
+patterns (every row is compared with its pattern's first row). Float32 input is binned in float64
+arithmetic.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from . import _core
-from ._resampling import register_estimator
+from ._resampling import Scheme, register_estimator
 from ._validation import as_samples, check_base, check_choice, class_codes
 
 STRATEGIES = ("uniform", "quantile")
@@ -149,7 +150,7 @@ def _mutual_info_from_table(table: np.ndarray, n: int, correction: str | None) -
 class _BinnedEntropyJob:
     """Patterns found once; the entropy of the sample or of resamples of it (bootstrap)."""
 
-    scheme = "bootstrap"
+    scheme: ClassVar[Scheme] = "bootstrap"
     slots = 1
     permute_slot = None
     strata = None
@@ -174,7 +175,7 @@ class _BinnedMutualInfoJob:
     """Patterns of x and y found once (binning fitted on the whole sample); I(X;Y) of the sample,
     of bootstrap resamples, or with y permuted."""
 
-    scheme = "bootstrap"
+    scheme: ClassVar[Scheme] = "bootstrap"
     slots = 2
     permute_slot = 1
     strata = None

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 import numpy as np
 
 from . import _core
-from ._resampling import register_estimator
+from ._resampling import Scheme, register_estimator
 from ._validation import (
     as_samples,
     check_base,
@@ -39,9 +39,17 @@ from ._validation import (
     same_length,
 )
 
-NEIGHBOR_METHODS = ("auto", "kdtree", "brute")
-KSG_ESTIMATORS = ("ksg1", "ksg2")
-ENTROPY_METRICS = ("chebyshev", "euclidean")
+if TYPE_CHECKING:
+    from ._core import _KnnEstimator
+
+Neighbors = Literal["auto", "kdtree", "brute"]
+KsgVariant = Literal["ksg1", "ksg2"]
+EntropyMetric = Literal["chebyshev", "euclidean"]
+NEIGHBOR_METHODS: tuple[Neighbors, ...] = get_args(Neighbors)
+KSG_ESTIMATORS: tuple[KsgVariant, ...] = get_args(KsgVariant)
+ENTROPY_METRICS: tuple[EntropyMetric, ...] = get_args(EntropyMetric)
+# The job's estimator-specific option: the KSG variant, the entropy's metric, or none.
+_Option = TypeVar("_Option", bound=str | None)
 
 
 def _finish(value: float, base: float, clip: bool) -> float:
@@ -50,18 +58,19 @@ def _finish(value: float, base: float, clip: bool) -> float:
     return float(value / math.log(base))
 
 
-def _common(k: Any, n: int, neighbors: Any, jitter: Any, base: Any) -> tuple[int, str, float, float]:
-    check_choice(neighbors, "neighbors", NEIGHBOR_METHODS)
-    return check_k(k, n), neighbors, check_jitter(jitter), check_base(base)
+def _common(k: Any, n: int, neighbors: Any, jitter: Any, base: Any) -> tuple[int, Neighbors, float, float]:
+    method = check_choice(neighbors, "neighbors", NEIGHBOR_METHODS)
+    return check_k(k, n), method, check_jitter(jitter), check_base(base)
 
 
-class _KnnJob:
+class _KnnJob(Generic[_Option]):
     """A validated, pre-processed k-NN estimate: `run()` on the sample, `run_resamples(...)` on
     many resamples, drawn and evaluated in parallel in Rust (see `_resampling`). Resampling
     slots: the point arrays in order, then the labels when the estimator takes them."""
 
-    scheme = "subsample"
-    name = ""
+    scheme: ClassVar[Scheme] = "subsample"
+    name: ClassVar[_KnnEstimator]
+    option: _Option
     permute_slot: int | None = 1
     strata: np.ndarray | None = None
 
@@ -70,9 +79,9 @@ class _KnnJob:
         arrays: list[np.ndarray],
         labels: np.ndarray | None,
         *,
-        option: str,
+        option: _Option,
         k: int,
-        neighbors: str,
+        neighbors: Neighbors,
         base: float,
         clip: bool,
     ):
@@ -88,7 +97,16 @@ class _KnnJob:
 
     def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
         values = _core.knn_resamples(
-            self.name, self.option, self.arrays, self.labels, draws, start, count, list(picked), self.k, self.neighbors
+            self.name,
+            "" if self.option is None else str(self.option),
+            self.arrays,
+            self.labels,
+            draws,
+            start,
+            count,
+            list(picked),
+            self.k,
+            self.neighbors,
         )
         out = np.asarray(values, dtype=np.float64)
         if self.clip:
@@ -96,7 +114,7 @@ class _KnnJob:
         return out / math.log(self.base)
 
 
-class _MutualInfoJob(_KnnJob):
+class _MutualInfoJob(_KnnJob[KsgVariant]):
     name = "mutual_info"
 
     def run(self) -> float:
@@ -104,7 +122,7 @@ class _MutualInfoJob(_KnnJob):
         return _finish(_core.mutual_info_ksg(xs, ys, self.k, self.option, self.neighbors), self.base, self.clip)
 
 
-class _ConditionalMutualInfoJob(_KnnJob):
+class _ConditionalMutualInfoJob(_KnnJob[None]):
     name = "conditional_mutual_info"
     # Shuffling y alone would also break its dependence on z: no plain permutation test.
     permute_slot = None
@@ -114,7 +132,7 @@ class _ConditionalMutualInfoJob(_KnnJob):
         return _finish(_core.conditional_mutual_info_ksg(xs, ys, zs, self.k, self.neighbors), self.base, self.clip)
 
 
-class _EntropyJob(_KnnJob):
+class _EntropyJob(_KnnJob[EntropyMetric]):
     name = "entropy"
     permute_slot = None
 
@@ -130,7 +148,7 @@ class _EntropyJob(_KnnJob):
         return float(value / math.log(self.base))
 
 
-class _MutualInfoLabelsJob(_KnnJob):
+class _MutualInfoLabelsJob(_KnnJob[None]):
     name = "mutual_info_labels"
     labels: np.ndarray  # the class codes (given: this estimator takes labels)
 
@@ -140,7 +158,7 @@ class _MutualInfoLabelsJob(_KnnJob):
         )
 
 
-class _MutualInfoGivenLabelsJob(_KnnJob):
+class _MutualInfoGivenLabelsJob(_KnnJob[KsgVariant]):
     name = "mutual_info_given_labels"
     labels: np.ndarray  # the class codes (given: this estimator takes labels)
 
@@ -217,12 +235,12 @@ def mutual_info(
     >>> round(mutual_info(x, y), 2)  # truth: -0.5 log(1 - 0.8²) = 0.51
     0.51
     """
-    check_choice(estimator, "estimator", KSG_ESTIMATORS)
+    variant = check_choice(estimator, "estimator", KSG_ESTIMATORS)
     xs, ys = as_samples(x, "x"), as_samples(y, "y")
     n = same_length([("x", xs), ("y", ys)])
     k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
     xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _MutualInfoJob([xs, ys], None, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip)
+    return _MutualInfoJob([xs, ys], None, option=variant, k=k, neighbors=neighbors, base=base, clip=clip)
 
 
 @register_estimator(arrays=("x", "y", "z"))
@@ -252,7 +270,7 @@ def conditional_mutual_info(
     n = same_length([("x", xs), ("y", ys), ("z", zs)])
     k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
     arrays = preprocess([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _ConditionalMutualInfoJob(arrays, None, option="", k=k, neighbors=neighbors, base=base, clip=clip)
+    return _ConditionalMutualInfoJob(arrays, None, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
 
 
 @register_estimator(arrays=("x",))
@@ -278,11 +296,11 @@ def entropy(
     duplicate rows with ``jitter=0``) the estimate is −∞ and a warning says so.
     Reference: Kozachenko & Leonenko (1987); Kraskov et al. (2004), eq. 20.
     """
-    check_choice(metric, "metric", ENTROPY_METRICS)
+    norm = check_choice(metric, "metric", ENTROPY_METRICS)
     xs = as_samples(x, "x")
     k, neighbors, jitter, base = _common(k, xs.shape[0], neighbors, jitter, base)
     arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _EntropyJob(arrays, None, option=metric, k=k, neighbors=neighbors, base=base, clip=False)
+    return _EntropyJob(arrays, None, option=norm, k=k, neighbors=neighbors, base=base, clip=False)
 
 
 @register_estimator(arrays=("x", "labels"))
@@ -318,7 +336,7 @@ def mutual_info_labels(
     codes, _ = class_codes(labels, n)
     k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
     arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _MutualInfoLabelsJob(arrays, codes, option="", k=k, neighbors=neighbors, base=base, clip=clip)
+    return _MutualInfoLabelsJob(arrays, codes, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
 
 
 @register_estimator(arrays=("x", "y", "labels"))
@@ -344,12 +362,12 @@ def mutual_info_given_labels(
     splitting by class. This is I(X;Z|Y) of the paper when x is the input, y the representation
     and the labels are the classes.
     """
-    check_choice(estimator, "estimator", KSG_ESTIMATORS)
+    variant = check_choice(estimator, "estimator", KSG_ESTIMATORS)
     xs, ys = as_samples(x, "x"), as_samples(y, "y")
     n = same_length([("x", xs), ("y", ys)])
     codes, values = class_codes(labels, n)
     k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
     arrays = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoGivenLabelsJob(
-        arrays, codes, values, option=estimator, k=k, neighbors=neighbors, base=base, clip=clip
+        arrays, codes, values, option=variant, k=k, neighbors=neighbors, base=base, clip=clip
     )

@@ -22,16 +22,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from . import _core
 from ._progress import Progress
-from ._resampling import Call
-from ._validation import make_rng
+from ._resampling import Call, Scheme
+from ._validation import check_choice, make_rng
 
-CI_METHODS = ("auto", "subsample", "bootstrap")
+CI_METHODS: tuple[Literal["auto", "subsample", "bootstrap"], ...] = ("auto", "subsample", "bootstrap")
 
 # Row indices per batch of resamples: bounds the index table of the estimators called once per
 # resample (the Rust jobs draw rows one resample at a time); the draws do not depend on it.
@@ -90,7 +90,7 @@ def _check_count(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _draws(scheme: str, n: int, random_state: Any, strata: Any = None) -> Any:
+def _draws(scheme: Scheme, n: int, random_state: Any, strata: Any = None) -> Any:
     """The resamples of one call: a single 64-bit seed taken from `random_state` seeds them all."""
     seed = int(make_rng(random_state).integers(0, 2**64, dtype=np.uint64))
     if strata is not None:
@@ -194,21 +194,20 @@ def confidence_interval(
     n_resamples = _check_count(n_resamples, "n_resamples", 2)
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
         raise ValueError(f"confidence: must be a number in (0, 1), got {confidence!r}")
-    if method not in CI_METHODS:
-        raise ValueError(f"method: unknown value {method!r}; expected one of {', '.join(map(repr, CI_METHODS))}")
+    chosen = check_choice(method, "method", CI_METHODS)
     call = Call(estimator, arrays, kwargs)
-    scheme = call.scheme or "subsample"
-    if method == "auto":
-        method = scheme
-    elif method == "bootstrap" and scheme == "subsample" and call.job is not None:
+    scheme: Scheme = call.scheme or "subsample"
+    if chosen == "auto":
+        chosen = scheme
+    elif chosen == "bootstrap" and scheme == "subsample" and call.job is not None:
         raise ValueError(
             "method: the bootstrap is invalid for k-NN estimators (resampling with replacement creates "
             "duplicate rows at distance 0); use 'subsample' (half-sampling without replacement)"
         )
     n = call.n
-    if method == "subsample" and n // 2 < 2:
+    if chosen == "subsample" and n // 2 < 2:
         raise ValueError(f"arrays: half-sampling needs at least 4 rows, got {n}")
-    draws = _draws(method, n, random_state)
+    draws = _draws(chosen, n, random_state)
     value = call.value()
     m = draws.m
     estimates = _in_chunks(call, n_resamples, draws, (True,) * call.slots, "confidence_interval", progress)
@@ -217,7 +216,7 @@ def confidence_interval(
     if finite.size < 2:
         raise ValueError("estimator: fewer than 2 resamples gave a finite estimate; no interval can be formed")
     alpha = 1.0 - confidence
-    if method == "subsample":
+    if chosen == "subsample":
         stderr = float(np.std(finite, ddof=1) * math.sqrt(m / (n - m)))
         z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
         low, high = value - z * stderr, value + z * stderr
