@@ -1,4 +1,4 @@
-//! Pre-processing of the KSG estimators' inputs (SPEC §1): every column divided by a scale and,
+//! Pre-processing of the KSG estimators' inputs (docs/spec.md §1.4): every column divided by a scale and,
 //! optionally, a small Gaussian jitter added to break ties, in one parallel pass whose noise depends
 //! on the seed alone.
 
@@ -11,7 +11,7 @@ const NOISE_ROWS: usize = 4096;
 
 /// The row-major `data` (rows of `divisors.len()` values) with column j divided by
 /// `divisors[j]` and, when `seed` is given, `scales[j]`·z added, z standard normal and
-/// independent: the normalisation and jitter of SPEC §1, in one parallel pass into a new buffer.
+/// independent: the normalisation and jitter of docs/spec.md §1.4, in one parallel pass into a new buffer.
 /// Rows come in blocks of [`NOISE_ROWS`] drawn from stream (seed, block) in row-major order, so
 /// the noise depends on the seed alone, not on the thread count. Each value is
 /// `data/divisor + scale·z`, the same IEEE operations as dividing and then adding the noise.

@@ -1,4 +1,4 @@
-//! Reproducible random numbers for resampling (SPEC §0: the same seed gives the same bits at any
+//! Reproducible random numbers for resampling (docs/spec.md §0.6: the same seed gives the same bits at any
 //! thread count).
 //!
 //! A call takes one 64-bit seed. Stream b (resample b) has its own xoshiro256++ generator

@@ -3,7 +3,7 @@
 Everything is built as full N × N (or NM × N) matrices by broadcasting the formulas of docs/spec.md §3
 literally over (row, column, coordinate), in float64, and reduced with scipy's ``logsumexp``.
 No centring, no matrix-product form, no blocking. O(N² d) memory: small inputs only.
-Results are in nats, with the same keys as ``repcompress._core.gaussian_channel_mi``.
+Results are in nats, as a dict keyed by the quantity (``mi``, ``stderr``, ``kl``, ``bd``, ...).
 """
 
 import math

@@ -1,4 +1,4 @@
-"""Mutual information through a Gaussian channel: noisy representations (SPEC §3).
+"""Mutual information through a Gaussian channel: noisy representations (docs/spec.md §3).
 
 X is uniform over the N inputs of a data set and the representation is noisy by construction:
 Z | X = x_i ~ N(μ_i, diag(v_i)). Then I(X;Z) is finite, 0 ≤ I(X;Z) ≤ log N, and it can be
@@ -38,7 +38,7 @@ class ChannelInformation:
     """One information quantity with its Monte Carlo estimate and bounds (``None``: not computed).
 
     ``mi`` ± ``stderr`` is the paired Monte Carlo estimate; ``lower`` and ``upper`` bracket the
-    exact value (Bhattacharyya and KL pairwise bounds; for I(Y;Z) the bracket of SPEC §3);
+    exact value (Bhattacharyya and KL pairwise bounds; for I(Y;Z) the bracket of docs/spec.md §3.9);
     ``maxent_upper`` is the Gaussian maximum-entropy bound; ``ceiling`` is the largest possible
     value (Σ_y p(y)·log N_y for I(X;Z|Y), H(Y) for I(Y;Z)).
     """
@@ -76,7 +76,7 @@ class GaussianChannelMI:
         I(X;Z|Y), when labels were given.
     labels : ChannelInformation or None
         I(Y;Z) = I(X;Z) − I(X;Z|Y) from the same draws, with the bracket
-        [I_BD(X;Z) − I_KL(X;Z|Y), I_KL(X;Z) − I_BD(X;Z|Y)] (SPEC §3, written with the pairwise
+        [I_BD(X;Z) − I_KL(X;Z|Y), I_KL(X;Z) − I_BD(X;Z|Y)] (docs/spec.md §3.9, written with the pairwise
         estimates of I instead of H: h(Z|X) cancels); ``maxent_upper`` is None.
     """
 
@@ -176,7 +176,7 @@ def gaussian_channel_mi(
 ) -> GaussianChannelMI:
     """Mutual information I(X;Z) through a Gaussian channel, with error bars and bounds.
 
-    X is uniform over the N rows of ``means`` and Z | X = x_i ~ N(μ_i, diag(v_i)) (SPEC §3).
+    X is uniform over the N rows of ``means`` and Z | X = x_i ~ N(μ_i, diag(v_i)) (docs/spec.md §3.1).
     All quantities are exact functions of the means and variances except the Monte Carlo
     estimate, whose error is its standard error.
 
@@ -194,9 +194,10 @@ def gaussian_channel_mi(
     - **With labels** (a function of the input): I(X;Z|Y) restricts every mixture to the
       sample's class (≤ Σ_y p(y) log N_y), and I(Y;Z) = I(X;Z) − I(X;Z|Y) from the same draws.
 
-    Work is O(N² d) (O(N² M d) for the Monte Carlo part), streamed in blocks (memory O(N d)),
-    parallel, in float64, using the matrix-product form of the log-densities. With per-sample
-    variances the Bhattacharyya bound is a direct O(N² d) loop (it does not factor).
+    Work is O(N² d) (O(N² M d) for the Monte Carlo part), streamed in blocks (memory O(N d) besides
+    the O(N M d) Monte Carlo draws), parallel, in float64, using the matrix-product form of the
+    log-densities. With per-sample variances the Bhattacharyya bound is a direct O(N² d) loop (it
+    does not factor).
 
     Parameters
     ----------

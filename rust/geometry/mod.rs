@@ -1,4 +1,4 @@
-//! Geometric compression of representations (SPEC §4): class statistics and scatter matrices,
+//! Geometric compression of representations (docs/spec.md §4): class statistics and scatter matrices,
 //! class-distance normalised variance, neural collapse NC1–NC4, clustering indices and intrinsic
 //! dimension.
 //!

@@ -1,9 +1,10 @@
-//! Binned (plug-in) information estimators (SPEC §2): how values become bin indices.
+//! Binned (plug-in) information estimators (docs/spec.md §2.1–§2.2): how values become bin indices.
 //!
 //! A sample's binned pattern is its row of bin indices. [`Binner::fit`] fits the bin edges of
 //! every column (equal-width, fixed-width or quantile bins); [`factorize_binned`] gives every row
-//! the id of its pattern (ids `0..m`, in order of first appearance) without ever materialising the
-//! N × d matrix of bin indices, through the row factorisation of [`crate::factorize`]. The
+//! the id of its pattern (ids `0..m`, in order of first appearance) through a direct table when few
+//! patterns are possible, else by hashing rows (the N × d codes are stored only when they fit a byte,
+//! packed eight to a word), through the row factorisation of [`crate::factorize`]. The
 //! plug-in entropies of the ids are counted in [`super::plugin`].
 
 use crate::choice::Choice;

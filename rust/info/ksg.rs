@@ -1,4 +1,4 @@
-//! The k-nearest-neighbour estimators of the Kraskov–Stögbauer–Grassberger family (SPEC §1).
+//! The k-nearest-neighbour estimators of the Kraskov–Stögbauer–Grassberger family (docs/spec.md §1).
 //!
 //! All distances are max-norm inside each variable; the joint distance is the max over variables,
 //! i.e. the max-norm on the concatenated columns. Neighbours of i never include i. Every estimator

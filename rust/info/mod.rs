@@ -1,7 +1,7 @@
-//! Information estimators: `ksg` holds the k-nearest-neighbour family (SPEC §1); `binning` and
-//! `plugin` the plug-in estimators on binned patterns (SPEC §2), `binning` fitting the bins and
+//! Information estimators: `ksg` holds the k-nearest-neighbour family (docs/spec.md §1); `binning` and
+//! `plugin` the plug-in estimators on binned patterns (docs/spec.md §2), `binning` fitting the bins and
 //! numbering the patterns, `plugin` counting their entropies; `gaussian` the Gaussian channel
-//! (SPEC §3); `resample` the parallel evaluation of an estimator on many resamples (SPEC §5).
+//! (docs/spec.md §3); `resample` the parallel evaluation of an estimator on many resamples (docs/spec.md §5.1).
 
 pub mod binning;
 pub mod gaussian;

@@ -1,4 +1,4 @@
-//! Binned (plug-in) information estimators (SPEC §2): plug-in entropies of pattern ids (and of
+//! Binned (plug-in) information estimators (docs/spec.md §2.3–§2.5): plug-in entropies of pattern ids (and of
 //! pairs of ids), for the whole sample or for many resamples at once ([`entropy_resamples`],
 //! [`mutual_info_resamples`]), whose rows are drawn inside the parallel loop
 //! (`crate::info::resample::Draws`). The ids come from [`super::binning::factorize_binned`] or

@@ -1,5 +1,5 @@
 //! Many evaluations of one estimator on resampled rows (subsamples, bootstrap samples,
-//! permutations), run in parallel over the resamples (SPEC §5).
+//! permutations), run in parallel over the resamples (docs/spec.md §5.1).
 //!
 //! The resamples are drawn here, inside the parallel loop, by [`Draws`]: resample b has its own
 //! generator seeded from (seed, b), so the same seed gives the same resamples at any thread count

@@ -1,4 +1,4 @@
-//! Bindings of the Gaussian-channel estimator (SPEC §3). The Python front door
+//! Bindings of the Gaussian-channel estimator (docs/spec.md §3). The Python front door
 //! (`repcompress.gaussian_channel_mi`) validates, floors the variances and draws the noise; this
 //! layer borrows the float64 arrays, releases the GIL and returns the numbers as a typed, frozen
 //! result ([`PyChannelMi`]).

@@ -179,7 +179,7 @@ fn mutual_info_ksg(
 
 /// A new float64 matrix: the C-contiguous float64 matrix `a` with column j divided by
 /// divisors[j] and, when `seed` is given, scales[j]·z added (z standard normal from `seed`): the
-/// normalisation and jitter of SPEC §1 in one parallel pass (see `preprocess::scaled_with_normals`).
+/// normalisation and jitter of docs/spec.md §1.4 in one parallel pass (see `preprocess::scaled_with_normals`).
 #[pyfunction]
 #[pyo3(signature = (a, divisors, scales, seed=None))]
 fn standardize<'py>(

@@ -1,4 +1,4 @@
-//! Mutual information through a Gaussian channel (SPEC §3).
+//! Mutual information through a Gaussian channel (docs/spec.md §3).
 //!
 //! X is uniform over N inputs and Z | X = x_i ~ N(μ_i, diag(v_i)). We compute
 //! - h(Z|X) in closed form,
@@ -338,7 +338,7 @@ fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> f64 {
     0.5 * (log_det_cov - mean_l)
 }
 
-/// Mutual information through the Gaussian channel (SPEC §3); see the module documentation.
+/// Mutual information through the Gaussian channel (docs/spec.md §3.1); see the module documentation.
 pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Result<ChannelMi> {
     validate(ch, req)?;
     let p = ctl.install(|| prepare(ch, req.labels));

@@ -1,4 +1,4 @@
-//! Analytic values of SPEC §3, checked on the pure core (no Python).
+//! Analytic values of docs/spec.md §3.12, checked on the pure core (no Python).
 
 use super::*;
 
