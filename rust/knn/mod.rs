@@ -254,4 +254,8 @@ pub(crate) fn scatter_rows<O: Copy + Default>(order: &[u32], by_pos: &[O], width
 }
 
 #[cfg(test)]
+mod gram_tests;
+#[cfg(test)]
+mod plane_tests;
+#[cfg(test)]
 pub(crate) mod tests;

@@ -23,7 +23,7 @@ impl SplitMix {
 }
 
 /// Points with a mix of continuous values, values on a coarse grid (ties) and duplicated rows.
-fn tricky_points(n: usize, d: usize, seed: u64) -> Vec<f64> {
+pub(super) fn tricky_points(n: usize, d: usize, seed: u64) -> Vec<f64> {
     let mut rng = SplitMix(seed);
     let mut data = Vec::with_capacity(n * d);
     for i in 0..n {
@@ -59,7 +59,7 @@ fn naive_dist(a: &[f64], b: &[f64], euclid: bool) -> f64 {
     }
 }
 
-fn naive_sorted_neighbours(p: &Points<'_, f64>, i: usize, euclid: bool) -> Vec<(f64, u32)> {
+pub(super) fn naive_sorted_neighbours(p: &Points<'_, f64>, i: usize, euclid: bool) -> Vec<(f64, u32)> {
     let mut v: Vec<(f64, u32)> = (0..p.n())
         .filter(|&j| j != i)
         .map(|j| (naive_dist(p.row(i), p.row(j), euclid), j as u32))
@@ -234,7 +234,12 @@ fn phase_timings() {
 /// Every neighbour answer of `index` equals the naive reference exactly: k-th distances, k-NN
 /// indices (ties by smaller index) and strict / inclusive counts at radii that are exact
 /// neighbour distances (boundary cases) or in between.
-fn assert_euclidean_matches_naive<T: Real>(index: &dyn NeighborSearch<T>, p: &Points<'_, T>, ks: &[usize], what: &str) {
+pub(super) fn assert_euclidean_matches_naive<T: Real>(
+    index: &dyn NeighborSearch<T>,
+    p: &Points<'_, T>,
+    ks: &[usize],
+    what: &str,
+) {
     let ctl = Ctl::uninterruptible().unwrap();
     let n = p.n();
     let reference: Vec<Vec<(T, u32)>> = (0..n)
@@ -294,110 +299,6 @@ fn assert_euclidean_matches_naive<T: Real>(index: &dyn NeighborSearch<T>, p: &Po
             assert_eq!(counts[i] as usize, expected, "{what} count strict={strict} i={i}");
         }
     }
-}
-
-#[test]
-fn gram_search_equals_naive_with_ties_and_duplicates() {
-    let ctl = Ctl::uninterruptible().unwrap();
-    // Small d too (the Gram path works for any d; Auto uses it above 16), and n > 512 so the
-    // points span several tiles and queries several blocks.
-    for &(n, d) in &[(60usize, 3usize), (200, 17), (700, 24), (300, 65)] {
-        let data = tricky_points(n, d, 7 + (n * d) as u64);
-        let pts = Points::new("x", &data, n, d).unwrap();
-        let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
-        assert_euclidean_matches_naive::<f64>(&gram, &pts, &[1, 2, 3, 7], &format!("gram n={n} d={d}"));
-        if d > AUTO_TREE_MAX_DIM {
-            let auto = build_index::<f64, Euclidean>(pts, Method::Auto, &ctl).unwrap();
-            let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
-            assert_eq!(auto.knn_indices(4, &ctl).unwrap(), brute.knn_indices(4, &ctl).unwrap());
-            assert_eq!(
-                auto.kth_distances(4, &ctl).unwrap(),
-                brute.kth_distances(4, &ctl).unwrap()
-            );
-        }
-    }
-}
-
-/// Far from the origin and with neighbour distances far below the spread the Gram form cancels
-/// badly; the candidates grow, the answers stay exact.
-#[test]
-fn gram_search_is_exact_under_cancellation() {
-    let ctl = Ctl::uninterruptible().unwrap();
-    let (n, d) = (300, 20);
-    let mut rng = SplitMix(11);
-    let mut data = Vec::with_capacity(n * d);
-    for i in 0..n {
-        // Pairs of near-duplicates (1e-7 apart) in a cloud of spread 1e3 around an offset of 1e8,
-        // plus a few points far away on the other side (they pull the shift off-centre).
-        let base: Vec<f64> = if i % 2 == 1 {
-            data[(i - 1) * d..i * d].to_vec()
-        } else {
-            (0..d).map(|_| 1e8 + 1e3 * (rng.uniform() - 0.5)).collect()
-        };
-        for (c, &b) in base.iter().enumerate() {
-            let v = if i % 50 == 7 {
-                -3e8 + c as f64
-            } else if i % 2 == 1 {
-                b + 1e-7 * rng.uniform()
-            } else {
-                b
-            };
-            data.push(v);
-        }
-    }
-    let pts = Points::new("x", &data, n, d).unwrap();
-    let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
-    assert_euclidean_matches_naive::<f64>(&gram, &pts, &[1, 2, 5], "cancellation");
-}
-
-#[test]
-fn gram_search_equals_naive_in_float32() {
-    let ctl = Ctl::uninterruptible().unwrap();
-    for &(n, d, offset) in &[(400usize, 33usize, 0.0f64), (250, 18, 3e3)] {
-        let data: Vec<f32> = tricky_points(n, d, 3 + d as u64)
-            .iter()
-            .map(|&v| (v * 1.1 + offset) as f32)
-            .collect();
-        let pts = Points::new("x", &data, n, d).unwrap();
-        let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
-        assert_euclidean_matches_naive::<f32>(&gram, &pts, &[1, 3, 6], &format!("f32 n={n} d={d}"));
-        let auto = build_index::<f32, Euclidean>(pts, Method::Auto, &ctl).unwrap();
-        assert_euclidean_matches_naive::<f32>(&*auto, &pts, &[2], &format!("f32 auto n={n} d={d}"));
-    }
-}
-
-#[test]
-fn gram_search_falls_back_near_overflow() {
-    let ctl = Ctl::uninterruptible().unwrap();
-    let (n, d) = (40, 20);
-    let data: Vec<f32> = tricky_points(n, d, 1).iter().map(|&v| (v as f32) * 1e19).collect();
-    let pts = Points::new("x", &data, n, d).unwrap();
-    assert!(gram::GramSearch::new(pts, &ctl).unwrap().is_none());
-    let auto = build_index::<f32, Euclidean>(pts, Method::Auto, &ctl).unwrap();
-    assert_euclidean_matches_naive::<f32>(&*auto, &pts, &[1, 3], "near overflow");
-}
-
-/// Where the Gram-form search spends its time at N = 10⁴, d = 64 (run by hand:
-/// `REPCOMPRESS_NUM_THREADS=1 cargo test --release -- --ignored --nocapture gram_timings`).
-#[test]
-#[ignore]
-fn gram_timings() {
-    use std::time::Instant;
-    let ctl = Ctl::uninterruptible().unwrap();
-    let (n, d) = (10_000, 64);
-    let mut rng = SplitMix(5);
-    let data: Vec<f64> = (0..n * d).map(|_| rng.uniform() - 0.5).collect();
-    let pts = Points::new("x", &data, n, d).unwrap();
-    let g = gram::GramSearch::new(pts, &ctl).unwrap().unwrap();
-    let t = Instant::now();
-    let kth = g.kth_distances(2, &ctl).unwrap();
-    eprintln!("gram 2-NN: {:?} ({})", t.elapsed(), kth[0]);
-    let t = Instant::now();
-    let counts = g.count_within(&kth, false, &ctl).unwrap();
-    eprintln!("gram counts: {:?} ({})", t.elapsed(), counts[0]);
-    let t = Instant::now();
-    let sum = g.products_only(&ctl);
-    eprintln!("products only: {:?} ({sum})", t.elapsed());
 }
 
 /// The leaf scan (chunked, coordinate-major leaves) returns `Metric::dist` bit for bit, in the
@@ -520,85 +421,6 @@ fn kdtree_equals_naive_on_deep_trees() {
     }
 }
 
-/// The strip search of the plane against the naive k-th distances (k = 1–6: fixed best-k slots;
-/// above: a growing list), on points with tied and duplicated coordinates, constant or quantised
-/// columns, and sizes that make one strip or many.
-#[test]
-fn plane_kth_distances_equal_naive() {
-    use super::plane::StripPlane;
-    let ctl = Ctl::uninterruptible().unwrap();
-    let mut rng = SplitMix(17);
-    for &n in &[2usize, 3, 9, 60, 400, 2500] {
-        let tricky = tricky_points(n, 2, n as u64 * 7 + 1);
-        let layouts: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
-            (
-                "tricky",
-                tricky.iter().step_by(2).copied().collect(),
-                tricky.iter().skip(1).step_by(2).copied().collect(),
-            ),
-            (
-                "constant x",
-                vec![0.25; n],
-                (0..n).map(|_| (rng.next_u64() % 7) as f64).collect(),
-            ),
-            (
-                "quantised",
-                (0..n).map(|_| (rng.next_u64() % 3) as f64).collect(),
-                (0..n).map(|_| (rng.next_u64() % 4) as f64 * 0.1).collect(),
-            ),
-            (
-                "continuous",
-                (0..n).map(|_| rng.uniform() * 10.0 - 5.0).collect(),
-                (0..n).map(|_| rng.uniform().powi(3)).collect(),
-            ),
-            ("all equal", vec![-1.5; n], vec![2.0; n]),
-        ];
-        for (name, x, y) in layouts {
-            let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(&a, &b)| [a, b]).collect();
-            let pts = Points::new("xy", &joint, n, 2).unwrap();
-            let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
-            for k in [1usize, 2, 3, 4, 5, 6, 7, 20] {
-                if k >= n {
-                    continue;
-                }
-                let kth = StripPlane::new(&x, &y, k, &ctl).kth_distances(k, &ctl).unwrap();
-                for i in 0..n {
-                    assert_eq!(kth[i], reference[i][k - 1].0, "{name} n={n} k={k} i={i}");
-                }
-            }
-        }
-    }
-}
-
-/// The x index handed over by the plane counts exactly like a freshly sorted one.
-#[test]
-fn plane_x_index_counts_equal_naive() {
-    use super::plane::StripPlane;
-    let ctl = Ctl::uninterruptible().unwrap();
-    let n = 700;
-    let data = tricky_points(n, 2, 3);
-    let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
-    let plane = StripPlane::new(&x, &y, 3, &ctl);
-    let eps = plane.kth_distances(3, &ctl).unwrap();
-    let index = plane.into_x_index();
-    for strict in [true, false] {
-        let counts = index.count_within(&eps, strict, &ctl).unwrap();
-        for i in 0..n {
-            let expected = (0..n)
-                .filter(|&j| {
-                    j != i
-                        && if strict {
-                            (x[j] - x[i]).abs() < eps[i]
-                        } else {
-                            (x[j] - x[i]).abs() <= eps[i]
-                        }
-                })
-                .count();
-            assert_eq!(counts[i] as usize, expected, "strict={strict} i={i}");
-        }
-    }
-}
-
 /// The bucket sort orders exactly like a comparison sort on (value in total order, index):
 /// ties, signed zeros, a skewed distribution (crowded buckets), huge spans, f32 and f64.
 #[test]
@@ -637,115 +459,4 @@ fn sort_with_indices_equals_comparison_sort() {
             check(&v32, what);
         }
     }
-}
-
-/// Phases of KSG-1 on 1-D x and 1-D y at N = 10⁶ (env PHASE_N), on 1 and 2 threads (run by hand:
-/// `cargo test --release -- --ignored --nocapture plane_phase_timings`).
-#[test]
-#[ignore]
-fn plane_phase_timings() {
-    use super::plane::StripPlane;
-    use std::time::Instant;
-    let n: usize = std::env::var("PHASE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let mut rng = SplitMix(5);
-    // PHASE_DIST=gauss: x standard normal, y = x + noise/2 (as in bench_knn's case 1); else uniform.
-    let gauss = std::env::var("PHASE_DIST").is_ok_and(|v| v == "gauss");
-    let mut noise = || {
-        if gauss {
-            let (u, v) = (1.0 - rng.uniform(), rng.uniform());
-            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-        } else {
-            rng.uniform()
-        }
-    };
-    let x: Vec<f64> = (0..n).map(|_| noise()).collect();
-    let y: Vec<f64> = x.iter().map(|v| v + if gauss { 0.5 } else { 0.3 } * noise()).collect();
-    let before = crate::parallel::get_num_threads();
-    // Rounds alternate 1 and 2 threads (PHASE_ROUNDS of each); medians per phase.
-    let rounds: usize = std::env::var("PHASE_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    const PHASES: [&str; 10] = [
-        "sort",
-        "plane build",
-        "kth",
-        "y by pos",
-        "x index",
-        "nx",
-        "y index",
-        "ny",
-        "digamma",
-        "total",
-    ];
-    let mut times = [
-        [
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        ],
-        Default::default(),
-    ];
-    let mut m = 0.0;
-    for round in 0..2 * rounds {
-        let threads = 1 + round % 2;
-        crate::parallel::set_num_threads(threads).unwrap();
-        let ctl = Ctl::uninterruptible().unwrap();
-        let mut lap = Vec::with_capacity(PHASES.len());
-        let mut t = Instant::now();
-        let mut mark = |lap: &mut Vec<f64>| {
-            lap.push(t.elapsed().as_secs_f64() * 1e3);
-            t = Instant::now();
-        };
-        let (xs, _) = sort_with_indices(&x, &ctl);
-        mark(&mut lap);
-        drop(xs);
-        mark(&mut Vec::new());
-        let plane = StripPlane::new(&x, &y, 3, &ctl);
-        mark(&mut lap);
-        let eps = plane.kth_distances_by_x_position(3, &ctl).unwrap();
-        mark(&mut lap);
-        let y_by_pos = plane.y_by_x_position(&ctl).unwrap();
-        mark(&mut lap);
-        let xi = plane.into_x_index();
-        mark(&mut lap);
-        let nx = xi.count_within_by_position(&eps, true, &ctl).unwrap();
-        mark(&mut lap);
-        let yi = sorted1d::Sorted1D::new(Points::trusted(&y_by_pos, n, 1), &ctl);
-        mark(&mut lap);
-        let ny = yi.count_within_in_sorted_order(&eps, true, &ctl).unwrap();
-        mark(&mut lap);
-        m = crate::special::mean_digamma_counts(&nx, 1.0) + crate::special::mean_digamma_counts(&ny, 1.0);
-        mark(&mut lap);
-        lap.push(lap[1..].iter().sum());
-        for (slot, v) in times[threads - 1].iter_mut().zip(lap) {
-            slot.push(v);
-        }
-    }
-    for (threads, per_phase) in times.iter_mut().enumerate() {
-        let medians: Vec<String> = PHASES
-            .iter()
-            .zip(per_phase.iter_mut())
-            .map(|(name, v)| {
-                v.sort_by(f64::total_cmp);
-                format!("{name} {:.2}", v[v.len() / 2])
-            })
-            .collect();
-        eprintln!(
-            "{} thread(s), median ms of {rounds}: {} ({m:.4})",
-            threads + 1,
-            medians.join(", ")
-        );
-    }
-    crate::parallel::set_num_threads(before).unwrap();
 }

@@ -1,0 +1,110 @@
+//! The Gram-form search (`gram.rs`) against the naive reference: ties, duplicates, cancellation,
+//! float32 and the fall-back near overflow.
+
+use super::tests::{assert_euclidean_matches_naive, tricky_points, SplitMix};
+use super::*;
+use crate::points::Points;
+
+#[test]
+fn gram_search_equals_naive_with_ties_and_duplicates() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    // Small d too (the Gram path works for any d; Auto uses it above 16), and n > 512 so the
+    // points span several tiles and queries several blocks.
+    for &(n, d) in &[(60usize, 3usize), (200, 17), (700, 24), (300, 65)] {
+        let data = tricky_points(n, d, 7 + (n * d) as u64);
+        let pts = Points::new("x", &data, n, d).unwrap();
+        let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+        assert_euclidean_matches_naive::<f64>(&gram, &pts, &[1, 2, 3, 7], &format!("gram n={n} d={d}"));
+        if d > AUTO_TREE_MAX_DIM {
+            let auto = build_index::<f64, Euclidean>(pts, Method::Auto, &ctl).unwrap();
+            let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
+            assert_eq!(auto.knn_indices(4, &ctl).unwrap(), brute.knn_indices(4, &ctl).unwrap());
+            assert_eq!(
+                auto.kth_distances(4, &ctl).unwrap(),
+                brute.kth_distances(4, &ctl).unwrap()
+            );
+        }
+    }
+}
+
+/// Far from the origin and with neighbour distances far below the spread the Gram form cancels
+/// badly; the candidates grow, the answers stay exact.
+#[test]
+fn gram_search_is_exact_under_cancellation() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (300, 20);
+    let mut rng = SplitMix(11);
+    let mut data = Vec::with_capacity(n * d);
+    for i in 0..n {
+        // Pairs of near-duplicates (1e-7 apart) in a cloud of spread 1e3 around an offset of 1e8,
+        // plus a few points far away on the other side (they pull the shift off-centre).
+        let base: Vec<f64> = if i % 2 == 1 {
+            data[(i - 1) * d..i * d].to_vec()
+        } else {
+            (0..d).map(|_| 1e8 + 1e3 * (rng.uniform() - 0.5)).collect()
+        };
+        for (c, &b) in base.iter().enumerate() {
+            let v = if i % 50 == 7 {
+                -3e8 + c as f64
+            } else if i % 2 == 1 {
+                b + 1e-7 * rng.uniform()
+            } else {
+                b
+            };
+            data.push(v);
+        }
+    }
+    let pts = Points::new("x", &data, n, d).unwrap();
+    let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+    assert_euclidean_matches_naive::<f64>(&gram, &pts, &[1, 2, 5], "cancellation");
+}
+
+#[test]
+fn gram_search_equals_naive_in_float32() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    for &(n, d, offset) in &[(400usize, 33usize, 0.0f64), (250, 18, 3e3)] {
+        let data: Vec<f32> = tricky_points(n, d, 3 + d as u64)
+            .iter()
+            .map(|&v| (v * 1.1 + offset) as f32)
+            .collect();
+        let pts = Points::new("x", &data, n, d).unwrap();
+        let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+        assert_euclidean_matches_naive::<f32>(&gram, &pts, &[1, 3, 6], &format!("f32 n={n} d={d}"));
+        let auto = build_index::<f32, Euclidean>(pts, Method::Auto, &ctl).unwrap();
+        assert_euclidean_matches_naive::<f32>(&*auto, &pts, &[2], &format!("f32 auto n={n} d={d}"));
+    }
+}
+
+#[test]
+fn gram_search_falls_back_near_overflow() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (40, 20);
+    let data: Vec<f32> = tricky_points(n, d, 1).iter().map(|&v| (v as f32) * 1e19).collect();
+    let pts = Points::new("x", &data, n, d).unwrap();
+    assert!(gram::GramSearch::new(pts, &ctl).unwrap().is_none());
+    let auto = build_index::<f32, Euclidean>(pts, Method::Auto, &ctl).unwrap();
+    assert_euclidean_matches_naive::<f32>(&*auto, &pts, &[1, 3], "near overflow");
+}
+
+/// Where the Gram-form search spends its time at N = 10⁴, d = 64 (run by hand:
+/// `REPCOMPRESS_NUM_THREADS=1 cargo test --release -- --ignored --nocapture gram_timings`).
+#[test]
+#[ignore]
+fn gram_timings() {
+    use std::time::Instant;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (10_000, 64);
+    let mut rng = SplitMix(5);
+    let data: Vec<f64> = (0..n * d).map(|_| rng.uniform() - 0.5).collect();
+    let pts = Points::new("x", &data, n, d).unwrap();
+    let g = gram::GramSearch::new(pts, &ctl).unwrap().unwrap();
+    let t = Instant::now();
+    let kth = g.kth_distances(2, &ctl).unwrap();
+    eprintln!("gram 2-NN: {:?} ({})", t.elapsed(), kth[0]);
+    let t = Instant::now();
+    let counts = g.count_within(&kth, false, &ctl).unwrap();
+    eprintln!("gram counts: {:?} ({})", t.elapsed(), counts[0]);
+    let t = Instant::now();
+    let sum = g.products_only(&ctl);
+    eprintln!("products only: {:?} ({sum})", t.elapsed());
+}

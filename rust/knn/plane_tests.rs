@@ -1,0 +1,196 @@
+//! The strip plane (`plane.rs`) of the 1-D + 1-D KSG-1 against the naive reference, and the
+//! timings of its phases (run by hand).
+
+use super::sort::sort_with_indices;
+use super::tests::{naive_sorted_neighbours, tricky_points, SplitMix};
+use super::*;
+
+/// The strip search of the plane against the naive k-th distances (k = 1–6: fixed best-k slots;
+/// above: a growing list), on points with tied and duplicated coordinates, constant or quantised
+/// columns, and sizes that make one strip or many.
+#[test]
+fn plane_kth_distances_equal_naive() {
+    use super::plane::StripPlane;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let mut rng = SplitMix(17);
+    for &n in &[2usize, 3, 9, 60, 400, 2500] {
+        let tricky = tricky_points(n, 2, n as u64 * 7 + 1);
+        let layouts: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
+            (
+                "tricky",
+                tricky.iter().step_by(2).copied().collect(),
+                tricky.iter().skip(1).step_by(2).copied().collect(),
+            ),
+            (
+                "constant x",
+                vec![0.25; n],
+                (0..n).map(|_| (rng.next_u64() % 7) as f64).collect(),
+            ),
+            (
+                "quantised",
+                (0..n).map(|_| (rng.next_u64() % 3) as f64).collect(),
+                (0..n).map(|_| (rng.next_u64() % 4) as f64 * 0.1).collect(),
+            ),
+            (
+                "continuous",
+                (0..n).map(|_| rng.uniform() * 10.0 - 5.0).collect(),
+                (0..n).map(|_| rng.uniform().powi(3)).collect(),
+            ),
+            ("all equal", vec![-1.5; n], vec![2.0; n]),
+        ];
+        for (name, x, y) in layouts {
+            let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(&a, &b)| [a, b]).collect();
+            let pts = Points::new("xy", &joint, n, 2).unwrap();
+            let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
+            for k in [1usize, 2, 3, 4, 5, 6, 7, 20] {
+                if k >= n {
+                    continue;
+                }
+                let kth = StripPlane::new(&x, &y, k, &ctl).kth_distances(k, &ctl).unwrap();
+                for i in 0..n {
+                    assert_eq!(kth[i], reference[i][k - 1].0, "{name} n={n} k={k} i={i}");
+                }
+            }
+        }
+    }
+}
+
+/// The x index handed over by the plane counts exactly like a freshly sorted one.
+#[test]
+fn plane_x_index_counts_equal_naive() {
+    use super::plane::StripPlane;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let n = 700;
+    let data = tricky_points(n, 2, 3);
+    let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
+    let plane = StripPlane::new(&x, &y, 3, &ctl);
+    let eps = plane.kth_distances(3, &ctl).unwrap();
+    let index = plane.into_x_index();
+    for strict in [true, false] {
+        let counts = index.count_within(&eps, strict, &ctl).unwrap();
+        for i in 0..n {
+            let expected = (0..n)
+                .filter(|&j| {
+                    j != i
+                        && if strict {
+                            (x[j] - x[i]).abs() < eps[i]
+                        } else {
+                            (x[j] - x[i]).abs() <= eps[i]
+                        }
+                })
+                .count();
+            assert_eq!(counts[i] as usize, expected, "strict={strict} i={i}");
+        }
+    }
+}
+
+/// Phases of KSG-1 on 1-D x and 1-D y at N = 10⁶ (env PHASE_N), on 1 and 2 threads (run by hand:
+/// `cargo test --release -- --ignored --nocapture plane_phase_timings`).
+#[test]
+#[ignore]
+fn plane_phase_timings() {
+    use super::plane::StripPlane;
+    use std::time::Instant;
+    let n: usize = std::env::var("PHASE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut rng = SplitMix(5);
+    // PHASE_DIST=gauss: x standard normal, y = x + noise/2 (as in bench_knn's case 1); else uniform.
+    let gauss = std::env::var("PHASE_DIST").is_ok_and(|v| v == "gauss");
+    let mut noise = || {
+        if gauss {
+            let (u, v) = (1.0 - rng.uniform(), rng.uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        } else {
+            rng.uniform()
+        }
+    };
+    let x: Vec<f64> = (0..n).map(|_| noise()).collect();
+    let y: Vec<f64> = x.iter().map(|v| v + if gauss { 0.5 } else { 0.3 } * noise()).collect();
+    let before = crate::parallel::get_num_threads();
+    // Rounds alternate 1 and 2 threads (PHASE_ROUNDS of each); medians per phase.
+    let rounds: usize = std::env::var("PHASE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    const PHASES: [&str; 10] = [
+        "sort",
+        "plane build",
+        "kth",
+        "y by pos",
+        "x index",
+        "nx",
+        "y index",
+        "ny",
+        "digamma",
+        "total",
+    ];
+    let mut times = [
+        [
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ],
+        Default::default(),
+    ];
+    let mut m = 0.0;
+    for round in 0..2 * rounds {
+        let threads = 1 + round % 2;
+        crate::parallel::set_num_threads(threads).unwrap();
+        let ctl = Ctl::uninterruptible().unwrap();
+        let mut lap = Vec::with_capacity(PHASES.len());
+        let mut t = Instant::now();
+        let mut mark = |lap: &mut Vec<f64>| {
+            lap.push(t.elapsed().as_secs_f64() * 1e3);
+            t = Instant::now();
+        };
+        let (xs, _) = sort_with_indices(&x, &ctl);
+        mark(&mut lap);
+        drop(xs);
+        mark(&mut Vec::new());
+        let plane = StripPlane::new(&x, &y, 3, &ctl);
+        mark(&mut lap);
+        let eps = plane.kth_distances_by_x_position(3, &ctl).unwrap();
+        mark(&mut lap);
+        let y_by_pos = plane.y_by_x_position(&ctl).unwrap();
+        mark(&mut lap);
+        let xi = plane.into_x_index();
+        mark(&mut lap);
+        let nx = xi.count_within_by_position(&eps, true, &ctl).unwrap();
+        mark(&mut lap);
+        let yi = sorted1d::Sorted1D::new(Points::trusted(&y_by_pos, n, 1), &ctl);
+        mark(&mut lap);
+        let ny = yi.count_within_in_sorted_order(&eps, true, &ctl).unwrap();
+        mark(&mut lap);
+        m = crate::special::mean_digamma_counts(&nx, 1.0) + crate::special::mean_digamma_counts(&ny, 1.0);
+        mark(&mut lap);
+        lap.push(lap[1..].iter().sum());
+        for (slot, v) in times[threads - 1].iter_mut().zip(lap) {
+            slot.push(v);
+        }
+    }
+    for (threads, per_phase) in times.iter_mut().enumerate() {
+        let medians: Vec<String> = PHASES
+            .iter()
+            .zip(per_phase.iter_mut())
+            .map(|(name, v)| {
+                v.sort_by(f64::total_cmp);
+                format!("{name} {:.2}", v[v.len() / 2])
+            })
+            .collect();
+        eprintln!(
+            "{} thread(s), median ms of {rounds}: {} ({m:.4})",
+            threads + 1,
+            medians.join(", ")
+        );
+    }
+    crate::parallel::set_num_threads(before).unwrap();
+}
