@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_labels
+from ._validation import as_array, check_labels
 
 __all__ = ["Activations", "InputError", "check_activations", "load_activations"]
 
@@ -48,6 +48,13 @@ class Activations:
         return int(np.unique(self.labels).size)
 
 
+def _array(a: Any, name: str) -> np.ndarray:
+    try:
+        return as_array(a, name)
+    except TypeError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _numeric(arr: np.ndarray, name: str) -> None:
     if arr.dtype.kind not in "fiub":
         raise InputError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
@@ -64,7 +71,7 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
     """Validates and shapes the arrays as the module docstring describes; raises :class:`InputError`
     naming the array and the problem."""
     notes: list[str] = []
-    z = np.asarray(z)
+    z = _array(z, "z")
     _numeric(z, "z")
     shape = tuple(int(s) for s in z.shape)
     if z.ndim == 0:
@@ -85,7 +92,7 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
     if row is not None:
         raise InputError(f"z: contains NaN or inf (first at sample {row})")
 
-    labels = np.asarray(labels)
+    labels = _array(labels, "labels")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
         notes.append(f"labels have shape ({n}, 1): read as ({n},)")
@@ -104,7 +111,7 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
         notes.append("labels are whole-number floats: read as integer class ids")
 
     if variances is not None:
-        variances = np.asarray(variances)
+        variances = _array(variances, "variances")
         _numeric(variances, "variances")
         if variances.shape != shape:
             raise InputError(f"variances: has shape {variances.shape} but z has shape {shape}; they must match")
@@ -121,7 +128,10 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
 def load_activations(path: str | Path) -> Activations:
     """Reads ``z``, ``labels`` and optional ``variances`` from an ``.npz`` archive (no pickles) and
     checks them with :func:`check_activations`; other keys are ignored (a note lists them)."""
-    path = Path(path)
+    try:
+        path = Path(path)
+    except TypeError:
+        raise InputError(f"path: expected a file name, got {type(path).__name__}") from None
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
