@@ -1,7 +1,7 @@
 """Every argument of every public function is checked the same way, before any computation, with a
 message that starts with its name (docs/spec.md §0.4): array arguments (numeric dtype, shape,
 finite values), boolean options (a real bool), numbers (no bools, no OverflowError beyond the
-float64 range), integer counts (bounded) and seeds (non-negative).
+float64 range), integer counts (bounded), seeds (non-negative) and the thread count (§0.7).
 
 The tables below list every parameter of every public callable; ``test_every_parameter_is_listed``
 fails when one is added without being listed, so a new option cannot escape these checks.
@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -19,6 +23,7 @@ import pytest
 
 import repcompress as rc
 from repcompress import analysis, plots
+from repcompress._threads import thread_limit
 from repcompress.estimate import estimate_arrays
 
 RNG = np.random.default_rng(0)
@@ -69,6 +74,7 @@ CALLS = {
         {"n_resamples": 3, "progress": False},
     ),
     "permutation_test": (rc.permutation_test, (rc.trace_ratio, H, LABELS), {"n_permutations": 2, "progress": False}),
+    "set_num_threads": (lambda n: rc.set_num_threads(n), (), {"n": 2}),
     "estimate_arrays": (estimate_arrays, (H, LABELS), {"metrics": "cdnv"}),
     "normalized_ranks": (analysis.normalized_ranks, (H[:, 0],), {}),
     "rank_correlations": (analysis.rank_correlations, ({"a": H[:, 0], "b": H[:, 1]}, ["a", "b"]), {}),
@@ -76,12 +82,13 @@ CALLS = {
 
 # The functions behind CALLS whose signatures must be covered (methods and lambdas by their target).
 SIGNATURES = {
-    **{name: fn for name, (fn, _, _) in CALLS.items() if "." not in name},
+    **{name: fn for name, (fn, _, _) in CALLS.items() if "." not in name and name != "set_num_threads"},
     "ClassStatistics": rc.ClassStatistics.__init__,
     "ClassStatistics.update": rc.ClassStatistics.update,
     "ClassStatistics.cdnv": rc.ClassStatistics.cdnv,
     "ClassStatistics.cdnv_matrix": rc.ClassStatistics.cdnv_matrix,
     "ClassStatistics.fisher_ratio": rc.ClassStatistics.fisher_ratio,
+    "set_num_threads": rc.set_num_threads,
 }
 
 KNN = {
@@ -178,6 +185,7 @@ PARAMETERS = {
         "random_state": "seed",
         "progress": "optional bool",
     },
+    "set_num_threads": {"n": "int"},
     "estimate_arrays": {"z": "array", "labels": "array", "variances": "array", **ESTIMATE},
     "normalized_ranks": {"values": "array"},
     "rank_correlations": {"table": "exempt", "columns": "exempt", "setup": "exempt", "method": "choice"},
@@ -185,7 +193,7 @@ PARAMETERS = {
 
 # Public callables that take no options beyond the ones above, or none at all: listed so that the
 # completeness test knows them.
-NOT_CALLED = {"get_num_threads", "set_num_threads", "ChannelInformation", "GaussianChannelMI", "InformationPlanePoint"}
+NOT_CALLED = {"get_num_threads", "ChannelInformation", "GaussianChannelMI", "InformationPlanePoint"}
 NOT_CALLED |= {"NeuralCollapse", "ScatterMatrices", "ConfidenceInterval", "PermutationTest"}
 
 
@@ -331,6 +339,56 @@ def test_checks_run_before_the_computation():
         stats.cdnv(ddof=5)  # no data yet: ddof first
     with pytest.raises(ValueError, match=r"^ridge:"):
         stats.fisher_ratio(ridge=-1.0)
+
+
+# ------------------------------------------------------------------------------- the pool
+
+
+def test_set_num_threads_is_bounded():
+    before = rc.get_num_threads()
+    limit = thread_limit()
+    assert limit >= 1024
+    try:
+        for n in (limit + 1, 10**6, 2**63, 2**64, 10**400):  # 2**64 was an OverflowError
+            error = raises_naming("n", ValueError, rc.set_num_threads, n)
+            assert f"at most {limit}" in str(error)
+        raises_naming("n", ValueError, rc.set_num_threads, 0)
+        for bad in (True, 2.0, "2", None):
+            raises_naming("n", TypeError, rc.set_num_threads, bad)
+        assert rc.get_num_threads() == before  # nothing was set
+        rc.set_num_threads(np.int64(3))
+        assert rc.get_num_threads() == 3
+    finally:
+        rc.set_num_threads(before)
+
+
+@pytest.mark.parametrize("variable", ["REPCOMPRESS_NUM_THREADS", "RAYON_NUM_THREADS"])
+def test_an_oversized_thread_count_in_the_environment_is_clamped(variable):
+    code = textwrap.dedent(
+        """
+        import warnings
+        warnings.simplefilter("always")
+        with warnings.catch_warnings(record=True) as caught:
+            import repcompress as rc
+        from repcompress._threads import thread_limit
+        print(rc.get_num_threads() == thread_limit(), [str(w.message) for w in caught])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("REPCOMPRESS_NUM_THREADS", "RAYON_NUM_THREADS")}
+    env[variable] = "1000000"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("True"), out.stdout
+    assert f"{variable}=1000000 is more threads than repcompress starts" in out.stdout
+    env[variable] = "3"  # within the limit: the core's own reading, untouched
+    small = subprocess.run(
+        [sys.executable, "-c", "import repcompress as rc; print(rc.get_num_threads())"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert small.stdout.strip() == "3", small.stderr
 
 
 # -------------------------------------------------------------------------- array arguments
