@@ -16,7 +16,9 @@ given directly; both raise :class:`InputError` naming the array and the problem.
 
 from __future__ import annotations
 
+import math
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,59 @@ def check_activations(z: Any, labels: Any, variances: Any = None) -> Activations
     return Activations(z=z, labels=labels, variances=variances, shape=shape, notes=tuple(notes))
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+# Deflate cannot expand data more than 1032-fold (its longest match, 258 bytes, costs at least two
+# bits); a member that claims more than this of its compressed size is damaged or crafted.
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _check_sizes(path: Path, archive: zipfile.ZipFile | None, keys: Sequence[str]) -> None:
+    """Refuses (InputError, docs/spec.md §6.1) an archive whose members claim more data than it
+    holds, before numpy allocates what a member's .npy header describes: the header's shape and
+    dtype must account for exactly the member's size, the member's compressed size must fit in the
+    file, and its size must be reachable from its compressed size."""
+    if archive is None:  # pragma: no cover - numpy opens every .npz as a zip archive
+        return
+    on_disk = path.stat().st_size
+    members = set(archive.namelist())
+    for key in keys:
+        name = key if key in members else f"{key}.npy"
+        info = archive.getinfo(name)
+        damaged = f"{path}: unusable: the array {key!r}"
+        if info.compress_size > on_disk:
+            raise InputError(f"{damaged} claims {info.compress_size} bytes but the file has {on_disk}; it is damaged")
+        if (info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size) or (
+            info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 1024
+        ):
+            raise InputError(
+                f"{damaged} claims {info.file_size} bytes, more than its {info.compress_size} stored bytes can hold; "
+                "it is damaged"
+            )
+        with archive.open(name) as member:
+            if member.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                continue  # not an .npy member: numpy returns its bytes, which are refused as non-numeric
+        with archive.open(name) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version in ((2, 0), (3, 0)):
+                # Version 3 differs from 2 only in the header's text encoding, not in shape or dtype.
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                continue  # numpy refuses the version itself
+            header = member.tell()
+        if dtype.hasobject:
+            continue  # pickled objects: numpy refuses them (allow_pickle=False)
+        claimed = math.prod(shape) * dtype.itemsize
+        if claimed != info.file_size - header:
+            raise InputError(
+                f"{damaged} has a header claiming shape {shape} of {dtype} ({claimed} bytes) but the archive holds "
+                f"{info.file_size - header} bytes of data for it; the file is damaged or was not written by "
+                "numpy.savez"
+            )
+
+
 def load_activations(path: str | Path) -> Activations:
     """Reads ``z``, ``labels`` and optional ``variances`` from an ``.npz`` archive (no pickles) and
     checks them with :func:`check_activations`; other keys are ignored (a note lists them)."""
@@ -137,14 +192,21 @@ def load_activations(path: str | Path) -> Activations:
     if not path.is_file():
         raise InputError(f"{path}: not a file")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: cannot be read as an .npz archive ({exc})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
+        with path.open("rb") as f:
+            single = f.read(len(_NPY_MAGIC)) == _NPY_MAGIC
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc})") from None
+    if single:  # refused before numpy reads (and allocates) the array its header describes
         raise InputError(
             f"{path}: is a single .npy array, not an .npz archive with keys 'z' and 'labels' "
             "(save with numpy.savez(path, z=..., labels=...))"
         )
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: cannot be read as an .npz archive ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise InputError(f"{path}: cannot be read as an .npz archive (numpy read it as {type(archive).__name__})")
     with archive:
         keys = list(archive.files)
         missing = [key for key in ("z", "labels") if key not in keys]
@@ -153,8 +215,12 @@ def load_activations(path: str | Path) -> Activations:
                 f"{path}: missing key {' and '.join(map(repr, missing))}; the archive has "
                 f"{', '.join(map(repr, keys)) or 'no arrays'} (expected 'z', 'labels' and optional 'variances')"
             )
+        wanted = [key for key in ("z", "labels", "variances") if key in keys]
         try:
-            arrays = {key: archive[key] for key in ("z", "labels", "variances") if key in keys}
+            _check_sizes(path, archive.zip, wanted)
+            arrays = {key: archive[key] for key in wanted}
+        except InputError:
+            raise
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: cannot read its arrays ({exc})") from None
     data = check_activations(arrays["z"], arrays["labels"], arrays.get("variances"))
