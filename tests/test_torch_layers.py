@@ -128,3 +128,74 @@ def test_ceb_forward_samples_in_training_and_uses_the_mean_in_eval():
     assert torch.equal(model(x), model(x))
     model.train()
     assert not torch.equal(model(x), model(x))
+
+
+# ---------------------------------------------------------------------- option types (§0.4)
+
+
+def _named(option, exceptions, fn, *args, **kwargs):
+    with pytest.raises(exceptions) as info:
+        fn(*args, **kwargs)
+    assert not isinstance(info.value, OverflowError)
+    assert str(info.value).startswith(f"{option}:"), str(info.value)
+
+
+@pytest.mark.parametrize("make", ["GaussianEncoder", "BackwardEncoder", "CEBClassifier"])
+def test_min_std_must_be_a_positive_finite_number(make):
+    # GaussianEncoder(min_std=nan) was accepted (every σ then NaN); BackwardEncoder checked nothing.
+    from repcompress.torch import BackwardEncoder, GaussianEncoder
+
+    build = {
+        "GaussianEncoder": lambda **k: GaussianEncoder(4, 2, **k),
+        "BackwardEncoder": lambda **k: BackwardEncoder(3, 2, **k),
+        "CEBClassifier": lambda **k: CEBClassifier(None, 4, 2, 3, **k),
+    }[make]
+    for bad in (math.nan, math.inf, 0.0, -1e-5, 10**400):
+        _named("min_std", ValueError, build, min_std=bad)
+    for bad in (True, "1e-5", None):
+        _named("min_std", TypeError, build, min_std=bad)
+    assert build(min_std=1e-3) is not None
+
+
+def test_layer_sizes_and_rates_are_checked_by_name():
+    from repcompress.torch import BackwardEncoder, GaussianEncoder
+
+    _named("in_features", TypeError, GaussianEncoder, 2.5, 2)
+    _named("out_features", TypeError, GaussianEncoder, 4, True)
+    _named("out_features", ValueError, GaussianEncoder, 4, 0)
+    _named("n_classes", ValueError, BackwardEncoder, 0, 2)
+    _named("latent_dim", TypeError, CEBClassifier, None, 4, 2.0, 3)
+    for bad in (True, "0.5"):
+        _named("p", TypeError, GaussianDropout, bad)
+    for bad in (10**400, math.nan):
+        _named("p", ValueError, GaussianDropout, bad)
+    _named("alpha", ValueError, GaussianDropout.from_alpha, 10**400)
+    _named("alpha", TypeError, GaussianDropout.from_alpha, True)
+
+
+def test_ceb_loss_options_are_checked_by_name():
+    torch.manual_seed(0)
+    model = CEBClassifier(None, 4, 2, 3)
+    x, y = torch.randn(12, 4), torch.arange(12) % 3
+    for bad in (math.nan, math.inf, 10**400):
+        _named("beta", ValueError, ceb_loss, model, x, y, bad)
+        _named("h_y", ValueError, ceb_loss, model, x, y, 2.0, h_y=bad)
+    _named("beta", TypeError, ceb_loss, model, x, y, True)
+    for bad in (0, 2.5, True):
+        _named("n_samples", (TypeError, ValueError), ceb_loss, model, x, y, 2.0, n_samples=bad)
+        _named("n_samples", (TypeError, ValueError), ceb_bounds, model, [(x, y)], n_samples=bad)
+    _named("h_y", ValueError, ceb_bounds, model, [(x, y)], h_y=math.nan)
+
+
+def test_capture_options_are_checked_by_name():
+    model = nn.Sequential(nn.Linear(3, 2))
+    data = [(torch.randn(4, 3), torch.arange(4) % 2)]
+    for option, bad, exception in [
+        ("stochastic", "yes", TypeError),
+        ("stochastic", 1, TypeError),
+        ("progress", "no", TypeError),
+        ("dtype", "no such dtype", TypeError),
+        ("n_passes", 2**64, ValueError),
+        ("max_samples", 2.5, ValueError),
+    ]:
+        _named(option, exception, capture, model, data, ["0"], **{option: bad})

@@ -150,3 +150,80 @@ def test_reproduction_quick_end_to_end(target, files, tmp_path, capsys):
         # The CEB bound lies above the exact I(X;Z|Y) up to Monte Carlo error.
         assert (runs.I_XZ_given_Y_ceb >= runs.I_XZ_given_Y - 4 * runs.I_XZ_given_Y_stderr).all()
     assert "Normalized-rank correlations" in capsys.readouterr().out
+
+
+def test_a_split_with_one_class_fails_only_its_label_metrics(setup):
+    # One split with a single class used to raise from step() and discard the rows of every split.
+    model, data = setup
+    x, _ = data[0]
+    one_class = [(x, torch.zeros(x.shape[0], dtype=torch.long))]
+    metrics = ["gaussian-mi", "cdnv", "nc2", "binned-entropy", "effective-rank"]
+    tracker = CompressionTracker({"Z": "2"}, metrics=metrics)
+    with pytest.warns(RuntimeWarning) as caught:
+        rows = tracker.step(model, 1, {"train": data, "one": one_class, "test": data[:2]})
+    messages = [str(w.message) for w in caught]
+    assert any(
+        "cdnv of layer 'Z' failed at epoch 1 on split 'one': labels: need at least 2 classes" in m for m in messages
+    )
+    assert len(tracker.frame) == len(rows)
+    for split in ("train", "test"):  # the other splits keep every row, with values
+        part = rows[rows.split == split]
+        assert len(part) == 9 and (part.error == "").all() and part.value.notna().all(), split
+    one = rows[rows.split == "one"].set_index("metric")
+    assert len(one) == 9
+    label_metrics = ["I(X;Z)", "I(X;Z|Y)", "I(Z;Y)", "cdnv", "equinorm", "equiangular", "max-angle"]
+    assert one.loc[label_metrics, "value"].isna().all()
+    assert (one.loc[label_metrics, "error"] == "labels: need at least 2 classes, got 1").all()
+    # Metrics of z alone are measured on that split as on any other.
+    act = capture(model, one_class, ["2"], progress=False)
+    assert one.loc["H_bin(Z)", "value"] == rc.binned_entropy(act.means["2"])
+    assert one.loc["effective-rank", "value"] == rc.effective_rank(act.means["2"])
+    assert (one.loc[["H_bin(Z)", "effective-rank"], "error"] == "").all()
+
+
+def test_activations_that_overflowed_fail_their_rows_not_the_step(setup):
+    model, data = setup
+    layers = {"bad": lambda x, out: torch.full((x.shape[0], 2), float("nan")), "good": "0"}
+    tracker = CompressionTracker(layers, metrics=["cdnv", "effective-rank"])
+    with pytest.warns(RuntimeWarning, match="of layer 'bad' failed at epoch 3 on split 'train': z: contains NaN"):
+        rows = tracker.step(model, 3, data)
+    bad, good = rows[rows.layer == "bad"], rows[rows.layer == "good"]
+    assert len(bad) == 2 and bad.value.isna().all() and bad.error.str.startswith("z: contains NaN").all()
+    assert len(good) == 2 and good.value.notna().all() and (good.error == "").all()
+
+
+def test_tracker_checks_its_options_when_made():
+    # ci, base, seed and the estimate options were checked at the first measurement, epochs into
+    # training (base=10**400 raised OverflowError); stochastic/progress were read by truthiness.
+    cases = [
+        ({"ci": 1}, "ci", ValueError),
+        ({"base": 10**400}, "base", ValueError),
+        ({"base": 1}, "base", ValueError),
+        ({"seed": -1}, "seed", ValueError),
+        ({"seed": True}, "seed", ValueError),
+        ({"estimate_options": {"k": 0}}, "k", ValueError),
+        ({"estimate_options": {"ridge": 10**400}}, "ridge", ValueError),
+        ({"stochastic": "yes"}, "stochastic", TypeError),
+        ({"progress": "no"}, "progress", TypeError),
+        ({"n_passes": 0}, "n_passes", ValueError),
+        ({"max_samples": 0}, "max_samples", ValueError),
+    ]
+    for kwargs, name, exception in cases:
+        with pytest.raises(exception) as info:
+            CompressionTracker(["2"], metrics=["cdnv"], **kwargs)
+        assert str(info.value).startswith(f"{name}:"), (kwargs, info.value)
+
+
+def test_tracker_record_and_step_name_their_arguments(setup):
+    model, data = setup
+    tracker = CompressionTracker(["2"], metrics=["cdnv"])
+    tracker.record(1, "loss", torch.tensor(0.5), low=np.float32(0.25))
+    assert tracker.frame.value.iloc[0] == 0.5 and tracker.frame.low.iloc[0] == 0.25
+    for bad, exception in [(10**400, ValueError), ("0.5", TypeError), (torch.ones(3), TypeError)]:
+        with pytest.raises(exception, match=r"^value:"):
+            tracker.record(1, "loss", bad)
+    for epoch, exception in [(-1, ValueError), (1.5, TypeError), (True, TypeError)]:
+        with pytest.raises(exception, match=r"^epoch:"):
+            tracker.step(model, epoch, data)
+    with pytest.raises(ValueError, match=r"^device:"):
+        capture(model, data, ["2"], device="no such device", progress=False)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os as _os
 
-from . import _core
+from . import _core, _threads
+from ._threads import get_num_threads, set_num_threads
 from .binning import InformationPlanePoint, binned_entropy, binned_mutual_info, binning_information_plane
 from .gaussian_channel import (
     ChannelInformation,
@@ -81,24 +82,10 @@ __all__ = [
 ]
 
 
-def set_num_threads(n: int) -> None:
-    """Sets the number of worker threads of every later call (default: ``REPCOMPRESS_NUM_THREADS``,
-    else ``RAYON_NUM_THREADS``, else all cores). Results do not depend on it."""
-    import numbers
-
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n: must be an integer, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n: the number of threads must be at least 1, got {n}")
-    _core.set_num_threads(int(n))
-
-
-def get_num_threads() -> int:
-    """The number of worker threads the next call will use."""
-    return _core.get_num_threads()
-
-
 # A forked child (multiprocessing, DataLoader workers) has none of the parent's worker threads:
 # make it start a fresh pool instead of waiting on threads that do not exist.
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_core._forget_pool_after_fork)
+
+# An oversized REPCOMPRESS_NUM_THREADS / RAYON_NUM_THREADS would start that many threads: clamp it.
+_threads.check_environment()

@@ -36,6 +36,8 @@ from typing import Any, Literal, ParamSpec, Protocol
 
 import numpy as np
 
+from ._validation import as_array
+
 _ATTR = "__repcompress_estimator__"
 
 # How the rows of a resample are drawn (docs/spec.md §5.1).
@@ -154,6 +156,9 @@ class Call:
             self.bound = None
         if not self.aligned:
             raise ValueError("estimator: no row-aligned array arguments to resample")
+        for key in self.aligned:
+            if self._get(key).ndim == 0:
+                raise ValueError(f"{self._name(key)}: expected an array of rows to resample, got a scalar")
         first = self._get(self.aligned[0])
         self.n = len(first)
         for name in self.aligned[1:]:
@@ -161,9 +166,14 @@ class Call:
                 raise ValueError(f"{name}: has {len(self._get(name))} rows but the first array has {self.n}")
         self.slots = len(self.aligned)
 
+    @staticmethod
+    def _name(key: Any) -> str:
+        """A row-aligned argument as the user passed it: its name, or its place among the arrays."""
+        return key if isinstance(key, str) else f"arrays[{key}]"
+
     def _get(self, key: Any) -> Any:
         value = self.bound.arguments[key] if self.bound is not None else self.args[key]
-        return np.asarray(value)
+        return as_array(value, self._name(key))
 
     def value(self) -> float:
         if self.job is not None:

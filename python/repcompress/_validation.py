@@ -63,12 +63,12 @@ def same_length(arrays: Sequence[tuple[str, np.ndarray]]) -> int:
 
 def check_k(k: Any, n: int, *, what: str = "the number of samples") -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k: must be an integer, got {type(k).__name__} {k!r}")
+        raise TypeError(f"k: must be an integer, got {type(k).__name__} {shown(k)}")
     k = int(k)
     if k < 1:
-        raise ValueError(f"k: must be at least 1, got {k}")
+        raise ValueError(f"k: must be at least 1, got {shown(k)}")
     if k >= n:
-        raise ValueError(f"k: must be smaller than {what} ({n}), got {k}")
+        raise ValueError(f"k: must be smaller than {what} ({n}), got {shown(k)}")
     return k
 
 
@@ -84,10 +84,57 @@ def check_choice(value: Any, name: str, choices: Sequence[_Choice]) -> _Choice:
     raise ValueError(f"{name}: unknown value {value!r}; expected one of {options}")
 
 
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def shown(value: Any) -> str:
+    """`value` for an error message: its repr, but an integer too long to print usefully (or at all:
+    Python refuses to format integers of more than 4300 digits) by its number of digits."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**30:
+        digits = int(abs(int(value)).bit_length() * math.log10(2)) + 1
+        return f"{'-' if value < 0 else ''}an integer of about {digits} digits"
+    return repr(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A real boolean (Python's or numpy's): an option such as ``normalize="yes"`` or ``clip=1``
+    is refused rather than read by its truthiness (docs/spec.md §0.4)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: must be True or False, got {type(value).__name__} {shown(value)}")
+
+
+def check_optional_bool(value: Any, name: str) -> bool | None:
+    """None, or a real boolean (see :func:`check_bool`)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: must be True, False or None, got {type(value).__name__} {shown(value)}")
+
+
+def as_real(value: Any, name: str) -> float:
+    """A real number (not a bool) as a float; one beyond the float64 range (``10**400``) is a
+    ValueError naming the argument, never an OverflowError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: must be a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: must be a finite number, got {shown(value)} (beyond the float64 range)") from None
+
+
+def as_int(value: Any, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """An integer (not a bool) in [minimum, maximum] as a Python int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: must be an integer, got {type(value).__name__} {shown(value)}")
+    number = int(value)
+    if number < minimum:
+        raise ValueError(f"{name}: must be at least {minimum}, got {shown(number)}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name}: must be at most {maximum}, got {shown(number)}")
+    return number
+
+
+def _real(value: Any, name: str) -> float:
+    return as_real(value, name)
 
 
 def check_base(base: Any) -> float:
@@ -104,15 +151,50 @@ def check_jitter(jitter: Any) -> float:
     return jitter
 
 
-def make_rng(random_state: Any) -> np.random.Generator:
-    """An int seed, a numpy Generator (used as is), or None (fresh entropy: not reproducible)."""
+def make_rng(random_state: Any, name: str = "random_state") -> np.random.Generator:
+    """An int seed (>= 0, as numpy takes it), a numpy Generator (used as is), or None (fresh entropy:
+    not reproducible)."""
     if isinstance(random_state, np.random.Generator):
         return random_state
-    if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
-        return np.random.default_rng(None if random_state is None else int(random_state))
-    raise TypeError(
-        f"random_state: expected an int, a numpy.random.Generator or None, got {type(random_state).__name__}"
-    )
+    if random_state is None:
+        return np.random.default_rng(None)
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, (bool, np.bool_)):
+        if random_state < 0:
+            raise ValueError(f"{name}: a seed must be a non-negative integer, got {shown(random_state)}")
+        return np.random.default_rng(int(random_state))
+    raise TypeError(f"{name}: expected an int, a numpy.random.Generator or None, got {type(random_state).__name__}")
+
+
+def as_array(a: Any, name: str) -> np.ndarray:
+    """``numpy.asarray(a)``, with a TypeError naming the argument when it cannot be read as an array
+    (ragged nested lists, for instance)."""
+    try:
+        return np.asarray(a)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"{name}: cannot be read as a numeric array ({exc})") from None
+
+
+def as_float_array(
+    a: Any, name: str, *, shape: tuple[int | None, ...], what: str, allow_bool: bool = True
+) -> np.ndarray:
+    """An auxiliary array argument (a classifier's weights, a bias, logits, per-dimension
+    variances) as float64, with the checks every array argument gets (docs/spec.md §0.2, §0.4):
+    numeric dtype (TypeError), the expected shape (`shape`, None for any length; `what` says it in
+    the message), finite values (ValueError with the first bad row or entry)."""
+    arr = as_array(a, name)
+    kinds = "fiub" if allow_bool else "fiu"
+    if arr.dtype.kind not in kinds:
+        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    fits = arr.ndim == len(shape) and all(want in (None, got) for got, want in zip(arr.shape, shape, strict=True))
+    if not fits:
+        raise ValueError(f"{name}: expected shape {what}, got {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        where = np.argwhere(~finite)[0]
+        at = f"row {int(where[0])}" if arr.ndim == 2 else f"entry {int(where[0])}" if arr.ndim == 1 else "it"
+        raise ValueError(f"{name}: contains NaN or inf (first at {at})")
+    return arr
 
 
 def check_labels(labels: Any, n: int, name: str = "labels", *, of: str = "x") -> np.ndarray:

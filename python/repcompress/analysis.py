@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import as_array
+
 METHODS = ("normalized-rank", "spearman", "kendall")
 
 
@@ -29,7 +31,10 @@ def normalized_ranks(values: Any) -> np.ndarray:
     A column with a single distinct (non-NaN) value carries no order: every entry becomes 0.5.
     """
     _, stats = _require()
-    v = np.asarray(values, dtype=np.float64)
+    arr = as_array(values, "values")
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"values: expected a numeric array, got dtype {arr.dtype}")
+    v = np.asarray(arr, dtype=np.float64)
     out = np.full(v.shape, np.nan)
     ok = ~np.isnan(v)
     if not ok.any():
@@ -73,7 +78,12 @@ def rank_correlations(
     pd, stats = _require()
     if method not in METHODS:
         raise ValueError(f"method: unknown value {method!r}; expected one of {', '.join(map(repr, METHODS))}")
-    df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    try:
+        df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"table: cannot be read as a table of runs ({exc})") from None
+    if isinstance(columns, str):
+        raise TypeError(f"columns: expected a list of column names, got the string {columns!r}")
     columns = list(columns)
     if len(columns) < 2:
         raise ValueError(f"columns: need at least 2 columns to correlate, got {len(columns)}")

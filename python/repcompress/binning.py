@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _core
 from ._resampling import Scheme, register_estimator
-from ._validation import as_samples, check_base, check_choice, class_codes
+from ._validation import as_array, as_real, as_samples, check_base, check_choice, class_codes, shown
 
 STRATEGIES = ("uniform", "quantile")
 RANGES = ("layer", "unit")
@@ -48,23 +48,27 @@ class Patterns:
     binning: dict = field(default_factory=dict)
 
 
+# The most bins per column (docs/spec.md §0.4): bin codes are 32-bit in the core.
+MAX_BINS = 2**31
+
+
 def _check_n_bins(n_bins: Any) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
-        raise TypeError(f"n_bins: must be an integer, got {type(n_bins).__name__} {n_bins!r}")
+    if isinstance(n_bins, (bool, np.bool_)) or not isinstance(n_bins, numbers.Integral):
+        raise TypeError(f"n_bins: must be an integer, got {type(n_bins).__name__} {shown(n_bins)}")
     count = int(n_bins)
     if count < 1:
-        raise ValueError(f"n_bins: must be at least 1, got {n_bins}")
-    if count > 2**31:
-        raise ValueError(f"n_bins: at most 2^31, got {n_bins}")
+        raise ValueError(f"n_bins: must be at least 1, got {shown(count)}")
+    if count > MAX_BINS:
+        raise ValueError(f"n_bins: at most 2^31, got {shown(count)}")
     return count
 
 
 def _check_bin_size(bin_size: Any, strategy: str) -> float | None:
     if bin_size is None:
         return None
-    if isinstance(bin_size, bool) or not isinstance(bin_size, numbers.Real):
+    if isinstance(bin_size, (bool, np.bool_)) or not isinstance(bin_size, numbers.Real):
         raise TypeError(f"bin_size: must be a number or None, got {type(bin_size).__name__}")
-    size = float(bin_size)
+    size = as_real(bin_size, "bin_size")
     if not (size > 0 and math.isfinite(size)):
         raise ValueError(f"bin_size: must be positive and finite, got {bin_size}")
     if strategy != "uniform":
@@ -75,7 +79,7 @@ def _check_bin_size(bin_size: Any, strategy: str) -> float | None:
 def _binning_options(n_bins: Any, bin_size: Any, strategy: Any, range: Any, correction: Any) -> dict:
     check_choice(strategy, "strategy", STRATEGIES)
     check_choice(range, "range", RANGES)
-    if correction not in CORRECTIONS:
+    if not (correction is None or (isinstance(correction, str) and correction in CORRECTIONS)):
         raise ValueError(f"correction: unknown value {correction!r}; expected None or 'miller-madow'")
     n_bins = _check_n_bins(n_bins)
     bin_size = _check_bin_size(bin_size, strategy)
@@ -106,7 +110,7 @@ def bin_patterns(z: Any, name: str = "z", **options: Any) -> Patterns:
 
 def category_patterns(values: Any, name: str) -> Patterns:
     """Each distinct row of an integer (or boolean) array is one category."""
-    arr = np.asarray(values)
+    arr = as_array(values, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -270,10 +274,10 @@ def binned_mutual_info(
     """
     options = _binning_options(n_bins, bin_size, strategy, range, correction)
     base = check_base(base)
-    if np.asarray(x).shape[:1] != np.asarray(y).shape[:1]:
+    x, y = as_array(x, "x"), as_array(y, "y")
+    if x.shape[:1] != y.shape[:1]:
         raise ValueError(
-            f"y: has {np.asarray(y).shape[:1]} samples but x has {np.asarray(x).shape[:1]}; "
-            "all arrays need the same number of rows"
+            f"y: has {y.shape[:1]} samples but x has {x.shape[:1]}; all arrays need the same number of rows"
         )
     return _BinnedMutualInfoJob(_patterns(x, "x", options), _patterns(y, "y", options), correction, base)
 

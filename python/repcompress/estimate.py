@@ -130,9 +130,7 @@ def _estimate(
         if needing:
             raise InputError(f"labels: {', '.join(needing)} need at least 2 classes, got {data.n_classes}")
     options = EstimateOptions(**keywords)
-    rows: list[MetricRow] = []
-    for name in names:
-        rows += METRICS[name].evaluate(data, options)
+    rows = evaluate_metrics(data, names, options)
     _, counts = np.unique(data.labels, return_counts=True)
     notes = list(data.notes)
     if data.variances is not None:
@@ -161,6 +159,21 @@ def _estimate(
         "options": {name: getattr(options, name) for name in EstimateOptions.metric_options()},
     }
     return EstimateReport(rows=rows, data=described, settings=settings)
+
+
+def evaluate_metrics(data: Activations, names: Iterable[str], options: EstimateOptions) -> list[MetricRow]:
+    """The rows of the metrics ``names`` on ``data``. A metric that needs labels gives its rows with
+    ``value`` NaN and the error when the data have fewer than 2 classes: :func:`estimate_arrays`
+    refuses such data before (InputError); the training-time tracker records them
+    (docs/spec.md §6.4)."""
+    rows: list[MetricRow] = []
+    for name in names:
+        metric = METRICS[name]
+        if metric.needs_labels and data.n_classes < 2:
+            rows += metric.failed(options, f"labels: need at least 2 classes, got {data.n_classes}")
+        else:
+            rows += metric.evaluate(data, options)
+    return rows
 
 
 # The command line of `repcompress estimate` lives in repcompress.cli.estimate; its names stay

@@ -23,14 +23,16 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from . import _core
-from ._validation import as_samples, check_base, check_choice, class_codes, make_rng
+from ._validation import as_array, as_real, as_samples, check_base, check_choice, class_codes, make_rng, shown
 
 METHODS = ("all", "mc", "bounds")
+# The most Monte Carlo draws per sample: a count like the samples of one array (docs/spec.md §0.2).
+MAX_DRAWS = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -94,23 +96,33 @@ class GaussianChannelMI:
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: must be an integer, got {type(value).__name__}")
     if value < 1:
-        raise ValueError(f"{name}: must be at least 1, got {value}")
-    return int(value)
+        raise ValueError(f"{name}: must be at least 1, got {shown(value)}")
+    number = int(value)
+    if number > MAX_DRAWS:
+        raise ValueError(f"{name}: must be at most {MAX_DRAWS}, got {shown(number)}")
+    return number
 
 
 def _per_dimension(value: Any, name: str, d: int, *, strictly_positive: bool) -> np.ndarray:
-    """A scalar or a length-d vector of finite, non-negative (or positive) numbers, as float64 (d,)."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a number or a length-{d} array, got {type(value).__name__}") from None
-    if arr.ndim == 0:
-        arr = np.full(d, float(arr))
-    elif arr.ndim != 1 or arr.shape[0] != d:
-        raise ValueError(f"{name}: expected a number or a length-{d} array (one per dimension), got shape {arr.shape}")
+    """A scalar or a length-d vector of finite, non-negative (or positive) numbers, as float64 (d,).
+    Numbers only: a bool, a string or a complex value is a TypeError naming the argument, and a
+    value beyond the float64 range a ValueError (docs/spec.md §0.4)."""
+    if isinstance(value, numbers.Number) or isinstance(value, (np.generic, str, bytes)):
+        arr = np.full(d, as_real(value, name))
+    else:
+        arr = as_array(value, name)
+        if arr.dtype.kind not in "fiu":
+            raise TypeError(f"{name}: expected a number or a length-{d} array of numbers, got dtype {arr.dtype}")
+        if arr.ndim == 0:
+            arr = np.full(d, as_real(arr.item(), name))
+        elif arr.ndim != 1 or arr.shape[0] != d:
+            raise ValueError(
+                f"{name}: expected a number or a length-{d} array (one per dimension), got shape {arr.shape}"
+            )
+        arr = np.asarray(arr, dtype=np.float64)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name}: contains NaN or inf")
     bad = arr <= 0 if strictly_positive else arr < 0
@@ -121,7 +133,9 @@ def _per_dimension(value: Any, name: str, d: int, *, strictly_positive: bool) ->
     return arr
 
 
-def _variances(means: np.ndarray, variances: Any, noise_variance: Any, dropout_alpha: Any) -> tuple[str, np.ndarray]:
+def _variances(
+    means: np.ndarray, variances: Any, noise_variance: Any, dropout_alpha: Any
+) -> tuple[Literal["shared", "per_sample"], np.ndarray]:
     given = [
         name
         for name, v in (("variances", variances), ("noise_variance", noise_variance), ("dropout_alpha", dropout_alpha))
@@ -135,6 +149,7 @@ def _variances(means: np.ndarray, variances: Any, noise_variance: Any, dropout_a
         )
     n, d = means.shape
     if variances is not None:
+        variances = as_array(variances, "variances")
         if np.ndim(variances) == 3:
             raise ValueError(
                 "variances: got a 3-D array, but full covariances are out of scope (e.g. a linear layer after the "
@@ -245,15 +260,20 @@ def gaussian_channel_mi(
     check_choice(method, "method", METHODS)
     n_draws = _positive_int(n_draws, "n_draws")
     base = check_base(base)
-    if isinstance(min_variance, bool) or not isinstance(min_variance, numbers.Real):
-        raise TypeError(f"min_variance: must be a number, got {type(min_variance).__name__}")
-    min_variance = float(min_variance)
+    min_variance = as_real(min_variance, "min_variance")
     if not (min_variance >= 0 and math.isfinite(min_variance)):
         raise ValueError(f"min_variance: must be finite and >= 0, got {min_variance}")
+    means = as_array(means, "means")
     if np.ndim(means) == 3:
         raise ValueError(f"means: expected a 1-D (N,) or 2-D (N, d) array, got 3-D with shape {np.shape(means)}")
     mu = as_samples(means, "means")
     n, d = mu.shape
+    if n_draws * n * d > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"n_draws: {shown(n_draws)} draws of {n} × {d} values are more than any array can hold; "
+            "the Monte Carlo estimate keeps n_draws · N · d numbers (docs/spec.md §0.5)"
+        )
+    rng = make_rng(random_state)  # checked even when no draws are made (method="bounds")
     noise, v = _variances(mu, variances, noise_variance, dropout_alpha)
     mu = np.ascontiguousarray(mu, dtype=np.float64)
     low = v < min_variance
@@ -275,7 +295,7 @@ def gaussian_channel_mi(
         codes, values = class_codes(labels, n, of="means")
         if len(values) < 2:
             raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
-    draws = draw_noise(random_state, n, d, n_draws) if method in ("all", "mc") else None
+    draws = draw_noise(rng, n, d, n_draws) if method in ("all", "mc") else None
     raw = _core.gaussian_channel_mi(mu, v, noise, draws, n_draws, method in ("all", "bounds"), codes)
 
     unit = math.log(base)
@@ -303,6 +323,8 @@ def gaussian_channel_mi(
         h_y = float(-(p * np.log(p)).sum())
         lower = upper = None
         if total.lower is not None:
+            # The bounds come together (method "all" or "bounds"), for both quantities.
+            assert total.upper is not None and given.lower is not None and given.upper is not None
             lower = total.lower - given.upper
             upper = total.upper - given.lower
         labels_info = ChannelInformation(

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _core
 from ._resampling import declare_resampling
-from ._validation import as_samples, class_codes, make_rng
+from ._validation import as_float_array, as_real, as_samples, check_bool, class_codes, make_rng, shown
 
 __all__ = [
     "ClassStatistics",
@@ -64,7 +64,7 @@ def _samples(h: Any) -> np.ndarray:
 
 
 def _labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return class_codes(np.asarray(labels), n, of="h")
+    return class_codes(labels, n, of="h")
 
 
 def _prepare(h: Any, labels: Any, *, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,8 +76,8 @@ def _prepare(h: Any, labels: Any, *, min_classes: int = 2) -> tuple[np.ndarray, 
 
 
 def _ddof(ddof: Any) -> int:
-    if isinstance(ddof, bool) or not isinstance(ddof, numbers.Integral) or ddof not in (0, 1):
-        raise ValueError(f"ddof: must be 0 or 1, got {ddof!r}")
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral) or ddof not in (0, 1):
+        raise ValueError(f"ddof: must be 0 or 1, got {shown(ddof)}")
     return int(ddof)
 
 
@@ -112,8 +112,9 @@ def class_distance_normalized_variance(h: Any, labels: Any, *, ddof: int = 0) ->
     ddof : {0, 1}
         1 gives the unbiased class variance; every class then needs 2 samples.
     """
+    ddof = _ddof(ddof)
     stats, *_ = _stats(h, labels, second_moments=False)
-    return float(stats.cdnv(_ddof(ddof)))
+    return float(stats.cdnv(ddof))
 
 
 def cdnv_matrix(h: Any, labels: Any, *, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +123,9 @@ def cdnv_matrix(h: Any, labels: Any, *, ddof: int = 0) -> tuple[np.ndarray, np.n
     Entry (c, c') is (Var_c + Var_c') / (2 ‖μ_c − μ_c'‖²); see
     :func:`class_distance_normalized_variance`. Rows follow ascending class id.
     """
+    ddof = _ddof(ddof)
     stats, _, _, ids = _stats(h, labels, second_moments=False)
-    return np.asarray(stats.cdnv_matrix(_ddof(ddof))), ids
+    return np.asarray(stats.cdnv_matrix(ddof)), ids
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,7 @@ def fisher_ratio(h: Any, labels: Any, *, ridge: float = 0.0) -> float:
 
 
 def _nonnegative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: must be a number, got {type(value).__name__}")
-    value = float(value)
+    value = as_real(value, name)
     if not (value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name}: must be finite and >= 0, got {value}")
     return value
@@ -248,36 +248,33 @@ def neural_collapse(
 
     All but NC4 are invariant to translating, rotating and uniformly scaling h.
     """
-    stats, hs, codes, ids = _stats(h, labels, second_moments=False)
+    hs, codes, ids = _prepare(h, labels)
+    # Every check before any computation (docs/spec.md §0.4): the classifier's arrays included.
+    w, b, lg = _classifier(hs, ids, weights, bias, logits)
+    stats = _core.ClassStats.from_data(hs, codes, len(ids), False)
     nc1 = float(_core.nc1_from_data(hs, codes, len(ids), stats))
     equinorm, equiangular, max_angle = stats.nc2()
     nc3 = nc4 = None
-    w = None
-    if weights is not None:
-        w = _classifier(weights, hs.shape[1], ids, "weights")
-        nc3 = float(stats.nc3(np.ascontiguousarray(w[ids], dtype=np.float64)))
-    lg: np.ndarray | None = None
-    if logits is not None:
-        lg = np.asarray(logits)
-        if lg.ndim != 2 or lg.shape[0] != hs.shape[0]:
-            raise ValueError(f"logits: expected shape (N, K) with N = {hs.shape[0]}, got {lg.shape}")
-        if not np.isfinite(lg).all():
+    # With a classifier the ids were checked to lie in 0..K-1: floats and booleans index as integers.
+    class_ids = ids.astype(np.int64) if w is not None or lg is not None else ids
+    if w is not None:
+        nc3 = float(stats.nc3(np.ascontiguousarray(w[class_ids], dtype=np.float64)))
+    if lg is None and w is not None:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+            lg = hs @ w.T.astype(hs.dtype, copy=False)
+            if b is not None:
+                lg = lg + b
+        finite = np.isfinite(lg)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite.all(axis=1))[0])
+            given = "weights and bias" if b is not None else "weights"
             raise ValueError(
-                f"logits: contains NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(lg).all(1))[0])})"
+                f"weights: the logits h Wᵀ{' + b' if b is not None else ''} overflow to inf or NaN "
+                f"(first at row {row}); the {given} are too large for h's dtype {hs.dtype}"
             )
-        _ids_fit(ids, lg.shape[1], "logits")
-    elif w is not None:
-        lg = hs @ w.T.astype(hs.dtype, copy=False)
-        if bias is not None:
-            b = np.asarray(bias, dtype=np.float64)
-            if b.shape != (w.shape[0],):
-                raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
-            lg = lg + b
-    elif bias is not None:
-        raise ValueError("bias: given without weights")
     if lg is not None:
         predicted = np.argmax(lg, axis=1)
-        nearest = ids[np.asarray(_core.nearest_class_mean(hs, stats), dtype=np.int64)]
+        nearest = class_ids[np.asarray(_core.nearest_class_mean(hs, stats), dtype=np.int64)]
         nc4 = float(np.mean(predicted != nearest))
     return NeuralCollapse(
         nc1=nc1,
@@ -291,21 +288,40 @@ def neural_collapse(
 
 
 def _ids_fit(ids: np.ndarray, k: int, name: str) -> None:
-    if ids.min() < 0 or ids.max() >= k:
+    """With a classifier of k classes the labels must be its class ids 0..k-1 (docs/spec.md §4.6)."""
+    low, high = ids.min().item(), ids.max().item()
+    if low < 0 or high >= k:
+        bad = high if high >= k else low
         raise ValueError(
-            f"{name}: has {k} classes but labels contain class id {int(ids.max() if ids.max() >= k else ids.min())}; "
+            f"{name}: has {k} classes but labels contain class id {bad!r}; "
             f"with a classifier the labels must be ids in 0..{k - 1}"
         )
 
 
-def _classifier(weights: Any, d: int, ids: np.ndarray, name: str) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim != 2 or w.shape[1] != d:
-        raise ValueError(f"{name}: expected shape (K, {d}), got {w.shape}")
-    if not np.isfinite(w).all():
-        raise ValueError(f"{name}: contains NaN or inf")
-    _ids_fit(ids, w.shape[0], name)
-    return w
+def _classifier(
+    hs: np.ndarray, ids: np.ndarray, weights: Any, bias: Any, logits: Any
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Checks the classifier arguments of :func:`neural_collapse` (docs/spec.md §4.6): ``weights``
+    (K, d), ``bias`` (K,) (only with weights), ``logits`` (N, K'), each numeric and finite, and the
+    labels the classifier's ids. Returns (weights as float64, bias as float64, logits as given)."""
+    n, d = hs.shape
+    w = b = lg = None
+    if weights is not None:
+        w = as_float_array(weights, "weights", shape=(None, d), what=f"(K, {d}) (one row per class)")
+        if w.shape[0] == 0:
+            raise ValueError(f"weights: empty (shape {w.shape})")
+        _ids_fit(ids, w.shape[0], "weights")
+    if bias is not None:
+        if w is None:
+            raise ValueError("bias: given without weights")
+        b = as_float_array(bias, "bias", shape=(w.shape[0],), what=f"({w.shape[0]},) (one per row of weights)")
+    if logits is not None:
+        as_float_array(logits, "logits", shape=(n, None), what=f"(N, K) with N = {n}")
+        lg = np.asarray(logits)  # read as given: the argmax of float32 logits in float32
+        if lg.shape[1] == 0:
+            raise ValueError(f"logits: empty (shape {lg.shape})")
+        _ids_fit(ids, lg.shape[1], "logits")
+    return w, b, lg
 
 
 # ----------------------------------------------------------------------------------------------
@@ -363,12 +379,13 @@ def silhouette(h: Any, labels: Any, *, sample_size: int | None = None, random_st
     legacy ``RandomState`` instead, so its subsets differ)."""
     hs = _samples(h)
     codes, ids = _labels(labels, hs.shape[0])
+    rng = make_rng(random_state)  # checked even when unused (no sample_size)
     if sample_size is not None:
-        if isinstance(sample_size, bool) or not isinstance(sample_size, numbers.Integral):
+        if isinstance(sample_size, (bool, np.bool_)) or not isinstance(sample_size, numbers.Integral):
             raise TypeError(f"sample_size: must be an integer or None, got {type(sample_size).__name__}")
         if not 1 <= sample_size <= hs.shape[0]:
-            raise ValueError(f"sample_size: must lie in 1..{hs.shape[0]}, got {sample_size}")
-        idx = make_rng(random_state).permutation(hs.shape[0])[: int(sample_size)]
+            raise ValueError(f"sample_size: must lie in 1..{hs.shape[0]}, got {shown(sample_size)}")
+        idx = rng.permutation(hs.shape[0])[: int(sample_size)]
         hs = np.ascontiguousarray(hs[idx])
         codes, ids = class_codes(codes[idx], len(idx))
     _check_n_labels(len(ids), hs.shape[0])
@@ -392,10 +409,10 @@ def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
     of −log(1 − F(μ_(i))) against log μ_(i) — Facco et al.'s fit, as scikit-dimension does it.
     Extra memory: one float64 copy of the distinct points.
     """
-    if isinstance(discard_fraction, bool) or not isinstance(discard_fraction, numbers.Real):
+    if isinstance(discard_fraction, (bool, np.bool_)) or not isinstance(discard_fraction, numbers.Real):
         raise TypeError(f"discard_fraction: must be a number, got {type(discard_fraction).__name__}")
     if not 0 <= discard_fraction < 1:
-        raise ValueError(f"discard_fraction: must lie in [0, 1), got {discard_fraction}")
+        raise ValueError(f"discard_fraction: must lie in [0, 1), got {shown(discard_fraction)}")
     dim, _, _ = _core.twonn(_samples(h), float(discard_fraction))
     return float(dim)
 
@@ -430,7 +447,7 @@ class ClassStatistics:
     """
 
     def __init__(self, *, second_moments: bool = True) -> None:
-        self.second_moments = bool(second_moments)
+        self.second_moments = check_bool(second_moments, "second_moments")
         self._core: Any = None
         self._code_of: dict[Any, int] = {}
         self._ids: list[Any] = []
@@ -508,13 +525,15 @@ class ClassStatistics:
 
     def cdnv(self, *, ddof: int = 0) -> float:
         """See :func:`class_distance_normalized_variance`."""
-        return float(self._classes_ok().cdnv(_ddof(ddof)))
+        ddof = _ddof(ddof)
+        return float(self._classes_ok().cdnv(ddof))
 
     def cdnv_matrix(self, *, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """See :func:`cdnv_matrix`."""
+        ddof = _ddof(ddof)
         core = self._classes_ok()
         _, ids, order = self._ready()
-        m = np.asarray(core.cdnv_matrix(_ddof(ddof)))
+        m = np.asarray(core.cdnv_matrix(ddof))
         return m[np.ix_(order, order)], ids[order]
 
     def nc1(self) -> float:
@@ -532,8 +551,9 @@ class ClassStatistics:
 
     def fisher_ratio(self, *, ridge: float = 0.0) -> float:
         """See :func:`fisher_ratio`."""
+        ridge = _nonnegative(ridge, "ridge")
         self._ready(need_second=True)
-        return float(self._classes_ok().fisher_ratio(_nonnegative(ridge, "ridge")))
+        return float(self._classes_ok().fisher_ratio(ridge))
 
     def calinski_harabasz(self) -> float:
         """See :func:`calinski_harabasz`."""

@@ -31,6 +31,7 @@ from ._resampling import Scheme, register_estimator
 from ._validation import (
     as_samples,
     check_base,
+    check_bool,
     check_choice,
     check_jitter,
     check_k,
@@ -58,9 +59,13 @@ def _finish(value: float, base: float, clip: bool) -> float:
     return float(value / math.log(base))
 
 
-def _common(k: Any, n: int, neighbors: Any, jitter: Any, base: Any) -> tuple[int, Neighbors, float, float]:
+def _common(
+    k: Any, n: int, neighbors: Any, jitter: Any, base: Any, normalize: Any, clip: Any = False
+) -> tuple[int, Neighbors, float, float, bool, bool]:
+    """The options every k-NN estimator takes, checked before any pre-processing (docs/spec.md §0.4)."""
     method = check_choice(neighbors, "neighbors", NEIGHBOR_METHODS)
-    return check_k(k, n), method, check_jitter(jitter), check_base(base)
+    checked = check_k(k, n), method, check_jitter(jitter), check_base(base)
+    return (*checked, check_bool(normalize, "normalize"), check_bool(clip, "clip"))
 
 
 class _KnnJob(Generic[_Option]):
@@ -238,7 +243,7 @@ def mutual_info(
     variant = check_choice(estimator, "estimator", KSG_ESTIMATORS)
     xs, ys = as_samples(x, "x"), as_samples(y, "y")
     n = same_length([("x", xs), ("y", ys)])
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoJob([xs, ys], None, option=variant, k=k, neighbors=neighbors, base=base, clip=clip)
 
@@ -268,7 +273,7 @@ def conditional_mutual_info(
     """
     xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
     n = same_length([("x", xs), ("y", ys), ("z", zs)])
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays = preprocess([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
     return _ConditionalMutualInfoJob(arrays, None, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
 
@@ -298,7 +303,7 @@ def entropy(
     """
     norm = check_choice(metric, "metric", ENTROPY_METRICS)
     xs = as_samples(x, "x")
-    k, neighbors, jitter, base = _common(k, xs.shape[0], neighbors, jitter, base)
+    k, neighbors, jitter, base, normalize, _ = _common(k, xs.shape[0], neighbors, jitter, base, normalize)
     arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
     return _EntropyJob(arrays, None, option=norm, k=k, neighbors=neighbors, base=base, clip=False)
 
@@ -334,7 +339,7 @@ def mutual_info_labels(
     xs = as_samples(x, "x")
     n = xs.shape[0]
     codes, _ = class_codes(labels, n)
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoLabelsJob(arrays, codes, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
 
@@ -366,7 +371,7 @@ def mutual_info_given_labels(
     xs, ys = as_samples(x, "x"), as_samples(y, "y")
     n = same_length([("x", xs), ("y", ys)])
     codes, values = class_codes(labels, n)
-    k, neighbors, jitter, base = _common(k, n, neighbors, jitter, base)
+    k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoGivenLabelsJob(
         arrays, codes, values, option=variant, k=k, neighbors=neighbors, base=base, clip=clip

@@ -128,8 +128,9 @@ class Metric:
     ``options``: the fields of :class:`~repcompress.estimate_options.EstimateOptions` the metric
     takes, each mapped to the parameter of ``function`` it sets. ``quantities``: the scalars it
     reports (by default one, the function's value, named after the metric). ``rows``: instead of
-    ``quantities``, a function ``rows(metric, data, options)`` that builds the metric's rows itself
-    (for quantities that come from one call, with their own error bars).
+    evaluating ``quantities``, a function ``rows(metric, data, options)`` that builds the metric's
+    rows itself (for quantities that come from one call, with their own error bars); its
+    ``quantities`` then only name those rows.
     """
 
     name: str
@@ -166,6 +167,23 @@ class Metric:
 
     def unit(self, options: EstimateOptions) -> str:
         return unit_name(options.base) if self.information else ""
+
+    def failed(self, options: EstimateOptions, error: str) -> list[MetricRow]:
+        """The metric's rows when it cannot be computed on the data at all (``error`` says why):
+        one per quantity, with ``value`` NaN."""
+        settings = self.settings(self.keywords(options))
+        return [
+            MetricRow(
+                metric=self.name,
+                quantity=q.name or self.name,
+                value=math.nan,
+                unit=self.unit(options),
+                function=f"repcompress.{self.function.__name__}",
+                settings=dict(settings),
+                error=error,
+            )
+            for q in self.quantities
+        ]
 
     def evaluate(self, data: Activations, options: EstimateOptions) -> list[MetricRow]:
         """The metric's rows on ``data``; a failure on these data is a row with its error."""
@@ -299,18 +317,7 @@ def _gaussian_channel_rows(metric: Metric, data: Activations, options: EstimateO
         try:
             r = metric.function(data.z, data.variances, labels=data.labels, **kwargs)
         except _METRIC_FAILURES as exc:
-            return [
-                MetricRow(
-                    metric=metric.name,
-                    quantity=q,
-                    value=math.nan,
-                    unit=unit,
-                    function=function,
-                    settings=settings,
-                    error=str(exc),
-                )
-                for q in ("I(X;Z)", "I(X;Z|Y)", "I(Z;Y)")
-            ]
+            return metric.failed(options, str(exc))
     messages = _messages(caught)
     draws = f"paired Monte Carlo, {r.n_draws} draw(s) per sample"
     floored = f"; {r.n_floored} variances raised to min_variance = {settings['min_variance']:g}" if r.n_floored else ""
@@ -483,6 +490,7 @@ METRICS: dict[str, Metric] = {
             information=True,
             needs_variances=True,
             options={**_SEED, **_BASE, "n_draws": "n_draws", "min_variance": "min_variance"},
+            quantities=(Quantity("I(X;Z)"), Quantity("I(X;Z|Y)"), Quantity("I(Z;Y)")),
             rows=_gaussian_channel_rows,
         ),
     )

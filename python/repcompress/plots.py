@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_bool
+
 
 def _pyplot() -> Any:
     # The backend is left to matplotlib: inline in notebooks, Agg on a machine without a display.
@@ -96,6 +98,7 @@ def geometry_vs_information(
 ) -> Any:
     """A geometric metric (default CDNV) against an information quantity, per layer, coloured by
     epoch: does lower information go with tighter classes?"""
+    log_geometry = check_bool(log_geometry, "log_geometry")
     table = wide(frame, [geometry, information], split=split)
     fig, ax = _figure(ax)
     points = None
@@ -162,6 +165,7 @@ def scatter_by(
     cmap: str = "coolwarm",
 ) -> Any:
     """A scatter of runs coloured by a sweep parameter (λ, β)."""
+    log_y = check_bool(log_y, "log_y")
     fig, ax = _figure(ax)
     points = ax.scatter(np.asarray(x), np.asarray(y), c=np.asarray(c), cmap=cmap, edgecolors="k", linewidths=0.3)
     fig.colorbar(points, ax=ax, label=clabel)

@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 from ._progress import Progress
 from ._resampling import Call, Scheme
-from ._validation import check_choice, make_rng
+from ._validation import as_int, check_choice, check_optional_bool, make_rng, shown
 
 CI_METHODS: tuple[Literal["auto", "subsample", "bootstrap"], ...] = ("auto", "subsample", "bootstrap")
 
@@ -82,12 +82,14 @@ class PermutationTest:
         )
 
 
+# The most resamples of one call: the count of one array of estimates, like the samples of one
+# array (docs/spec.md §0.2). More is a ValueError naming the option, not numpy's "Maximum allowed
+# dimension exceeded".
+MAX_RESAMPLES = 2**32 - 1
+
+
 def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: must be at least {minimum}, got {value}")
-    return int(value)
+    return as_int(value, name, minimum=minimum, maximum=MAX_RESAMPLES)
 
 
 def _draws(scheme: Scheme, n: int, random_state: Any, strata: Any = None) -> Any:
@@ -192,9 +194,11 @@ def confidence_interval(
     True
     """
     n_resamples = _check_count(n_resamples, "n_resamples", 2)
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
-        raise ValueError(f"confidence: must be a number in (0, 1), got {confidence!r}")
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
+        raise ValueError(f"confidence: must be a number in (0, 1), got {shown(confidence)}")
     chosen = check_choice(method, "method", CI_METHODS)
+    progress = check_optional_bool(progress, "progress")
+    rng = make_rng(random_state)
     call = Call(estimator, arrays, kwargs)
     scheme: Scheme = call.scheme or "subsample"
     if chosen == "auto":
@@ -207,7 +211,7 @@ def confidence_interval(
     n = call.n
     if chosen == "subsample" and n // 2 < 2:
         raise ValueError(f"arrays: half-sampling needs at least 4 rows, got {n}")
-    draws = _draws(chosen, n, random_state)
+    draws = _draws(chosen, n, rng)
     value = call.value()
     m = draws.m
     estimates = _in_chunks(call, n_resamples, draws, (True,) * call.slots, "confidence_interval", progress)
@@ -269,6 +273,8 @@ def permutation_test(
     shuffle, on the same shuffles.
     """
     n_permutations = _check_count(n_permutations, "n_permutations", 1)
+    progress = check_optional_bool(progress, "progress")
+    rng = make_rng(random_state)
     call = Call(estimator, (x, y), kwargs)
     slot = call.permute_slot
     if slot is None:
@@ -276,7 +282,7 @@ def permutation_test(
             "estimator: no valid permutation test for this estimator (it measures no dependence between "
             "x and y, or shuffling y would also break its dependence on a continuous conditioning variable)"
         )
-    draws = _draws("permutation", call.n, random_state, call.strata)
+    draws = _draws("permutation", call.n, rng, call.strata)
     statistic = call.value()
     picked = tuple(s == slot for s in range(call.slots))
     null = _in_chunks(call, n_permutations, draws, picked, "permutation_test", progress)

@@ -10,18 +10,20 @@ repcompress estimate --list-metrics     the metric names (cdnv, nc1, silhouette,
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from . import demo as demo_command
 from . import estimate as estimate_command
+from .arguments import CommandLineError, Parser, fail
 from .demo import correlated_gaussians, run_demo
 
 __all__ = ["correlated_gaussians", "main", "run_demo"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="repcompress", description=__doc__.split("\n\n")[0])
+    """Runs the command line; returns the exit status. Every failure is one line on stderr and
+    status 2 (docs/spec.md §6.4); ``--help`` and argparse's usage errors exit through SystemExit."""
+    parser = Parser(prog="repcompress", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help=demo_command.DESCRIPTION)
     demo_command.add_arguments(demo)
@@ -37,12 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     estimate = sub.add_parser("estimate", help=estimate_command.DESCRIPTION, description=estimate_command.DESCRIPTION)
     estimate_command.add_arguments(estimate)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo_command.run(args)
-    if args.command == "reproduce":
-        return args.run_target(args)
-    if args.command == "estimate":
-        return estimate_command.run(args)
+    command = args.command if args.command != "reproduce" else f"reproduce {args.target}"
+    try:
+        if args.command == "demo":
+            return demo_command.run(args)
+        if args.command == "reproduce":
+            return args.run_target(args)
+        if args.command == "estimate":
+            return estimate_command.run(args)
+    except CommandLineError as exc:
+        return fail(command, str(exc))
     return 2
 
 

@@ -8,7 +8,12 @@ import time
 
 import numpy as np
 
+from .arguments import count, seed
+
 DESCRIPTION = "estimate MI of correlated Gaussians and compare with the truth"
+# The fewest samples the demo can estimate from: KSG's k = 3 neighbours need N >= 4, and
+# mutual_info_labels needs a class with two samples among its 4 classes, which N >= 5 guarantees.
+MIN_SAMPLES = 5
 
 
 def correlated_gaussians(n: int, d: int, rho: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +25,10 @@ def correlated_gaussians(n: int, d: int, rho: float, rng: np.random.Generator) -
 
 def run_demo(n: int, seed: int) -> int:
     import repcompress as rc
+    from repcompress._validation import as_int
 
+    n = as_int(n, "n", minimum=MIN_SAMPLES)
+    seed = as_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     print(
         f"repcompress {rc.__version__} — KSG mutual information on correlated Gaussians, N = {n}, "
@@ -44,6 +52,7 @@ def run_demo(n: int, seed: int) -> int:
     labels = rng.integers(0, 4, n)
     z[:, 0] += 10 * labels
     counts = np.bincount(labels)
+    counts = counts[counts > 0]  # a class no sample drew (small --n) is no class (docs/spec.md §0.3)
     h_labels = -float(np.sum(counts / n * np.log(counts / n)))
     print(
         f"\nI(Z; labels) for 4 well-separated classes: {rc.mutual_info_labels(z, labels):.4f} "
@@ -54,8 +63,10 @@ def run_demo(n: int, seed: int) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=20_000, help="samples per case (default 20000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--n", type=count(MIN_SAMPLES), default=20_000, help=f"samples per case, at least {MIN_SAMPLES} (default 20000)"
+    )
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the data (a non-negative integer; default 0)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,53 +20,9 @@ from ..gaussian_channel import gaussian_channel_mi
 from ..geometry import fisher_ratio
 from ..knn_estimators import mutual_info_labels
 from ..metrics import DEFAULT_GEOMETRY, METRICS
+from .arguments import base, confidence, count, nonnegative, seed, threads
 
 DESCRIPTION = "compression metrics of activations saved as arrays (.npz with z, labels, optional variances)"
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _nonnegative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _base(text: str) -> float:
-    if text.strip().lower() == "e":
-        return math.e
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'e', got {text!r}") from None
-    if not (math.isfinite(value) and value > 0 and value != 1):
-        raise argparse.ArgumentTypeError(f"must be positive, finite and not 1, got {text}")
-    return value
-
-
-def _confidence(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1), got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,22 +43,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print JSON (values, intervals, settings) instead of a table"
     )
-    parser.add_argument("--ci", type=_count(2), metavar="N", help="confidence intervals from N resamples")
+    parser.add_argument("--ci", type=count(2), metavar="N", help="confidence intervals from N resamples")
     parser.add_argument(
-        "--confidence", type=_confidence, default=0.95, metavar="P", help="confidence level (default 0.95)"
+        "--confidence", type=confidence, default=0.95, metavar="P", help="confidence level (default 0.95)"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="random_state of the estimators and resampling (default 0)"
+        "--seed",
+        type=seed,
+        default=0,
+        metavar="S",
+        help="random_state of the estimators and resampling, a non-negative integer (default 0)",
     )
     parser.add_argument(
         "--threads",
-        type=_count(1),
+        type=threads,
         metavar="T",
         help="worker threads (default: all cores; results do not depend on it)",
     )
     parser.add_argument(
         "--base",
-        type=_base,
+        type=base,
         default=math.e,
         metavar="B",
         help="logarithm base of information metrics: e (nats, default) or 2 (bits)",
@@ -113,35 +73,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     options = parser.add_argument_group("metric options (default: each function's own)")
     options.add_argument(
-        "--k", type=_count(1), help=f"neighbours of mi-labels and entropy (default {default(mutual_info_labels, 'k')})"
+        "--k", type=count(1), help=f"neighbours of mi-labels and entropy (default {default(mutual_info_labels, 'k')})"
     )
     options.add_argument(
         "--n-bins",
-        type=_count(1),
+        type=count(1),
         metavar="B",
         help=f"bins of binned-entropy (default {default(binned_entropy, 'n_bins')})",
     )
     options.add_argument(
         "--n-draws",
-        type=_count(1),
+        type=count(1),
         metavar="M",
         help=f"Monte Carlo draws per sample of gaussian-mi (default {default(gaussian_channel_mi, 'n_draws')})",
     )
     options.add_argument(
         "--min-variance",
-        type=_nonnegative,
+        type=nonnegative,
         metavar="V",
         help=f"variance floor of gaussian-mi (default {default(gaussian_channel_mi, 'min_variance'):g})",
     )
     options.add_argument(
         "--ridge",
-        type=_nonnegative,
+        type=nonnegative,
         metavar="R",
         help=f"ridge of fisher-ratio (default {default(fisher_ratio, 'ridge'):g})",
     )
     options.add_argument(
         "--silhouette-sample-size",
-        type=_count(1),
+        type=count(1),
         metavar="M",
         help="silhouette on M random samples instead of all (default: all; O(N²) time)",
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,12 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from ..cli import arguments
+
 
 def require_torch() -> Any:
     try:
         import torch
     except ImportError:
-        sys.exit("this reproduction trains networks and needs PyTorch: pip install 'repcompress[torch]'")
+        raise ImportError(
+            "this reproduction trains networks and needs PyTorch: pip install 'repcompress[torch]'"
+        ) from None
     return torch
 
 
@@ -34,11 +37,11 @@ def require_plotting() -> None:
         import pandas  # noqa: F401
         import scipy  # noqa: F401
     except ImportError:
-        sys.exit(
+        raise ImportError(
             "the reproduction's tables and figures need pandas, scipy and matplotlib: "
             "pip install 'repcompress[torch,analysis,plot]' (or pass --no-plots for CSV only, still needing "
             "pandas/scipy)"
-        )
+        ) from None
 
 
 @dataclass
@@ -147,15 +150,21 @@ def pick(table: Any, x: str, y: str) -> Any:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_epochs: int) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="output directory (created)")
+    parser.add_argument("--out", type=arguments.output_directory, required=True, help="output directory (created)")
     parser.add_argument("--quick", action="store_true", help="a smaller sweep for a smoke run (well under 2 minutes)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per sweep value (default 5; --quick 3)")
-    parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {default_epochs})")
-    parser.add_argument("--track-every", type=int, default=None, help="epochs between tracker measurements")
+    parser.add_argument(
+        "--seeds", type=arguments.count(1), default=None, help="seeds per sweep value (default 5; --quick 3)"
+    )
+    parser.add_argument(
+        "--epochs", type=arguments.count(1), default=None, help=f"training epochs (default {default_epochs})"
+    )
+    parser.add_argument(
+        "--track-every", type=arguments.count(1), default=None, help="epochs between tracker measurements"
+    )
     parser.add_argument("--no-plots", action="store_true", help="CSV and markdown only (no matplotlib needed)")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=arguments.threads,
         default=None,
         help="repcompress threads (default: all cores) and torch threads (default: 1)",
     )
@@ -169,8 +178,6 @@ def set_threads(threads: int | None) -> None:
     import repcompress as rc
 
     torch = require_torch()
-    if threads is not None and threads < 1:
-        sys.exit("--threads: must be at least 1")
     if threads is not None:
         rc.set_num_threads(threads)
     torch.set_num_threads(threads or 1)
@@ -283,12 +290,22 @@ def track_schedule(epochs: int, track_every: int | None) -> tuple[int, Callable[
 
 
 def run_target(args: argparse.Namespace, summary_name: str, work: Callable[[], dict]) -> int:
-    """The command-line side of a digits reproduction: checks, threads, run, print the summary."""
-    require_torch()
-    if not args.no_plots:
-        require_plotting()
+    """The command-line side of a digits reproduction: checks (all before the output directory is
+    made, docs/spec.md §6.4), threads, run, print the summary."""
+    try:
+        require_torch()
+        if not args.no_plots:
+            require_plotting()
+    except ImportError as exc:
+        raise arguments.CommandLineError(str(exc)) from None
+    arguments.prepare_output_directory(args.out)
     set_threads(args.threads)
-    result = work()
+    try:
+        result = work()
+    except OSError as exc:  # the disk filled up, the directory was removed meanwhile
+        raise arguments.CommandLineError(
+            f"--out: cannot write the results to {args.out} ({exc.strerror or exc})"
+        ) from None
     print((args.out / summary_name).read_text())
     print("wrote: " + ", ".join(str(p) for p in result["files"]))
     return 0

@@ -25,6 +25,7 @@ Writes ``dropout_runs.csv``, ``dropout_training.csv`` (the tracker's table: metr
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -215,8 +216,29 @@ def run_dropout_digits(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _digits.add_common_arguments(parser, DEFAULT_EPOCHS)
-    parser.add_argument("--p", type=float, default=0.5, help="Gaussian dropout rate, α = p/(1−p) (default 0.5)")
-    parser.add_argument("--beta", type=float, default=5.0, help="β of the regulariser tanh(β·CDNV) (default 5)")
+    parser.add_argument(
+        "--p", type=_rate, default=0.5, help="Gaussian dropout rate in [0, 1), α = p/(1−p) (default 0.5)"
+    )
+    parser.add_argument(
+        "--beta", type=_finite, default=5.0, help="β of the regulariser tanh(β·CDNV), finite (default 5)"
+    )
+
+
+def _rate(text: str) -> float:
+    value = _finite(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

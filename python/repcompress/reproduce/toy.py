@@ -27,13 +27,14 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .._progress import Progress
+from ..cli import arguments
+from ..cli.arguments import CommandLineError
 
 DESCRIPTION = "the paper's toy example: MI follows the variance ratio, collapse the variance sum"
 GRID = (1.0, 0.1, 0.01, 0.001, 0.0001)
@@ -324,6 +325,16 @@ sampled CDNV departs from the analytic one there.)
 """
 
 
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CommandLineError(
+            "the toy reproduction's PNG heatmaps need matplotlib: pip install 'repcompress[plot]' "
+            "(or pass --no-plots for CSV and markdown only)"
+        ) from None
+
+
 def run_toy(
     out: Path,
     runs: int = 5,
@@ -334,15 +345,12 @@ def run_toy(
     progress: bool = True,
     grid: tuple[float, ...] = GRID,
 ) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
     if plots:  # fail before the work, not after it
         try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise RuntimeError(
-                "the toy reproduction's PNG heatmaps need matplotlib: pip install 'repcompress[plot]' "
-                "(or pass --no-plots for CSV and markdown only)"
-            ) from None
+            _require_matplotlib()
+        except CommandLineError as exc:
+            raise RuntimeError(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows = simulate(runs, n, classes, seed=seed, grid=grid, progress=progress)
     cells = cell_means(rows)
@@ -360,28 +368,38 @@ def run_toy(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="output directory (created if needed)")
-    parser.add_argument("--runs", type=int, default=5, help="seeded runs per cell (default 5)")
-    parser.add_argument("--n", type=int, default=1000, help="inputs per run (default 1000)")
-    parser.add_argument("--classes", type=int, default=10, help="classes K (default 10)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=arguments.output_directory, required=True, help="output directory (created if needed)"
+    )
+    parser.add_argument("--runs", type=arguments.count(1), default=5, help="seeded runs per cell (default 5)")
+    parser.add_argument(
+        "--n", type=arguments.count(4), default=1000, help="inputs per run, at least 2 × classes (default 1000)"
+    )
+    parser.add_argument("--classes", type=arguments.count(2), default=10, help="classes K (default 10)")
+    parser.add_argument("--seed", type=arguments.seed, default=0, help="a non-negative integer (default 0)")
     parser.add_argument("--no-plots", action="store_true", help="CSV and markdown only (no matplotlib needed)")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.runs < 1 or args.n < 2 * args.classes or args.classes < 2:
-        print("toy: need --runs >= 1, --classes >= 2 and --n >= 2 * classes", file=sys.stderr)
-        return 2
-    result = run_toy(
-        args.out,
-        runs=args.runs,
-        n=args.n,
-        classes=args.classes,
-        seed=args.seed,
-        plots=not args.no_plots,
-        progress=not args.no_progress,
-    )
+    # Every check before the output directory is made (docs/spec.md §6.4).
+    if args.n < 2 * args.classes:
+        raise CommandLineError(f"--n: need at least 2 inputs per class (2 × {args.classes}), got {args.n}")
+    if not args.no_plots:
+        _require_matplotlib()
+    arguments.prepare_output_directory(args.out)
+    try:
+        result = run_toy(
+            args.out,
+            runs=args.runs,
+            n=args.n,
+            classes=args.classes,
+            seed=args.seed,
+            plots=not args.no_plots,
+            progress=not args.no_progress,
+        )
+    except OSError as exc:  # the disk filled up, the directory was removed meanwhile
+        raise CommandLineError(f"--out: cannot write the results to {args.out} ({exc.strerror or exc})") from None
     print(f"toy example: {result['seconds']:.1f} s; wrote")
     for path in result["files"]:
         print(f"  {path}")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .._progress import Progress
+from .._validation import check_bool, check_optional_bool, shown
 
 # Dropout-type modules that `stochastic=True` keeps in training mode. Our own noisy layers mark
 # themselves with `repcompress_stochastic = True`.
@@ -257,6 +258,48 @@ class _Transfer:
         del self.pending[:count]
 
 
+# The most passes per batch: a count of rows like the samples of one array (docs/spec.md §0.2).
+MAX_PASSES = 2**32 - 1
+
+
+def check_capture_options(
+    n_passes: Any, stochastic: Any, max_samples: Any, progress: Any
+) -> tuple[int, bool, int | None, bool | None]:
+    """The options of :func:`capture` (also checked by the tracker when it is made), each a
+    ValueError or TypeError naming it (docs/spec.md §0.4)."""
+    stochastic = check_bool(stochastic, "stochastic")
+    progress = check_optional_bool(progress, "progress")
+    if isinstance(n_passes, (bool, np.bool_)) or not isinstance(n_passes, numbers.Integral) or int(n_passes) < 1:
+        raise ValueError(f"n_passes: must be a positive integer, got {shown(n_passes)}")
+    passes = int(n_passes)
+    if passes > MAX_PASSES:
+        raise ValueError(f"n_passes: at most {MAX_PASSES}, got {shown(passes)}")
+    if passes > 1 and not stochastic:
+        raise ValueError(
+            "n_passes: repeated passes of a deterministic network give identical rows; set stochastic=True"
+        )
+    most: int | None = None
+    if max_samples is not None:
+        if (
+            isinstance(max_samples, (bool, np.bool_))
+            or not isinstance(max_samples, numbers.Integral)
+            or int(max_samples) < 1
+        ):
+            raise ValueError(f"max_samples: must be a positive integer or None, got {shown(max_samples)}")
+        most = int(max_samples)
+    return passes, stochastic, most, progress
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    try:
+        np_dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"dtype: must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if np_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype: must be numpy.float32 or numpy.float64, got {np_dtype}")
+    return np_dtype
+
+
 def capture(
     model: torch.nn.Module,
     data: Iterable,
@@ -307,19 +350,8 @@ def capture(
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(n_passes, bool) or not isinstance(n_passes, numbers.Integral) or n_passes < 1:
-        raise ValueError(f"n_passes: must be a positive integer, got {n_passes!r}")
-    if n_passes > 1 and not stochastic:
-        raise ValueError(
-            "n_passes: repeated passes of a deterministic network give identical rows; set stochastic=True"
-        )
-    if max_samples is not None and (
-        isinstance(max_samples, bool) or not isinstance(max_samples, numbers.Integral) or max_samples < 1
-    ):
-        raise ValueError(f"max_samples: must be a positive integer or None, got {max_samples!r}")
-    np_dtype = np.dtype(dtype)
-    if np_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype: must be numpy.float32 or numpy.float64, got {np_dtype}")
+    n_passes, stochastic, max_samples, progress = check_capture_options(n_passes, stochastic, max_samples, progress)
+    np_dtype = _float_dtype(dtype)
     torch_dtype = torch.float32 if np_dtype == np.float32 else torch.float64
     specs = _resolve_layers(model, layers)
     if stochastic and not any(is_stochastic(m) for m in model.modules()):
@@ -329,17 +361,21 @@ def capture(
             RuntimeWarning,
             stacklevel=2,
         )
-    run_device = _model_device(model) if device is None else torch.device(device)
+    try:
+        run_device = _model_device(model) if device is None else torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device: not a torch device: {device!r} ({exc})") from None
     model_device = _model_device(model)
     if any(True for _ in model.parameters()) and model_device != run_device:
         raise ValueError(f"device: the model is on {model_device}, not {run_device}; move it first (model.to(device))")
 
+    loader: Any = data  # a DataLoader, or any iterable: sizes where it has them
     try:
-        total_batches = len(data)
+        total_batches = len(loader)
     except TypeError:
         total_batches = 0
     try:
-        size_hint = len(data.dataset)
+        size_hint = len(loader.dataset)
     except (AttributeError, TypeError):
         size_hint = 1024
     if max_samples is not None:

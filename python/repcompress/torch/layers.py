@@ -20,6 +20,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validation import as_int, as_real
+
+
+def _finite(value: Any, name: str) -> float:
+    number = as_real(value, name)
+    if not math.isfinite(number):
+        raise ValueError(f"{name}: must be finite, got {number}")
+    return number
+
+
+def _min_std(min_std: Any) -> float:
+    """The floor added to every standard deviation: a positive, finite number (NaN would make every
+    σ NaN, and training fail far from the cause)."""
+    value = as_real(min_std, "min_std")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"min_std: must be positive and finite, got {value}")
+    return value
+
 
 class GaussianDropout(nn.Module):
     """Multiplicative Gaussian noise: z = x·(1 + √α ε), ε ~ N(0, I), α = p/(1 − p).
@@ -41,7 +59,7 @@ class GaussianDropout(nn.Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        p = float(p)
+        p = as_real(p, "p")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"p: must lie in [0, 1), got {p}")
         self.p = p
@@ -50,7 +68,7 @@ class GaussianDropout(nn.Module):
     @classmethod
     def from_alpha(cls, alpha: float) -> GaussianDropout:
         """The layer with noise variance ``alpha`` (p = α/(1 + α))."""
-        alpha = float(alpha)
+        alpha = as_real(alpha, "alpha")
         if not (alpha >= 0.0 and math.isfinite(alpha)):
             raise ValueError(f"alpha: must be a finite number ≥ 0, got {alpha}")
         return cls(alpha / (1.0 + alpha))
@@ -79,10 +97,9 @@ class GaussianEncoder(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, *, min_std: float = 1e-5):
         super().__init__()
-        if min_std <= 0:
-            raise ValueError(f"min_std: must be positive, got {min_std}")
-        self.out_features = int(out_features)
-        self.min_std = float(min_std)
+        in_features = as_int(in_features, "in_features", minimum=1)
+        self.out_features = as_int(out_features, "out_features", minimum=1)
+        self.min_std = _min_std(min_std)
         self.linear = nn.Linear(in_features, 2 * self.out_features)
 
     def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,6 +128,9 @@ class BackwardEncoder(nn.Module):
 
     def __init__(self, n_classes: int, out_features: int, *, min_std: float = 1e-5):
         super().__init__()
+        n_classes = as_int(n_classes, "n_classes", minimum=1)
+        out_features = as_int(out_features, "out_features", minimum=1)
+        min_std = _min_std(min_std)
         self.loc = nn.Parameter(torch.randn(n_classes, out_features))
         self.raw_scale = nn.Parameter(torch.zeros(n_classes, out_features))
         self.min_std = float(min_std)
@@ -139,6 +159,11 @@ class CEBClassifier(nn.Module):
         min_std: float = 1e-5,
     ):
         super().__init__()
+        # Checked under this class's names before the parts, which would name them otherwise.
+        in_features = as_int(in_features, "in_features", minimum=1)
+        latent_dim = as_int(latent_dim, "latent_dim", minimum=1)
+        n_classes = as_int(n_classes, "n_classes", minimum=1)
+        min_std = _min_std(min_std)
         self.body = body if body is not None else nn.Identity()
         self.encoder = GaussianEncoder(in_features, latent_dim, min_std=min_std)
         self.backward_encoder = BackwardEncoder(n_classes, latent_dim, min_std=min_std)
@@ -186,8 +211,9 @@ def ceb_loss(
     not log C unless the classes are balanced. Expectations use ``n_samples`` reparameterised
     draws of z per input.
     """
-    if n_samples < 1:
-        raise ValueError(f"n_samples: must be at least 1, got {n_samples}")
+    n_samples = as_int(n_samples, "n_samples", minimum=1)
+    beta = _finite(beta, "beta")
+    h_y = None if h_y is None else _finite(h_y, "h_y")
     mu, std = model.encoder.moments(model.body(x))
     z = mu + std * torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
     log_e = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
@@ -205,6 +231,8 @@ def ceb_bounds(
     """The CEB bounds over a whole data set (nats): ``I_XZ_given_Y_upper`` (= the residual R),
     ``I_ZY_lower`` (= H(Y) − CE), ``cross_entropy`` and ``h_y`` (the data's label entropy unless
     given). Evaluated without gradients; the model's mode is left as it was."""
+    n_samples = as_int(n_samples, "n_samples", minimum=1)
+    h_y = None if h_y is None else _finite(h_y, "h_y")
     if device is None:
         device = next(model.parameters()).device
     total = {"residual": 0.0, "cross_entropy": 0.0}

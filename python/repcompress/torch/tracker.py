@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from ..estimate import estimate_arrays
+from .._validation import as_int, check_bool, check_optional_bool, shown
+from ..activations import InputError, check_activations
+from ..estimate import evaluate_metrics
 from ..estimate_options import EstimateOptions
 from ..metrics import METRICS, resolve_metrics
 from ..report import json_ready
-from .capture import capture
+from .capture import capture, check_capture_options
 
 COLUMNS = (
     "epoch",
@@ -59,7 +61,10 @@ class CompressionTracker:
     interval, with ``ci``; for ``gaussian-mi`` the Monte Carlo interval), ``stderr``,
     ``lower_bound``/``upper_bound`` (``gaussian-mi``'s pairwise bounds), ``unit``, ``source`` (the
     metric asked for), the estimator ``settings`` (JSON) and ``error`` (a metric that failed on
-    these data gives NaN and a warning, and training goes on).
+    these data gives NaN and a warning, and training goes on: a split with a single class fails the
+    metrics that need labels, activations with NaN or inf every metric of that layer and split, and
+    the other metrics, layers and splits keep their rows; docs/spec.md §6.4). Every option is checked
+    when the tracker is made.
 
     ``metric`` is the quantity: ``"cdnv"``, ``"I(X;Z)"``, ``"I(X;Z|Y)"``, ``"I(Z;Y)"``
     (``gaussian-mi``), ``"H_bin(Z)"`` (``binned-entropy``), ``"I(T;Y)"`` (``binned-mi-labels``),
@@ -104,7 +109,7 @@ class CompressionTracker:
         progress: bool | None = False,
     ):
         if not _positive_integer(every):
-            raise ValueError(f"every: must be a positive integer, got {every!r}")
+            raise ValueError(f"every: must be a positive integer, got {shown(every)}")
         self.metrics = resolve_metrics(metrics, has_variances=True)
         self.estimate_options = dict(estimate_options or {})
         unknown = set(self.estimate_options) - set(ESTIMATE_OPTIONS)
@@ -113,11 +118,16 @@ class CompressionTracker:
                 f"estimate_options: unknown {', '.join(sorted(unknown))}; "
                 f"expected some of {', '.join(ESTIMATE_OPTIONS)}"
             )
+        # Every option checked now, not at the first measurement epochs into training: the estimate's
+        # (InputError naming it) and the capture's.
+        options = EstimateOptions(ci=ci, seed=seed, base=base, **self.estimate_options)
+        stochastic, progress = check_bool(stochastic, "stochastic"), check_optional_bool(progress, "progress")
+        check_capture_options(n_passes, stochastic, max_samples, progress)
         self.layers = layers
         self.every = int(every)
-        self.ci = ci
-        self.base = float(base)
-        self.seed = int(seed)
+        self.ci = options.ci
+        self.base = options.base
+        self.seed = options.seed
         self.capture_options = {
             "stochastic": stochastic,
             "n_passes": n_passes,
@@ -130,7 +140,7 @@ class CompressionTracker:
 
     def due(self, epoch: int) -> bool:
         """Whether :meth:`step` measures at this epoch."""
-        return epoch % self.every == 0
+        return as_int(epoch, "epoch", minimum=0) % self.every == 0
 
     def step(self, model: Any, epoch: int, data: Any, *, split: str = "train") -> Any:
         """Measures now if ``epoch`` is due; returns the new rows (a DataFrame, empty if not due).
@@ -162,25 +172,27 @@ class CompressionTracker:
             # Exact channel moments do not depend on the pass: measure one row per input.
             keep = np.unique(acts.sample_ids, return_index=True)[1]
             z, variances, labels = z[keep], variances[keep], labels[keep]
-        report = estimate_arrays(
-            z,
-            labels,
-            variances,
-            names,
-            ci=self.ci,
-            seed=self.seed + int(epoch),
-            base=self.base,
-            progress=False,
-            **self.estimate_options,
+        options = EstimateOptions(
+            ci=self.ci, seed=self.seed + int(epoch), base=self.base, progress=False, **self.estimate_options
         )
-        quantities = [row.quantity for row in report.rows]
+        # What estimate_arrays computes, but data a metric cannot measure (a split with one class,
+        # activations that overflowed to NaN) fail that metric's rows, not the step: the other
+        # metrics, layers and splits keep their rows (docs/spec.md §6.4).
+        try:
+            data = check_activations(z, labels, variances)
+        except InputError as exc:
+            rows = [row for name in names for row in METRICS[name].failed(options, str(exc))]
+        else:
+            rows = evaluate_metrics(data, names, options)
+        quantities = [row.quantity for row in rows]
         out = []
-        for row in report.rows:
+        for row in rows:
             clash = quantities.count(row.quantity) > 1 and row.metric != "gaussian-mi"
-            if row.error is not None and (layer, row.label) not in self._warned:
-                self._warned.add((layer, row.label))
+            if row.error is not None and (layer, split, row.label) not in self._warned:
+                self._warned.add((layer, split, row.label))
                 warnings.warn(
-                    f"CompressionTracker: {row.label} of layer {layer!r} failed at epoch {epoch}: {row.error}",
+                    f"CompressionTracker: {row.label} of layer {layer!r} failed at epoch {epoch} on split {split!r}: "
+                    f"{row.error}",
                     RuntimeWarning,
                     stacklevel=3,
                 )
@@ -217,16 +229,16 @@ class CompressionTracker:
         unit: str = "",
     ) -> None:
         """Adds a number of your own (loss, accuracy, a bound) to the table, e.g.
-        ``tracker.record(epoch, "accuracy", acc, split="test")``."""
+        ``tracker.record(epoch, "accuracy", acc, split="test")``; ``value``, ``low`` and ``high`` may
+        be numbers or one-element tensors."""
+        values = {name: _number(v, name) for name, v in (("value", value), ("low", low), ("high", high))}
         self._rows.append(
             {
                 "epoch": epoch,
                 "layer": layer,
                 "split": split,
                 "metric": metric,
-                "value": float(value),
-                "low": float(low),
-                "high": float(high),
+                **values,
                 "stderr": math.nan,
                 "lower_bound": math.nan,
                 "upper_bound": math.nan,
@@ -283,6 +295,18 @@ class CompressionTracker:
         from ..plots import training_curves
 
         return training_curves(self.frame, metrics=None if metrics is None else list(metrics), path=path)
+
+
+def _number(value: Any, name: str) -> float:
+    """``float(value)`` (a number, a numpy scalar, a one-element tensor), with the errors naming it."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name}: must be a number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: must be a finite number, got {shown(value)} (beyond the float64 range)") from None
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: a tensor of several elements
+        raise TypeError(f"{name}: must be a number, got {type(value).__name__} ({exc})") from None
 
 
 def _positive_integer(value: object) -> bool:
