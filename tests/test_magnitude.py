@@ -1,7 +1,8 @@
-"""Finite input gives the right answer at any magnitude: the silhouette does not depend on translation
-(docs/spec.md §4.9)."""
+"""Finite input gives the right answer, or a clear warning: the silhouette does not depend on translation
+(docs/spec.md §4.9), and integers that float64 rounds are announced (docs/spec.md §0.2)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -36,3 +37,27 @@ def test_silhouette_does_not_depend_on_translation(offset):
     np.testing.assert_allclose(rc.silhouette_samples(moved, labels), rc.silhouette_samples(h, labels), atol=1e-12)
     # Still scikit-learn's value on data without an offset.
     assert rc.silhouette(h, labels) == pytest.approx(skm.silhouette_score(h, labels), rel=1e-10)
+
+
+# ------------------------------------------------------------------------------------- integers
+
+
+def test_integers_rounded_to_float64_are_announced():
+    big = np.array([2**60 + 1, 2**60 + 3, 2**60 + 5, 2**60 + 7, 1, 2], dtype=np.int64)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    for call, name in (
+        (lambda: rc.entropy(big), "x"),
+        (lambda: rc.class_distance_normalized_variance(big, labels), "h"),
+        (lambda: rc.binned_entropy(big.astype(np.uint64), n_bins=3), "z"),
+        (lambda: rc.mutual_info(big.astype(float), big, k=2), "y"),
+    ):
+        with pytest.warns(UserWarning, match=f"^{name}: integer values beyond ±2\\^53 are rounded") as record:
+            try:
+                call()
+            except ValueError:
+                pass
+        assert record[0].filename == __file__  # points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rc.entropy(np.array([2**53, -(2**53), 0, 5]), jitter=0)  # exact: no warning
+        rc.entropy(np.array([True, False, True, False]), jitter=1e-10)

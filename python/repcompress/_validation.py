@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
+import warnings
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,13 +20,16 @@ import numpy as np
 from . import _core
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+# Integers of larger magnitude are not all exactly representable in float64.
+_EXACT_INTEGERS = 2**53
 
 
 def as_samples(a: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
     """Returns `a` as a 2-D float32/float64 array of shape (N, d), (N,) read as (N, 1).
 
     float32 and float64 arrays are returned without a copy (a view when 1-D); other numeric
-    inputs (lists, integers, booleans, float16) are converted once to float64.
+    inputs (lists, integers, booleans, float16) are converted once to float64, with a
+    `UserWarning` naming the argument when integers beyond ±2^53 get rounded (docs/spec.md §0.2).
     ``check_finite=False`` leaves the NaN/inf check to a Rust core function that does it anyway
     (and names the first bad row), sparing one pass over the data.
     """
@@ -33,6 +40,13 @@ def as_samples(a: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     if arr.dtype not in _NATIVE:
+        if arr.dtype.kind in "iu" and arr.size and max(abs(int(arr.max())), abs(int(arr.min()))) > _EXACT_INTEGERS:
+            warnings.warn(
+                f"{name}: integer values beyond ±2^53 are rounded to float64 (exact for integers up to 2^53 "
+                "only), so distinct values may become equal",
+                UserWarning,
+                stacklevel=_caller_stacklevel(),
+            )
         arr = arr.astype(np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -47,6 +61,16 @@ def as_samples(a: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
         row = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise ValueError(f"{name}: contains NaN or inf (first at row {row})")
     return arr
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of `warnings.warn` that points at the first frame outside this package."""
+    package = os.path.dirname(__file__)
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def same_length(arrays: Sequence[tuple[str, np.ndarray]]) -> int:
