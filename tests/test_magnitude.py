@@ -1,5 +1,9 @@
-"""Finite input gives the right answer, or a clear warning: the silhouette does not depend on translation
-(docs/spec.md §4.9), and integers that float64 rounds are announced (docs/spec.md §0.2)."""
+"""Finite input gives the right answer, or a clear error, at any magnitude (docs/spec.md §0.8).
+
+Scale-invariant quantities take the same value on x and on x times 2^±500, 1e±155 or 1e±300 (where
+squares over- or underflow float64), entropies gain d log |a|, the silhouette does not depend on
+translation, and integers that float64 rounds are announced.
+"""
 
 import math
 import warnings
@@ -10,11 +14,22 @@ from sklearn import metrics as skm
 
 import repcompress as rc
 
+SCALES = [2.0**500, 2.0**-500, 1e155, 1e-155, 1e300, 1e-300]
+SCALE_IDS = ["2^500", "2^-500", "1e155", "1e-155", "1e300", "1e-300"]
 REL = 1e-9
 
 
 def close(a, b, rel=REL):
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+
+
+def knn_data(seed=0, n=300):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    y = x + 0.5 * rng.standard_normal((n, 2))
+    z = x[:, :1] + rng.standard_normal((n, 1))
+    labels = rng.integers(0, 3, n)
+    return x, y, z, labels
 
 
 def class_data(seed=1, n=300, d=6, k=4):
@@ -23,7 +38,182 @@ def class_data(seed=1, n=300, d=6, k=4):
     return rng.standard_normal((k, d))[labels] * 2 + rng.standard_normal((n, d)), labels
 
 
+# ------------------------------------------------------------------------------ k-NN estimators
+
+
+def knn_estimates(x, y, z, labels, s):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # classes with n_c <= k in mutual_info_given_labels
+        return {
+            "ksg1": rc.mutual_info(x * s, y),
+            "ksg2": rc.mutual_info(x * s, y, estimator="ksg2"),
+            "cmi": rc.conditional_mutual_info(x * s, y, z * s),
+            "ross": rc.mutual_info_labels(x * s, labels),
+            "given_labels": rc.mutual_info_given_labels(x * s, y, labels),
+            "ksg1_raw": rc.mutual_info(x * s, y * s, normalize=False, jitter=0),
+            "cmi_raw": rc.conditional_mutual_info(x * s, y * s, z * s, normalize=False, jitter=0),
+            "ross_raw": rc.mutual_info_labels(x * s, labels, normalize=False, jitter=0),
+        }
+
+
+@pytest.mark.parametrize("scale", SCALES, ids=SCALE_IDS)
+def test_knn_mutual_informations_do_not_depend_on_the_scale(scale):
+    x, y, z, labels = knn_data()
+    before = knn_estimates(x, y, z, labels, 1.0)
+    after = knn_estimates(x, y, z, labels, scale)
+    for name in before:
+        assert close(after[name], before[name]), (name, before[name], after[name])
+    # Before the fix the column standard deviation overflowed: I came out as 7.8e-16.
+    assert after["ksg1"] > 1.0
+
+
+@pytest.mark.parametrize("metric", ("chebyshev", "euclidean"))
+@pytest.mark.parametrize("scale", SCALES, ids=SCALE_IDS)
+def test_entropy_gains_d_log_of_the_scale(scale, metric):
+    x, *_ = knn_data()
+    d = x.shape[1]
+    for options in ({}, {"jitter": 0}, {"normalize": True}):
+        before = rc.entropy(x, metric=metric, **options)
+        after = rc.entropy(x * scale, metric=metric, **options)
+        shift = 0.0 if options.get("normalize") else d * math.log(scale)
+        assert math.isclose(after - shift, before, rel_tol=REL, abs_tol=REL * abs(shift)), (options, before, after)
+
+
+@pytest.mark.parametrize("exponent", (-100, 100))
+def test_knn_float32_at_the_ends_of_its_range(exponent):
+    # Without pre-processing float32 data are searched in float32, whose squares overflow at 2^64.
+    x, y, *_ = knn_data()
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    xs, ys = np.ldexp(x32, exponent), np.ldexp(y32, exponent)
+    assert xs.dtype == np.float32 and np.array_equal(np.ldexp(xs, -exponent), x32)  # exact
+    raw = {"normalize": False, "jitter": 0}
+    for metric in ("chebyshev", "euclidean"):
+        before = rc.entropy(x32, metric=metric, **raw)
+        after = rc.entropy(xs, metric=metric, **raw)
+        assert close(after - 2 * exponent * math.log(2.0), before), (metric, before, after)
+    assert rc.mutual_info(xs, ys, **raw) == rc.mutual_info(x32, y32, **raw)
+
+
+def test_knn_entropy_resamples_carry_the_scale():
+    x, *_ = knn_data(n=200)
+    kwargs = dict(n_resamples=5, random_state=3, progress=False)
+    before = rc.confidence_interval(rc.entropy, x, **kwargs)
+    after = rc.confidence_interval(rc.entropy, x * 2.0**600, **kwargs)
+    shift = 2 * 600 * math.log(2.0)
+    assert math.isclose(after.value - shift, before.value, abs_tol=1e-9 * shift)
+    assert math.isclose(after.low - shift, before.low, abs_tol=1e-9 * shift)
+
+
 # ------------------------------------------------------------------------------------- geometry
+
+
+def geometry(h, labels):
+    """Every scale-invariant geometric quantity, one-shot and accumulated."""
+    nc = rc.neural_collapse(h, labels, weights=np.eye(4, h.shape[1]))
+    acc = rc.ClassStatistics()
+    acc.update(h[:100], labels[:100]).update(h[100:200], labels[100:200])
+    other = rc.ClassStatistics().update(h[200:], labels[200:])
+    acc.merge(other)
+    out = {
+        "cdnv": rc.class_distance_normalized_variance(h, labels),
+        "cdnv1": rc.class_distance_normalized_variance(h, labels, ddof=1),
+        "trace_ratio": rc.trace_ratio(h, labels),
+        "fisher_ratio": rc.fisher_ratio(h, labels),
+        "calinski_harabasz": rc.calinski_harabasz(h, labels),
+        "davies_bouldin": rc.davies_bouldin(h, labels),
+        "silhouette": rc.silhouette(h, labels),
+        "twonn": rc.twonn_dimension(h),
+        "effective_rank": rc.effective_rank(h),
+        "nc1": nc.nc1,
+        "nc2_equinorm": nc.nc2_equinorm,
+        "nc2_equiangular": nc.nc2_equiangular,
+        "nc2_max_angle": nc.nc2_max_angle,
+        "nc3": nc.nc3,
+        "nc4": nc.nc4,
+        "nc_cdnv": nc.cdnv,
+        "acc_cdnv": acc.cdnv(),
+        "acc_nc1": acc.nc1(),
+        "acc_nc2": acc.nc2()[1],
+        "acc_trace_ratio": acc.trace_ratio(),
+        "acc_fisher_ratio": acc.fisher_ratio(),
+        "acc_calinski_harabasz": acc.calinski_harabasz(),
+    }
+    m, _ = rc.cdnv_matrix(h, labels)
+    out.update({f"cdnv_matrix{i}": v for i, v in enumerate(m.ravel())})
+    out.update({f"silhouette_sample{i}": v for i, v in enumerate(rc.silhouette_samples(h, labels)[:20])})
+    return out
+
+
+@pytest.mark.parametrize("scale", SCALES, ids=SCALE_IDS)
+def test_geometry_does_not_depend_on_the_scale(scale):
+    h, labels = class_data()
+    before = geometry(h, labels)
+    after = geometry(h * scale, labels)
+    for name in before:
+        assert close(after[name], before[name]), (name, before[name], after[name])
+
+
+@pytest.mark.parametrize("exponent", (-100, 100))
+def test_geometry_of_float32_at_the_ends_of_its_range(exponent):
+    h, labels = class_data()
+    h32 = h.astype(np.float32)
+    scaled = np.ldexp(h32, exponent)
+    assert scaled.dtype == np.float32 and np.array_equal(np.ldexp(scaled, -exponent), h32)  # exact
+    before, after = geometry(h32, labels), geometry(scaled, labels)
+    for name in before:
+        assert close(after[name], before[name]), (name, before[name], after[name])
+
+
+@pytest.mark.parametrize("exponent", (-500, 500, -1000))
+def test_quantities_with_units_are_scaled_back_or_an_error(exponent):
+    h, labels = class_data()
+    scale = 2.0**exponent
+    one, scaled = rc.scatter_matrices(h, labels), rc.scatter_matrices(h * scale, labels)
+    np.testing.assert_array_equal(scaled.means, one.means * scale)
+    for name in ("within", "between", "total", "sigma_within", "sigma_between"):
+        want = getattr(one, name) * scale * scale
+        np.testing.assert_allclose(getattr(scaled, name), want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+    acc = rc.ClassStatistics().update(h * scale, labels)
+    np.testing.assert_allclose(acc.means, one.means * scale, rtol=1e-12)
+    # ridge is in squared units of h.
+    if exponent != -1000:  # where ridge·scale² is a normal number
+        assert close(
+            rc.fisher_ratio(h * scale, labels, ridge=0.5 * scale * scale), rc.fisher_ratio(h, labels, ridge=0.5)
+        )
+    # Entries beyond float64 are an error; the dimensionless quantities are still there.
+    for call in (
+        lambda: rc.scatter_matrices(h * 1e300, labels),
+        lambda: rc.ClassStatistics().update(h * 1e300, labels).scatter_matrices(),
+    ):
+        with pytest.raises(ValueError, match=r"^h: its scatter matrices overflow float64"):
+            call()
+    assert close(rc.trace_ratio(h * 1e300, labels), rc.trace_ratio(h, labels))
+
+
+def test_class_statistics_batches_of_very_different_magnitudes():
+    # A batch far above the earlier ones rescales what was accumulated; the merge of accumulators
+    # kept at different scales matches the one-shot values.
+    h, labels = class_data()
+    big = 2.0**700
+    h2 = h.copy()
+    h2[150:] *= big
+    acc = rc.ClassStatistics().update(h2[:150], labels[:150]).update(h2[150:], labels[150:])
+    first = rc.ClassStatistics().update(h2[:150], labels[:150])
+    second = rc.ClassStatistics().update(h2[150:], labels[150:])
+    merged = first.merge(second)
+    for stats in (acc, merged):
+        assert close(stats.cdnv(), rc.class_distance_normalized_variance(h2, labels))
+        assert close(stats.trace_ratio(), rc.trace_ratio(h2, labels))
+        means = np.array([h2[labels == c].mean(axis=0) for c in range(4)])
+        np.testing.assert_allclose(stats.means, means, rtol=1e-12)
+
+
+def test_davies_bouldin_of_small_data_is_not_zero():
+    # scikit-learn's absolute 1e-8 tolerance makes its index of any data below ~1e-8 zero.
+    h, labels = class_data()
+    assert skm.davies_bouldin_score(h * 1e-10, labels) == 0.0
+    assert close(rc.davies_bouldin(h * 1e-10, labels), rc.davies_bouldin(h, labels))
+    assert rc.davies_bouldin(h, labels) == pytest.approx(skm.davies_bouldin_score(h, labels), rel=1e-10)
 
 
 @pytest.mark.parametrize("offset", (1e8, 1e15))

@@ -73,6 +73,59 @@ def _caller_stacklevel() -> int:
     return level
 
 
+# docs/spec.md §0.8: data whose largest magnitude lies outside this window (per dtype of the
+# arithmetic) are computed on after scaling by a power of two. Inside it, squares and their sums
+# of up to 2^64 terms neither overflow nor reach the subnormal range.
+_WINDOW = {np.dtype(np.float64): (2.0**-400, 2.0**400), np.dtype(np.float32): (2.0**-20, 2.0**40)}
+
+
+def largest_magnitude(a: np.ndarray) -> float:
+    """max |a| (in two passes, without an |a| copy)."""
+    return float(max(a.max(), -a.min()))
+
+
+def magnitude_exponent(largest: float, dtype: Any = np.float64, *, low: float | None = None) -> int:
+    """0 when `largest` (a largest magnitude) is 0 or lies in the window of `dtype` (its lower end
+    replaced by `low` if given); else the e with largest·2^-e in [1, 2), so that data divided by
+    2^e lie in the window (exactly, for normal numbers)."""
+    lo, hi = _WINDOW[np.dtype(dtype)]
+    if low is not None:
+        lo = low
+    if largest == 0 or lo <= largest <= hi:
+        return 0
+    return math.frexp(largest)[1] - 1
+
+
+def column_std(b: np.ndarray) -> np.ndarray:
+    """Population standard deviation of each column of a float64 array. Columns whose result is 0,
+    not finite or outside [2^-400, 2^400] (their squares may have under- or overflowed) are
+    computed again divided by a power of two that brings their largest magnitude to [1, 2),
+    which is exact (docs/spec.md §0.8); all-zero columns keep 0."""
+    with np.errstate(over="ignore", invalid="ignore"):  # found and redone below
+        std = b.std(axis=0)
+    lo, hi = _WINDOW[np.dtype(np.float64)]
+    redo = np.flatnonzero(~((std >= lo) & (std <= hi)))
+    if redo.size:
+        columns = b[:, redo]
+        largest = np.maximum(columns.max(axis=0), -columns.min(axis=0))
+        e = np.where(largest > 0, np.frexp(largest)[1] - 1, 0)
+        with np.errstate(over="ignore"):
+            std[redo] = np.ldexp(np.ldexp(columns, -e).std(axis=0), e)
+    return std
+
+
+def scale_to_window(arrays: Sequence[np.ndarray], *, jitter: float) -> tuple[list[np.ndarray], int]:
+    """The arrays of one k-NN estimate without normalisation, each divided by the same power of
+    two 2^e when their largest magnitude lies outside the window of the dtype the estimator
+    computes in (float32 only for float32 arrays without jitter), and e (0: the arrays as given).
+    Distances scale exactly, so neighbour counts do not change (docs/spec.md §0.8)."""
+    computes_in = np.float32 if jitter == 0 and all(a.dtype == np.float32 for a in arrays) else np.float64
+    e = magnitude_exponent(max(largest_magnitude(a) for a in arrays), computes_in)
+    if e == 0:
+        return list(arrays), 0
+    return [np.ldexp(a, -e) for a in arrays], e
+
+
 def same_length(arrays: Sequence[tuple[str, np.ndarray]]) -> int:
     """Checks that all arrays have the same number of samples; returns it."""
     (first_name, first), *rest = arrays
@@ -184,7 +237,8 @@ def preprocess(arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, 
     from xoshiro256++ streams of that seed (ziggurat normals, `_core.standardize`), the same
     at any thread count. Without either step the arrays are passed through in
     their own dtype (float32 stays float32); with either, the result is a float64 copy, since a
-    1e-10 jitter is below float32 resolution.
+    1e-10 jitter is below float32 resolution. Standard deviations are safe at any magnitude
+    (:func:`column_std`).
     """
     rng = make_rng(random_state)
     if not normalize and jitter == 0:
@@ -194,7 +248,7 @@ def preprocess(arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, 
     out = []
     for a in arrays:
         b = np.ascontiguousarray(a, dtype=np.float64)
-        std = b.std(axis=0)
+        std = column_std(b)
         divisors = np.ones_like(std)
         if normalize:
             nonconstant = std > 0
