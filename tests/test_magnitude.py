@@ -1,8 +1,8 @@
 """Finite input gives the right answer, or a clear error, at any magnitude (docs/spec.md §0.8).
 
 Scale-invariant quantities take the same value on x and on x times 2^±500, 1e±155 or 1e±300 (where
-squares over- or underflow float64), entropies gain d log |a|, the silhouette does not depend on
-translation, and integers that float64 rounds are announced.
+squares over- or underflow float64), entropies gain d log |a|, binning is invariant to powers of
+two, the silhouette to translation, and integers that float64 rounds are announced.
 """
 
 import math
@@ -10,9 +10,13 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 import repcompress as rc
+from repcompress.binning import bin_patterns
+from strategies import tied_arrays
 
 SCALES = [2.0**500, 2.0**-500, 1e155, 1e-155, 1e300, 1e-300]
 SCALE_IDS = ["2^500", "2^-500", "1e155", "1e-155", "1e300", "1e-300"]
@@ -227,6 +231,87 @@ def test_silhouette_does_not_depend_on_translation(offset):
     np.testing.assert_allclose(rc.silhouette_samples(moved, labels), rc.silhouette_samples(h, labels), atol=1e-12)
     # Still scikit-learn's value on data without an offset.
     assert rc.silhouette(h, labels) == pytest.approx(skm.silhouette_score(h, labels), rel=1e-10)
+
+
+# -------------------------------------------------------------------------------------- binning
+
+
+def test_bins_over_a_range_beyond_float64():
+    # (hi - lo) overflowed: the width was inf and every value but the maximum fell into bin 0.
+    assert rc.binned_entropy(np.array([-1e308, 0.0, 1e308]), n_bins=3) == pytest.approx(math.log(3), rel=1e-15)
+    p = bin_patterns(np.array([-1e308, 0.0, 1e308]), **_options(n_bins=3))
+    assert p.binning["lo"] == -1e308 and p.binning["width"] == pytest.approx(1e308 / 1.5)
+    # A quantile between neighbours 3.4e308 apart: numpy's edge is -inf, which merged the two halves.
+    z = np.array([-1.7e308, 1.7e308, -1.7e308, 1.7e308])
+    assert rc.binned_entropy(z, n_bins=2, strategy="quantile") == pytest.approx(math.log(2), rel=1e-15)
+    p = bin_patterns(z, **_options(n_bins=2, strategy="quantile"))
+    assert p.binning["edges"].tolist() == [[0.0]]
+
+
+def test_fixed_width_bins_past_two_to_the_63():
+    # Indices near 1e19 saturated at 2^63 - 1: all four values shared one bin.
+    assert rc.binned_entropy(np.array([1e7, 2e7, 3e7, 4e7]), bin_size=1e-12) == pytest.approx(math.log(4), rel=1e-15)
+    z = np.array([-3e7, 1e7, 2e7, 1e7, -3e7])
+    assert bin_patterns(z, **_options(bin_size=1e-12)).ids.tolist() == [0, 1, 2, 1, 0]
+
+
+def test_fixed_width_indices_beyond_float64_are_an_error():
+    with pytest.raises(ValueError, match=r"^bin_size: .* overflow float64"):
+        rc.binned_entropy(np.array([1e300, 1.0]), bin_size=1e-10)
+
+
+def test_quantile_bins_are_capped():
+    z = np.random.default_rng(0).standard_normal((100, 2))
+    with pytest.raises(ValueError, match=r"^n_bins: quantile bins .* got 5000"):
+        rc.binned_entropy(z, n_bins=5000, strategy="quantile")
+    # Up to max(N, 1024) bins are fine; uniform bins store no edges.
+    assert rc.binned_entropy(z, n_bins=1024, strategy="quantile") == pytest.approx(math.log(100))
+    assert rc.binned_entropy(z, n_bins=5000) == pytest.approx(math.log(100))
+
+
+def _options(**opts):
+    return dict(dict(n_bins=30, bin_size=None, strategy="uniform", range="layer", correction=None), **opts)
+
+
+BINNINGS = [
+    dict(n_bins=1),
+    dict(n_bins=3),
+    dict(n_bins=30),
+    dict(n_bins=5, range="unit"),
+    dict(bin_size=0.25),
+    dict(strategy="quantile", n_bins=4),
+    dict(strategy="quantile", n_bins=7),
+]
+
+
+@given(
+    data=st.integers(5, 60).flatmap(lambda n: tied_arrays(n, [3], np.float64)),
+    which=st.sampled_from(range(len(BINNINGS))),
+    where=st.floats(0, 1),
+    end=st.sampled_from(["low", "high", "between"]),
+    sign=st.sampled_from([1.0, -1.0]),
+)
+def test_binning_is_invariant_to_powers_of_two(data, which, where, end, sign):
+    # Every exponent that keeps the data exact (normal numbers, below the largest float64),
+    # with the extremes drawn on purpose: ranges that overflow, widths in the subnormal range.
+    (z,) = data
+    z = z * sign
+    nonzero = np.abs(z[z != 0])
+    assume(nonzero.size > 0)
+    opts = BINNINGS[which]
+    # v = m·2^E with m in [0.5, 1): v·2^e is normal for E + e ≥ -1021 and finite for E + e ≤ 1024.
+    low = -1021 - math.frexp(nonzero.min())[1]
+    high = 1024 - math.frexp(nonzero.max())[1]
+    if "bin_size" in opts:  # bin_size·2^e too
+        low = max(low, -1021 - math.frexp(opts["bin_size"])[1])
+        high = min(high, 1024 - math.frexp(opts["bin_size"])[1])
+    exponent = {"low": low, "high": high, "between": round(low + where * (high - low))}[end]
+    scaled = np.ldexp(z, exponent)
+    assert np.array_equal(np.ldexp(scaled, -exponent), z)  # the premise: an exact scaling
+    scaled_opts = dict(opts, bin_size=math.ldexp(opts["bin_size"], exponent)) if "bin_size" in opts else opts
+    want = bin_patterns(z, **_options(**opts)).ids
+    got = bin_patterns(scaled, **_options(**scaled_opts)).ids
+    np.testing.assert_array_equal(got, want)
 
 
 # ------------------------------------------------------------------------------------- integers
