@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
+import warnings
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,13 +20,16 @@ import numpy as np
 from . import _core
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+# Integers of larger magnitude are not all exactly representable in float64.
+_EXACT_INTEGERS = 2**53
 
 
 def as_samples(a: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
     """Returns `a` as a 2-D float32/float64 array of shape (N, d), (N,) read as (N, 1).
 
     float32 and float64 arrays are returned without a copy (a view when 1-D); other numeric
-    inputs (lists, integers, booleans, float16) are converted once to float64.
+    inputs (lists, integers, booleans, float16) are converted once to float64, with a
+    `UserWarning` naming the argument when integers beyond ±2^53 get rounded (docs/spec.md §0.2).
     ``check_finite=False`` leaves the NaN/inf check to a Rust core function that does it anyway
     (and names the first bad row), sparing one pass over the data.
     """
@@ -33,6 +40,13 @@ def as_samples(a: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     if arr.dtype not in _NATIVE:
+        if arr.dtype.kind in "iu" and arr.size and max(abs(int(arr.max())), abs(int(arr.min()))) > _EXACT_INTEGERS:
+            warnings.warn(
+                f"{name}: integer values beyond ±2^53 are rounded to float64 (exact for integers up to 2^53 "
+                "only), so distinct values may become equal",
+                UserWarning,
+                stacklevel=_caller_stacklevel(),
+            )
         arr = arr.astype(np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -47,6 +61,69 @@ def as_samples(a: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
         row = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise ValueError(f"{name}: contains NaN or inf (first at row {row})")
     return arr
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of `warnings.warn` that points at the first frame outside this package."""
+    package = os.path.dirname(__file__)
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+# docs/spec.md §0.8: data whose largest magnitude lies outside this window (per dtype of the
+# arithmetic) are computed on after scaling by a power of two. Inside it, squares and their sums
+# of up to 2^64 terms neither overflow nor reach the subnormal range.
+_WINDOW = {np.dtype(np.float64): (2.0**-400, 2.0**400), np.dtype(np.float32): (2.0**-20, 2.0**40)}
+
+
+def largest_magnitude(a: np.ndarray) -> float:
+    """max |a| (in two passes, without an |a| copy)."""
+    return float(max(a.max(), -a.min()))
+
+
+def magnitude_exponent(largest: float, dtype: Any = np.float64, *, low: float | None = None) -> int:
+    """0 when `largest` (a largest magnitude) is 0 or lies in the window of `dtype` (its lower end
+    replaced by `low` if given); else the e with largest·2^-e in [1, 2), so that data divided by
+    2^e lie in the window (exactly, for normal numbers)."""
+    lo, hi = _WINDOW[np.dtype(dtype)]
+    if low is not None:
+        lo = low
+    if largest == 0 or lo <= largest <= hi:
+        return 0
+    return math.frexp(largest)[1] - 1
+
+
+def column_std(b: np.ndarray) -> np.ndarray:
+    """Population standard deviation of each column of a float64 array. Columns whose result is 0,
+    not finite or outside [2^-400, 2^400] (their squares may have under- or overflowed) are
+    computed again divided by a power of two that brings their largest magnitude to [1, 2),
+    which is exact (docs/spec.md §0.8); all-zero columns keep 0."""
+    with np.errstate(over="ignore", invalid="ignore"):  # found and redone below
+        std = b.std(axis=0)
+    lo, hi = _WINDOW[np.dtype(np.float64)]
+    redo = np.flatnonzero(~((std >= lo) & (std <= hi)))
+    if redo.size:
+        columns = b[:, redo]
+        largest = np.maximum(columns.max(axis=0), -columns.min(axis=0))
+        e = np.where(largest > 0, np.frexp(largest)[1] - 1, 0)
+        with np.errstate(over="ignore"):
+            std[redo] = np.ldexp(np.ldexp(columns, -e).std(axis=0), e)
+    return std
+
+
+def scale_to_window(arrays: Sequence[np.ndarray], *, jitter: float) -> tuple[list[np.ndarray], int]:
+    """The arrays of one k-NN estimate without normalisation, each divided by the same power of
+    two 2^e when their largest magnitude lies outside the window of the dtype the estimator
+    computes in (float32 only for float32 arrays without jitter), and e (0: the arrays as given).
+    Distances scale exactly, so neighbour counts do not change (docs/spec.md §0.8)."""
+    computes_in = np.float32 if jitter == 0 and all(a.dtype == np.float32 for a in arrays) else np.float64
+    e = magnitude_exponent(max(largest_magnitude(a) for a in arrays), computes_in)
+    if e == 0:
+        return list(arrays), 0
+    return [np.ldexp(a, -e) for a in arrays], e
 
 
 def same_length(arrays: Sequence[tuple[str, np.ndarray]]) -> int:
@@ -242,7 +319,8 @@ def preprocess(arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, 
     from xoshiro256++ streams of that seed (ziggurat normals, `_core.standardize`), the same
     at any thread count. Without either step the arrays are passed through in
     their own dtype (float32 stays float32); with either, the result is a float64 copy, since a
-    1e-10 jitter is below float32 resolution.
+    1e-10 jitter is below float32 resolution. Standard deviations are safe at any magnitude
+    (:func:`column_std`).
     """
     rng = make_rng(random_state)
     if not normalize and jitter == 0:
@@ -252,7 +330,7 @@ def preprocess(arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, 
     out = []
     for a in arrays:
         b = np.ascontiguousarray(a, dtype=np.float64)
-        std = b.std(axis=0)
+        std = column_std(b)
         divisors = np.ones_like(std)
         if normalize:
             nonconstant = std > 0

@@ -18,7 +18,9 @@ reported back (Shwartz-Ziv & Tishby 2017; Saxe et al. 2018):
 Rows are hashed in Rust, in parallel; the N × d matrix of bin indices is built only when its
 codes fit a byte (packed, one byte per value), and a hash collision can never merge two different
 patterns (every row is compared with its pattern's first row). Float32 input is binned in float64
-arithmetic.
+arithmetic; a column whose range overflows float64, or whose bins are narrower than 2^-900, is
+binned after an exact power-of-two scaling, so the bins are those of exact arithmetic at any
+magnitude (docs/spec.md §2.1).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Notation: h_i is the representation of sample i (a row of ``h``), y_i its label,
 class c, μ_c its mean, N the number of samples, C the number of classes *present in the data*,
 μ = (1/N) Σ_i h_i the mean of all samples and μ_G = (1/C) Σ_c μ_c the unweighted mean of the class
 means. Distances are Euclidean; everything is computed in float64 whatever the input dtype
-(float32 and float64 C-contiguous arrays are read in place, never copied).
+(float32 and float64 C-contiguous arrays are read in place, never copied, except float64 data
+whose largest magnitude lies outside [2^-400, 2^400]: they are computed on in a copy divided by a
+power of two, where squares neither overflow nor underflow; docs/spec.md §0.8).
 
 Labels may be any integers (or integer-valued floats). Class ids that no sample carries are not
 classes. The reference code of Adilova et al. counts ids absent from a batch as empty classes
@@ -33,7 +35,17 @@ import numpy as np
 
 from . import _core
 from ._resampling import declare_resampling
-from ._validation import as_float_array, as_real, as_samples, check_bool, class_codes, make_rng, shown
+from ._validation import (
+    as_float_array,
+    as_real,
+    as_samples,
+    check_bool,
+    class_codes,
+    largest_magnitude,
+    magnitude_exponent,
+    make_rng,
+    shown,
+)
 
 __all__ = [
     "ClassStatistics",
@@ -63,6 +75,34 @@ def _samples(h: Any) -> np.ndarray:
     return np.ascontiguousarray(as_samples(h, "h"))
 
 
+def _in_range(hs: np.ndarray, *, low: float | None = None) -> tuple[np.ndarray, int]:
+    """`hs` and 0, or, when its largest magnitude lies outside [2^-400, 2^400] (`low`: another lower
+    end), a float64 copy divided by the power of two 2^e that brings it to [1, 2), and e
+    (docs/spec.md §0.8). Everything here is computed in float64, where the squares of data inside
+    that range neither overflow nor lose bits; float32 data always lie inside it."""
+    if hs.dtype != np.float64 and low is None:
+        return hs, 0
+    e = magnitude_exponent(largest_magnitude(hs), low=low)
+    return (hs, 0) if e == 0 else (np.ascontiguousarray(np.ldexp(hs, -e, dtype=np.float64)), e)
+
+
+def _ldexp(value: float, e: int) -> float:
+    """value·2^e, inf where that overflows (math.ldexp raises)."""
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(value, e))
+
+
+def _unscaled(matrix: np.ndarray, e: int, what: str) -> np.ndarray:
+    """`matrix`, computed on data divided by 2^e, times 2^e (a ValueError if that overflows)."""
+    if e == 0:
+        return matrix
+    with np.errstate(over="ignore"):
+        out = np.ldexp(matrix, e)
+    if not np.isfinite(out).all():
+        raise ValueError(f"h: its {what} overflow float64 (the data's magnitude is about 2^{e})")
+    return out
+
+
 def _labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     return class_codes(labels, n, of="h")
 
@@ -81,9 +121,11 @@ def _ddof(ddof: Any) -> int:
     return int(ddof)
 
 
-def _stats(h: Any, labels: Any, *, second_moments: bool) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+def _stats(h: Any, labels: Any, *, second_moments: bool) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Class statistics of h divided by 2^e (see `_in_range`), h so divided, codes, ids and e."""
     hs, codes, ids = _prepare(h, labels)
-    return _core.ClassStats.from_data(hs, codes, len(ids), second_moments), hs, codes, ids
+    hs, e = _in_range(hs)
+    return _core.ClassStats.from_data(hs, codes, len(ids), second_moments), hs, codes, ids, e
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,7 +166,7 @@ def cdnv_matrix(h: Any, labels: Any, *, ddof: int = 0) -> tuple[np.ndarray, np.n
     :func:`class_distance_normalized_variance`. Rows follow ascending class id.
     """
     ddof = _ddof(ddof)
-    stats, _, _, ids = _stats(h, labels, second_moments=False)
+    stats, _, _, ids, _ = _stats(h, labels, second_moments=False)
     return np.asarray(stats.cdnv_matrix(ddof)), ids
 
 
@@ -154,21 +196,28 @@ def scatter_matrices(h: Any, labels: Any) -> ScatterMatrices:
 
     Memory O(d²); the data are read twice (means, then centred products) in float64.
     """
-    stats, hs, codes, ids = _stats(h, labels, second_moments=True)
+    stats, hs, codes, ids, e = _stats(h, labels, second_moments=True)
     one = _core.ClassStats.from_data(hs, np.zeros_like(codes), 1, True)
-    return _scatter_from(stats, ids, np.asarray(one.within()))
+    return _scatter_from(stats, ids, np.asarray(one.within()), e)
 
 
-def _scatter_from(stats: Any, ids: np.ndarray, total: np.ndarray | None) -> ScatterMatrices:
+def _scatter_from(stats: Any, ids: np.ndarray, total: np.ndarray | None, e: int) -> ScatterMatrices:
+    """The scatter matrices of statistics of data divided by 2^e, scaled back (squared units)."""
     within = np.asarray(stats.within())
     between = np.asarray(stats.between())
+    total = within + between if total is None else total
+    sigma_within = within / stats.n_samples
+    sigma_between = np.asarray(stats.between_unweighted())
+    within, between, total, sigma_within, sigma_between = (
+        _unscaled(m, 2 * e, "scatter matrices") for m in (within, between, total, sigma_within, sigma_between)
+    )
     return ScatterMatrices(
         within=within,
         between=between,
-        total=within + between if total is None else total,
-        sigma_within=within / stats.n_samples,
-        sigma_between=np.asarray(stats.between_unweighted()),
-        means=np.asarray(stats.means()),
+        total=total,
+        sigma_within=sigma_within,
+        sigma_between=sigma_between,
+        means=_unscaled(np.asarray(stats.means()), e, "class means"),
         counts=np.asarray(stats.counts(), dtype=np.int64),
         classes=ids,
     )
@@ -195,8 +244,15 @@ def fisher_ratio(h: Any, labels: Any, *, ridge: float = 0.0) -> float:
     ridge then. Invariant to any invertible linear map of h when ``ridge=0``.
     """
     ridge = _nonnegative(ridge, "ridge")
-    stats, *_ = _stats(h, labels, second_moments=True)
-    return float(stats.fisher_ratio(ridge))
+    stats, *_, e = _stats(h, labels, second_moments=True)
+    return float(stats.fisher_ratio(_ridge_scaled(ridge, e)))
+
+
+def _ridge_scaled(ridge: float, e: int) -> float:
+    """`ridge` (squared units of h) for data divided by 2^e. Kept positive: a ridge below the
+    smallest float64 for the scaled data stays the smallest, negligible unless S_W is singular."""
+    scaled = _ldexp(ridge, -2 * e) if e else ridge
+    return max(scaled, math.ulp(0.0)) if ridge > 0 else scaled
 
 
 def _nonnegative(value: Any, name: str) -> float:
@@ -248,9 +304,10 @@ def neural_collapse(
 
     All but NC4 are invariant to translating, rotating and uniformly scaling h.
     """
-    hs, codes, ids = _prepare(h, labels)
+    original, codes, ids = _prepare(h, labels)
     # Every check before any computation (docs/spec.md §0.4): the classifier's arrays included.
-    w, b, lg = _classifier(hs, ids, weights, bias, logits)
+    w, b, lg = _classifier(original, ids, weights, bias, logits)
+    hs, _ = _in_range(original)  # every metric but NC4's logits is invariant to the scale
     stats = _core.ClassStats.from_data(hs, codes, len(ids), False)
     nc1 = float(_core.nc1_from_data(hs, codes, len(ids), stats))
     equinorm, equiangular, max_angle = stats.nc2()
@@ -261,7 +318,7 @@ def neural_collapse(
         nc3 = float(stats.nc3(np.ascontiguousarray(w[class_ids], dtype=np.float64)))
     if lg is None and w is not None:
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
-            lg = hs @ w.T.astype(hs.dtype, copy=False)
+            lg = original @ w.T.astype(original.dtype, copy=False)
             if b is not None:
                 lg = lg + b
         finite = np.isfinite(lg)
@@ -270,7 +327,7 @@ def neural_collapse(
             given = "weights and bias" if b is not None else "weights"
             raise ValueError(
                 f"weights: the logits h Wᵀ{' + b' if b is not None else ''} overflow to inf or NaN "
-                f"(first at row {row}); the {given} are too large for h's dtype {hs.dtype}"
+                f"(first at row {row}); the {given} are too large for h's dtype {original.dtype}"
             )
     if lg is not None:
         predicted = np.argmax(lg, axis=1)
@@ -343,6 +400,7 @@ def calinski_harabasz(h: Any, labels: Any) -> float:
     Higher means better separated clusters."""
     hs, codes, ids = _prepare(h, labels, min_classes=1)
     _check_n_labels(len(ids), hs.shape[0])
+    hs, _ = _in_range(hs)
     return float(_core.ClassStats.from_data(hs, codes, len(ids), False).calinski_harabasz())
 
 
@@ -354,6 +412,10 @@ def davies_bouldin(h: Any, labels: Any) -> float:
     1e-8 of 0; coincident centroids contribute 0 (scikit-learn's conventions). Lower is better."""
     hs, codes, ids = _prepare(h, labels, min_classes=1)
     _check_n_labels(len(ids), hs.shape[0])
+    # Data of magnitude below 1 are brought to [1, 2) too, so that the 1e-8 tolerance is relative
+    # to the data's scale there (scikit-learn's absolute one makes the index of any data below
+    # ~1e-8 zero); the ratios themselves do not change under a power of two.
+    hs, _ = _in_range(hs, low=1.0)
     return float(_core.ClassStats.from_data(hs, codes, len(ids), False).davies_bouldin())
 
 
@@ -367,6 +429,7 @@ def silhouette_samples(h: Any, labels: Any) -> np.ndarray:
     """
     hs, codes, ids = _prepare(h, labels, min_classes=1)
     _check_n_labels(len(ids), hs.shape[0])
+    hs, _ = _in_range(hs)
     return np.asarray(_core.silhouette_samples(hs, codes, len(ids)))
 
 
@@ -389,6 +452,7 @@ def silhouette(h: Any, labels: Any, *, sample_size: int | None = None, random_st
         hs = np.ascontiguousarray(hs[idx])
         codes, ids = class_codes(codes[idx], len(idx))
     _check_n_labels(len(ids), hs.shape[0])
+    hs, _ = _in_range(hs)
     return float(np.mean(_core.silhouette_samples(hs, codes, len(ids))))
 
 
@@ -413,7 +477,7 @@ def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
         raise TypeError(f"discard_fraction: must be a number, got {type(discard_fraction).__name__}")
     if not 0 <= discard_fraction < 1:
         raise ValueError(f"discard_fraction: must lie in [0, 1), got {shown(discard_fraction)}")
-    dim, _, _ = _core.twonn(_samples(h), float(discard_fraction))
+    dim, _, _ = _core.twonn(_in_range(_samples(h))[0], float(discard_fraction))
     return float(dim)
 
 
@@ -424,7 +488,7 @@ def effective_rank(h: Any) -> float:
     a matrix; pass ``h - h.mean(0)`` for the effective rank of the covariance structure).
     Between 1 and min(N, d). Singular values from the eigenvalues of the smaller Gram matrix
     (d × d or N × N) in float64; all-zero h raises."""
-    return float(_core.effective_rank(_samples(h)))
+    return float(_core.effective_rank(_in_range(_samples(h))[0]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -451,6 +515,23 @@ class ClassStatistics:
         self._core: Any = None
         self._code_of: dict[Any, int] = {}
         self._ids: list[Any] = []
+        # The core holds the statistics of the data divided by 2^_exp (docs/spec.md §0.8), chosen
+        # from the largest magnitude seen so far (0 while that lies in [2^-400, 2^400]).
+        self._exp = 0
+        self._largest = 0.0
+
+    def _rescale_for(self, largest: float) -> int:
+        """Updates the scale for data whose largest magnitude is `largest`: when the largest so far
+        would leave the safe range at the current scale, the accumulated statistics are rescaled
+        to a new one. Returns the scale's exponent."""
+        largest = max(self._largest, largest)
+        if magnitude_exponent(_ldexp(largest, -self._exp)) != 0:
+            exp = magnitude_exponent(largest)
+            if self._core is not None:
+                self._core.scale_by_power_of_two(self._exp - exp)
+            self._exp = exp
+        self._largest = largest
+        return self._exp
 
     def _codes_for(self, values: np.ndarray) -> np.ndarray:
         out = np.empty(len(values), dtype=np.int64)
@@ -470,6 +551,9 @@ class ClassStatistics:
             self._core = _core.ClassStats(hs.shape[1], self.second_moments)
         elif hs.shape[1] != self._core.dim:
             raise ValueError(f"h: has {hs.shape[1]} columns but earlier batches had {self._core.dim}")
+        exp = self._rescale_for(largest_magnitude(hs))
+        if exp:
+            hs = np.ascontiguousarray(np.ldexp(hs, -exp, dtype=np.float64))
         self._core.update(hs, codes, len(self._ids))
         return self
 
@@ -481,6 +565,11 @@ class ClassStatistics:
         if self.second_moments and not other.second_moments:
             raise ValueError("other: keeps no second moments (second_moments=False) but this accumulator does")
         theirs = other._core.copy() if other is self else other._core
+        their_exp = other._exp
+        exp = self._rescale_for(other._largest)
+        if their_exp != exp:
+            theirs = theirs.copy() if theirs is other._core else theirs
+            theirs.scale_by_power_of_two(their_exp - exp)
         mapping = self._codes_for(np.asarray(other._ids)).astype(np.uint32).tolist() if other._ids else []
         if self._core is None:
             self._core = _core.ClassStats(theirs.dim, self.second_moments)
@@ -515,7 +604,7 @@ class ClassStatistics:
     @property
     def means(self) -> np.ndarray:
         core, _, order = self._ready()
-        return np.asarray(core.means())[order]
+        return _unscaled(np.asarray(core.means()), self._exp, "class means")[order]
 
     def _classes_ok(self) -> Any:
         core, ids, _ = self._ready()
@@ -553,7 +642,7 @@ class ClassStatistics:
         """See :func:`fisher_ratio`."""
         ridge = _nonnegative(ridge, "ridge")
         self._ready(need_second=True)
-        return float(self._classes_ok().fisher_ratio(ridge))
+        return float(self._classes_ok().fisher_ratio(_ridge_scaled(ridge, self._exp)))
 
     def calinski_harabasz(self) -> float:
         """See :func:`calinski_harabasz`."""
@@ -565,7 +654,7 @@ class ClassStatistics:
         """See :func:`scatter_matrices`; S_T here is S_W + S_B (no separate pass over the data)."""
         core, ids, order = self._ready(need_second=True)
         self._classes_ok()
-        s = _scatter_from(core, ids, None)
+        s = _scatter_from(core, ids, None, self._exp)
         return ScatterMatrices(
             within=s.within,
             between=s.between,

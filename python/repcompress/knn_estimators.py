@@ -10,6 +10,8 @@ Pre-processing (docs/spec.md §1.4): ``normalize=True`` divides each column by i
 ``random_state``, to break ties (ReLU zeros and quantised activations are the main way these
 estimators go wrong). With ``normalize=False, jitter=0`` the arrays are used exactly as given and
 the result equals a brute-force O(N²) evaluation of the formula (identical neighbour counts).
+Data of any magnitude work (docs/spec.md §0.8): far from 1 they are divided by a power of two 2^e,
+which changes no neighbour count (the entropy then adds d·e·log 2).
 
 ``neighbors`` picks the exact neighbour search: ``"kdtree"``, ``"brute"`` (a blocked scan of
 direct coordinate differences) or ``"auto"`` (a sorted array for one dimension, a k-d tree up to
@@ -38,6 +40,7 @@ from ._validation import (
     class_codes,
     preprocess,
     same_length,
+    scale_to_window,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +71,17 @@ def _common(
     return (*checked, check_bool(normalize, "normalize"), check_bool(clip, "clip"))
 
 
+def _prepared(arrays: list[np.ndarray], *, normalize: bool, jitter: float, random_state: Any) -> tuple[list, int]:
+    """The pre-processing of docs/spec.md §1.4, and the exponent e of the power of two the arrays
+    were divided by (docs/spec.md §0.8). Normalised columns need none (their standard deviations
+    are computed safely at any magnitude, and dividing by them removes the scale); without
+    normalisation, arrays far from 1 in magnitude are divided by one common 2^e."""
+    e = 0
+    if not normalize:
+        arrays, e = scale_to_window(arrays, jitter=jitter)
+    return preprocess(arrays, normalize=normalize, jitter=jitter, random_state=random_state), e
+
+
 class _KnnJob(Generic[_Option]):
     """A validated, pre-processed k-NN estimate: `run()` on the sample, `run_resamples(...)` on
     many resamples, drawn and evaluated in parallel in Rust (see `_resampling`). Resampling
@@ -78,6 +92,7 @@ class _KnnJob(Generic[_Option]):
     option: _Option
     permute_slot: int | None = 1
     strata: np.ndarray | None = None
+    shift: float = 0.0  # added to every estimate (the entropy's change of scale)
 
     def __init__(
         self,
@@ -114,6 +129,8 @@ class _KnnJob(Generic[_Option]):
             self.neighbors,
         )
         out = np.asarray(values, dtype=np.float64)
+        if self.shift:
+            out = out + self.shift
         if self.clip:
             out = np.maximum(out, 0.0)
         return out / math.log(self.base)
@@ -143,6 +160,8 @@ class _EntropyJob(_KnnJob[EntropyMetric]):
 
     def run(self) -> float:
         value = _core.entropy_kl(self.arrays[0], self.k, self.option, self.neighbors)
+        if self.shift:
+            value += self.shift
         if value == -math.inf:
             warnings.warn(
                 "entropy: some sample has k neighbours at distance 0 (duplicate rows); the estimate is -inf. "
@@ -244,7 +263,7 @@ def mutual_info(
     xs, ys = as_samples(x, "x"), as_samples(y, "y")
     n = same_length([("x", xs), ("y", ys)])
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    xs, ys = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
+    (xs, ys), _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoJob([xs, ys], None, option=variant, k=k, neighbors=neighbors, base=base, clip=clip)
 
 
@@ -274,7 +293,7 @@ def conditional_mutual_info(
     xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
     n = same_length([("x", xs), ("y", ys), ("z", zs)])
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    arrays = preprocess([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
+    arrays, _ = _prepared([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
     return _ConditionalMutualInfoJob(arrays, None, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
 
 
@@ -304,8 +323,11 @@ def entropy(
     norm = check_choice(metric, "metric", ENTROPY_METRICS)
     xs = as_samples(x, "x")
     k, neighbors, jitter, base, normalize, _ = _common(k, xs.shape[0], neighbors, jitter, base, normalize)
-    arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _EntropyJob(arrays, None, option=norm, k=k, neighbors=neighbors, base=base, clip=False)
+    arrays, e = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state)
+    job = _EntropyJob(arrays, None, option=norm, k=k, neighbors=neighbors, base=base, clip=False)
+    # Computed on x/2^e: h(x) = h(x/2^e) + d·e·log 2 (docs/spec.md §0.8).
+    job.shift = xs.shape[1] * e * math.log(2.0)
+    return job
 
 
 @register_estimator(arrays=("x", "labels"))
@@ -340,7 +362,7 @@ def mutual_info_labels(
     n = xs.shape[0]
     codes, _ = class_codes(labels, n)
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    arrays = preprocess([xs], normalize=normalize, jitter=jitter, random_state=random_state)
+    arrays, _ = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoLabelsJob(arrays, codes, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
 
 
@@ -372,7 +394,7 @@ def mutual_info_given_labels(
     n = same_length([("x", xs), ("y", ys)])
     codes, values = class_codes(labels, n)
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    arrays = preprocess([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
+    arrays, _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
     return _MutualInfoGivenLabelsJob(
         arrays, codes, values, option=variant, k=k, neighbors=neighbors, base=base, clip=clip
     )

@@ -96,8 +96,8 @@ type TileJob<'s> = (usize, usize, &'s mut [f64], Option<&'s mut [f64]>);
 /// Silhouette coefficient of every sample (Rousseeuw 1987), Euclidean, exact:
 /// a(i) = mean distance to the other members of its class, b(i) = min over other classes of the
 /// mean distance, s(i) = (b − a)/max(a, b); 0 for members of singleton classes and when
-/// a = b = 0. Distances as scikit-learn computes them: √max(‖x‖² + ‖y‖² − 2x·y, 0) in f64, and 0
-/// from a sample to itself.
+/// a = b = 0. Distances as scikit-learn computes them, √max(‖x‖² + ‖y‖² − 2x·y, 0) in f64, but
+/// on centred samples, and 0 from a sample to itself.
 ///
 /// The samples, sorted by class, are cut into blocks; each pair of blocks (I ≤ J) gets one
 /// distance tile (a matrix product), whose row sums go to the per-class sums of I's samples and
@@ -112,9 +112,24 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
     let order = &classes.order;
     // Class of each position of the sorted order, norms by position.
     let class_at: Vec<usize> = (0..k).flat_map(|c| std::iter::repeat_n(c, classes.size(c))).collect();
+    // Distances are computed on the samples centred on their mean: the same distances, but the
+    // Gram form then loses no accuracy to a large common offset (docs/spec.md §4.9).
+    let mut centre = vec![0.0f64; d];
+    for i in 0..n {
+        for (m, &x) in centre.iter_mut().zip(p.row(i)) {
+            *m += x.to_f64();
+        }
+    }
+    centre.iter_mut().for_each(|m| *m /= n as f64);
     let norms: Vec<f64> = order
         .iter()
-        .map(|&i| p.row(i as usize).iter().map(|&x| x.to_f64() * x.to_f64()).sum())
+        .map(|&i| {
+            let row = p.row(i as usize);
+            row.iter()
+                .zip(&centre)
+                .map(|(&x, &m)| (x.to_f64() - m) * (x.to_f64() - m))
+                .sum()
+        })
         .collect();
     let nb = n.div_ceil(BLOCK);
     let span = |b: usize| (b * BLOCK, ((b + 1) * BLOCK).min(n));
@@ -140,13 +155,13 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
         let (jlo, jhi) = span(bj);
         let (ri, rj) = (ihi - ilo, jhi - jlo);
         let mut abuf = vec![0.0; ri * d];
-        gather_rows(p, &order[ilo..ihi], None, &mut abuf);
+        gather_rows(p, &order[ilo..ihi], Some(&centre), &mut abuf);
         let mut g = vec![0.0; ri * rj];
         if bi == bj {
             gemm_abt(&mut g, &abuf, &abuf, ri, rj, d, false);
         } else {
             let mut bbuf = vec![0.0; rj * d];
-            gather_rows(p, &order[jlo..jhi], None, &mut bbuf);
+            gather_rows(p, &order[jlo..jhi], Some(&centre), &mut bbuf);
             gemm_abt(&mut g, &abuf, &bbuf, ri, rj, d, false);
         }
         let (runs_i, runs_j) = (runs(bi), runs(bj));

@@ -417,6 +417,30 @@ impl ClassStats {
     }
 }
 
+impl ClassStats {
+    /// Turns these into the statistics of the data times 2^e: means and distance sums times 2^e,
+    /// M2 and S_W times 2^2e (exact for normal numbers). A caller keeps batches of any magnitude
+    /// in a range where their squares are safe this way (docs/spec.md §0.8).
+    pub fn scale_by_power_of_two(&mut self, e: i32) {
+        let times = |v: &mut f64, e: i32| *v = times_power_of_two(*v, e);
+        self.means.iter_mut().for_each(|v| times(v, e));
+        self.dist_sums.iter_mut().flatten().for_each(|v| times(v, e));
+        self.m2.iter_mut().for_each(|v| times(v, 2 * e));
+        self.within.iter_mut().flatten().for_each(|v| times(v, 2 * e));
+    }
+}
+
+/// v·2^e, in steps whose factors are normal float64 numbers.
+fn times_power_of_two(mut v: f64, mut e: i32) -> f64 {
+    let power = |e: i32| f64::from_bits(((1023 + e) as u64) << 52); // |e| ≤ 1000
+    while e.abs() > 1000 {
+        let step = 1000 * e.signum();
+        v *= power(step);
+        e -= step;
+    }
+    v * power(e)
+}
+
 fn remap(values: &[f64], map: &[u32], len: usize) -> Vec<f64> {
     let mut out = vec![0.0; len];
     for (c, &v) in values.iter().enumerate() {

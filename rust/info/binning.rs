@@ -80,27 +80,82 @@ fn width_code(v: f64, lo: f64, width: f64, last: i64) -> i64 {
     unsafe { q.to_int_unchecked::<i32>() as i64 }
 }
 
-/// The fitted rule of one column.
+/// The fixed-width bin ⌊v/size⌋ as a key: the index itself while |v/size| < 2^62; beyond, where
+/// the quotient is already an integer, ±the bits of |v/size|, which lie beyond ±2^62. Distinct
+/// bins get distinct keys at any magnitude (converting to i64 would merge every bin past 2^63);
+/// the fit has checked that v/size does not overflow.
+#[inline(always)]
+fn fixed_code(v: f64, size: f64) -> i64 {
+    const TWO_62: f64 = (1u64 << 62) as f64;
+    let q = v / size;
+    if q.abs() < TWO_62 {
+        floor_to_i64(q)
+    } else {
+        let bits = q.abs().to_bits() as i64; // in (2^62, 2^63) for a finite |q| ≥ 2^62
+        if q < 0.0 {
+            -bits
+        } else {
+            bits
+        }
+    }
+}
+
+/// 2^-900 and 2^200 (see [`column_scale`]).
+const TWO_M900: f64 = f64::from_bits((1023 - 900) << 52);
+const TWO_200: f64 = f64::from_bits((1023 + 200) << 52);
+
+/// The power of two by which a column's values are multiplied before binning (docs/spec.md
+/// §2.1), so that its arithmetic neither overflows nor loses bits in the subnormal range: ½ when
+/// its range hi − lo overflows, 2^200 when the range is not empty and `small` (the bin width, or
+/// the largest magnitude for quantile bins) is below 2^-900, else 1 (the values as given). Powers of two scale
+/// normal numbers exactly, so the bins are those of exact arithmetic: a column times 2^k gets the
+/// bins of the column itself.
+fn column_scale(lo: f64, hi: f64, small: f64) -> f64 {
+    if (hi - lo).is_infinite() {
+        0.5
+    } else if hi > lo && small < TWO_M900 {
+        TWO_200
+    } else {
+        1.0
+    }
+}
+
+/// The fitted rule of one column. `lo`, `width` and the edges are in units of the column's values
+/// times `scale` (a power of two, 1 unless [`column_scale`] says otherwise).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ColumnRule {
-    Width { lo: f64, width: f64, last: i64 },
+    Width { lo: f64, width: f64, last: i64, scale: f64 },
     Fixed { size: f64 },
-    Edges(Vec<f64>),
+    Edges { edges: Vec<f64>, scale: f64 },
 }
 
 impl ColumnRule {
     #[inline(always)]
     fn code(&self, v: f64) -> i64 {
         match self {
-            ColumnRule::Width { lo, width, last } => {
+            ColumnRule::Width { lo, width, last, scale } => {
                 if *width > 0.0 {
-                    width_code(v, *lo, *width, *last)
+                    width_code(v * scale, *lo, *width, *last)
                 } else {
                     0
                 }
             }
-            ColumnRule::Fixed { size } => floor_to_i64(v / size),
-            ColumnRule::Edges(edges) => edges.partition_point(|&e| e <= v) as i64,
+            ColumnRule::Fixed { size } => fixed_code(v, *size),
+            ColumnRule::Edges { edges, scale } => {
+                let v = v * scale;
+                edges.partition_point(|&e| e <= v) as i64
+            }
+        }
+    }
+
+    /// (lo, width) of equal-width bins, the edges of quantile bins or the bin size, in the units
+    /// of the values (a width beyond float64, possible only with one bin over a range that
+    /// overflows, is reported as inf).
+    pub fn describe(&self) -> Vec<f64> {
+        match self {
+            ColumnRule::Width { lo, width, scale, .. } => vec![lo / scale, width / scale],
+            ColumnRule::Fixed { size } => vec![*size],
+            ColumnRule::Edges { edges, scale } => edges.iter().map(|e| e / scale).collect(),
         }
     }
 }
@@ -186,10 +241,15 @@ impl Binner {
                 format!("contains NaN or inf (first at row {bad})"),
             ));
         }
-        let width_rule = |(lo, hi): (f64, f64), n_bins: usize| ColumnRule::Width {
-            lo,
-            width: (hi - lo) / n_bins as f64,
-            last: n_bins as i64 - 1,
+        let width_rule = |(lo, hi): (f64, f64), n_bins: usize| {
+            let scale = column_scale(lo, hi, (hi - lo) / n_bins as f64);
+            let (lo, hi) = (lo * scale, hi * scale);
+            ColumnRule::Width {
+                lo,
+                width: (hi - lo) / n_bins as f64,
+                last: n_bins as i64 - 1,
+                scale,
+            }
         };
         let rules = match *binning {
             Binning::Uniform { n_bins, per_unit } => {
@@ -209,19 +269,43 @@ impl Binner {
                         format!("must be positive and finite, got {bin_size}"),
                     ));
                 }
+                let top = ranges.iter().map(|r| r.0.abs().max(r.1.abs())).fold(0.0, f64::max);
+                if (top / bin_size).is_infinite() {
+                    return Err(CoreError::invalid(
+                        "bin_size",
+                        format!(
+                            "{bin_size:e} is too small for values up to {top:e}: the bin indices v/bin_size \
+                             overflow float64"
+                        ),
+                    ));
+                }
                 vec![ColumnRule::Fixed { size: bin_size }; d]
             }
             Binning::Quantile { n_bins } => {
                 check_bins(n_bins)?;
+                let n = x.n();
+                if n_bins > n.max(MAX_QUANTILE_BINS_ANY_N) {
+                    return Err(CoreError::invalid(
+                        "n_bins",
+                        format!(
+                            "quantile bins store n_bins - 1 edges per column: at most the number of samples ({n}) \
+                             or {MAX_QUANTILE_BINS_ANY_N}, got {n_bins}"
+                        ),
+                    ));
+                }
                 map_column_groups(x, ctl, |_, cols| {
                     cols.into_iter()
                         .map(|mut col| {
                             col.sort_unstable_by(f64::total_cmp);
-                            ColumnRule::Edges(
-                                (1..n_bins)
-                                    .map(|b| numpy_linear_quantile(&col, b as f64 / n_bins as f64))
-                                    .collect(),
-                            )
+                            let (lo, hi) = (col[0], col[col.len() - 1]);
+                            let scale = column_scale(lo, hi, lo.abs().max(hi.abs()));
+                            if scale != 1.0 {
+                                col.iter_mut().for_each(|v| *v *= scale);
+                            }
+                            let edges = (1..n_bins)
+                                .map(|b| numpy_linear_quantile(&col, b as f64 / n_bins as f64))
+                                .collect();
+                            ColumnRule::Edges { edges, scale }
                         })
                         .collect()
                 })
@@ -240,7 +324,7 @@ impl Binner {
     pub fn max_code(&self) -> Option<i64> {
         self.rules.iter().try_fold(0i64, |acc, r| match r {
             ColumnRule::Width { last, .. } => Some(acc.max(*last)),
-            ColumnRule::Edges(e) => Some(acc.max(e.len() as i64)),
+            ColumnRule::Edges { edges, .. } => Some(acc.max(edges.len() as i64)),
             ColumnRule::Fixed { .. } => None,
         })
     }
@@ -250,10 +334,10 @@ impl Binner {
     #[inline]
     pub fn fill_codes<T: Real, C: Copy>(&self, row: &[T], out: &mut [C], to: impl Fn(i64) -> C) {
         match self.rules.first() {
-            Some(&ColumnRule::Width { lo, width, last }) if self.shared => {
+            Some(&ColumnRule::Width { lo, width, last, scale }) if self.shared => {
                 if width > 0.0 {
                     for (o, &v) in out.iter_mut().zip(row) {
-                        *o = to(width_code(v.to_f64(), lo, width, last));
+                        *o = to(width_code(v.to_f64() * scale, lo, width, last));
                     }
                 } else {
                     out.fill(to(0));
@@ -261,7 +345,7 @@ impl Binner {
             }
             Some(&ColumnRule::Fixed { size }) => {
                 for (o, &v) in out.iter_mut().zip(row) {
-                    *o = to(floor_to_i64(v.to_f64() / size));
+                    *o = to(fixed_code(v.to_f64(), size));
                 }
             }
             _ => {
@@ -272,6 +356,10 @@ impl Binner {
         }
     }
 }
+
+/// Quantile bins may number up to max(N, this): their n_bins − 1 edges per column are stored and
+/// reported, so they take at most the memory of the input, or 8 KiB per column.
+pub const MAX_QUANTILE_BINS_ANY_N: usize = 1024;
 
 fn check_bins(n_bins: usize) -> Result<()> {
     if n_bins < 1 {
@@ -393,6 +481,53 @@ mod tests {
         .unwrap();
         let codes: Vec<i64> = data.iter().map(|&v| b.code(0, v)).collect();
         assert_eq!(codes, vec![0, 1, 1, 0]);
+    }
+
+    fn codes_of(data: &[f64], binning: Binning) -> Vec<i64> {
+        let x = Points::new("x", data, data.len(), 1).unwrap();
+        let b = Binner::fit(&x, &binning, &ctl()).unwrap();
+        data.iter().map(|&v| b.code(0, v)).collect()
+    }
+
+    /// Bins at the ends of the float64 range are those of exact arithmetic: a range that
+    /// overflows, a width in the subnormal range, fixed-width indices past 2^63.
+    #[test]
+    fn bins_at_extreme_magnitudes() {
+        let uniform = |n_bins| Binning::Uniform {
+            n_bins,
+            per_unit: false,
+        };
+        assert_eq!(codes_of(&[-1e308, 0.0, 1e308], uniform(3)), vec![0, 1, 2]);
+        assert_eq!(codes_of(&[-f64::MAX, f64::MAX], uniform(1)), vec![0, 0]);
+        let tiny = f64::from_bits(1); // 2^-1074: (hi − lo)/n underflows to 0 unscaled
+        assert_eq!(
+            codes_of(&[0.0, tiny, 2.0 * tiny, 3.0 * tiny], uniform(4)),
+            vec![0, 1, 2, 3]
+        );
+        let fixed = Binning::FixedWidth { bin_size: 1e-12 };
+        let keys = codes_of(&[1e7, 2e7, 3e7, 4e7, -1e7, 1e7], fixed.clone());
+        assert_eq!((keys[0], keys[5]), (keys[5], keys[0]));
+        let mut distinct = keys[..5].to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 5, "{keys:?}");
+        // Below 2^62 the key is the index; beyond, keys stay apart from those indices.
+        assert_eq!(fixed_code(-3.5, 1.0), -4);
+        assert!(fixed_code(2f64.powi(62), 1.0) > (1i64 << 62));
+        assert!(fixed_code(-(2f64.powi(62)), 1.0) < -(1i64 << 62));
+        let x = Points::new("x", &[1e300, 1.0], 2, 1).unwrap();
+        let err = Binner::fit(&x, &Binning::FixedWidth { bin_size: 1e-10 }, &ctl()).unwrap_err();
+        assert!(err.to_string().starts_with("bin_size:"), "{err}");
+        let quantile = Binning::Quantile { n_bins: 3 };
+        assert_eq!(codes_of(&[-1e308, 0.0, 1e308], quantile.clone()), vec![0, 1, 2]);
+        let small: Vec<f64> = [0.0, 1.0, 2.0, 3.0].iter().map(|v| v * tiny).collect();
+        assert_eq!(
+            codes_of(&small, quantile),
+            codes_of(&[0.0, 1.0, 2.0, 3.0], Binning::Quantile { n_bins: 3 })
+        );
+        let x = Points::new("x", &[0.0; 4], 4, 1).unwrap();
+        let err = Binner::fit(&x, &Binning::Quantile { n_bins: 1025 }, &ctl()).unwrap_err();
+        assert!(err.to_string().starts_with("n_bins:"), "{err}");
     }
 
     #[test]

@@ -23,21 +23,9 @@ fn unchecked_points<'a, T: Real>(v: &View<'a, T>) -> Result<Points<'a, T>, CoreE
 /// The fitted rule of each column as a (d, k) array: (lo, width) for equal-width bins, the edges
 /// for quantile bins, (bin_size,) for fixed bins.
 fn describe(binner: &Binner) -> (Vec<f64>, usize) {
-    let width = match binner.rules.first() {
-        Some(ColumnRule::Width { .. }) => 2,
-        Some(ColumnRule::Fixed { .. }) => 1,
-        Some(ColumnRule::Edges(e)) => e.len(),
-        None => 0,
-    };
-    let mut flat = Vec::with_capacity(binner.rules.len() * width);
-    for rule in &binner.rules {
-        match rule {
-            ColumnRule::Width { lo, width, .. } => flat.extend([*lo, *width]),
-            ColumnRule::Fixed { size } => flat.push(*size),
-            ColumnRule::Edges(e) => flat.extend_from_slice(e),
-        }
-    }
-    (flat, width)
+    let rows: Vec<Vec<f64>> = binner.rules.iter().map(ColumnRule::describe).collect();
+    let width = rows.first().map_or(0, Vec::len);
+    (rows.concat(), width)
 }
 
 /// Pattern ids, their number, and the fitted rule of each column (see [`describe`]).

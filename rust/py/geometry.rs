@@ -68,6 +68,11 @@ impl PyClassStats {
         self.clone()
     }
 
+    /// The statistics of the data times 2^e.
+    fn scale_by_power_of_two(&mut self, e: i32) {
+        self.inner.scale_by_power_of_two(e)
+    }
+
     #[getter]
     fn dim(&self) -> usize {
         self.inner.dim()
