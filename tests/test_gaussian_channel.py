@@ -211,6 +211,34 @@ def test_maxent_is_infinite_when_the_covariance_is_singular():
 
 
 # ---------------------------------------------------------------------------------------------
+# Cancellation of the matrix-product form (docs/spec.md §3.11)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("c", [1.0, 1e2, 1e4, 1e6])
+def test_product_form_does_not_cancel_at_any_scale(c):
+    # Variances spanning twelve decades plus the scale (floored ReLU zeros, given explicitly; no
+    # floor applied) and shared noise with a coordinate whose whitened means are 10⁷ apart: the
+    # estimates equal the dense difference-form reference on the same draws. At c = 10⁴ the
+    # matrix-product form alone put the KL "upper" bound below the Bhattacharyya "lower" one.
+    rng = np.random.default_rng(21)
+    n, m = 300, 2
+    means = np.maximum(rng.standard_normal((n, 4)), 0) * c
+    full = np.maximum(means**2, 1e-12)
+    r = rc.gaussian_channel_mi(means, full, min_variance=0.0, n_draws=m, random_state=5)
+    want = ref.gaussian_channel_mi(means, full, draw_noise(5, n, 4, m), m)
+    for got, key in ((r.mi, "mi"), (r.upper, "kl"), (r.lower, "bd")):
+        assert got == pytest.approx(want[key], rel=1e-9), key
+    assert r.stderr == pytest.approx(want["stderr"], rel=1e-7)
+    shared = np.c_[rng.integers(0, 2, 200) * 1e4 * c, rng.standard_normal((200, 2)) * c]
+    noise = np.array([1e-6, 1.0, 1.0]) * c**2
+    r = rc.gaussian_channel_mi(shared, noise_variance=noise, n_draws=m, random_state=6)
+    want = ref.gaussian_channel_mi(shared, np.tile(noise, (200, 1)), draw_noise(6, 200, 3, m), m)
+    for got, key in ((r.mi, "mi"), (r.upper, "kl"), (r.lower, "bd")):
+        assert got == pytest.approx(want[key], rel=1e-9), key
+
+
+# ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
 

@@ -196,8 +196,9 @@ def gaussian_channel_mi(
 
     Work is O(N² d) (O(N² M d) for the Monte Carlo part), streamed in blocks (memory O(N d) besides
     the O(N M d) Monte Carlo draws), parallel, in float64, using the matrix-product form of the
-    log-densities. With per-sample variances the Bhattacharyya bound is a direct O(N² d) loop (it
-    does not factor).
+    log-densities, and the difference form for the entries where the product form could lose more
+    than 1e-11 nats to cancellation (docs/spec.md §3.11). With per-sample variances the
+    Bhattacharyya bound is a direct O(N² d) loop (it does not factor).
 
     Parameters
     ----------
