@@ -161,7 +161,7 @@ def test_core_equals_reference_with_large_variance_ratios():
     rng = np.random.default_rng(12)
     n, d = 25, 40
     means = rng.standard_normal((n, d)) * 10.0 ** rng.integers(-8, 4, size=(n, d))
-    r = rc.gaussian_channel_mi(means, dropout_alpha=0.2, min_variance=1e-14, method="bounds")
+    r = rc.gaussian_channel_mi(means, dropout_alpha=0.2, min_variance=1e-14, floor="absolute", method="bounds")
     full = np.maximum(0.2 * means**2, 1e-14)
     want = ref.gaussian_channel_mi(means, full, None, 1)
     assert r.upper == pytest.approx(want["kl"], rel=1e-9)
@@ -236,6 +236,66 @@ def test_product_form_does_not_cancel_at_any_scale(c):
     want = ref.gaussian_channel_mi(shared, np.tile(noise, (200, 1)), draw_noise(6, 200, 3, m), m)
     for got, key in ((r.mi, "mi"), (r.upper, "kl"), (r.lower, "bd")):
         assert got == pytest.approx(want[key], rel=1e-9), key
+
+
+# ---------------------------------------------------------------------------------------------
+# Scale: I(X;Z) is invariant to scaling all means and standard deviations by one c > 0
+# (docs/spec.md §3.3, §3.10, §3.11)
+# ---------------------------------------------------------------------------------------------
+
+
+def _scaled_channels():
+    """Channels whose variances span many decades down to the floor, at scale 1."""
+    rng = np.random.default_rng(21)
+    relu = np.maximum(rng.standard_normal((300, 4)), 0)  # issue 14: dropout on ReLU, zeros floored
+    spread = rng.standard_normal((200, 3))
+    v = 10.0 ** rng.uniform(-13, 0, size=(200, 3))  # from below the floor up to 1
+    v[::7, 1] = 0.0
+    mixed = np.c_[rng.integers(0, 3, 150) * 5.0, rng.standard_normal(150)]  # a discrete coordinate
+    return {
+        "relu dropout": (relu, {"dropout_alpha": 1.0}),
+        "per-sample variances down to the floor": (spread, {"variances": v}),
+        "shared noise, one dimension noiseless": (mixed, {"noise_variance": [0.0, 0.5]}),
+    }
+
+
+@pytest.mark.parametrize("c", [1e-6, 1e-4, 1e-2, 1e2, 1e4, 1e6])
+@pytest.mark.parametrize("case", list(_scaled_channels()))
+def test_invariant_to_scaling_means_and_standard_deviations(case, c):
+    # The floor is relative to the data's scale, so the same entries are floored at every scale and
+    # the channel is exactly the scaled one: the Monte Carlo terms (same draws) are equal up to
+    # rounding, so the estimates must agree within the standard error of their difference,
+    # 4·√(se₁² + se_c²) (what the test may demand of two honest estimates, here far more than
+    # needed), and the exact pairwise bounds to 1e-9 relative (each log-density and divergence is
+    # accurate to 1e-11 nats, docs/spec.md §3.11). The bounds must stay ordered around the estimate.
+    means, noise = _scaled_channels()[case]
+    scaled = {k: v if k == "dropout_alpha" else np.asarray(v) * c**2 for k, v in noise.items()}
+    kw = dict(n_draws=8, random_state=77)
+    one = rc.gaussian_channel_mi(means, **noise, **kw)
+    r = rc.gaussian_channel_mi(means * c, **scaled, **kw)
+    assert r.n_floored == one.n_floored
+    assert abs(r.mi - one.mi) <= 4 * math.hypot(r.stderr, one.stderr)
+    assert r.lower == pytest.approx(one.lower, rel=1e-9, abs=1e-10)
+    assert r.upper == pytest.approx(one.upper, rel=1e-9, abs=1e-10)
+    assert r.maxent_upper == pytest.approx(one.maxent_upper, rel=1e-9)
+    se4 = 4 * r.stderr
+    assert 0 <= r.lower <= r.upper <= r.log_n + 1e-12
+    assert r.lower <= r.mi + se4 and r.mi - se4 <= r.upper and r.mi <= r.log_n
+
+
+def test_absolute_floor_is_still_available():
+    # floor="absolute" reads min_variance in the data's units (the earlier behaviour): scaling the
+    # data then changes what is floored, hence I(X;Z); the relative default does not.
+    mu = np.maximum(np.random.default_rng(21).standard_normal((300, 4)), 0)
+    kw = dict(dropout_alpha=1.0, method="bounds")
+    small = rc.gaussian_channel_mi(mu * 1e-4, floor="absolute", **kw)
+    one = rc.gaussian_channel_mi(mu, floor="absolute", **kw)
+    assert (small.n_floored, one.n_floored) == (591, 586)
+    assert small.upper < one.upper - 0.05
+    rel = rc.gaussian_channel_mi(mu * 1e-4, **kw)
+    assert rel.n_floored == 586 and rel.upper == pytest.approx(one.upper, rel=1e-5)
+    with pytest.raises(ValueError, match="floor: unknown value"):
+        rc.gaussian_channel_mi(mu, floor="data", **kw)
 
 
 # ---------------------------------------------------------------------------------------------

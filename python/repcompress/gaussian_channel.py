@@ -31,6 +31,7 @@ from . import _core
 from ._validation import as_samples, check_base, check_choice, class_codes, make_rng
 
 METHODS = ("all", "mc", "bounds")
+FLOORS = ("relative", "absolute")
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,21 @@ def draw_noise(random_state: Any, n: int, d: int, n_draws: int) -> np.ndarray:
     return make_rng(random_state).standard_normal((n_draws * n, d))
 
 
+def floor_scale(means: np.ndarray, variances: np.ndarray, rows: int) -> float:
+    """s² = tr Cov Z / d = (1/(N d)) Σ_ik [(μ_ik − μ̄_k)² + v_ik], the mean variance of Z per
+    coordinate (docs/spec.md §3.3), with ``variances`` of ``rows`` rows (1: shared, each counted N
+    times); 1 when Z is a constant. Summed after an exact power-of-two rescaling, so that it neither
+    overflows nor underflows where s² itself is representable."""
+    n, d = means.shape
+    centred = means - means.mean(axis=0)
+    top = max(float(np.abs(centred).max()), math.sqrt(float(variances.max())))
+    if top == 0:
+        return 1.0
+    e = math.frexp(top)[1]
+    total = float(np.sum(np.square(np.ldexp(centred, -e)))) + float(np.sum(np.ldexp(variances, -2 * e))) * (n // rows)
+    return math.ldexp(total / (n * d), 2 * e)
+
+
 def gaussian_channel_mi(
     means: Any,
     variances: Any = None,
@@ -171,6 +187,7 @@ def gaussian_channel_mi(
     method: str = "all",
     n_draws: int = 1,
     min_variance: float = 1e-12,
+    floor: str = "relative",
     random_state: Any = 0,
     base: float = math.e,
 ) -> GaussianChannelMI:
@@ -219,9 +236,18 @@ def gaussian_channel_mi(
     n_draws : int
         Monte Carlo draws per sample (M).
     min_variance : float
-        Every variance below it is raised to it (``n_floored`` counts them). Needed where the
-        noise is degenerate, e.g. dropout on units that are exactly 0 (ReLU): a zero variance
-        makes I(X;Z) infinite. With ``min_variance=0`` a zero variance is an error.
+        The variance floor (docs/spec.md §3.3), relative to the data's scale by default: every
+        variance below min_variance·s² is raised to it (``n_floored`` counts them), where
+        s² = (1/(N d)) Σ_ik [(μ_ik − μ̄_k)² + v_ik] is the mean variance of Z per coordinate (trace of
+        Cov Z over d, from the variances before flooring; 1 if Z is a constant). Needed where the
+        noise is degenerate, e.g. dropout on units that are exactly 0 (ReLU): a zero variance makes
+        I(X;Z) infinite. The default puts a floored standard deviation 10⁻⁶ below the data's, in any
+        units. With ``min_variance=0`` a zero variance is an error.
+    floor : {"relative", "absolute"}
+        How ``min_variance`` is read. ``"relative"`` (default): times s², so that scaling all means
+        and standard deviations by c floors the same entries and leaves every estimate unchanged, as
+        it leaves I(X;Z). ``"absolute"``: as a variance in the data's units (the behaviour before the
+        floor was relative); I(X;Z) then depends on the units wherever something is floored.
     random_state : int, numpy.random.Generator or None
         Seed of the draws ε (``numpy.random.default_rng``; drawn in Python, so the result is the
         same at any thread count). Do not generate the means from the same seed: the draws would
@@ -253,14 +279,18 @@ def gaussian_channel_mi(
         raise ValueError(f"min_variance: must be finite and >= 0, got {min_variance}")
     if np.ndim(means) == 3:
         raise ValueError(f"means: expected a 1-D (N,) or 2-D (N, d) array, got 3-D with shape {np.shape(means)}")
+    floor = check_choice(floor, "floor", FLOORS)
     mu = as_samples(means, "means")
     n, d = mu.shape
     noise, v = _variances(mu, variances, noise_variance, dropout_alpha)
     mu = np.ascontiguousarray(mu, dtype=np.float64)
-    low = v < min_variance
+    if not np.isfinite(v).all():
+        raise ValueError("variances: dropout_alpha · means² overflows float64")
+    lowest = min_variance * floor_scale(mu, v, v.shape[0]) if floor == "relative" else min_variance
+    low = v < lowest
     n_floored = int(low.sum()) * (n if noise == "shared" else 1)
     if low.any():
-        v = np.where(low, min_variance, v)
+        v = np.where(low, lowest, v)
     if not (v > 0).all():
         row = int(np.flatnonzero((v <= 0).any(axis=1))[0])
         where = "noise_variance" if noise == "shared" else f"row {row}"
@@ -268,8 +298,6 @@ def gaussian_channel_mi(
             f"min_variance: a variance is 0 ({where}) and min_variance is 0; I(X;Z) would be infinite — "
             "set min_variance > 0"
         )
-    if not np.isfinite(v).all():
-        raise ValueError("variances: dropout_alpha · means² overflows float64")
     v = np.ascontiguousarray(v)
     codes = None
     if labels is not None:
