@@ -33,6 +33,12 @@ from ._validation import as_samples, check_base, check_choice, class_codes, make
 METHODS = ("all", "mc", "bounds")
 FLOORS = ("relative", "absolute")
 
+# The Monte Carlo noise of an int seed s is numpy.random.SeedSequence(s, spawn_key=(NOISE_SALT,)), not
+# SeedSequence(s) itself: data a caller draws with default_rng(s) then never shares its normals with
+# the noise of random_state=s (docs/spec.md §3.6). The salt is an arbitrary fixed constant (the first
+# word of SHA-512's initial hash value); changing it changes every Monte Carlo result.
+NOISE_SALT = 0x6A09E667F3BCC908
+
 
 @dataclass(frozen=True)
 class ChannelInformation:
@@ -155,11 +161,21 @@ def _variances(means: np.ndarray, variances: Any, noise_variance: Any, dropout_a
     return "per_sample", alpha[None, :] * means.astype(np.float64) ** 2
 
 
+def noise_rng(random_state: Any) -> np.random.Generator:
+    """The generator of the Monte Carlo noise (docs/spec.md §3.6): for an int seed s,
+    ``default_rng(SeedSequence(s, spawn_key=(NOISE_SALT,)))``, a stream of its own that never
+    coincides with ``default_rng(s)``; a Generator is used as given (and advanced); None: fresh
+    entropy."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.default_rng(np.random.SeedSequence(int(random_state), spawn_key=(NOISE_SALT,)))
+    return make_rng(random_state)
+
+
 def draw_noise(random_state: Any, n: int, d: int, n_draws: int) -> np.ndarray:
     """The standard-normal draws ε of the Monte Carlo estimate: an (n_draws·N) × d float64 array,
-    row m·N + i for draw m of sample i, from ``numpy.random.default_rng(random_state)`` (or the
-    Generator given). Drawn in Python so that a seed gives the same bits at any thread count."""
-    return make_rng(random_state).standard_normal((n_draws * n, d))
+    row m·N + i for draw m of sample i, from :func:`noise_rng`. Drawn in Python so that a seed gives
+    the same bits at any thread count."""
+    return noise_rng(random_state).standard_normal((n_draws * n, d))
 
 
 def floor_scale(means: np.ndarray, variances: np.ndarray, rows: int) -> float:
@@ -249,9 +265,11 @@ def gaussian_channel_mi(
         it leaves I(X;Z). ``"absolute"``: as a variance in the data's units (the behaviour before the
         floor was relative); I(X;Z) then depends on the units wherever something is floored.
     random_state : int, numpy.random.Generator or None
-        Seed of the draws ε (``numpy.random.default_rng``; drawn in Python, so the result is the
-        same at any thread count). Do not generate the means from the same seed: the draws would
-        then repeat the data and no longer be independent noise.
+        Seed of the draws ε (drawn in Python, so the result is the same at any thread count). An int
+        s seeds ``numpy.random.default_rng(numpy.random.SeedSequence(s, spawn_key=(NOISE_SALT,)))``,
+        a stream of its own: means generated with ``default_rng(s)`` do not share their normals with
+        the noise of ``random_state=s``. A Generator is used as given (and advanced): do not pass the
+        one, or a copy of the one, that generated the means. None: fresh entropy.
     base : float
         Logarithm base of every result (e: nats, 2: bits); h(Z|X) too.
 
