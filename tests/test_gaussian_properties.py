@@ -153,6 +153,10 @@ def test_invariant_to_scaling_means_and_standard_deviations(channel, c):
     # (relative floor, §3.3) and leaves every estimate unchanged: the bounds to 1e-9 relative (entries
     # accurate to 1e-11 nats, §3.11), the Monte Carlo estimate (same draws) within 4 standard errors
     # of the difference of two estimates, 4·√(se₁² + se_c²); the bounds stay ordered at every scale.
+    # (Not checked here: the estimate within 4 se of the bounds. With 2·N ≤ 60 terms that nearly all
+    # equal log N the sample stderr can miss the rare low terms — hypothesis found mi − 4 se above
+    # the KL bound by 7 se where the exact estimate on the same draws agreed and 2000 draws fell
+    # below the bound — so that check belongs to the deterministic tests with enough terms.)
     means, noise = channel
     scaled = {k: v if k == "dropout_alpha" else v * c**2 for k, v in noise.items()}
     a = rc.gaussian_channel_mi(means, n_draws=2, **noise)
@@ -161,5 +165,6 @@ def test_invariant_to_scaling_means_and_standard_deviations(channel, c):
     assert abs(a.mi - b.mi) <= 4 * math.hypot(a.stderr, b.stderr) + SLACK
     for x, y in ((a.lower, b.lower), (a.upper, b.upper)):
         assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-10)
+    log_n = math.log(len(means))
     for r in (a, b):
-        ordered(r, math.log(len(means)))
+        assert -SLACK <= r.lower <= r.upper + SLACK and r.upper <= log_n + SLACK and r.mi <= log_n + SLACK
