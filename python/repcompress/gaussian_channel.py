@@ -34,6 +34,14 @@ METHODS = ("all", "mc", "bounds")
 # The most Monte Carlo draws per sample: a count like the samples of one array (docs/spec.md §0.2).
 MAX_DRAWS = 2**32 - 1
 
+FLOORS = ("relative", "absolute")
+
+# The Monte Carlo noise of an int seed s is numpy.random.SeedSequence(s, spawn_key=(NOISE_SALT,)), not
+# SeedSequence(s) itself: data a caller draws with default_rng(s) then never shares its normals with
+# the noise of random_state=s (docs/spec.md §3.6). The salt is an arbitrary fixed constant (the first
+# word of SHA-512's initial hash value); changing it changes every Monte Carlo result.
+NOISE_SALT = 0x6A09E667F3BCC908
+
 
 @dataclass(frozen=True)
 class ChannelInformation:
@@ -169,11 +177,37 @@ def _variances(
     return "per_sample", alpha[None, :] * means.astype(np.float64) ** 2
 
 
+def noise_rng(random_state: Any) -> np.random.Generator:
+    """The generator of the Monte Carlo noise (docs/spec.md §3.6): for an int seed s,
+    ``default_rng(SeedSequence(s, spawn_key=(NOISE_SALT,)))``, a stream of its own that never
+    coincides with ``default_rng(s)``; a Generator is used as given (and advanced); None: fresh
+    entropy."""
+    rng = make_rng(random_state)  # checks the argument (a negative seed is an error naming it)
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.default_rng(np.random.SeedSequence(int(random_state), spawn_key=(NOISE_SALT,)))
+    return rng
+
+
 def draw_noise(random_state: Any, n: int, d: int, n_draws: int) -> np.ndarray:
     """The standard-normal draws ε of the Monte Carlo estimate: an (n_draws·N) × d float64 array,
-    row m·N + i for draw m of sample i, from ``numpy.random.default_rng(random_state)`` (or the
-    Generator given). Drawn in Python so that a seed gives the same bits at any thread count."""
-    return make_rng(random_state).standard_normal((n_draws * n, d))
+    row m·N + i for draw m of sample i, from :func:`noise_rng`. Drawn in Python so that a seed gives
+    the same bits at any thread count."""
+    return noise_rng(random_state).standard_normal((n_draws * n, d))
+
+
+def floor_scale(means: np.ndarray, variances: np.ndarray, rows: int) -> float:
+    """s² = tr Cov Z / d = (1/(N d)) Σ_ik [(μ_ik − μ̄_k)² + v_ik], the mean variance of Z per
+    coordinate (docs/spec.md §3.3), with ``variances`` of ``rows`` rows (1: shared, each counted N
+    times); 1 when Z is a constant. Summed after an exact power-of-two rescaling, so that it neither
+    overflows nor underflows where s² itself is representable."""
+    n, d = means.shape
+    centred = means - means.mean(axis=0)
+    top = max(float(np.abs(centred).max()), math.sqrt(float(variances.max())))
+    if top == 0:
+        return 1.0
+    e = math.frexp(top)[1]
+    total = float(np.sum(np.square(np.ldexp(centred, -e)))) + float(np.sum(np.ldexp(variances, -2 * e))) * (n // rows)
+    return math.ldexp(total / (n * d), 2 * e)
 
 
 def gaussian_channel_mi(
@@ -186,6 +220,7 @@ def gaussian_channel_mi(
     method: str = "all",
     n_draws: int = 1,
     min_variance: float = 1e-12,
+    floor: str = "relative",
     random_state: Any = 0,
     base: float = math.e,
 ) -> GaussianChannelMI:
@@ -211,8 +246,9 @@ def gaussian_channel_mi(
 
     Work is O(N² d) (O(N² M d) for the Monte Carlo part), streamed in blocks (memory O(N d) besides
     the O(N M d) Monte Carlo draws), parallel, in float64, using the matrix-product form of the
-    log-densities. With per-sample variances the Bhattacharyya bound is a direct O(N² d) loop (it
-    does not factor).
+    log-densities, and the difference form for the entries where the product form could lose more
+    than 1e-11 nats to cancellation (docs/spec.md §3.11). With per-sample variances the
+    Bhattacharyya bound is a direct O(N² d) loop (it does not factor).
 
     Parameters
     ----------
@@ -233,13 +269,24 @@ def gaussian_channel_mi(
     n_draws : int
         Monte Carlo draws per sample (M).
     min_variance : float
-        Every variance below it is raised to it (``n_floored`` counts them). Needed where the
-        noise is degenerate, e.g. dropout on units that are exactly 0 (ReLU): a zero variance
-        makes I(X;Z) infinite. With ``min_variance=0`` a zero variance is an error.
+        The variance floor (docs/spec.md §3.3), relative to the data's scale by default: every
+        variance below min_variance·s² is raised to it (``n_floored`` counts them), where
+        s² = (1/(N d)) Σ_ik [(μ_ik − μ̄_k)² + v_ik] is the mean variance of Z per coordinate (trace of
+        Cov Z over d, from the variances before flooring; 1 if Z is a constant). Needed where the
+        noise is degenerate, e.g. dropout on units that are exactly 0 (ReLU): a zero variance makes
+        I(X;Z) infinite. The default puts a floored standard deviation 10⁻⁶ below the data's, in any
+        units. With ``min_variance=0`` a zero variance is an error.
+    floor : {"relative", "absolute"}
+        How ``min_variance`` is read. ``"relative"`` (default): times s², so that scaling all means
+        and standard deviations by c floors the same entries and leaves every estimate unchanged, as
+        it leaves I(X;Z). ``"absolute"``: as a variance in the data's units (the behaviour before the
+        floor was relative); I(X;Z) then depends on the units wherever something is floored.
     random_state : int, numpy.random.Generator or None
-        Seed of the draws ε (``numpy.random.default_rng``; drawn in Python, so the result is the
-        same at any thread count). Do not generate the means from the same seed: the draws would
-        then repeat the data and no longer be independent noise.
+        Seed of the draws ε (drawn in Python, so the result is the same at any thread count). An int
+        s seeds ``numpy.random.default_rng(numpy.random.SeedSequence(s, spawn_key=(NOISE_SALT,)))``,
+        a stream of its own: means generated with ``default_rng(s)`` do not share their normals with
+        the noise of ``random_state=s``. A Generator is used as given (and advanced): do not pass the
+        one, or a copy of the one, that generated the means. None: fresh entropy.
     base : float
         Logarithm base of every result (e: nats, 2: bits); h(Z|X) too.
 
@@ -266,6 +313,7 @@ def gaussian_channel_mi(
     means = as_array(means, "means")
     if np.ndim(means) == 3:
         raise ValueError(f"means: expected a 1-D (N,) or 2-D (N, d) array, got 3-D with shape {np.shape(means)}")
+    floor = check_choice(floor, "floor", FLOORS)
     mu = as_samples(means, "means")
     n, d = mu.shape
     if n_draws * n * d > np.iinfo(np.intp).max:
@@ -273,13 +321,16 @@ def gaussian_channel_mi(
             f"n_draws: {shown(n_draws)} draws of {n} × {d} values are more than any array can hold; "
             "the Monte Carlo estimate keeps n_draws · N · d numbers (docs/spec.md §0.5)"
         )
-    rng = make_rng(random_state)  # checked even when no draws are made (method="bounds")
+    rng = noise_rng(random_state)  # checked even when no draws are made (method="bounds")
     noise, v = _variances(mu, variances, noise_variance, dropout_alpha)
     mu = np.ascontiguousarray(mu, dtype=np.float64)
-    low = v < min_variance
+    if not np.isfinite(v).all():
+        raise ValueError("variances: dropout_alpha · means² overflows float64")
+    lowest = min_variance * floor_scale(mu, v, v.shape[0]) if floor == "relative" else min_variance
+    low = v < lowest
     n_floored = int(low.sum()) * (n if noise == "shared" else 1)
     if low.any():
-        v = np.where(low, min_variance, v)
+        v = np.where(low, lowest, v)
     if not (v > 0).all():
         row = int(np.flatnonzero((v <= 0).any(axis=1))[0])
         where = "noise_variance" if noise == "shared" else f"row {row}"
@@ -287,8 +338,6 @@ def gaussian_channel_mi(
             f"min_variance: a variance is 0 ({where}) and min_variance is 0; I(X;Z) would be infinite — "
             "set min_variance > 0"
         )
-    if not np.isfinite(v).all():
-        raise ValueError("variances: dropout_alpha · means² overflows float64")
     v = np.ascontiguousarray(v)
     codes = None
     if labels is not None:

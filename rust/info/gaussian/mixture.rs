@@ -1,8 +1,10 @@
 //! The quadratic part of the Gaussian channel (see the parent module): rows of log-densities of
 //! the mixture's components at the Monte Carlo draws, or of minus the pairwise divergences, filled
 //! a block of rows at a time (matrix products, or the direct Bhattacharyya loop) and reduced row
-//! by row to log-sum-exps over all columns and over the row's own class.
+//! by row to log-sum-exps over all columns and over the row's own class. Where the product form
+//! may cancel, cancellation.rs recomputes the entries that matter in the difference form.
 
+use super::cancellation::{self, PerSample, Scratch, Shared};
 use super::Prepared;
 use crate::error::Result;
 use crate::linalg::gemm_abt_scaled;
@@ -103,6 +105,7 @@ pub(super) fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) ->
     let lse = if p.var.is_empty() {
         // Whitened: log p_j(z) = −½‖z − μ_j‖² + const.
         let mu_norm: Vec<f64> = p.mu.chunks_exact(d).map(sq_norm).collect();
+        let guard = shared_guard(p, &mu_norm);
         reduce_rows(p, n_rows, &[1.0], ctl, |r0, rows, buf| {
             let mut q = vec![0.0; rows * d];
             let mut qn = vec![0.0; rows];
@@ -120,15 +123,18 @@ pub(super) fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) ->
                 row.iter_mut()
                     .zip(&mu_norm)
                     .for_each(|(x, &mn)| *x = -0.5 * (*x + qn[r] + mn).max(0.0));
-                let i = (r0 + r) % n;
-                row[i] = -0.5 * sq_norm(draw((r0 + r) / n, i));
+                let (m, i) = ((r0 + r) / n, (r0 + r) % n);
+                row[i] = own[r0 + r];
+                guard.fix_mc_row(i, draw(m, i), qn[r], own[r0 + r], row);
             }
         })?
     } else {
         // log p_j(z) = −½[Σ z²w_j − 2Σ z μ_j w_j + Σ μ_j² w_j + Σ log v_j] + const, w = 1/v.
         let (cols, quad) = per_sample_columns(p);
+        let guard = PerSample::new(p, &cols, &quad);
         reduce_rows(p, n_rows, &[1.0], ctl, |r0, rows, buf| {
             let mut q = vec![0.0; rows * 2 * d];
+            let mut scratch = Scratch::default();
             for r in 0..rows {
                 let (m, i) = ((r0 + r) / n, (r0 + r) % n);
                 let (sq, lin) = q[r * 2 * d..(r + 1) * 2 * d].split_at_mut(d);
@@ -145,12 +151,24 @@ pub(super) fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) ->
                     .zip(&quad)
                     .zip(&p.log_det)
                     .for_each(|((x, &qj), &lj)| *x = -0.5 * ((*x + qj).max(0.0) + lj));
-                let i = (r0 + r) % n;
+                let (m, i) = ((r0 + r) / n, (r0 + r) % n);
                 row[i] = own[r0 + r];
+                guard.fix_mc_row(i, draw(m, i), own[r0 + r], row, &mut scratch);
             }
         })?
     };
     Ok((lse, own))
+}
+
+fn shared_guard<'a>(p: &'a Prepared, mu_norm: &'a [f64]) -> Shared<'a> {
+    Shared {
+        mu: &p.mu,
+        d: p.d,
+        norms: mu_norm,
+        max_norm: mu_norm.iter().fold(0.0, |a, &b| a.max(b)),
+        g: cancellation::rounding_factor(cancellation::shared_ops(p.d)),
+        relevance: cancellation::relevance(p.n),
+    }
 }
 
 /// Column features [w_j, −2 μ_j w_j] (N × 2d) and Σ_k μ_jk² w_jk, w = 1/v.
@@ -176,6 +194,7 @@ pub(super) fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec
     if p.var.is_empty() {
         // Whitened: KL_ij = ½‖μ_i − μ_j‖², BD_ij = ⅛‖μ_i − μ_j‖². Buffer holds −‖μ_i − μ_j‖².
         let mu_norm: Vec<f64> = p.mu.chunks_exact(d).map(sq_norm).collect();
+        let guard = shared_guard(p, &mu_norm);
         let both = reduce_rows(p, n, &[0.5, 0.125], ctl, |r0, rows, buf| {
             gemm_abt_scaled(buf, &p.mu[r0 * d..(r0 + rows) * d], &p.mu, rows, n, d, -2.0);
             for (r, row) in buf.chunks_exact_mut(n).enumerate() {
@@ -184,6 +203,7 @@ pub(super) fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec
                     .zip(&mu_norm)
                     .for_each(|(x, &nj)| *x = -(*x + ni + nj).max(0.0));
                 row[r0 + r] = 0.0;
+                guard.fix_distance_row(r0 + r, row);
             }
         })?;
         let kl = both.iter().step_by(2).copied().collect();
@@ -192,8 +212,10 @@ pub(super) fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec
     }
     // KL_ij = ½[Σ (v_i + μ_i²) w_j − 2 Σ μ_i μ_j w_j + Σ μ_j² w_j + L_j − L_i − d], L = Σ log v.
     let (cols, quad) = per_sample_columns(p);
+    let guard = PerSample::new(p, &cols, &quad);
     let kl = reduce_rows(p, n, &[1.0], ctl, |r0, rows, buf| {
         let mut q = vec![0.0; rows * 2 * d];
+        let mut scratch = Scratch::default();
         for r in 0..rows {
             let i = r0 + r;
             let (a, b) = q[r * 2 * d..(r + 1) * 2 * d].split_at_mut(d);
@@ -211,6 +233,7 @@ pub(super) fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec
                 .zip(&p.log_det)
                 .for_each(|((x, &qj), &lj)| *x = -(0.5 * (*x + qj + lj - li)).max(0.0));
             row[r0 + r] = 0.0;
+            guard.fix_kl_row(r0 + r, row, &mut scratch);
         }
     })?;
     let bd = bhattacharyya_rows(p, ctl)?;

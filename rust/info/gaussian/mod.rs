@@ -25,6 +25,7 @@
 //! O(N² d) loop. The diagonal terms (log p_i(z_im), D_ii = 0) are set exactly, not from the
 //! product form. Results do not depend on the thread count: blocks are fixed by N alone.
 
+mod cancellation;
 mod mixture;
 
 use crate::choice::Choice;

@@ -217,3 +217,47 @@ fn bad_input_is_an_error_not_a_panic() {
         Err(CoreError::InvalidArgument { arg: "labels", .. })
     ));
 }
+
+/// −(1/N) Σ_i log (1/N) Σ_j exp(−KL_ij), KL in the difference form, literally (docs/spec.md §3.7).
+fn kl_bound_direct(means: &[f64], vars: &[f64], d: usize) -> f64 {
+    let n = means.len() / d;
+    let kl = |i: usize, j: usize| {
+        (0..d)
+            .map(|k| {
+                let (vi, vj) = (vars[i * d + k], vars[j * d + k]);
+                let dm = means[i * d + k] - means[j * d + k];
+                0.5 * ((vj / vi).ln() + vi / vj + dm * dm / vj - 1.0)
+            })
+            .sum::<f64>()
+    };
+    let mut total = 0.0;
+    for i in 0..n {
+        let terms: Vec<f64> = (0..n).map(|j| -kl(i, j)).collect();
+        let m = terms.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        total += (n as f64).ln() - (m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln());
+    }
+    total / n as f64
+}
+
+#[test]
+fn product_form_does_not_cancel_when_variances_span_many_decades() {
+    // Dropout on ReLU units (v = f², zeros floored at 1e-12) at scale c: the centred zeros sit
+    // −μ̄/1e-6 standard deviations from the origin and the product form alone cancelled (at c = 10⁴
+    // the KL bound fell below the Bhattacharyya one). The KL bound must equal the difference form,
+    // and scaling the means by c with the variances by c² (the floor too) must change nothing.
+    let (n, d) = (120, 4);
+    let base: Vec<f64> = normals(3, n * d).into_iter().map(|x| x.max(0.0)).collect();
+    let mut at_one = None;
+    for c in [1.0, 1e2, 1e4, 1e6] {
+        let means: Vec<f64> = base.iter().map(|x| x * c).collect();
+        let vars: Vec<f64> = base.iter().map(|x| (x * x).max(1e-12) * c * c).collect();
+        let r = run(&means, d, Noise::PerSample(&vars), 4, None);
+        let (kl, bd, mc) = (r.total.kl.unwrap(), r.total.bd.unwrap(), r.total.mc.unwrap());
+        assert_close(kl, kl_bound_direct(&means, &vars, d), 1e-9 * kl, "KL bound");
+        assert!(bd <= kl && bd <= mc.mi + 4.0 * mc.stderr && mc.mi - 4.0 * mc.stderr <= kl);
+        let (kl1, bd1, mi1) = *at_one.get_or_insert((kl, bd, mc.mi));
+        assert_close(kl, kl1, 1e-9 * kl1, "KL bound against c = 1");
+        assert_close(bd, bd1, 1e-9 * bd1, "BD bound against c = 1");
+        assert_close(mc.mi, mi1, 1e-9 * mi1, "Monte Carlo against c = 1 (same draws)");
+    }
+}
