@@ -320,7 +320,12 @@ def _gaussian_channel_rows(metric: Metric, data: Activations, options: EstimateO
             return metric.failed(options, str(exc))
     messages = _messages(caught)
     draws = f"paired Monte Carlo, {r.n_draws} draw(s) per sample"
-    floored = f"; {r.n_floored} variances raised to min_variance = {settings['min_variance']:g}" if r.n_floored else ""
+    floor = (
+        f"{settings['min_variance']:g} × the mean variance per coordinate"
+        if settings.get("floor") == "relative"
+        else f"{settings['min_variance']:g}"
+    )
+    floored = f"; {r.n_floored} variances raised to the floor min_variance = {floor}" if r.n_floored else ""
     parts = [
         (
             "I(X;Z)",

@@ -91,7 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-variance",
         type=nonnegative,
         metavar="V",
-        help=f"variance floor of gaussian-mi (default {default(gaussian_channel_mi, 'min_variance'):g})",
+        help=(
+            "variance floor of gaussian-mi, relative to the mean variance of Z per coordinate "
+            f"(default {default(gaussian_channel_mi, 'min_variance'):g})"
+        ),
     )
     options.add_argument(
         "--ridge",
