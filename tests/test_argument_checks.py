@@ -146,6 +146,7 @@ PARAMETERS = {
         "method": "choice",
         "n_draws": "int",
         "min_variance": "real",
+        "floor": "choice",
         "random_state": "seed",
         "base": "real",
     },
