@@ -9,7 +9,7 @@ use crate::knn::{self, Method};
 use crate::parallel::{self, Ctl};
 use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
@@ -25,6 +25,7 @@ impl From<CoreError> for PyErr {
         match e {
             CoreError::InvalidArgument { .. } => PyValueError::new_err(e.to_string()),
             CoreError::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
+            CoreError::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
             CoreError::Internal(_) => PyRuntimeError::new_err(e.to_string()),
         }
     }
