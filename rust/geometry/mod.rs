@@ -38,7 +38,14 @@ impl Classes {
                 format!("has {} entries but h has {n} samples", codes.len()),
             ));
         }
-        let mut counts = vec![0usize; n_classes];
+        let need = || {
+            Need::new(
+                "labels",
+                format!("the class index of {n} samples in {n_classes} classes"),
+                "use fewer samples",
+            )
+        };
+        let mut counts = memory::zeros::<usize>(n_classes, need)?;
         for &c in codes {
             let c = c as usize;
             if c >= n_classes {
@@ -49,7 +56,7 @@ impl Classes {
             }
             counts[c] += 1;
         }
-        let mut compact = vec![u32::MAX; n_classes];
+        let mut compact = memory::filled(n_classes, u32::MAX, need)?;
         let mut ids = Vec::new();
         let mut bounds = vec![0usize];
         for (c, &k) in counts.iter().enumerate() {
@@ -60,8 +67,8 @@ impl Classes {
             }
         }
         let mut next: Vec<usize> = bounds[..ids.len()].to_vec();
-        let mut order = vec![0u32; n];
-        let mut of_row = vec![0u32; n];
+        let mut order = memory::zeros::<u32>(n, need)?;
+        let mut of_row = memory::zeros::<u32>(n, need)?;
         for (i, &c) in codes.iter().enumerate() {
             let k = compact[c as usize];
             of_row[i] = k;

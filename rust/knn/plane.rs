@@ -271,27 +271,28 @@ impl<T: Real> StripPlane<T> {
         let xmax: Vec<T> = (0..n_strips).map(|s| xs[bounds[s + 1] - 1]).collect();
 
         // (y, x position) of every position, then sorted within each strip.
-        memory::check(
-            n.checked_mul(std::mem::size_of::<(T, u32)>() + 2 * std::mem::size_of::<T>() + 4),
-            need,
-        )?;
-        let mut entries: Vec<(T, u32)> = ctl.install(|| {
-            x_order
-                .par_iter()
+        let mut entries = memory::filled(n, (T::ZERO, 0u32), need)?;
+        ctl.install(|| {
+            entries
+                .par_iter_mut()
+                .zip(x_order.par_iter())
                 .enumerate()
-                .map(|(p, &i)| (y[i as usize], p as u32))
-                .collect()
+                .for_each(|(p, (e, &i))| *e = (y[i as usize], p as u32))
         });
         ctl.install(|| {
             crate::parallel::split_at_bounds(&mut entries, &bounds)
                 .par_iter_mut()
                 .for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
         });
-        let (ey, ex, epos) = ctl.install(|| {
-            let ey: Vec<T> = entries.par_iter().map(|e| e.0).collect();
-            let ex: Vec<T> = entries.par_iter().map(|e| xs[e.1 as usize]).collect();
-            let epos: Vec<u32> = entries.par_iter().map(|e| e.1).collect();
-            (ey, ex, epos)
+        let (mut ey, mut ex, mut epos) = (
+            memory::filled(n, T::ZERO, need)?,
+            memory::filled(n, T::ZERO, need)?,
+            memory::zeros::<u32>(n, need)?,
+        );
+        ctl.install(|| {
+            ey.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = e.0);
+            ex.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = xs[e.1 as usize]);
+            epos.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = e.1);
         });
         Ok(StripPlane {
             xs,

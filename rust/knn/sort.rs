@@ -103,22 +103,20 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> Result<(Vec
     let n_blocks = ctl.threads().clamp(1, 8).min(n.div_ceil(1 << 15));
     let block = n.div_ceil(n_blocks);
     let mut bucket = memory::zeros::<u32>(n, need)?;
-    // Per block of values, a count per bucket.
-    memory::check(n_blocks.checked_mul(n_buckets * 4), need)?;
     let counts: Vec<Vec<u32>> = ctl.install(|| {
         bucket
             .par_chunks_mut(block)
             .zip(values.par_chunks(block))
             .map(|(ids, vals)| {
-                let mut counts = vec![0u32; n_buckets];
+                let mut counts = memory::zeros::<u32>(n_buckets, need)?;
                 for (id, &v) in ids.iter_mut().zip(vals) {
                     *id = bucket_of(v);
                     counts[*id as usize] += 1;
                 }
-                counts
+                Ok(counts)
             })
-            .collect()
-    });
+            .collect::<Result<_>>()
+    })?;
     let mut start = memory::zeros::<u32>(n_buckets + 1, need)?;
     let mut at = 0u32;
     for b in 0..n_buckets {
