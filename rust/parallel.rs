@@ -65,6 +65,8 @@ pub fn pool() -> Result<Arc<rayon::ThreadPool>> {
 /// After `fork()` the child has no worker threads: forget (never join or drop) the parent's pool
 /// so that the child's first call builds a fresh one instead of waiting forever.
 pub fn forget_pool_after_fork() {
+    // Nor does it have the threads of detached jobs (`Ctl::run_detached`) that the parent counted.
+    DETACHED_RUNNING.store(0, AtomicOrdering::Release);
     // `try_lock`: a lock held by a parent thread at fork time would never be released in the child.
     let guard = match POOL.try_lock() {
         Ok(g) => Some(g),
@@ -362,13 +364,38 @@ impl Ctl<'_> {
     /// while the calling thread checks for interrupts every [`DETACHED_POLL`]: an interrupt
     /// returns at once, and the job then finishes in the background, its result dropped. The job
     /// owns its inputs for that reason. A panic in the job is an internal error.
+    ///
+    /// At most `threads()` such jobs run at a time in the process (jobs an interrupt left running
+    /// count): a new one waits, interruptibly, for a slot, so repeated interrupts cannot pile up
+    /// work beyond the thread count.
     pub fn run_detached<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Result<R> {
         use std::sync::mpsc::{channel, RecvTimeoutError};
+        loop {
+            let running = DETACHED_RUNNING.load(AtomicOrdering::Acquire);
+            if running < self.threads()
+                && DETACHED_RUNNING
+                    .compare_exchange(running, running + 1, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
+                    .is_ok()
+            {
+                break;
+            }
+            std::thread::sleep(DETACHED_POLL);
+            self.check()?;
+        }
+        /// Frees the slot when the job's thread ends (or was never started).
+        struct Slot;
+        impl Drop for Slot {
+            fn drop(&mut self) {
+                DETACHED_RUNNING.fetch_sub(1, AtomicOrdering::AcqRel);
+            }
+        }
+        let slot = Slot;
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("repcompress-decomposition".into())
             .spawn(move || {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                drop(slot); // before the caller hears of the result and may start another job
                 let _ = tx.send(outcome); // the caller may have gone (interrupted)
             })
             .map_err(|e| CoreError::Internal(format!("cannot start a thread: {e}")))?;
@@ -396,6 +423,9 @@ impl Ctl<'_> {
 
 /// How often `run_detached` checks for an interrupt while its job runs.
 const DETACHED_POLL: Duration = Duration::from_millis(50);
+
+/// Jobs of `run_detached` whose thread is running.
+static DETACHED_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The first error of parallel work, kept until the calling thread picks it up.
 #[derive(Default)]
@@ -520,7 +550,7 @@ mod tests {
         let stop = || Err(CoreError::Interrupted);
         let ctl = Ctl::new(&stop).unwrap();
         let t0 = Instant::now();
-        let r = ctl.run_detached(|| std::thread::sleep(Duration::from_secs(5)));
+        let r = ctl.run_detached(|| std::thread::sleep(Duration::from_secs(2)));
         assert_eq!(r, Err(CoreError::Interrupted));
         assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     }
