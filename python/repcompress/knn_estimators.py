@@ -60,7 +60,17 @@ def _finish(value: float, base: float, clip: bool) -> float:
 
 def _common(k: Any, n: int, neighbors: Any, jitter: Any, base: Any) -> tuple[int, Neighbors, float, float]:
     method = check_choice(neighbors, "neighbors", NEIGHBOR_METHODS)
-    return check_k(k, n), method, check_jitter(jitter), check_base(base)
+    k = check_k(k, n)
+    if k > n / 2:
+        # docs/spec.md §1.1: the neighbourhood is then most of the sample, not a local one.
+        warnings.warn(
+            f"k: k = {k} is more than half the number of samples ({n}); the k-th neighbour distance is then "
+            "a global scale, not a local one, so the estimate is strongly biased, and the search costs about "
+            "N² log k operations. k from 2 to 10 is usual.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return k, method, check_jitter(jitter), check_base(base)
 
 
 class _KnnJob(Generic[_Option]):
