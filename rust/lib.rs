@@ -10,6 +10,7 @@ pub mod geometry;
 pub mod info;
 pub mod knn;
 pub mod linalg;
+pub mod memory;
 pub mod parallel;
 pub mod points;
 pub mod preprocess;

@@ -10,12 +10,14 @@
 //! inside the crate's pool.
 
 use crate::error::{CoreError, Result};
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 use faer::diag::Diag;
-use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::dyn_stack::MemStack;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, MatMut, MatRef, Par};
+use std::sync::Arc;
 
 /// The parallelism of faer's decompositions: sequential, because faer's parallel ones give other
 /// bits at other thread counts. Measured with faer 0.24.4 (Par::Seq against Par::rayon(2) and
@@ -82,8 +84,13 @@ pub(crate) const GATHER_ROWS: usize = 128;
 /// d × d matrix, where `centre(pos)` is the centre of the row at position `pos` of `order` (None:
 /// the origin, giving the cross-product matrix HᵀH).
 /// Computed in a fixed number of partial sums that depends only on (N, d), so the result does not
-/// depend on the thread count; O(d²) memory per partial.
+/// depend on the thread count; O(d²) memory per partial. The partials advance in rounds of whole
+/// blocks of rows (each partial adds the same blocks in the same order whatever the rounds), with
+/// the interrupt check between rounds. `arg` names the data and `what` the matrix (e.g. "the
+/// within-class scatter matrix S_W") in an out-of-memory error.
 pub(crate) fn scatter_matrix<'c, T: Real>(
+    arg: &'static str,
+    what: &'static str,
     p: Points<'_, T>,
     order: &[u32],
     centre: &(dyn Fn(usize) -> Option<&'c [f64]> + Sync),
@@ -93,13 +100,35 @@ pub(crate) fn scatter_matrix<'c, T: Real>(
     let budget = (64usize << 20) / (d * d * 8).max(1);
     let parts = n.div_ceil(4 * GATHER_ROWS).clamp(1, 8).min(budget.max(1));
     let per = n.div_ceil(parts).max(1);
-    let mut partials: Vec<Vec<f64>> = vec![Vec::new(); parts];
-    ctl.fill_blocks(&mut partials, 1, |part, slot| {
-        let mut acc = vec![0.0f64; d * d];
-        let mut buf = vec![0.0f64; GATHER_ROWS * d];
-        let (lo, hi) = ((part * per).min(n), ((part + 1) * per).min(n));
-        let mut s = lo;
-        while s < hi {
+    let need = || {
+        Need::new(
+            arg,
+            format!("{what} ({d} × {d})"),
+            "reduce the number of dimensions (columns) first, e.g. by PCA or a random projection",
+        )
+    };
+    struct Partial {
+        acc: Vec<f64>,
+        buf: Vec<f64>,
+        /// The next row position and the end of this partial's rows.
+        next: usize,
+        end: usize,
+    }
+    let mut partials: Vec<Partial> = Vec::with_capacity(parts);
+    for part in 0..parts {
+        partials.push(Partial {
+            acc: memory::zeros(d.saturating_mul(d), need)?,
+            buf: memory::zeros(GATHER_ROWS.saturating_mul(d), need)?,
+            next: (part * per).min(n),
+            end: ((part + 1) * per).min(n),
+        });
+    }
+    ctl.run_resumable(&mut partials, |_, part, blocks| {
+        for _ in 0..blocks {
+            let (s, hi) = (part.next, part.end);
+            if s >= hi {
+                break;
+            }
             // A block never straddles two centres, so it can be centred in one go.
             let mut e = (s + GATHER_ROWS).min(hi);
             let c0 = centre(s);
@@ -109,13 +138,17 @@ pub(crate) fn scatter_matrix<'c, T: Real>(
                     break;
                 }
             }
-            gather_rows(p, &order[s..e], c0, &mut buf);
-            gemm_atb(&mut acc, &buf, &buf, d, d, e - s, true);
-            s = e;
+            gather_rows(p, &order[s..e], c0, &mut part.buf);
+            gemm_atb(&mut part.acc, &part.buf, &part.buf, d, d, e - s, true);
+            part.next = e;
         }
-        slot[0] = acc;
+        Ok(part.next >= part.end)
     })?;
-    let mut total = partials.pop().unwrap_or_else(|| vec![0.0; d * d]);
+    let mut partials: Vec<Vec<f64>> = partials.into_iter().map(|p| p.acc).collect();
+    let mut total = match partials.pop() {
+        Some(t) => t,
+        None => memory::zeros(d.saturating_mul(d), need)?,
+    };
     for part in partials.iter().rev() {
         for (t, v) in total.iter_mut().zip(part) {
             *t += v;
@@ -145,38 +178,65 @@ pub(crate) fn symmetrize(m: &mut [f64], d: usize) {
 }
 
 /// Eigenvalues (ascending) and, if asked, eigenvectors (columns of a row-major d × d matrix) of a
-/// symmetric matrix (its lower triangle is read). Runs on one thread of the crate's pool
-/// ([`DECOMPOSITION_PAR`]).
-pub(crate) fn sym_eigen(m: &[f64], d: usize, vectors: bool, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
+/// symmetric matrix (its lower triangle is read). Runs on one thread ([`DECOMPOSITION_PAR`]) of
+/// its own, so that an interrupt returns at once (`Ctl::run_detached`); `m` is shared with it for
+/// that reason. `arg` names the data in an out-of-memory error.
+pub(crate) fn sym_eigen(
+    arg: &'static str,
+    m: Arc<Vec<f64>>,
+    d: usize,
+    vectors: bool,
+    ctl: &Ctl,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
-    let a = MatRef::from_row_major_slice(m, d, d);
     let par = DECOMPOSITION_PAR;
     let compute = if vectors {
         ComputeEigenvectors::Yes
     } else {
         ComputeEigenvectors::No
     };
-    let mut s = Diag::<f64>::zeros(d);
-    let mut u = vectors.then(|| Mat::<f64>::zeros(d, d));
-    let mut scratch = MemBuffer::new(self_adjoint_evd_scratch::<f64>(d, compute, par, Default::default()));
-    ctl.install(|| {
-        let stack = MemStack::new(&mut scratch);
-        self_adjoint_evd(
-            a,
-            s.as_mut(),
-            u.as_mut().map(|u| u.as_mut()),
-            par,
-            stack,
-            Default::default(),
+    let need = || {
+        Need::new(
+            arg,
+            format!("the eigendecomposition of a {d} × {d} matrix"),
+            "reduce the number of dimensions (columns) first, e.g. by PCA or a random projection",
         )
-    })
-    .map_err(|e| CoreError::Internal(format!("symmetric eigendecomposition failed: {e:?}")))?;
+    };
+    let mut u = if vectors {
+        Some(memory::matrix(d, d, need)?)
+    } else {
+        None
+    };
+    let mut scratch = memory::scratch(
+        self_adjoint_evd_scratch::<f64>(d, compute, par, Default::default()),
+        need,
+    )?;
+    let mut vecs = if vectors {
+        memory::zeros::<f64>(d.saturating_mul(d), need)?
+    } else {
+        Vec::new()
+    };
+    let (s, u) = ctl
+        .run_detached(move || {
+            let a = MatRef::from_row_major_slice(&m[..], d, d);
+            let mut s = Diag::<f64>::zeros(d);
+            let stack = MemStack::new(&mut scratch);
+            self_adjoint_evd(
+                a,
+                s.as_mut(),
+                u.as_mut().map(|u| u.as_mut()),
+                par,
+                stack,
+                Default::default(),
+            )
+            .map(|()| (s, u))
+        })?
+        .map_err(|e| CoreError::Internal(format!("symmetric eigendecomposition failed: {e:?}")))?;
     let s = s.column_vector();
     let vals: Vec<f64> = (0..d).map(|i| s[i]).collect();
     let Some(u) = u else {
         return Ok((vals, Vec::new()));
     };
-    let mut vecs = vec![0.0; d * d];
     for i in 0..d {
         for j in 0..d {
             vecs[i * d + j] = u[(i, j)];
@@ -187,32 +247,42 @@ pub(crate) fn sym_eigen(m: &[f64], d: usize, vectors: bool, ctl: &Ctl) -> Result
 
 /// The thin SVD of the d × k matrix Mᵀ whose transpose M (k × d) is given row-major: the singular
 /// values (in faer's order, non-increasing) and U (d × min(d, k), row-major). Runs on one thread
-/// of the crate's pool ([`DECOMPOSITION_PAR`]).
-pub(crate) fn thin_svd_of_transpose(m: &[f64], k: usize, d: usize, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
+/// ([`DECOMPOSITION_PAR`]) of its own, so that an interrupt returns at once (`Ctl::run_detached`).
+pub(crate) fn thin_svd_of_transpose(m: Vec<f64>, k: usize, d: usize, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
     use faer::linalg::svd::{svd, svd_scratch, ComputeSvdVectors};
-    let mt = MatRef::from_row_major_slice(m, k, d).transpose(); // d × k
     let par = DECOMPOSITION_PAR;
     let r = d.min(k);
-    let (mut s, mut u, mut v) = (Diag::<f64>::zeros(r), Mat::<f64>::zeros(d, r), Mat::<f64>::zeros(k, r));
+    let need = || {
+        Need::new(
+            "h",
+            format!("the SVD of the {k} centred class means in {d} dimensions"),
+            "use fewer classes or fewer dimensions",
+        )
+    };
+    let (mut u, mut v) = (memory::matrix(d, r, need)?, memory::matrix(k, r, need)?);
     // V is computed too, as faer's `thin_svd` does: the same algorithm, the same U and S.
     let thin = ComputeSvdVectors::Thin;
-    let mut scratch = MemBuffer::new(svd_scratch::<f64>(d, k, thin, thin, par, Default::default()));
-    ctl.install(|| {
-        let stack = MemStack::new(&mut scratch);
-        svd(
-            mt,
-            s.as_mut(),
-            Some(u.as_mut()),
-            Some(v.as_mut()),
-            par,
-            stack,
-            Default::default(),
-        )
-    })
-    .map_err(|e| CoreError::Internal(format!("SVD failed: {e:?}")))?;
+    let mut scratch = memory::scratch(svd_scratch::<f64>(d, k, thin, thin, par, Default::default()), need)?;
+    let mut vecs = memory::zeros::<f64>(d.saturating_mul(r), need)?;
+    let (s, u) = ctl
+        .run_detached(move || {
+            let mt = MatRef::from_row_major_slice(&m, k, d).transpose(); // d × k
+            let mut s = Diag::<f64>::zeros(r);
+            let stack = MemStack::new(&mut scratch);
+            svd(
+                mt,
+                s.as_mut(),
+                Some(u.as_mut()),
+                Some(v.as_mut()),
+                par,
+                stack,
+                Default::default(),
+            )
+            .map(|()| (s, u))
+        })?
+        .map_err(|e| CoreError::Internal(format!("SVD failed: {e:?}")))?;
     let s = s.column_vector();
     let vals: Vec<f64> = (0..r).map(|j| s[j]).collect();
-    let mut vecs = vec![0.0; d * r];
     for i in 0..d {
         for j in 0..r {
             vecs[i * r + j] = u[(i, j)];
@@ -221,31 +291,50 @@ pub(crate) fn thin_svd_of_transpose(m: &[f64], k: usize, d: usize, ctl: &Ctl) ->
     Ok((vals, vecs))
 }
 
-/// log det(I + XᵀX/m) for X (m × d, row-major), from its Cholesky factor; None when the matrix is
-/// not numerically positive definite (the factorisation fails or the log determinant is not finite).
-/// Sequential ([`DECOMPOSITION_PAR`]), where it is called (callers run it inside the pool).
-pub(crate) fn log_det_identity_plus_covariance(x: &[f64], m: usize, d: usize) -> Option<f64> {
+/// log det(I + XᵀX/m) for X (m × d, row-major), from a Cholesky factor; `Ok(None)` when the
+/// matrix is not numerically positive definite (the factorisation fails or the log determinant is
+/// not finite). With more columns than rows it is log det(I + XXᵀ/m) (Sylvester's determinant
+/// identity), so the matrix factored is min(m, d) square. Sequential ([`DECOMPOSITION_PAR`]), where
+/// it is called (callers run it inside the pool); `arg` names the data in an out-of-memory error.
+pub(crate) fn log_det_identity_plus_covariance(
+    arg: &'static str,
+    x: &[f64],
+    m: usize,
+    d: usize,
+) -> Result<Option<f64>> {
     use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
     let x = MatRef::from_row_major_slice(x, m, d);
-    let mut cov = Mat::<f64>::zeros(d, d);
+    let (x, k) = if d > m { (x.transpose(), m) } else { (x, d) };
+    let need = || {
+        Need::new(
+            arg,
+            format!("the {k} × {k} covariance of {m} samples in {d} dimensions and its Cholesky factor"),
+            "use fewer samples (a random subset) or fewer dimensions",
+        )
+    };
+    let mut cov = memory::matrix(k, k, need)?;
     matmul(cov.as_mut(), Accum::Replace, x.transpose(), x, 1.0 / m as f64, Par::Seq);
-    for k in 0..d {
-        cov[(k, k)] += 1.0;
+    for i in 0..k {
+        cov[(i, i)] += 1.0;
     }
     // As faer's `Mat::llt(Side::Lower)`: the lower triangle into a fresh matrix, factored in place.
     let par = DECOMPOSITION_PAR;
-    let mut l = Mat::<f64>::zeros(d, d);
+    let mut l = memory::matrix(k, k, need)?;
     l.copy_from_triangular_lower(cov.as_ref());
-    let mut scratch = MemBuffer::new(cholesky_in_place_scratch::<f64>(d, par, Default::default()));
+    drop(cov);
+    let mut scratch = memory::scratch(cholesky_in_place_scratch::<f64>(k, par, Default::default()), need)?;
     let stack = MemStack::new(&mut scratch);
-    cholesky_in_place(l.as_mut(), Default::default(), par, stack, Default::default()).ok()?;
-    let log_det: f64 = (0..d).map(|k| 2.0 * l[(k, k)].ln()).sum();
-    log_det.is_finite().then_some(log_det)
+    if cholesky_in_place(l.as_mut(), Default::default(), par, stack, Default::default()).is_err() {
+        return Ok(None);
+    }
+    let log_det: f64 = (0..k).map(|i| 2.0 * l[(i, i)].ln()).sum();
+    Ok(log_det.is_finite().then_some(log_det))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faer::Mat;
 
     fn uniform(len: usize, seed: u64) -> Vec<f64> {
         let mut s = seed;
@@ -261,6 +350,37 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
+    /// log det(I + XᵀX/m) of a wide X (m < d) comes from the m × m form I + XXᵀ/m; it equals the
+    /// d × d form (computed here directly) to rounding, and is the value of a tall X's transpose
+    /// scaled to the same 1/m.
+    #[test]
+    fn log_det_of_a_wide_matrix_uses_the_small_side() {
+        let (m, d) = (7, 40);
+        let x = uniform(m * d, 3);
+        let wide = log_det_identity_plus_covariance("x", &x, m, d).unwrap().unwrap();
+        let mut full = vec![0.0; d * d];
+        gemm_atb(&mut full, &x, &x, d, d, m, false);
+        let mut a = Mat::<f64>::zeros(d, d);
+        for i in 0..d {
+            for j in 0..d {
+                a[(i, j)] = full[i * d + j] / m as f64 + if i == j { 1.0 } else { 0.0 };
+            }
+        }
+        let direct: f64 = a
+            .llt(faer::Side::Lower)
+            .unwrap()
+            .L()
+            .diagonal()
+            .column_vector()
+            .iter()
+            .map(|v| 2.0 * v.ln())
+            .sum();
+        assert!(
+            (wide - direct).abs() < 1e-12 * direct.abs().max(1.0),
+            "{wide} vs {direct}"
+        );
+    }
+
     /// The decompositions give the same bits on pools of 1, 2 and 4 threads, at sizes where
     /// faer's own parallel versions do not (n = 400 eigendecomposition, 512 × 64 thin SVD).
     #[test]
@@ -273,10 +393,13 @@ mod tests {
         let m = uniform(64 * 512, 2); // Mᵀ is 512 × 64
         let run = |threads: usize| {
             let ctl = Ctl::with_threads(threads);
-            let (vals, vecs) = sym_eigen(&a, n, true, &ctl).unwrap();
-            let (only_vals, _) = sym_eigen(&a, n, false, &ctl).unwrap();
-            let (s, u) = thin_svd_of_transpose(&m, 64, 512, &ctl).unwrap();
-            let log_det = ctl.install(|| log_det_identity_plus_covariance(&x, rows, n)).unwrap();
+            let (vals, vecs) = sym_eigen("a", Arc::new(a.clone()), n, true, &ctl).unwrap();
+            let (only_vals, _) = sym_eigen("a", Arc::new(a.clone()), n, false, &ctl).unwrap();
+            let (s, u) = thin_svd_of_transpose(m.clone(), 64, 512, &ctl).unwrap();
+            let log_det = ctl
+                .install(|| log_det_identity_plus_covariance("x", &x, rows, n))
+                .unwrap()
+                .unwrap();
             [
                 bits(&vals),
                 bits(&vecs),
@@ -290,7 +413,7 @@ mod tests {
         assert_eq!(run(2), one);
         assert_eq!(run(4), one);
         // Sanity: A·v = λ·v for the largest eigenpair.
-        let (vals, vecs) = sym_eigen(&a, n, true, &Ctl::with_threads(1)).unwrap();
+        let (vals, vecs) = sym_eigen("a", Arc::new(a.clone()), n, true, &Ctl::with_threads(1)).unwrap();
         let (lambda, j) = (vals[n - 1], n - 1);
         for i in 0..n {
             let av: f64 = (0..n).map(|t| a[i * n + t] * vecs[t * n + j]).sum();

@@ -5,6 +5,7 @@
 
 use crate::error::{CoreError, Result};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,8 @@ pub fn pool() -> Result<Arc<rayon::ThreadPool>> {
 /// After `fork()` the child has no worker threads: forget (never join or drop) the parent's pool
 /// so that the child's first call builds a fresh one instead of waiting forever.
 pub fn forget_pool_after_fork() {
+    // Nor does it have the threads of detached jobs (`Ctl::run_detached`) that the parent counted.
+    DETACHED_RUNNING.store(0, AtomicOrdering::Release);
     // `try_lock`: a lock held by a parent thread at fork time would never be released in the child.
     let guard = match POOL.try_lock() {
         Ok(g) => Some(g),
@@ -160,15 +163,20 @@ impl<'a> Ctl<'a> {
 
     /// Runs `step` over consecutive ranges of `0..n` (each at least `min_chunk` long, except the
     /// last), sized so that one range takes about `CHUNK_TARGET`; the interrupt check runs between
-    /// ranges, in the calling thread.
-    fn run_adaptive(&self, n: usize, min_chunk: usize, mut step: impl FnMut(std::ops::Range<usize>)) -> Result<()> {
+    /// ranges, in the calling thread. An error of `step` ends the loop.
+    pub(crate) fn run_adaptive(
+        &self,
+        n: usize,
+        min_chunk: usize,
+        mut step: impl FnMut(std::ops::Range<usize>) -> Result<()>,
+    ) -> Result<()> {
         let min_chunk = min_chunk.max(1);
         let mut chunk = min_chunk;
         let mut start = 0;
         while start < n {
             let end = n.min(start + chunk);
             let t0 = Instant::now();
-            step(start..end);
+            step(start..end)?;
             self.check()?;
             // The next range aims at CHUNK_TARGET at this range's pace (growing at most 16-fold),
             // in whole multiples of `min_chunk`: few ranges, so few waits at their ends.
@@ -191,7 +199,15 @@ impl<'a> Ctl<'a> {
     /// of `block` items spread over the threads, interruptible between chunks of blocks.
     /// The result never depends on the chunking or the thread count.
     pub fn fill_blocks<O: Send>(&self, out: &mut [O], block: usize, f: impl Fn(usize, &mut [O]) + Sync) -> Result<()> {
-        self.fill_blocks_with(out, block, || (), |_, start, sl| f(start, sl))
+        self.try_fill_blocks_with(
+            out,
+            block,
+            || Ok(()),
+            |_, start, sl| {
+                f(start, sl);
+                Ok(())
+            },
+        )
     }
 
     /// Like `fill_blocks`, with scratch space: `init()` makes a state (buffers) that a worker reuses
@@ -204,10 +220,41 @@ impl<'a> Ctl<'a> {
         init: impl Fn() -> S + Sync,
         f: impl Fn(&mut S, usize, &mut [O]) + Sync,
     ) -> Result<()> {
+        self.try_fill_blocks_with(
+            out,
+            block,
+            || Ok(init()),
+            |state, start, sl| {
+                f(state, start, sl);
+                Ok(())
+            },
+        )
+    }
+
+    /// `fill_blocks` for work that can fail (a scratch buffer that cannot be allocated): the first
+    /// error stops the work after the chunk under way and is returned.
+    pub fn try_fill_blocks<O: Send>(
+        &self,
+        out: &mut [O],
+        block: usize,
+        f: impl Fn(usize, &mut [O]) -> Result<()> + Sync,
+    ) -> Result<()> {
+        self.try_fill_blocks_with(out, block, || Ok(()), |_, start, sl| f(start, sl))
+    }
+
+    /// `fill_blocks_with` for work that can fail, `init` included; see `try_fill_blocks`.
+    pub fn try_fill_blocks_with<O: Send, S>(
+        &self,
+        out: &mut [O],
+        block: usize,
+        init: impl Fn() -> Result<S> + Sync,
+        f: impl Fn(&mut S, usize, &mut [O]) -> Result<()> + Sync,
+    ) -> Result<()> {
         let block = block.max(1);
         let n_blocks = out.len().div_ceil(block);
         let mut rest = out;
         let mut offset = 0;
+        let failure = FirstError::default();
         self.run_adaptive(n_blocks, self.threads(), |blocks| {
             let len = (blocks.len() * block).min(rest.len());
             let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
@@ -215,11 +262,18 @@ impl<'a> Ctl<'a> {
             let base = offset;
             offset += len;
             self.pool.install(|| {
-                piece
-                    .par_chunks_mut(block)
-                    .enumerate()
-                    .for_each_init(&init, |state, (b, sl)| f(state, base + b * block, sl));
+                piece.par_chunks_mut(block).enumerate().for_each_init(
+                    || failure.record(init()),
+                    |state, (b, sl)| {
+                        if let Some(state) = state.as_mut() {
+                            if !failure.happened() {
+                                failure.record(f(state, base + b * block, sl));
+                            }
+                        }
+                    },
+                );
             });
+            failure.take()
         })
     }
 
@@ -231,21 +285,180 @@ impl<'a> Ctl<'a> {
         bounds: &[usize],
         f: impl Fn(usize, usize, &mut [O]) + Sync,
     ) -> Result<()> {
+        self.try_fill_segments(out, bounds, |s, start, seg| {
+            f(s, start, seg);
+            Ok(())
+        })
+    }
+
+    /// `fill_segments` for work that can fail; see `try_fill_blocks`.
+    pub fn try_fill_segments<O: Send>(
+        &self,
+        out: &mut [O],
+        bounds: &[usize],
+        f: impl Fn(usize, usize, &mut [O]) -> Result<()> + Sync,
+    ) -> Result<()> {
         let mut segments = split_at_bounds(out, bounds);
         let mut remaining: &mut [&mut [O]] = &mut segments;
         let mut first = 0;
+        let failure = FirstError::default();
         self.run_adaptive(bounds.len().saturating_sub(1), self.threads(), |range| {
             let (piece, tail) = std::mem::take(&mut remaining).split_at_mut(range.len());
             remaining = tail;
             let base = first;
             first += range.len();
             self.pool.install(|| {
-                piece
-                    .par_iter_mut()
-                    .enumerate()
-                    .for_each(|(i, seg)| f(base + i, bounds[base + i], seg));
+                piece.par_iter_mut().enumerate().for_each(|(i, seg)| {
+                    if !failure.happened() {
+                        failure.record(f(base + i, bounds[base + i], seg));
+                    }
+                });
             });
+            failure.take()
         })
+    }
+
+    /// Runs resumable tasks in rounds until all have finished: in each round every unfinished task
+    /// advances by `step(task, state, steps)` (in parallel; it returns whether the task finished),
+    /// and the interrupt check runs between rounds. `steps` starts at 1 and adapts so that a round
+    /// takes about `CHUNK_TARGET`. Nothing but the pauses depends on the rounds: a task runs the
+    /// same steps in the same order however they are grouped.
+    pub fn run_resumable<S: Send>(
+        &self,
+        states: &mut [S],
+        step: impl Fn(usize, &mut S, usize) -> Result<bool> + Sync,
+    ) -> Result<()> {
+        let mut done = vec![false; states.len()];
+        let mut steps = 1usize;
+        let failure = FirstError::default();
+        while done.iter().any(|&d| !d) {
+            let t0 = Instant::now();
+            self.pool.install(|| {
+                states
+                    .par_iter_mut()
+                    .zip(done.par_iter_mut())
+                    .enumerate()
+                    .filter(|(_, (_, d))| !**d)
+                    .for_each(|(t, (state, d))| {
+                        if let Some(finished) = failure.record(step(t, state, steps)) {
+                            *d = finished;
+                        }
+                    });
+            });
+            failure.take()?;
+            self.check()?;
+            let took = t0.elapsed().as_secs_f64();
+            let aim = if took > 0.0 {
+                (steps as f64 * CHUNK_TARGET.as_secs_f64() / took) as usize
+            } else {
+                usize::MAX
+            };
+            steps = aim.clamp(1, steps.saturating_mul(16));
+        }
+        Ok(())
+    }
+}
+
+impl Ctl<'_> {
+    /// Runs `job`, work that cannot stop midway (a faer decomposition), on a thread of its own
+    /// while the calling thread checks for interrupts every [`DETACHED_POLL`]: an interrupt
+    /// returns at once, and the job then finishes in the background, its result dropped. The job
+    /// owns its inputs for that reason. A panic in the job is an internal error.
+    ///
+    /// At most `threads()` such jobs run at a time in the process (jobs an interrupt left running
+    /// count): a new one waits, interruptibly, for a slot, so repeated interrupts cannot pile up
+    /// work beyond the thread count.
+    pub fn run_detached<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Result<R> {
+        use std::sync::mpsc::{channel, RecvTimeoutError};
+        loop {
+            let running = DETACHED_RUNNING.load(AtomicOrdering::Acquire);
+            if running < self.threads()
+                && DETACHED_RUNNING
+                    .compare_exchange(running, running + 1, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
+                    .is_ok()
+            {
+                break;
+            }
+            std::thread::sleep(DETACHED_POLL);
+            self.check()?;
+        }
+        /// Frees the slot when the job's thread ends (or was never started).
+        struct Slot;
+        impl Drop for Slot {
+            fn drop(&mut self) {
+                DETACHED_RUNNING.fetch_sub(1, AtomicOrdering::AcqRel);
+            }
+        }
+        let slot = Slot;
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("repcompress-decomposition".into())
+            .spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                drop(slot); // before the caller hears of the result and may start another job
+                let _ = tx.send(outcome); // the caller may have gone (interrupted)
+            })
+            .map_err(|e| CoreError::Internal(format!("cannot start a thread: {e}")))?;
+        loop {
+            match rx.recv_timeout(DETACHED_POLL) {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(payload)) => {
+                    let msg = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_string());
+                    return Err(CoreError::Internal(msg));
+                }
+                Err(RecvTimeoutError::Timeout) => self.check()?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(CoreError::Internal(
+                        "a decomposition thread ended without a result".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// How often `run_detached` checks for an interrupt while its job runs.
+const DETACHED_POLL: Duration = Duration::from_millis(50);
+
+/// Jobs of `run_detached` whose thread is running.
+static DETACHED_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The first error of parallel work, kept until the calling thread picks it up.
+#[derive(Default)]
+pub(crate) struct FirstError {
+    failed: AtomicBool,
+    error: Mutex<Option<CoreError>>,
+}
+
+impl FirstError {
+    /// The value of `r`, or None after storing its error (unless one is stored already).
+    pub(crate) fn record<V>(&self, r: Result<V>) -> Option<V> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let mut slot = lock(&self.error);
+                if slot.is_none() {
+                    *slot = Some(e);
+                }
+                self.failed.store(true, AtomicOrdering::Relaxed);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn happened(&self) -> bool {
+        self.failed.load(AtomicOrdering::Relaxed)
+    }
+
+    pub(crate) fn take(&self) -> Result<()> {
+        match lock(&self.error).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -274,6 +487,72 @@ mod tests {
         })
         .unwrap();
         assert!(out.iter().enumerate().all(|(i, &v)| i == v));
+    }
+
+    #[test]
+    fn an_error_of_the_work_stops_it_and_is_returned() {
+        let ctl = Ctl::uninterruptible().unwrap();
+        let mut out = vec![0u8; 1 << 16];
+        let r = ctl.try_fill_blocks(&mut out, 16, |start, sl| {
+            if start == 4096 {
+                return Err(CoreError::invalid("x", "block 256"));
+            }
+            sl.fill(1);
+            Ok(())
+        });
+        assert_eq!(r, Err(CoreError::invalid("x", "block 256")));
+        let bounds: Vec<usize> = (0..=64).map(|i| i * 1024).collect();
+        let r = ctl.try_fill_segments(&mut out, &bounds, |s, _, _| {
+            if s == 7 {
+                Err(CoreError::invalid("x", "segment 7"))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(r, Err(CoreError::invalid("x", "segment 7")));
+        let r = ctl.try_fill_blocks_with(
+            &mut out,
+            16,
+            || Err::<(), _>(CoreError::invalid("x", "init")),
+            |_, _, _| Ok(()),
+        );
+        assert_eq!(r, Err(CoreError::invalid("x", "init")));
+    }
+
+    #[test]
+    fn resumable_tasks_run_every_step_once_in_order() {
+        let ctl = Ctl::uninterruptible().unwrap();
+        // Task t has t + 1 steps; each records them in order.
+        let mut states: Vec<Vec<usize>> = vec![Vec::new(); 9];
+        ctl.run_resumable(&mut states, |t, done, steps| {
+            for _ in 0..steps {
+                if done.len() == t + 1 {
+                    break;
+                }
+                done.push(done.len());
+            }
+            Ok(done.len() == t + 1)
+        })
+        .unwrap();
+        for (t, done) in states.iter().enumerate() {
+            assert_eq!(done, &(0..=t).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn detached_work_returns_its_value_or_stops_waiting_at_an_interrupt() {
+        let ctl = Ctl::uninterruptible().unwrap();
+        assert_eq!(ctl.run_detached(|| 6 * 7), Ok(42));
+        assert!(matches!(
+            ctl.run_detached(|| -> u8 { panic!("inside") }),
+            Err(CoreError::Internal(m)) if m == "inside"
+        ));
+        let stop = || Err(CoreError::Interrupted);
+        let ctl = Ctl::new(&stop).unwrap();
+        let t0 = Instant::now();
+        let r = ctl.run_detached(|| std::thread::sleep(Duration::from_secs(2)));
+        assert_eq!(r, Err(CoreError::Interrupted));
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     }
 
     #[test]

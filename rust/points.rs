@@ -3,6 +3,7 @@
 //! builds joint spaces from several of them.
 
 use crate::error::{CoreError, Result};
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use std::cmp::Ordering;
 
@@ -19,6 +20,7 @@ pub trait Real:
     + std::ops::Sub<Output = Self>
     + std::ops::Add<Output = Self>
     + std::ops::Mul<Output = Self>
+    + crate::memory::Zero
 {
     const ZERO: Self;
     const INFINITY: Self;
@@ -147,12 +149,15 @@ impl<'a, T: Real> Points<'a, T> {
     }
 
     /// Copies the rows `rows` (in that order, repeats allowed) into a new row-major buffer.
-    pub fn gather(&self, rows: &[u32]) -> Vec<T> {
-        let mut out = Vec::with_capacity(rows.len() * self.d);
+    pub fn gather(&self, rows: &[u32]) -> Result<Vec<T>> {
+        let (m, d) = (rows.len(), self.d);
+        let mut out = memory::with_capacity(m * d, || {
+            Need::new("x", format!("a copy of {m} rows of {d} values"), "use fewer samples")
+        })?;
         for &i in rows {
             out.extend_from_slice(self.row(i as usize));
         }
-        out
+        Ok(out)
     }
 }
 
@@ -160,7 +165,13 @@ impl<'a, T: Real> Points<'a, T> {
 pub fn concat_columns<T: Real>(parts: &[Points<'_, T>], ctl: &Ctl) -> Result<Vec<T>> {
     let n = parts[0].n();
     let d: usize = parts.iter().map(|p| p.d()).sum();
-    let mut out = vec![T::ZERO; n * d];
+    let mut out = memory::filled(n * d, T::ZERO, || {
+        Need::new(
+            "x",
+            format!("the joint space of the variables ({n} × {d} values)"),
+            "use fewer samples or fewer dimensions",
+        )
+    })?;
     ctl.install(|| {
         use rayon::prelude::*;
         out.par_chunks_mut(d * 1024).enumerate().for_each(|(b, chunk)| {

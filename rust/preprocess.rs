@@ -29,7 +29,13 @@ pub fn scaled_with_normals(
             format!("{d} divisors and {} scales for {} values", scales.len(), data.len()),
         ));
     }
-    let mut out = vec![0.0; data.len()];
+    let mut out = crate::memory::zeros::<f64>(data.len(), || {
+        crate::memory::Need::new(
+            "x",
+            format!("the pre-processed float64 copy ({} × {d} values)", data.len() / d),
+            "use fewer samples or fewer dimensions",
+        )
+    })?;
     ctl.fill_blocks(&mut out, NOISE_ROWS * d, |start, block| {
         let src = &data[start..start + block.len()];
         match seed {

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -55,6 +56,72 @@ def test_ctrl_c_interrupts_a_long_call_within_about_a_second():
     reaction = time.perf_counter() - sent
     assert out.startswith("interrupted"), out
     assert reaction < 2.0, f"took {reaction:.2f} s to react to Ctrl-C"
+
+
+# Long calls of other kinds (docs/spec.md §0.7): each prepares its data, prints "start" and runs a
+# call of several seconds; Ctrl-C must stop it within about a second wherever it is.
+LONG_CALLS = {
+    # k near N: the neighbour search costs ~N² log k (k > N/2 also warns).
+    "mutual_info with k = N - 1": (
+        "x = rng.standard_normal(20_000); y = x + rng.standard_normal(20_000)",
+        "rc.mutual_info(x, y, k=19_999)",
+    ),
+    # The mean CDNV over 1.8·10⁹ pairs of classes, in blocks.
+    "cdnv of 6·10⁴ classes": (
+        "labels = np.arange(60_000); h = rng.standard_normal((60_000, 2))",
+        "rc.class_distance_normalized_variance(h, labels)",
+    ),
+    # NC1's SVD of the 2500 × 2500 centred means (~15 s, uninterruptible inside faer), then NC2.
+    "neural_collapse, C = d = 2500": (
+        "labels = np.repeat(np.arange(2500), 2); h = rng.standard_normal((5000, 2500))",
+        "rc.neural_collapse(h, labels)",
+    ),
+}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
+@pytest.mark.parametrize("case", list(LONG_CALLS))
+def test_ctrl_c_stops_every_kind_of_long_call(case):
+    setup, call = LONG_CALLS[case]
+    code = textwrap.dedent(
+        f"""
+        import signal, time, warnings, numpy as np, repcompress as rc
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        warnings.simplefilter("ignore")
+        rng = np.random.default_rng(0)
+        {setup}
+        rc.set_num_threads(2)
+        print("start", flush=True)
+        t0 = time.perf_counter()
+        try:
+            {call}
+            print("finished", time.perf_counter() - t0, flush=True)
+        except KeyboardInterrupt:
+            print("interrupted", time.perf_counter() - t0, flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "start"
+    time.sleep(1.0)
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    reaction = time.perf_counter() - sent
+    assert out.startswith("interrupted"), out
+    assert reaction < 2.0, f"{case}: took {reaction:.2f} s to react to Ctrl-C"
+
+
+def test_k_above_half_the_samples_warns():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal(40), rng.standard_normal(40)
+    with pytest.warns(UserWarning, match=r"k: k = 21 is more than half the number of samples \(40\)") as record:
+        rc.mutual_info(x, y, k=21)
+    assert record[0].filename == __file__  # points at the caller
+    with pytest.warns(UserWarning, match="more than half"):
+        rc.entropy(x, k=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rc.mutual_info(x, y, k=20)
 
 
 def test_gil_is_released_during_computation():

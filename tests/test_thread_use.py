@@ -70,5 +70,8 @@ def test_set_num_threads_bounds_the_threads_of_linear_algebra():
     assert out.returncode == 0, out.stderr
     counts = json.loads(out.stdout)
     allowed = counts["baseline"] + 1  # one pool worker
-    for name in ("effective_rank", "fisher_ratio", "nc1", "after"):
-        assert counts[name] <= allowed, (name, counts)
+    # A decomposition runs on a thread of its own while the calling thread waits (Ctrl-C need not
+    # wait for it, docs/spec.md §0.7): one more thread, gone after the call.
+    for name in ("effective_rank", "fisher_ratio", "nc1"):
+        assert counts[name] <= allowed + 1, (name, counts)
+    assert counts["after"] <= allowed, counts

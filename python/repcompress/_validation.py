@@ -170,6 +170,27 @@ def shown(value: Any) -> str:
     return repr(value)
 
 
+def _human(nbytes: float) -> str:
+    """A size as the core writes it (rust/memory.rs): "512 bytes", "1.5 MB", "80.0 GB"."""
+    units = ["bytes", "kB", "MB", "GB", "TB", "PB"]
+    value, unit = float(nbytes), 0
+    while value >= 1000 and unit + 1 < len(units):
+        value, unit = value / 1000, unit + 1
+    return f"{int(nbytes)} bytes" if unit == 0 else f"{value:.1f} {units[unit]}"
+
+
+def check_memory(nbytes: int, arg: str, what: str, hint: str) -> None:
+    """Raises `MemoryError` naming `arg` when a buffer of `nbytes` that the caller's arguments size
+    cannot be had, judged as the core judges its own (docs/spec.md §0.5): larger than the memory
+    the system reports available (from 64 MiB on), since an overcommitted allocation would succeed
+    and the process be killed when it is used."""
+    available, check_from = _core.available_memory()
+    if nbytes >= check_from and available is not None and nbytes > available:
+        raise MemoryError(
+            f"{arg}: {what} would take {_human(nbytes)} of memory, more than the {_human(available)} available; {hint}"
+        )
+
+
 def check_bool(value: Any, name: str) -> bool:
     """A real boolean (Python's or numpy's): an option such as ``normalize="yes"`` or ``clip=1``
     is refused rather than read by its truthiness (docs/spec.md §0.4)."""

@@ -28,7 +28,18 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _core
-from ._validation import as_array, as_real, as_samples, check_base, check_choice, class_codes, make_rng, shown
+from ._validation import (
+    as_array,
+    as_real,
+    as_samples,
+    check_base,
+    check_choice,
+    check_memory,
+    class_codes,
+    largest_magnitude,
+    make_rng,
+    shown,
+)
 
 METHODS = ("all", "mc", "bounds")
 # The most Monte Carlo draws per sample: a count like the samples of one array (docs/spec.md §0.2).
@@ -143,7 +154,10 @@ def _per_dimension(value: Any, name: str, d: int, *, strictly_positive: bool) ->
 
 def _variances(
     means: np.ndarray, variances: Any, noise_variance: Any, dropout_alpha: Any
-) -> tuple[Literal["shared", "per_sample"], np.ndarray]:
+) -> tuple[Literal["shared", "per_sample", "dropout"], np.ndarray]:
+    """The kind of noise and its variances: an (N, d) array per sample, a (1, d) row of shared
+    noise, or for dropout the (1, d) row of α (the variances α·μ² are formed by the caller, after
+    any rescaling of the means)."""
     given = [
         name
         for name, v in (("variances", variances), ("noise_variance", noise_variance), ("dropout_alpha", dropout_alpha))
@@ -173,8 +187,22 @@ def _variances(
         return "per_sample", v
     if noise_variance is not None:
         return "shared", _per_dimension(noise_variance, "noise_variance", d, strictly_positive=False)[None, :].copy()
-    alpha = _per_dimension(dropout_alpha, "dropout_alpha", d, strictly_positive=True)
-    return "per_sample", alpha[None, :] * means.astype(np.float64) ** 2
+    return "dropout", _per_dimension(dropout_alpha, "dropout_alpha", d, strictly_positive=True)[None, :].copy()
+
+
+def _scale_exponent(means: np.ndarray, v: np.ndarray, dropout: bool) -> int:
+    """0 when the larger of max |μ| and max √v lies in the safe window of docs/spec.md §0.8, else
+    the e that brings it to about 1 (for dropout v = α·μ², so max √v = √(max α)·max |μ|; judged in
+    log₂ so that neither product overflows)."""
+    top = largest_magnitude(means)
+    if top == 0 and (dropout or not v.max() > 0):
+        return 0
+    logs = [math.log2(top) if top > 0 else -math.inf]
+    vmax = float(v.max())
+    if vmax > 0:
+        logs.append(0.5 * math.log2(vmax) + (logs[0] if dropout else 0.0))
+    log_top = max(logs)
+    return 0 if -400 <= log_top <= 400 else math.floor(log_top)
 
 
 def noise_rng(random_state: Any) -> np.random.Generator:
@@ -322,8 +350,20 @@ def gaussian_channel_mi(
             "the Monte Carlo estimate keeps n_draws · N · d numbers (docs/spec.md §0.5)"
         )
     rng = noise_rng(random_state)  # checked even when no draws are made (method="bounds")
-    noise, v = _variances(mu, variances, noise_variance, dropout_alpha)
+    kind, v = _variances(mu, variances, noise_variance, dropout_alpha)
     mu = np.ascontiguousarray(mu, dtype=np.float64)
+    shift = 0
+    if floor == "relative":
+        # I(X;Z) is invariant to scaling means and standard deviations together: data far from 1 in
+        # magnitude are divided by a power of two first (exact), so that neither s² nor the dropout
+        # variances α·μ² over- or underflow (§0.8).
+        shift = _scale_exponent(mu, v, kind == "dropout")
+        if shift:
+            mu = np.ldexp(mu, -shift)
+            v = v if kind == "dropout" else np.ldexp(v, -2 * shift)
+    noise: Literal["shared", "per_sample"] = "shared" if kind == "shared" else "per_sample"
+    if kind == "dropout":
+        v = v * mu**2
     if not np.isfinite(v).all():
         raise ValueError("variances: dropout_alpha · means² overflows float64")
     lowest = min_variance * floor_scale(mu, v, v.shape[0]) if floor == "relative" else min_variance
@@ -344,7 +384,15 @@ def gaussian_channel_mi(
         codes, values = class_codes(labels, n, of="means")
         if len(values) < 2:
             raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
-    draws = draw_noise(rng, n, d, n_draws) if method in ("all", "mc") else None
+    draws = None
+    if method in ("all", "mc"):
+        check_memory(
+            8 * n_draws * n * d,
+            "n_draws",
+            f"the {n_draws} × {n} × {d} Monte Carlo noise draws",
+            "use fewer draws (the standard error shrinks like 1/√(n_draws·N)), or method='bounds'",
+        )
+        draws = draw_noise(rng, n, d, n_draws)
     raw = _core.gaussian_channel_mi(mu, v, noise, draws, n_draws, method in ("all", "bounds"), codes)
 
     unit = math.log(base)
@@ -391,7 +439,7 @@ def gaussian_channel_mi(
         upper=total.upper,
         maxent_upper=total.maxent_upper,
         log_n=total.ceiling,
-        h_z_given_x=float(raw.h_z_given_x) / unit,
+        h_z_given_x=(float(raw.h_z_given_x) + d * shift * math.log(2)) / unit,
         n_floored=n_floored,
         n_draws=n_draws,
         given_labels=given,

@@ -31,6 +31,7 @@ import numpy as np
 from . import _core
 from ._resampling import Scheme, register_estimator
 from ._validation import (
+    _caller_stacklevel,
     as_samples,
     check_base,
     check_bool,
@@ -67,7 +68,17 @@ def _common(
 ) -> tuple[int, Neighbors, float, float, bool, bool]:
     """The options every k-NN estimator takes, checked before any pre-processing (docs/spec.md §0.4)."""
     method = check_choice(neighbors, "neighbors", NEIGHBOR_METHODS)
-    checked = check_k(k, n), method, check_jitter(jitter), check_base(base)
+    k = check_k(k, n)
+    if k > n / 2:
+        # docs/spec.md §1.1: the neighbourhood is then most of the sample, not a local one.
+        warnings.warn(
+            f"k: k = {k} is more than half the number of samples ({n}); the k-th neighbour distance is then "
+            "a global scale, not a local one, so the estimate is strongly biased, and the search costs about "
+            "N² log k operations. k from 2 to 10 is usual.",
+            UserWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+    checked = k, method, check_jitter(jitter), check_base(base)
     return (*checked, check_bool(normalize, "normalize"), check_bool(clip, "clip"))
 
 

@@ -96,7 +96,8 @@ __all__ = [
 _DATA_PARAMETERS = {"labels", "weights", "bias", "logits", "variances", "noise_variance", "dropout_alpha", "sample_ids"}
 
 # What a metric's function raises on data it cannot measure: the metric's row carries the error.
-_METRIC_FAILURES = (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError)
+# MemoryError: a buffer these data need cannot be allocated (docs/spec.md §0.5); the others go on.
+_METRIC_FAILURES = (ValueError, TypeError, ArithmeticError, MemoryError, np.linalg.LinAlgError)
 
 Note = Callable[[Activations, Mapping[str, Any]], str]
 

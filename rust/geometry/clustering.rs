@@ -1,10 +1,11 @@
 //! Clustering indices exactly as scikit-learn defines them (`sklearn.metrics`): Calinski–Harabasz,
 //! Davies–Bouldin and the silhouette coefficient (Euclidean).
 
-use super::{ClassStats, Classes};
+use super::{pair_budget, ClassStats, Classes};
 use crate::error::{CoreError, Result};
 use crate::linalg::{gather_rows, gemm_abt};
-use crate::parallel::Ctl;
+use crate::memory::{self, Need};
+use crate::parallel::{Ctl, FirstError};
 use crate::points::{Points, Real};
 
 /// scikit-learn's check: the number of clusters must lie in 2..=N−1.
@@ -37,7 +38,11 @@ pub fn calinski_harabasz(stats: &ClassStats) -> Result<f64> {
 /// of class c to its centroid. As scikit-learn: 0 when every s_c or every centroid distance is
 /// within 1e-8 of 0 (`np.allclose`), and a pair of coincident centroids contributes 0.
 /// Needs the statistics of a single batch (distances to the final centroids).
-pub fn davies_bouldin(stats: &ClassStats) -> Result<f64> {
+///
+/// Without a C × C table of centroid distances: each row's worst ratio is computed from its own
+/// distances (in parallel over rows, O(C) memory, a distance of a pair computed the same way from
+/// either side), and the rows' worst ratios are added in class order.
+pub fn davies_bouldin(stats: &ClassStats, ctl: &Ctl) -> Result<f64> {
     let present = stats.present();
     let (k, n) = (present.len(), stats.n_samples() as usize);
     check_number_of_labels(k, n)?;
@@ -51,37 +56,54 @@ pub fn davies_bouldin(stats: &ClassStats) -> Result<f64> {
         })?;
         intra.push(s / stats.count(c) as f64);
     }
-    let mut cdist = vec![0.0; k * k];
-    for a in 0..k {
-        for b in a + 1..k {
-            let v = stats
-                .mean(present[a])
-                .iter()
-                .zip(stats.mean(present[b]))
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f64>()
-                .sqrt();
-            cdist[a * k + b] = v;
-            cdist[b * k + a] = v;
-        }
-    }
+    // ‖μ_a − μ_b‖ of the pair taken as (min, max): the same bits from either side.
+    let dist = |a: usize, b: usize| -> f64 {
+        let (a, b) = (a.min(b), a.max(b));
+        stats
+            .mean(present[a])
+            .iter()
+            .zip(stats.mean(present[b]))
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum::<f64>()
+            .sqrt()
+    };
     const ATOL: f64 = 1e-8;
-    if intra.iter().all(|v| v.abs() <= ATOL) || cdist.iter().all(|v| v.abs() <= ATOL) {
+    if intra.iter().all(|v| v.abs() <= ATOL) {
         return Ok(0.0);
     }
-    let mut total = 0.0;
-    for a in 0..k {
-        let mut worst = f64::NEG_INFINITY;
+    // Is some centroid distance beyond ATOL? Rows a block at a time, stopping at the first found.
+    let mut far = memory::zeros::<u8>(k, || Need::new("labels", format!("{k} classes"), "use fewer classes"))?;
+    let rows_per_check = (pair_budget(k, stats.dim()) / k).max(1);
+    let mut any_far = false;
+    for first in (0..k).step_by(rows_per_check) {
+        let last = (first + rows_per_check).min(k);
+        ctl.fill_blocks(&mut far[first..last], 1, |i, out| {
+            let a = first + i;
+            out[0] = (a + 1..k).any(|b| dist(a, b).abs() > ATOL) as u8;
+        })?;
+        if far[first..last].iter().any(|&f| f != 0) {
+            any_far = true;
+            break;
+        }
+    }
+    if !any_far {
+        return Ok(0.0);
+    }
+    drop(far);
+    let mut worst = memory::zeros::<f64>(k, || Need::new("labels", format!("{k} classes"), "use fewer classes"))?;
+    ctl.fill_blocks(&mut worst, 1, |a, out| {
+        let mut w = f64::NEG_INFINITY;
         for b in 0..k {
             // scikit-learn sets zero centroid distances (the diagonal, coincident means) to +inf.
-            let dist = if cdist[a * k + b] == 0.0 {
-                f64::INFINITY
-            } else {
-                cdist[a * k + b]
-            };
-            worst = worst.max((intra[a] + intra[b]) / dist);
+            let d = if b == a { 0.0 } else { dist(a, b) };
+            let d = if d == 0.0 { f64::INFINITY } else { d };
+            w = w.max((intra[a] + intra[b]) / d);
         }
-        total += worst;
+        out[0] = w;
+    })?;
+    let mut total = 0.0;
+    for w in &worst {
+        total += w;
     }
     Ok(total / k as f64)
 }
@@ -111,7 +133,15 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
     check_number_of_labels(k, n)?;
     let order = &classes.order;
     // Class of each position of the sorted order, norms by position.
-    let class_at: Vec<usize> = (0..k).flat_map(|c| std::iter::repeat_n(c, classes.size(c))).collect();
+    let need_sums = || {
+        Need::new(
+            "labels",
+            format!("the per-class distance sums of {n} samples to {k} classes (N × C values)"),
+            "average over a random subset of the samples (silhouette(..., sample_size=...)) or use fewer classes",
+        )
+    };
+    let mut class_at = memory::with_capacity::<u32>(n, need_sums)?;
+    class_at.extend((0..k).flat_map(|c| std::iter::repeat_n(c as u32, classes.size(c))));
     // Distances are computed on the samples centred on their mean: the same distances, but the
     // Gram form then loses no accuracy to a large common offset (docs/spec.md §4.9).
     let mut centre = vec![0.0f64; d];
@@ -121,16 +151,16 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
         }
     }
     centre.iter_mut().for_each(|m| *m /= n as f64);
-    let norms: Vec<f64> = order
-        .iter()
-        .map(|&i| {
+    let norms: Vec<f64> = memory::collect(
+        order.iter().map(|&i| {
             let row = p.row(i as usize);
             row.iter()
                 .zip(&centre)
                 .map(|(&x, &m)| (x.to_f64() - m) * (x.to_f64() - m))
-                .sum()
-        })
-        .collect();
+                .sum::<f64>()
+        }),
+        need_sums,
+    )?;
     let nb = n.div_ceil(BLOCK);
     let span = |b: usize| (b * BLOCK, ((b + 1) * BLOCK).min(n));
     // (class, start, end) runs of a block, offsets relative to the block.
@@ -138,6 +168,7 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
         let (lo, hi) = span(b);
         let mut out: Vec<(usize, usize, usize)> = Vec::new();
         for (q, &c) in class_at[lo..hi].iter().enumerate() {
+            let c = c as usize;
             match out.last_mut() {
                 Some(last) if last.0 == c => last.2 = q + 1,
                 _ => out.push((c, q, q + 1)),
@@ -145,22 +176,29 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
         }
         out
     };
-    let mut sums = vec![0.0f64; n * k];
+    let mut sums = memory::zeros::<f64>(n.saturating_mul(k), need_sums)?;
     // Round-robin (circle method) over nb blocks, plus a dummy when nb is odd; round 0 also does
     // the diagonal tiles (I, I).
     let m = nb + (nb % 2);
     let pair_rounds = if nb > 1 { m - 1 } else { 0 };
-    let tile = |bi: usize, bj: usize, si: &mut [f64], sj: Option<&mut [f64]>| {
+    let need_tile = || {
+        Need::new(
+            "h",
+            format!("the rows of a distance tile ({BLOCK} samples × {d} dimensions)"),
+            "reduce the number of dimensions (columns) first",
+        )
+    };
+    let tile = |bi: usize, bj: usize, si: &mut [f64], sj: Option<&mut [f64]>| -> Result<()> {
         let (ilo, ihi) = span(bi);
         let (jlo, jhi) = span(bj);
         let (ri, rj) = (ihi - ilo, jhi - jlo);
-        let mut abuf = vec![0.0; ri * d];
+        let mut abuf = memory::zeros::<f64>(ri * d, need_tile)?;
         gather_rows(p, &order[ilo..ihi], Some(&centre), &mut abuf);
-        let mut g = vec![0.0; ri * rj];
+        let mut g = memory::zeros::<f64>(ri * rj, need_tile)?;
         if bi == bj {
             gemm_abt(&mut g, &abuf, &abuf, ri, rj, d, false);
         } else {
-            let mut bbuf = vec![0.0; rj * d];
+            let mut bbuf = memory::zeros::<f64>(rj * d, need_tile)?;
             gather_rows(p, &order[jlo..jhi], Some(&centre), &mut bbuf);
             gemm_abt(&mut g, &abuf, &bbuf, ri, rj, d, false);
         }
@@ -192,6 +230,7 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
                 }
             }
         }
+        Ok(())
     };
     for round in 0..=pair_rounds {
         // Disjoint mutable views of every block's sums.
@@ -215,14 +254,29 @@ pub fn silhouette_samples<T: Real>(p: Points<'_, T>, classes: &Classes, ctl: &Ct
                 jobs.push((lo, hi, sl, Some(sh)));
             }
         }
-        ctl.install(|| jobs.into_par_iter().for_each(|(bi, bj, si, sj)| tile(bi, bj, si, sj)));
-        ctl.check()?;
+        // The tiles of a round touch disjoint sums: they run in chunks, with the interrupt check
+        // between chunks, in any grouping.
+        let mut jobs: Vec<Option<TileJob<'_>>> = jobs.into_iter().map(Some).collect();
+        let failure = FirstError::default();
+        ctl.run_adaptive(jobs.len(), ctl.threads(), |range| {
+            let chunk = &mut jobs[range];
+            ctl.install(|| {
+                chunk.par_iter_mut().for_each(|job| {
+                    if let Some((bi, bj, si, sj)) = job.take() {
+                        if !failure.happened() {
+                            failure.record(tile(bi, bj, si, sj));
+                        }
+                    }
+                })
+            });
+            failure.take()
+        })?;
     }
     // Round 0 did the diagonal; rounds 1..m-1 cover every pair I < J exactly once.
-    let mut out = vec![0.0f64; n];
+    let mut out = memory::zeros::<f64>(n, need_sums)?;
     let sizes: Vec<f64> = (0..k).map(|c| classes.size(c) as f64).collect();
     for pos in 0..n {
-        let own = class_at[pos];
+        let own = class_at[pos] as usize;
         let i = order[pos] as usize;
         if sizes[own] <= 1.0 {
             out[i] = 0.0;

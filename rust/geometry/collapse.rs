@@ -1,9 +1,10 @@
 //! Class-distance normalised variance (Galanti et al. 2022) and neural collapse NC1–NC4
 //! (Papyan, Han & Donoho 2020), over the classes present.
 
-use super::{ClassStats, Classes};
+use super::{for_pair_values, pair_budget, sum_start, ClassStats, Classes, Pairs};
 use crate::error::{CoreError, Result};
 use crate::linalg::{gather_rows, gemm_abt, thin_svd_of_transpose, GATHER_ROWS};
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 
@@ -11,33 +12,56 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
+/// CDNV of the pair of present classes (a, b), a < b: (Var_a + Var_b)/(2‖μ_a − μ_b‖²).
+fn cdnv_pair(stats: &ClassStats, var: &[f64], present: &[usize], a: usize, b: usize) -> f64 {
+    (var[a] + var[b]) / (2.0 * sq_dist(stats.mean(present[a]), stats.mean(present[b])))
+}
+
 /// CDNV per pair of present classes, (Var_c + Var_c')/(2‖μ_c − μ_c'‖²), as a C × C row-major
 /// matrix with a zero diagonal. Coincident means give +inf (nan when both variances are 0 too).
-pub fn cdnv_matrix(stats: &ClassStats, ddof: u32) -> Result<Vec<f64>> {
+/// The one C × C table of the module: it is the result asked for.
+pub fn cdnv_matrix(stats: &ClassStats, ddof: u32, ctl: &Ctl) -> Result<Vec<f64>> {
     let k = stats.need_classes()?;
     let var = stats.variances(ddof)?;
     let present = stats.present();
-    let mut out = vec![0.0; k * k];
-    for a in 0..k {
-        for b in a + 1..k {
-            let v = (var[a] + var[b]) / (2.0 * sq_dist(stats.mean(present[a]), stats.mean(present[b])));
-            out[a * k + b] = v;
-            out[b * k + a] = v;
+    let mut out = memory::zeros::<f64>(k.saturating_mul(k), || {
+        Need::new(
+            "labels",
+            format!("the {k} × {k} matrix of CDNV pair values"),
+            "use fewer classes, or the mean CDNV (class_distance_normalized_variance), which needs no matrix",
+        )
+    })?;
+    // Row a in parallel; entry (a, b) is the value of the pair (min, max), the same bits both ways.
+    ctl.fill_blocks(&mut out, k, |start, row| {
+        let a = start / k;
+        for (b, v) in row.iter_mut().enumerate() {
+            if b != a {
+                *v = cdnv_pair(stats, &var, &present, a.min(b), a.max(b));
+            }
         }
-    }
+    })?;
     Ok(out)
 }
 
-/// Mean of the CDNV over unordered pairs of present classes.
-pub fn cdnv(stats: &ClassStats, ddof: u32) -> Result<f64> {
+/// Mean of the CDNV over unordered pairs of present classes, summed in pair order (a < b, row by
+/// row) in blocks of rows: O(C·d) memory, no C × C table.
+pub fn cdnv(stats: &ClassStats, ddof: u32, ctl: &Ctl) -> Result<f64> {
     let k = stats.need_classes()?;
-    let m = cdnv_matrix(stats, ddof)?;
+    let var = stats.variances(ddof)?;
+    let present = stats.present();
     let mut sum = 0.0;
-    for a in 0..k {
-        for b in a + 1..k {
-            sum += m[a * k + b];
-        }
-    }
+    for_pair_values(
+        k,
+        Pairs::Upper,
+        pair_budget(k, stats.dim()),
+        ctl,
+        |a, b| cdnv_pair(stats, &var, &present, a, b),
+        |values| {
+            for v in values {
+                sum += v;
+            }
+        },
+    )?;
     Ok(sum / (k * (k - 1) / 2) as f64)
 }
 
@@ -48,8 +72,8 @@ pub fn cdnv(stats: &ClassStats, ddof: u32) -> Result<f64> {
 pub fn between_directions(stats: &ClassStats, ctl: &Ctl) -> Result<(Vec<f64>, Vec<f64>)> {
     let k = stats.need_classes()?;
     let d = stats.dim();
-    let m = stats.centred_means(); // k × d row-major = Mᵀ column-major
-    let (s, u) = thin_svd_of_transpose(&m, k, d, ctl)?; // U: d × r_all row-major
+    let m = stats.centred_means()?; // k × d row-major = Mᵀ column-major
+    let (s, u) = thin_svd_of_transpose(m, k, d, ctl)?; // U: d × r_all row-major
     let r_all = s.len();
     let mut idx: Vec<usize> = (0..r_all).collect();
     idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
@@ -63,7 +87,13 @@ pub fn between_directions(stats: &ClassStats, ctl: &Ctl) -> Result<(Vec<f64>, Ve
     let tol = d.max(k) as f64 * f64::EPSILON * s_max;
     let keep: Vec<usize> = idx.into_iter().take(k - 1).filter(|&j| s[j] > tol).collect();
     let r = keep.len();
-    let mut dirs = vec![0.0; d * r];
+    let mut dirs = memory::zeros::<f64>(d * r, || {
+        Need::new(
+            "h",
+            format!("the {d} × {r} between-class directions"),
+            "use fewer classes or fewer dimensions",
+        )
+    })?;
     for i in 0..d {
         for (q, &j) in keep.iter().enumerate() {
             dirs[i * r + q] = u[i * r_all + j];
@@ -106,19 +136,24 @@ pub fn nc1_from_points<T: Real>(p: Points<'_, T>, classes: &Classes, stats: &Cla
     let (s2, u) = between_directions(stats, ctl)?;
     let (d, r, k) = (p.d(), s2.len(), classes.n_classes());
     // u as r × d row-major, for out(rows × r) = block(rows × d) · uᵀ.
-    let mut ut = vec![0.0; r * d];
+    let need = |what: &str| {
+        let what = format!("{what} (C = {k} classes, d = {d}, {r} directions)");
+        move || Need::new("h", what, "use fewer classes or fewer dimensions")
+    };
+    let mut ut = memory::zeros::<f64>(r * d, need("the between-class directions"))?;
     for i in 0..d {
         for q in 0..r {
             ut[q * d + i] = u[i * r + q];
         }
     }
-    let mut per_class = vec![0.0f64; k * r];
+    drop(u);
+    let mut per_class = memory::zeros::<f64>(k * r, need("the per-class projections"))?;
     let bounds: Vec<usize> = (0..=k).map(|c| c * r).collect();
-    ctl.fill_segments(&mut per_class, &bounds, |c, _, acc| {
+    ctl.try_fill_segments(&mut per_class, &bounds, |c, _, acc| {
         let rows = classes.rows(c);
         let mean = stats.mean(classes.ids[c] as usize);
-        let mut buf = vec![0.0; GATHER_ROWS * d];
-        let mut proj = vec![0.0; GATHER_ROWS * r];
+        let mut buf = memory::zeros::<f64>(GATHER_ROWS * d, need("a block of centred rows"))?;
+        let mut proj = memory::zeros::<f64>(GATHER_ROWS * r, need("a block of projections"))?;
         for chunk in rows.chunks(GATHER_ROWS) {
             gather_rows(p, chunk, Some(mean), &mut buf);
             gemm_abt(&mut proj, &buf, &ut, chunk.len(), r, d, false);
@@ -128,6 +163,7 @@ pub fn nc1_from_points<T: Real>(p: Points<'_, T>, classes: &Classes, stats: &Cla
                 }
             }
         }
+        Ok(())
     })?;
     let n = p.n() as f64;
     let mut total = 0.0;
@@ -142,31 +178,65 @@ pub fn nc1_from_points<T: Real>(p: Points<'_, T>, classes: &Classes, stats: &Cla
 /// equinorm = std_c ‖m_c‖ / mean_c ‖m_c‖; equiangularity = std over c ≠ c' of cos(m_c, m_c');
 /// max-angle = mean over c ≠ c' of |cos + 1/(C − 1)|. Standard deviations are population ones
 /// (ddof = 0). A class mean equal to μ_G makes the angles nan.
-pub fn nc2(stats: &ClassStats) -> Result<(f64, f64, f64)> {
+///
+/// The cosines are visited in pair order (c, then c' ≠ c) in blocks of rows, O(C·d) memory: once
+/// for their sum and the max-angle sum, and again for the squared deviations from their mean
+/// (recomputed, unless all C(C − 1) of them fit in that memory and were kept). Every sum adds the
+/// same terms in the same order as sums over a table of the cosines.
+pub fn nc2(stats: &ClassStats, ctl: &Ctl) -> Result<(f64, f64, f64)> {
     let k = stats.need_classes()?;
     let d = stats.dim();
-    let m = stats.centred_means();
+    let m = stats.centred_means()?;
     let norms: Vec<f64> = m
         .chunks(d)
         .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
         .collect();
     let (mean_n, std_n) = mean_std(norms.iter().copied());
-    let mut cos = Vec::with_capacity(k * (k - 1));
-    for a in 0..k {
-        for b in 0..k {
-            if a != b {
-                let dot: f64 = m[a * d..(a + 1) * d]
-                    .iter()
-                    .zip(&m[b * d..(b + 1) * d])
-                    .map(|(x, y)| x * y)
-                    .sum();
-                cos.push(dot / (norms[a] * norms[b]));
+    let cos = |a: usize, b: usize| -> f64 {
+        let dot: f64 = m[a * d..(a + 1) * d]
+            .iter()
+            .zip(&m[b * d..(b + 1) * d])
+            .map(|(x, y)| x * y)
+            .sum();
+        dot / (norms[a] * norms[b])
+    };
+    let count = k * (k - 1);
+    let budget = pair_budget(k, d);
+    let mut kept = if count <= budget {
+        Some(memory::with_capacity::<f64>(count, || {
+            Need::new("labels", format!("the cosines of {k} class means"), "use fewer classes")
+        })?)
+    } else {
+        None
+    };
+    let shift = 1.0 / (k as f64 - 1.0);
+    let (mut sum, mut sum_abs) = (sum_start(), sum_start());
+    for_pair_values(k, Pairs::Ordered, budget, ctl, cos, |values| {
+        for &c in values {
+            sum += c;
+            sum_abs += (c + shift).abs();
+        }
+        if let Some(kept) = kept.as_mut() {
+            kept.extend_from_slice(values);
+        }
+    })?;
+    let n = count as f64;
+    let mean = sum / n;
+    let mut sq = sum_start();
+    match &kept {
+        Some(values) => {
+            for &c in values {
+                sq += (c - mean) * (c - mean);
             }
         }
+        None => for_pair_values(k, Pairs::Ordered, budget, ctl, cos, |values| {
+            for &c in values {
+                sq += (c - mean) * (c - mean);
+            }
+        })?,
     }
-    let (_, std_cos) = mean_std(cos.iter().copied());
-    let shift = 1.0 / (k as f64 - 1.0);
-    let max_angle = cos.iter().map(|c| (c + shift).abs()).sum::<f64>() / cos.len() as f64;
+    let std_cos = (sq / n).sqrt();
+    let max_angle = sum_abs / count as f64;
     Ok((std_n / mean_n, std_cos, max_angle))
 }
 
@@ -191,7 +261,7 @@ pub fn nc3(stats: &ClassStats, weights: &[f64]) -> Result<f64> {
             ),
         ));
     }
-    let m = stats.centred_means();
+    let m = stats.centred_means()?;
     let nw = weights.iter().map(|v| v * v).sum::<f64>().sqrt();
     let nm = m.iter().map(|v| v * v).sum::<f64>().sqrt();
     if nw == 0.0 {
@@ -210,7 +280,7 @@ pub fn nearest_class_mean<T: Real>(p: Points<'_, T>, stats: &ClassStats, ctl: &C
         ));
     }
     let present = stats.present();
-    let mut out = vec![0u32; p.n()];
+    let mut out = memory::zeros::<u32>(p.n(), || Need::new("h", "the nearest class means", "use fewer samples"))?;
     ctl.fill_blocks(&mut out, 256, |start, sl| {
         for (j, o) in sl.iter_mut().enumerate() {
             let row = p.row(start + j);

@@ -6,8 +6,21 @@ use crate::factorize::factorize_rows;
 use crate::knn::metric::{Euclidean, Metric};
 use crate::knn::{self, Method};
 use crate::linalg::{gather_rows, gemm_abt, scatter_matrix, sym_eigen, symmetrize, GATHER_ROWS};
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
+use std::sync::Arc;
+
+/// The out-of-memory context of a copy of the data `h` (n × d values).
+fn need_copy(what: &'static str, n: usize, d: usize) -> impl FnOnce() -> Need {
+    move || {
+        Need::new(
+            "h",
+            format!("{what} ({n} × {d} values)"),
+            "use fewer samples or fewer dimensions",
+        )
+    }
+}
 
 /// The distinct rows of `p` (first occurrence kept, in order), or None when all rows are distinct.
 /// -0.0 and 0.0 are the same coordinate. Rows are matched exactly by the pattern factorisation
@@ -25,7 +38,7 @@ pub fn distinct_rows<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Option<Vec<
     }
     // Ids are numbered in order of first appearance: a row is a first occurrence when its id is new.
     let mut next = 0u32;
-    let mut out = Vec::with_capacity(m * p.d());
+    let mut out = memory::with_capacity(m * p.d(), need_copy("a copy of the distinct rows", m, p.d()))?;
     for (i, &id) in ids.iter().enumerate() {
         if id == next {
             out.extend_from_slice(p.row(i));
@@ -122,26 +135,35 @@ pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Res
     }
     mean.iter_mut().for_each(|m| *m /= n as f64);
     let order: Vec<u32> = (0..n as u32).collect();
-    let cov = scatter_matrix(p, &order, &|_| Some(&mean[..]), ctl)?;
-    let (vals, vecs) = sym_eigen(&cov, d, true, ctl)?;
+    let cov = scatter_matrix(
+        "h",
+        "the covariance matrix TwoNN rotates the points by",
+        p,
+        &order,
+        &|_| Some(&mean[..]),
+        ctl,
+    )?;
+    let (vals, vecs) = sym_eigen("h", Arc::new(cov), d, true, ctl)?;
     // Vᵀ as d × d row-major, rows by decreasing eigenvalue.
     let mut idx: Vec<usize> = (0..d).collect();
     idx.sort_by(|&a, &b| vals[b].total_cmp(&vals[a]));
-    let mut vt = vec![0.0; d * d];
+    let mut vt = memory::zeros::<f64>(d * d, need_copy("the principal axes", d, d))?;
     for (r, &j) in idx.iter().enumerate() {
         for i in 0..d {
             vt[r * d + i] = vecs[i * d + j];
         }
     }
-    let mut out = vec![0.0; n * d];
+    drop(vecs);
+    let mut out = memory::zeros::<f64>(n * d, need_copy("the points in principal coordinates", n, d))?;
     const ROWS: usize = GATHER_ROWS;
-    ctl.fill_blocks(&mut out, ROWS * d, |start, sl| {
+    ctl.try_fill_blocks(&mut out, ROWS * d, |start, sl| {
         let first = start / d;
         let rows = sl.len() / d;
         let idx: Vec<u32> = (first as u32..(first + rows) as u32).collect();
-        let mut buf = vec![0.0; rows * d];
+        let mut buf = memory::zeros::<f64>(rows * d, need_copy("a block of centred rows", rows, d))?;
         gather_rows(p, &idx, Some(&mean), &mut buf);
         gemm_abt(sl, &buf, &vt, rows, d, d, false);
+        Ok(())
     })?;
     let mut extent = vec![0.0f64; d];
     let mut max_norm = 0.0f64;
@@ -159,7 +181,7 @@ pub(crate) fn principal_coordinates<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Res
         return Ok((out, d));
     }
     let r = keep.len();
-    let mut compact = vec![0.0; n * r];
+    let mut compact = memory::zeros::<f64>(n * r, need_copy("the points in principal coordinates", n, r))?;
     for (dst, src) in compact.chunks_mut(r).zip(out.chunks(d)) {
         for (o, &j) in dst.iter_mut().zip(&keep) {
             *o = src[j];
@@ -173,12 +195,12 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
     let (n, d) = (p.n(), p.d());
     let g = if d <= n {
         let order: Vec<u32> = (0..n as u32).collect();
-        scatter_matrix(p, &order, &|_| None, ctl)?
+        scatter_matrix("h", "the Gram matrix HᵀH", p, &order, &|_| None, ctl)?
     } else {
         // N × N Gram, summed over blocks of columns gathered in f64.
         const COLS: usize = 256;
-        let mut g = vec![0.0; n * n];
-        let mut buf = vec![0.0; n * COLS];
+        let mut g = memory::zeros::<f64>(n * n, need_copy("the N × N Gram matrix", n, n))?;
+        let mut buf = memory::zeros::<f64>(n * COLS, need_copy("a block of columns", n, COLS))?;
         let mut j0 = 0;
         while j0 < d {
             let w = COLS.min(d - j0);
@@ -195,7 +217,7 @@ pub fn singular_values<T: Real>(p: Points<'_, T>, ctl: &Ctl) -> Result<Vec<f64>>
         g
     };
     let m = n.min(d);
-    let (vals, _) = sym_eigen(&g, m, false, ctl)?;
+    let (vals, _) = sym_eigen("h", Arc::new(g), m, false, ctl)?;
     Ok(vals.into_iter().rev().map(|v| v.max(0.0).sqrt()).collect())
 }
 

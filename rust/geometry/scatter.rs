@@ -11,8 +11,10 @@
 use super::{need_two_classes, Classes};
 use crate::error::{CoreError, Result};
 use crate::linalg::{gemm_atb, scatter_matrix, sym_eigen, symmetrize};
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct ClassStats {
@@ -23,20 +25,48 @@ pub struct ClassStats {
     m2: Vec<f64>,
     /// Σ_{i∈c} ‖h_i − μ_c‖ per class (Davies–Bouldin); only for statistics of a single batch.
     dist_sums: Option<Vec<f64>>,
-    within: Option<Vec<f64>>,
+    /// Shared (copy on write) with copies of these statistics and with a decomposition that an
+    /// interrupt left running (`Ctl::run_detached`).
+    within: Option<Arc<Vec<f64>>>,
+}
+
+/// What holding the class means and S_W takes, for out-of-memory errors.
+fn need_means(k: usize, d: usize) -> impl FnOnce() -> Need {
+    move || {
+        Need::new(
+            "labels",
+            format!("the means of {k} classes in {d} dimensions"),
+            "use fewer classes or fewer dimensions",
+        )
+    }
+}
+
+fn need_within(d: usize) -> impl FnOnce() -> Need {
+    move || {
+        Need::new(
+            "h",
+            format!("the {d} × {d} within-class scatter matrix S_W"),
+            "reduce the number of dimensions (columns) first, e.g. by PCA or a random projection, or keep no \
+             second moments (second_moments=False)",
+        )
+    }
 }
 
 impl ClassStats {
     /// Empty statistics for `d`-dimensional data; `second_moments` keeps S_W (d × d).
-    pub fn new(d: usize, second_moments: bool) -> Self {
-        ClassStats {
+    pub fn new(d: usize, second_moments: bool) -> Result<Self> {
+        Ok(ClassStats {
             d,
             counts: Vec::new(),
             means: Vec::new(),
             m2: Vec::new(),
             dist_sums: None,
-            within: if second_moments { Some(vec![0.0; d * d]) } else { None },
-        }
+            within: if second_moments {
+                Some(Arc::new(memory::zeros(d.saturating_mul(d), need_within(d))?))
+            } else {
+                None
+            },
+        })
     }
 
     /// Statistics of one batch with class codes `codes` (< `n_classes`).
@@ -61,7 +91,7 @@ impl ClassStats {
         let d = p.d();
         let k = classes.n_classes();
         // Pass 1: class means (parallel over classes; each class sums its own rows in order).
-        let mut means_c = vec![0.0f64; k * d];
+        let mut means_c = memory::zeros::<f64>(k.saturating_mul(d), need_means(k, d))?;
         let bounds: Vec<usize> = (0..=k).map(|c| c * d).collect();
         ctl.fill_segments(&mut means_c, &bounds, |c, _, mean| {
             let rows = classes.rows(c);
@@ -75,7 +105,7 @@ impl ClassStats {
         })?;
         // Pass 2: centred sums. Per class: residual sum (d), M2, Σ‖h − μ‖.
         let width = d + 2;
-        let mut second = vec![0.0f64; k * width];
+        let mut second = memory::zeros::<f64>(k.saturating_mul(width), need_means(k, d))?;
         let bounds: Vec<usize> = (0..=k).map(|c| c * width).collect();
         ctl.fill_segments(&mut second, &bounds, |c, _, out| {
             let mean = &means_c[c * d..(c + 1) * d];
@@ -95,8 +125,8 @@ impl ClassStats {
             rest[1] = dist;
         })?;
         ctl.check()?;
-        let mut stats = ClassStats::new(d, false);
-        stats.grow(n_classes);
+        let mut stats = ClassStats::new(d, false)?;
+        stats.grow(n_classes)?;
         let mut dist_sums = vec![0.0; n_classes];
         for c in 0..k {
             let id = classes.ids[c] as usize;
@@ -122,14 +152,23 @@ impl ClassStats {
                 let id = classes.ids[pos_class[pos] as usize] as usize;
                 Some(&stats.means[id * d..(id + 1) * d])
             };
-            let w = scatter_matrix(p, &classes.order, &mean_of, ctl)?;
-            stats.within = Some(w);
+            let w = scatter_matrix(
+                "h",
+                "the within-class scatter matrix S_W",
+                p,
+                &classes.order,
+                &mean_of,
+                ctl,
+            )?;
+            stats.within = Some(Arc::new(w));
         }
         Ok(stats)
     }
 
-    fn grow(&mut self, n_classes: usize) {
+    fn grow(&mut self, n_classes: usize) -> Result<()> {
         if n_classes > self.counts.len() {
+            let extra = (n_classes - self.counts.len()).saturating_mul(self.d);
+            memory::reserve(&mut self.means, extra, need_means(n_classes, self.d))?;
             self.counts.resize(n_classes, 0);
             self.means.resize(n_classes * self.d, 0.0);
             self.m2.resize(n_classes, 0.0);
@@ -137,6 +176,7 @@ impl ClassStats {
                 ds.resize(n_classes, 0.0);
             }
         }
+        Ok(())
     }
 
     /// Adds a batch (codes < `n_classes`).
@@ -178,7 +218,7 @@ impl ClassStats {
             .map(|&m| m as usize + 1)
             .max()
             .unwrap_or(0);
-        self.grow(needed);
+        self.grow(needed)?;
         let was_empty = self.n_samples() == 0;
         // Rows √(n_a n_b / n) δ_c of the between-batch correction to S_W.
         let mut corr: Vec<f64> = Vec::new();
@@ -218,7 +258,8 @@ impl ClassStats {
             None
         };
         if let (Some(wa), Some(wb)) = (self.within.as_mut(), other.within.as_ref()) {
-            for (a, b) in wa.iter_mut().zip(wb) {
+            let wa = Arc::make_mut(wa);
+            for (a, b) in wa.iter_mut().zip(wb.iter()) {
                 *a += b;
             }
             let rows = corr.len() / d;
@@ -255,7 +296,7 @@ impl ClassStats {
         self.dist_sums.as_ref().map(|ds| ds[c])
     }
     pub fn within(&self) -> Option<&[f64]> {
-        self.within.as_deref()
+        self.within.as_deref().map(|w| &w[..])
     }
     pub fn has_second_moments(&self) -> bool {
         self.within.is_some()
@@ -295,7 +336,7 @@ impl ClassStats {
     }
 
     /// Rows μ_c − μ_G (C × d) over present classes, μ_G the unweighted mean of the class means.
-    pub fn centred_means(&self) -> Vec<f64> {
+    pub fn centred_means(&self) -> Result<Vec<f64>> {
         let present = self.present();
         let k = present.len() as f64;
         let mut mu_g = vec![0.0; self.d];
@@ -304,11 +345,11 @@ impl ClassStats {
                 *m += x / k;
             }
         }
-        let mut out = Vec::with_capacity(present.len() * self.d);
+        let mut out = memory::with_capacity(present.len() * self.d, need_means(present.len(), self.d))?;
         for &c in &present {
             out.extend(self.mean(c).iter().zip(&mu_g).map(|(x, g)| x - g));
         }
-        out
+        Ok(out)
     }
 
     /// tr(S_W) = Σ_c M2_c.
@@ -334,10 +375,11 @@ impl ClassStats {
     }
 
     /// S_B = Σ_c n_c (μ_c − μ)(μ_c − μ)ᵀ (d × d).
-    pub fn between(&self) -> Vec<f64> {
+    pub fn between(&self) -> Result<Vec<f64>> {
         let mu = self.grand_mean();
-        let mut rows = Vec::new();
-        for c in self.present() {
+        let present = self.present();
+        let mut rows = memory::with_capacity(present.len() * self.d, need_means(present.len(), self.d))?;
+        for c in present {
             let s = (self.counts[c] as f64).sqrt();
             rows.extend(self.mean(c).iter().zip(&mu).map(|(a, b)| s * (a - b)));
         }
@@ -345,20 +387,26 @@ impl ClassStats {
     }
 
     /// Σ_B = (1/C) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ (Papyan et al.; unweighted).
-    pub fn between_unweighted(&self) -> Vec<f64> {
-        let rows = self.centred_means();
-        let mut m = self.outer_sum(&rows);
+    pub fn between_unweighted(&self) -> Result<Vec<f64>> {
+        let rows = self.centred_means()?;
+        let mut m = self.outer_sum(&rows)?;
         let k = self.present().len() as f64;
         m.iter_mut().for_each(|v| *v /= k);
-        m
+        Ok(m)
     }
 
-    fn outer_sum(&self, rows: &[f64]) -> Vec<f64> {
+    fn outer_sum(&self, rows: &[f64]) -> Result<Vec<f64>> {
         let d = self.d;
-        let mut m = vec![0.0; d * d];
+        let mut m = memory::zeros(d.saturating_mul(d), || {
+            Need::new(
+                "h",
+                format!("a {d} × {d} between-class scatter matrix"),
+                "reduce the number of dimensions (columns) first, e.g. by PCA or a random projection",
+            )
+        })?;
         gemm_atb(&mut m, rows, rows, d, d, rows.len() / d, false);
         symmetrize(&mut m, d);
-        m
+        Ok(m)
     }
 
     pub fn need_classes(&self) -> Result<usize> {
@@ -378,7 +426,8 @@ impl ClassStats {
         self.need_classes()?;
         let d = self.d;
         let w = self
-            .within()
+            .within
+            .clone()
             .ok_or_else(|| CoreError::invalid("second_moments", "the Fisher ratio needs second_moments=True"))?;
         if !(ridge >= 0.0 && ridge.is_finite()) {
             return Err(CoreError::invalid(
@@ -387,7 +436,7 @@ impl ClassStats {
             ));
         }
         let n = self.n_samples() as f64;
-        let (vals, vecs) = sym_eigen(w, d, true, ctl)?;
+        let (vals, vecs) = sym_eigen("h", w, d, true, ctl)?;
         let top = vals.iter().cloned().fold(0.0f64, f64::max);
         let shift = ridge * n;
         if shift == 0.0 && (top <= 0.0 || vals[0] <= top * d as f64 * f64::EPSILON) {
@@ -402,7 +451,7 @@ impl ClassStats {
         // class order, then j order, as one sequential sum.
         let mu = self.grand_mean();
         let present = self.present();
-        let mut terms = vec![0.0f64; present.len() * d];
+        let mut terms = memory::zeros::<f64>(present.len() * d, need_means(present.len(), d))?;
         let bounds: Vec<usize> = (0..=present.len()).map(|q| q * d).collect();
         ctl.fill_segments(&mut terms, &bounds, |q, _, out| {
             let c = present[q];
@@ -426,7 +475,9 @@ impl ClassStats {
         self.means.iter_mut().for_each(|v| times(v, e));
         self.dist_sums.iter_mut().flatten().for_each(|v| times(v, e));
         self.m2.iter_mut().for_each(|v| times(v, 2 * e));
-        self.within.iter_mut().flatten().for_each(|v| times(v, 2 * e));
+        if let Some(w) = self.within.as_mut() {
+            Arc::make_mut(w).iter_mut().for_each(|v| times(v, 2 * e));
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Pure-core tests against naive formulas on small data.
 
-use super::clustering::{calinski_harabasz, silhouette_samples};
-use super::collapse::{cdnv, nc1, nc1_from_points};
+use super::clustering::{calinski_harabasz, davies_bouldin, silhouette_samples};
+use super::collapse::{cdnv, cdnv_matrix, nc1, nc1_from_points, nc2};
 use super::intrinsic::{effective_rank, twonn};
 use super::*;
 use crate::parallel::Ctl;
@@ -61,7 +61,7 @@ fn stats_match_naive_means_and_variances() {
             sum += (va + vb) / (2.0 * dist);
         }
     }
-    close(cdnv(&st, 0).unwrap(), sum / 6.0, 1e-12);
+    close(cdnv(&st, 0, &ctl).unwrap(), sum / 6.0, 1e-12);
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn streaming_equals_one_shot_and_nc1_paths_agree() {
     let (x, codes) = data(n, d, k, 2);
     let p = Points::new("h", &x, n, d).unwrap();
     let whole = ClassStats::from_points(p, &codes, k, true, &ctl).unwrap();
-    let mut acc = ClassStats::new(d, true);
+    let mut acc = ClassStats::new(d, true).unwrap();
     for (lo, hi) in [(0, 7), (7, 150), (150, 151), (151, 400)] {
         let part = Points::new("h", &x[lo * d..hi * d], hi - lo, d).unwrap();
         acc.update(part, &codes[lo..hi], k, &ctl).unwrap();
@@ -169,7 +169,7 @@ fn fewer_than_two_classes_is_an_error() {
     let x = [0.0, 1.0, 2.0];
     let st = ClassStats::from_points(Points::new("h", &x, 3, 1).unwrap(), &[0, 0, 0], 1, false, &ctl).unwrap();
     assert!(matches!(
-        cdnv(&st, 0),
+        cdnv(&st, 0, &ctl),
         Err(CoreError::InvalidArgument { arg: "labels", .. })
     ));
 }
@@ -239,6 +239,131 @@ fn twonn_timings() {
             nn[0],
             t5 - t4,
             full.dimension
+        );
+    }
+}
+
+/// The pass over pairs hands over every pair once, in row-major order, whatever the block size.
+#[test]
+fn pair_values_come_in_pair_order_in_blocks() {
+    use crate::geometry::{for_pair_values, Pairs};
+    let ctl = Ctl::uninterruptible().unwrap();
+    let k = 37;
+    for pairs in [Pairs::Upper, Pairs::Ordered] {
+        let want: Vec<f64> = (0..k)
+            .flat_map(|a| {
+                (0..k)
+                    .filter(move |&b| if pairs == Pairs::Upper { b > a } else { b != a })
+                    .map(move |b| (a * 1000 + b) as f64)
+            })
+            .collect();
+        for budget in [1, 36, 37, 100, 10_000] {
+            let mut got = Vec::new();
+            for_pair_values(
+                k,
+                pairs,
+                budget,
+                &ctl,
+                |a, b| (a * 1000 + b) as f64,
+                |v| got.extend_from_slice(v),
+            )
+            .unwrap();
+            assert_eq!(got, want, "{pairs:?} budget {budget}");
+        }
+    }
+}
+
+/// CDNV, NC2 and Davies–Bouldin computed without a C × C table give the bits the table-based
+/// versions gave (the same terms, added in the same order), also with C(C − 1) > 2²⁰ cosines,
+/// where NC2 computes them twice.
+#[test]
+fn pair_sums_equal_the_table_versions_bit_for_bit() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    for &(n, d, k) in &[(400usize, 5usize, 7usize), (2400, 2, 1100)] {
+        let (x, mut codes) = data(n, d, k, 11);
+        // Every class present (the generator may miss some of 1100).
+        for (i, c) in codes.iter_mut().enumerate().take(k) {
+            *c = i as u32;
+        }
+        let st = ClassStats::from_points(Points::new("h", &x, n, d).unwrap(), &codes, k, false, &ctl).unwrap();
+        let present = st.present();
+        let k = present.len();
+        // CDNV: the C × C table, then its upper triangle summed row by row.
+        let table = cdnv_matrix(&st, 0, &ctl).unwrap();
+        let mut sum = 0.0;
+        for a in 0..k {
+            for b in a + 1..k {
+                sum += table[a * k + b];
+            }
+        }
+        assert_eq!(
+            cdnv(&st, 0, &ctl).unwrap().to_bits(),
+            (sum / (k * (k - 1) / 2) as f64).to_bits()
+        );
+        // NC2 from a table of the cosines.
+        let m = st.centred_means().unwrap();
+        let norms: Vec<f64> = m
+            .chunks(d)
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+            .collect();
+        let mut cos = Vec::new();
+        for a in 0..k {
+            for b in 0..k {
+                if a != b {
+                    let dot: f64 = m[a * d..(a + 1) * d]
+                        .iter()
+                        .zip(&m[b * d..(b + 1) * d])
+                        .map(|(x, y)| x * y)
+                        .sum();
+                    cos.push(dot / (norms[a] * norms[b]));
+                }
+            }
+        }
+        let len = cos.len() as f64;
+        let mean = cos.iter().sum::<f64>() / len;
+        let std = (cos.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / len).sqrt();
+        let shift = 1.0 / (k as f64 - 1.0);
+        let max_angle = cos.iter().map(|c| (c + shift).abs()).sum::<f64>() / len;
+        let (_, equiangular, got_max_angle) = nc2(&st, &ctl).unwrap();
+        assert_eq!(
+            (equiangular.to_bits(), got_max_angle.to_bits()),
+            (std.to_bits(), max_angle.to_bits())
+        );
+        // Davies–Bouldin from the table of centroid distances.
+        let intra: Vec<f64> = present
+            .iter()
+            .map(|&c| st.dist_sum(c).unwrap() / st.count(c) as f64)
+            .collect();
+        let mut cdist = vec![0.0; k * k];
+        for a in 0..k {
+            for b in a + 1..k {
+                let v = st
+                    .mean(present[a])
+                    .iter()
+                    .zip(st.mean(present[b]))
+                    .map(|(x, y)| (x - y) * (x - y))
+                    .sum::<f64>()
+                    .sqrt();
+                cdist[a * k + b] = v;
+                cdist[b * k + a] = v;
+            }
+        }
+        let mut total = 0.0;
+        for a in 0..k {
+            let mut worst = f64::NEG_INFINITY;
+            for b in 0..k {
+                let dist = if cdist[a * k + b] == 0.0 {
+                    f64::INFINITY
+                } else {
+                    cdist[a * k + b]
+                };
+                worst = worst.max((intra[a] + intra[b]) / dist);
+            }
+            total += worst;
+        }
+        assert_eq!(
+            davies_bouldin(&st, &ctl).unwrap().to_bits(),
+            (total / k as f64).to_bits()
         );
     }
 }

@@ -10,7 +10,8 @@ use crate::error::{CoreError, Result};
 use crate::knn::metric::{Chebyshev, Euclidean, Metric};
 use crate::knn::plane::StripPlane;
 use crate::knn::sorted1d::Sorted1D;
-use crate::knn::{build_index, check_k, Method};
+use crate::knn::{build_index, check_k, need_distances, queries_per_block, Method};
+use crate::memory;
 use crate::parallel::Ctl;
 use crate::points::{concat_columns, Points, Real};
 use crate::special::{digamma, ln_gamma_half_integer, mean_digamma_counts};
@@ -101,12 +102,12 @@ pub fn mutual_info_ksg<T: Real>(
             // One-dimensional x and y: the joint space is the plane, and the x-sorted order built
             // for the joint search is also the x marginal's index. Points are identified by their
             // x-sorted position throughout; the counts' order does not matter to their mean.
-            let plane = StripPlane::new(x.data(), y.data(), k, ctl);
+            let plane = StripPlane::new(x.data(), y.data(), k, ctl)?;
             let eps = plane.kth_distances_by_x_position(k, ctl)?;
             let y_by_pos = plane.y_by_x_position(ctl)?;
             let nx = plane.into_x_index().count_within_by_position(&eps, true, ctl)?;
             let ny =
-                Sorted1D::new(Points::trusted(&y_by_pos, n, 1), ctl).count_within_in_sorted_order(&eps, true, ctl)?;
+                Sorted1D::new(Points::trusted(&y_by_pos, n, 1), ctl)?.count_within_in_sorted_order(&eps, true, ctl)?;
             Ok(digamma(k as f64) + digamma(n as f64) - mean_digamma_counts(&nx, 1.0) - mean_digamma_counts(&ny, 1.0))
         }
         KsgVariant::Ksg1 => {
@@ -123,8 +124,9 @@ pub fn mutual_info_ksg<T: Real>(
                 index.knn_indices(k, ctl)?
             };
             let extent = |p: &Points<'_, T>| -> Result<Vec<T>> {
-                let mut out = vec![T::ZERO; n];
-                ctl.fill_blocks(&mut out, 1024, |start, block| {
+                let mut out = memory::filled(n, T::ZERO, need_distances(n))?;
+                // k neighbours per point: fewer points per block for large k.
+                ctl.fill_blocks(&mut out, queries_per_block(1024, k), |start, block| {
                     for (j, o) in block.iter_mut().enumerate() {
                         let i = start + j;
                         let row = p.row(i);
@@ -237,7 +239,7 @@ pub fn mutual_info_given_labels<T: Real>(
             skipped.push((c as u32, rows.len()));
             continue;
         }
-        let (xd, yd) = (x.gather(rows), y.gather(rows));
+        let (xd, yd) = (x.gather(rows)?, y.gather(rows)?);
         let (xc, yc) = (
             Points::trusted(&xd, rows.len(), x.d()),
             Points::trusted(&yd, rows.len(), y.d()),
@@ -295,7 +297,7 @@ pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, met
     let mut k_of = vec![0u32; n];
     for class in members.iter().filter(|m| m.len() > 1) {
         let kc = k.min(class.len() - 1);
-        let data = x.gather(class);
+        let data = x.gather(class)?;
         let pts = Points::trusted(&data, class.len(), x.d());
         let r = build_index::<T, Chebyshev>(pts, method, ctl)?.kth_distances(kc, ctl)?;
         for (&i, &ri) in class.iter().zip(&r) {
@@ -311,7 +313,7 @@ pub fn mutual_info_ross<T: Real>(x: Points<'_, T>, labels: &[u32], k: usize, met
     let m = if kept.len() == n {
         marginal_counts(x, &radius, true, method, ctl)?
     } else {
-        let data = x.gather(&kept);
+        let data = x.gather(&kept)?;
         let r: Vec<T> = kept.iter().map(|&i| radius[i as usize]).collect();
         marginal_counts(Points::trusted(&data, kept.len(), x.d()), &r, true, method, ctl)?
     };

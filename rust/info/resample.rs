@@ -171,7 +171,14 @@ impl Draws {
     /// parallel (for estimators that are called once per resample with the rows picked out).
     pub fn rows(&self, resamples: Range<usize>, ctl: &Ctl) -> Result<Vec<u32>> {
         let m = self.m();
-        let mut out = vec![0u32; resamples.len() * m];
+        let count = resamples.len();
+        let mut out = crate::memory::zeros::<u32>(count.saturating_mul(m), || {
+            crate::memory::Need::new(
+                "n_resamples",
+                format!("the rows of {count} resamples of {m} samples"),
+                "use fewer resamples",
+            )
+        })?;
         ctl.fill_blocks(&mut out, m, |start, block| {
             let mut rows = Vec::with_capacity(m);
             self.rows_into(resamples.start + start / m, &mut rows);
@@ -357,8 +364,8 @@ pub fn knn_resamples<T: Real>(
         let data: Vec<Option<Vec<T>>> = points
             .iter()
             .zip(picked)
-            .map(|(p, &pick)| pick.then(|| p.gather(&rows)))
-            .collect();
+            .map(|(p, &pick)| pick.then(|| p.gather(&rows)).transpose())
+            .collect::<Result<_>>()?;
         let parts: Vec<Points<'_, T>> = points
             .iter()
             .zip(&data)
@@ -398,7 +405,7 @@ mod tests {
         let mut rows = Vec::new();
         for (r, g) in got.iter().enumerate() {
             draws.rows_into(2 + r, &mut rows);
-            let (xr, yr) = (px.gather(&rows), py.gather(&rows));
+            let (xr, yr) = (px.gather(&rows).unwrap(), py.gather(&rows).unwrap());
             let want = ksg::mutual_info_ksg(
                 Points::new("x", &xr, 150, 1).unwrap(),
                 Points::new("y", &yr, 150, 1).unwrap(),
@@ -437,7 +444,7 @@ mod tests {
         )
         .unwrap();
         perms.rows_into(1, &mut rows);
-        let yr = py.gather(&rows);
+        let yr = py.gather(&rows).unwrap();
         let want = ksg::mutual_info_ksg(
             px,
             Points::new("y", &yr, n, 1).unwrap(),

@@ -14,8 +14,9 @@
 //! back-ends.
 
 use super::metric::Metric;
-use super::{scatter_rows, within, KBest, NeighborSearch};
+use super::{need_distances, need_neighbour_lists, new_bests, scatter_rows, within, KBest, NeighborSearch};
 use crate::error::Result;
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 use crate::with_dim;
@@ -199,7 +200,7 @@ fn partition<T: Real>(
 }
 
 impl<T: Real, M: Metric> KdTree<T, M> {
-    pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
+    pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Result<Self> {
         let (n, d) = (points.n(), points.d());
         let mut depth = 0;
         while n.div_ceil(1 << depth) > leaf_size(d) {
@@ -208,14 +209,21 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         let n_nodes = (1usize << (depth + 1)) - 1;
         let n_internal = (1usize << depth) - 1;
 
-        let mut index: Vec<u32> = (0..n as u32).collect();
+        let need = || {
+            Need::new(
+                "x",
+                format!("a k-d tree over {n} points in {d} dimensions"),
+                "use fewer samples",
+            )
+        };
+        let mut index: Vec<u32> = memory::collect(0..n as u32, need)?;
         let (mut lo, mut hi) = (vec![T::INFINITY; d], vec![T::ZERO - T::INFINITY; d]);
         grow_box(&mut lo, &mut hi, (0..n).map(|i| points.row(i)));
-        let mut keys = vec![(T::ZERO, 0u32); n];
+        let mut keys = memory::filled(n, (T::ZERO, 0u32), need)?;
         ctl.install(|| partition(&points, &mut index, &mut keys, &lo, &hi, depth));
         drop(keys);
 
-        let mut ranges = vec![(0u32, 0u32); n_nodes];
+        let mut ranges = memory::filled(n_nodes, (0u32, 0u32), need)?;
         ranges[0] = (0, n as u32);
         for node in 0..n_internal {
             let (s, e) = ranges[node];
@@ -224,8 +232,8 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             ranges[2 * node + 2] = (mid, e);
         }
 
-        let mut tree_points = vec![T::ZERO; n * d];
-        let mut bounds = vec![T::ZERO; n_nodes * 2 * d];
+        let mut tree_points = memory::filled(n * d, T::ZERO, need)?;
+        let mut bounds = memory::filled(n_nodes * 2 * d, T::ZERO, need)?;
         ctl.install(|| {
             // Leaf blocks and leaf boxes from their points (an empty leaf keeps an inverted box
             // that meets nothing).
@@ -274,7 +282,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             .map(|&(s, e)| (e - s) as usize)
             .max()
             .unwrap_or(0);
-        KdTree {
+        Ok(KdTree {
             d,
             n,
             points: tree_points,
@@ -284,7 +292,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             n_internal,
             max_leaf,
             _metric: PhantomData,
-        }
+        })
     }
 
     /// The block of a leaf's points and their number.
@@ -556,38 +564,40 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
 
     fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         super::check_k(k, self.n)?;
-        let mut by_pos = vec![T::ZERO; self.n];
+        let mut by_pos = memory::filled(self.n, T::ZERO, need_distances(self.n))?;
         with_dim!(self.d, D => {
-            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, _, out| {
-                let mut best = vec![KBest::new(k); out.len()];
+            ctl.try_fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, _, out| {
+                let mut best = new_bests(out.len(), k)?;
                 self.knn_block::<D>(self.n_internal + leaf, &mut best, false);
                 for (o, b) in out.iter_mut().zip(&best) {
                     *o = M::finish(b.worst());
                 }
+                Ok(())
             })
         })?;
-        Ok(scatter_rows(&self.index, &by_pos, 1))
+        scatter_rows(&self.index, &by_pos, 1)
     }
 
     fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>> {
         super::check_k(k, self.n)?;
-        let mut by_pos = vec![0u32; self.n * k];
+        let mut by_pos = memory::zeros::<u32>(self.n.saturating_mul(k), need_neighbour_lists(self.n, k))?;
         with_dim!(self.d, D => {
-            ctl.fill_segments(&mut by_pos, &self.leaf_bounds(k), |leaf, _, out| {
-                let mut best = vec![KBest::new(k); out.len() / k];
+            ctl.try_fill_segments(&mut by_pos, &self.leaf_bounds(k), |leaf, _, out| {
+                let mut best = new_bests(out.len() / k, k)?;
                 self.knn_block::<D>(self.n_internal + leaf, &mut best, true);
-                for (row, b) in out.chunks_mut(k).zip(&best) {
-                    for (o, &(_, idx)) in row.iter_mut().zip(b.items()) {
+                for (row, b) in out.chunks_mut(k).zip(best.iter_mut()) {
+                    for (o, &(_, idx)) in row.iter_mut().zip(b.sorted()) {
                         *o = idx;
                     }
                 }
+                Ok(())
             })
         })?;
-        Ok(scatter_rows(&self.index, &by_pos, k))
+        scatter_rows(&self.index, &by_pos, k)
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
-        let mut by_pos = vec![0u32; self.n];
+        let mut by_pos = memory::zeros::<u32>(self.n, need_distances(self.n))?;
         with_dim!(self.d, D => {
             ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, start, out| {
                 let r: Vec<T> = (start..start + out.len()).map(|p| M::reduce_radius(radii[self.index[p] as usize])).collect();
@@ -604,6 +614,6 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
                 }
             })
         })?;
-        Ok(scatter_rows(&self.index, &by_pos, 1))
+        scatter_rows(&self.index, &by_pos, 1)
     }
 }

@@ -24,12 +24,19 @@ pub mod sorted1d;
 
 use crate::choice::Choice;
 use crate::error::{CoreError, Result};
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 use metric::{Euclidean, Metric};
 
 /// The k best (distance, original index) pairs seen so far, ascending in that lexicographic
 /// order; ties in distance go to the smaller index, so the neighbour *set* is well defined.
+///
+/// Up to [`KBEST_SORTED_MAX`] the pairs are kept sorted (an insertion shifts at most that many);
+/// for larger k they form a max-heap on the same order, so that an insertion costs O(log k), not
+/// O(k) (k near N made a query cost O(N·k)), and [`KBest::sorted`] sorts them at the end. Either
+/// way the pairs held are the k smallest seen so far, so `worst()`, which every pruning test
+/// reads, and the final set are the same.
 #[derive(Clone, Debug)]
 pub struct KBest<T> {
     k: usize,
@@ -38,11 +45,20 @@ pub struct KBest<T> {
     worst: T,
 }
 
+/// The largest k whose best pairs are kept sorted (above, a heap).
+pub const KBEST_SORTED_MAX: usize = 64;
+
+/// Whether (distance, index) pair `a` comes before `b`.
+#[inline(always)]
+fn before<T: Real>(a: (T, u32), b: (T, u32)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
 impl<T: Real> KBest<T> {
     pub fn new(k: usize) -> Self {
         KBest {
             k,
-            items: Vec::with_capacity(k + 1),
+            items: Vec::with_capacity((k + 1).min(KBEST_SORTED_MAX + 1)),
             worst: T::INFINITY,
         }
     }
@@ -58,6 +74,10 @@ impl<T: Real> KBest<T> {
     pub fn is_full(&self) -> bool {
         self.items.len() == self.k
     }
+    #[inline(always)]
+    fn is_heap(&self) -> bool {
+        self.k > KBEST_SORTED_MAX
+    }
     /// The k-th smallest distance so far (∞ until k candidates were seen).
     #[inline(always)]
     pub fn worst(&self) -> T {
@@ -68,7 +88,11 @@ impl<T: Real> KBest<T> {
         if dist > self.worst {
             return;
         }
-        self.insert(dist, idx);
+        if self.is_heap() {
+            self.insert_heap(dist, idx);
+        } else {
+            self.insert(dist, idx);
+        }
     }
     fn insert(&mut self, dist: T, idx: u32) {
         if self.is_full() {
@@ -91,9 +115,77 @@ impl<T: Real> KBest<T> {
             self.worst = self.items[self.k - 1].0;
         }
     }
-    pub fn items(&self) -> &[(T, u32)] {
+    /// Max-heap insertion: the root is the last of the k best in (distance, index) order.
+    fn insert_heap(&mut self, dist: T, idx: u32) {
+        let new = (dist, idx);
+        if self.is_full() {
+            if !before(new, self.items[0]) {
+                return;
+            }
+            // Replace the root and sift it down.
+            let items = &mut self.items;
+            let n = items.len();
+            let mut i = 0;
+            loop {
+                let (l, r) = (2 * i + 1, 2 * i + 2);
+                let mut big = i;
+                let mut big_item = new;
+                if l < n && before(big_item, items[l]) {
+                    big = l;
+                    big_item = items[l];
+                }
+                if r < n && before(big_item, items[r]) {
+                    big = r;
+                }
+                if big == i {
+                    break;
+                }
+                items[i] = items[big];
+                i = big;
+            }
+            items[i] = new;
+        } else {
+            // Push and sift up.
+            self.items.push(new);
+            let items = &mut self.items;
+            let mut i = items.len() - 1;
+            while i > 0 {
+                let parent = (i - 1) / 2;
+                if !before(items[parent], new) {
+                    break;
+                }
+                items[i] = items[parent];
+                i = parent;
+            }
+            items[i] = new;
+        }
+        if self.is_full() {
+            self.worst = self.items[0].0;
+        }
+    }
+    /// The pairs in ascending (distance, index) order. For k above [`KBEST_SORTED_MAX`] this
+    /// sorts the heap: call it once, after the last `consider` and before `clear`.
+    pub fn sorted(&mut self) -> &[(T, u32)] {
+        if self.is_heap() {
+            self.items.sort_unstable_by(|&a, &b| {
+                if before(a, b) {
+                    std::cmp::Ordering::Less
+                } else if before(b, a) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            });
+        }
         &self.items
     }
+}
+
+/// Queries per block for work whose cost per query grows with k (the one-dimensional back-end
+/// walks k neighbours per query): `base` queries up to k = 16, fewer above (at least 1), so that
+/// a block stays short whatever k.
+pub(crate) fn queries_per_block(base: usize, k: usize) -> usize {
+    (base.saturating_mul(16) / k.max(16)).max(1)
 }
 
 /// The radius rule every back-end applies: `dist < r` for strict counts, `dist <= r` otherwise.
@@ -171,13 +263,14 @@ pub(crate) fn kth_distances_in_blocks<T: Real, M: Metric>(
     ctl: &Ctl,
     search: impl Fn(usize, &mut [KBest<T>]) + Sync,
 ) -> Result<Vec<T>> {
-    let mut out = vec![T::ZERO; n];
-    ctl.fill_blocks(&mut out, block, |start, sl| {
-        let mut bests = vec![KBest::new(k); sl.len()];
+    let mut out = memory::zeros::<T>(n, need_distances(n))?;
+    ctl.try_fill_blocks(&mut out, block, |start, sl| {
+        let mut bests = new_bests(sl.len(), k)?;
         search(start, &mut bests);
         for (o, b) in sl.iter_mut().zip(&bests) {
             *o = M::finish(b.worst());
         }
+        Ok(())
     })?;
     Ok(out)
 }
@@ -191,17 +284,52 @@ pub(crate) fn knn_indices_in_blocks<T: Real>(
     ctl: &Ctl,
     search: impl Fn(usize, &mut [KBest<T>]) + Sync,
 ) -> Result<Vec<u32>> {
-    let mut out = vec![0u32; n * k];
-    ctl.fill_blocks(&mut out, block * k, |start, sl| {
-        let mut bests = vec![KBest::new(k); sl.len() / k];
+    let mut out = memory::zeros::<u32>(n.saturating_mul(k), need_neighbour_lists(n, k))?;
+    ctl.try_fill_blocks(&mut out, block * k, |start, sl| {
+        let mut bests = new_bests(sl.len() / k, k)?;
         search(start / k, &mut bests);
-        for (row, b) in sl.chunks_mut(k).zip(&bests) {
-            for (o, &(_, idx)) in row.iter_mut().zip(b.items()) {
+        for (row, b) in sl.chunks_mut(k).zip(bests.iter_mut()) {
+            for (o, &(_, idx)) in row.iter_mut().zip(b.sorted()) {
                 *o = idx;
             }
         }
+        Ok(())
     })?;
     Ok(out)
+}
+
+/// `count` empty best-k lists with room for k pairs each (allocated up front, fallibly: k is the
+/// caller's choice).
+pub(crate) fn new_bests<T: Real>(count: usize, k: usize) -> Result<Vec<KBest<T>>> {
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut b = KBest::new(k);
+        memory::reserve(&mut b.items, k + 1, || {
+            Need::new(
+                "k",
+                format!("the {k} nearest neighbours of {count} queries"),
+                "use a smaller k",
+            )
+        })?;
+        out.push(b);
+    }
+    Ok(out)
+}
+
+/// Out of memory for one value per sample.
+pub(crate) fn need_distances(n: usize) -> impl Fn() -> Need + Copy {
+    move || Need::new("x", format!("{n} neighbour distances or counts"), "use fewer samples")
+}
+
+/// Out of memory for k neighbours per sample.
+pub(crate) fn need_neighbour_lists(n: usize, k: usize) -> impl Fn() -> Need + Copy {
+    move || {
+        Need::new(
+            "k",
+            format!("the lists of k = {k} neighbours of {n} samples"),
+            "use a smaller k (k ≤ 10 is usual for these estimators)",
+        )
+    }
 }
 
 /// Builds the back-end `method` asks for (with `Auto`: by dimension) over `points` under metric `M`.
@@ -211,11 +339,11 @@ pub fn build_index<'a, T: Real, M: Metric>(
     ctl: &Ctl,
 ) -> Result<Box<dyn NeighborSearch<T> + 'a>> {
     Ok(match method {
-        Method::Auto if points.d() == 1 => Box::new(sorted1d::Sorted1D::new(points, ctl)),
-        Method::Auto if points.d() <= AUTO_TREE_MAX_DIM => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)),
+        Method::Auto if points.d() == 1 => Box::new(sorted1d::Sorted1D::new(points, ctl)?),
+        Method::Auto if points.d() <= AUTO_TREE_MAX_DIM => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)?),
         Method::Auto if std::any::TypeId::of::<M>() == std::any::TypeId::of::<Euclidean>() => gram::build(points, ctl)?,
         Method::Auto | Method::Brute => Box::new(brute::BruteForce::<T, M>::new(points)),
-        Method::KdTree => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)),
+        Method::KdTree => Box::new(kdtree::KdTree::<T, M>::new(points, ctl)?),
     })
 }
 
@@ -233,24 +361,30 @@ where
     O: Copy + Send + Sync + Default,
 {
     let n = order.len();
-    let mut by_pos = vec![O::default(); n];
+    let mut by_pos = memory::filled(n, O::default(), need_distances(n))?;
     ctl.fill_blocks(&mut by_pos, block, |start, out| {
         let mut state = init();
         for (j, o) in out.iter_mut().enumerate() {
             *o = query(&mut state, start + j);
         }
     })?;
-    Ok(scatter_rows(order, &by_pos, 1))
+    scatter_rows(order, &by_pos, 1)
 }
 
 /// Moves rows of `width` values from query order (`by_pos`) back to the original order.
-pub(crate) fn scatter_rows<O: Copy + Default>(order: &[u32], by_pos: &[O], width: usize) -> Vec<O> {
-    let mut result = vec![O::default(); by_pos.len()];
+pub(crate) fn scatter_rows<O: Copy + Default>(order: &[u32], by_pos: &[O], width: usize) -> Result<Vec<O>> {
+    let mut result = memory::filled(by_pos.len(), O::default(), || {
+        Need::new(
+            "x",
+            format!("{} neighbour results", by_pos.len()),
+            "use fewer samples or a smaller k",
+        )
+    })?;
     for (pos, &orig) in order.iter().enumerate() {
         let orig = orig as usize;
         result[orig * width..(orig + 1) * width].copy_from_slice(&by_pos[pos * width..(pos + 1) * width]);
     }
-    result
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -17,10 +17,11 @@
 //! current k-th distance; rounding is monotone, so the gap of every point further out is at least
 //! as large, and a point whose distance is not below the current k-th distance cannot change it.
 
-use super::scatter_rows;
 use super::sort::{sort_with_buckets, Buckets};
 use super::sorted1d::Sorted1D;
+use super::{need_distances, queries_per_block, scatter_rows, KBEST_SORTED_MAX};
 use crate::error::Result;
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::Real;
 use rayon::prelude::*;
@@ -35,7 +36,7 @@ trait Best<T: Real> {
     fn kth(&self) -> T;
 }
 
-/// Any k: a sorted list, grown to k entries.
+/// Any k up to [`KBEST_SORTED_MAX`]: a sorted list, grown to k entries.
 struct SmallestK<T> {
     k: usize,
     items: Vec<T>,
@@ -47,6 +48,73 @@ impl<T: Real> SmallestK<T> {
             k,
             items: Vec::with_capacity(k),
         }
+    }
+}
+
+/// Larger k: a max-heap of the k smallest distances, so that an insertion costs O(log k), not
+/// O(k) (with k near N a query would cost O(N·k)). It holds the same values as a sorted list.
+struct HeapK<T> {
+    k: usize,
+    heap: std::collections::BinaryHeap<Dist<T>>,
+}
+
+/// A distance ordered for the heap (distances are never NaN; the order is the IEEE one, by which
+/// `SmallestK` compares too, for non-negative values).
+#[derive(Clone, Copy, PartialEq)]
+struct Dist<T>(T);
+
+impl<T: Real> Eq for Dist<T> {}
+
+impl<T: Real> PartialOrd for Dist<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Real> Ord for Dist<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_order(&other.0)
+    }
+}
+
+impl<T: Real> HeapK<T> {
+    fn new(k: usize) -> Result<Self> {
+        let mut items = Vec::new();
+        memory::reserve(&mut items, k, || {
+            Need::new("k", format!("the {k} nearest distances of a query"), "use a smaller k")
+        })?;
+        Ok(HeapK {
+            k,
+            heap: std::collections::BinaryHeap::from(items),
+        })
+    }
+}
+
+impl<T: Real> Best<T> for HeapK<T> {
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.heap.clear();
+    }
+    #[inline(always)]
+    fn settled_by(&self, gap: T) -> bool {
+        self.heap.len() == self.k && gap >= self.heap.peek().unwrap().0
+    }
+    #[inline(always)]
+    // As `SmallestK::consider`: an incomparable distance is rejected too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    fn consider(&mut self, d: T) {
+        if self.heap.len() == self.k {
+            let mut top = self.heap.peek_mut().unwrap();
+            if !(d < top.0) {
+                return;
+            }
+            *top = Dist(d);
+        } else {
+            self.heap.push(Dist(d));
+        }
+    }
+    fn kth(&self) -> T {
+        self.heap.peek().unwrap().0
     }
 }
 
@@ -117,6 +185,9 @@ impl<T: Real, const K: usize> Best<T> for FixedK<T, K> {
     }
 }
 
+/// Queries per piece of a strip for k ≤ 16 (fewer above): see `kth_by_entry`.
+const PIECE: usize = 4096;
+
 /// Candidates per direction taken without stopping tests before the scan goes on one by one: the
 /// k-th distance of a typical query is settled within a few entries of each strip.
 const WINDOW: usize = 4;
@@ -177,10 +248,11 @@ fn advance<T: Real>(ey: &[T], cur: usize, end: usize, yq: T) -> usize {
 
 impl<T: Real> StripPlane<T> {
     /// `x` and `y` are the two coordinates of the same `n` points.
-    pub fn new(x: &[T], y: &[T], k: usize, ctl: &Ctl) -> Self {
+    pub fn new(x: &[T], y: &[T], k: usize, ctl: &Ctl) -> Result<Self> {
         debug_assert_eq!(x.len(), y.len());
         let n = x.len();
-        let (xs, x_order, x_buckets) = sort_with_buckets(x, ctl);
+        let (xs, x_order, x_buckets) = sort_with_buckets(x, ctl)?;
+        let need = need_distances(n);
 
         // About √(kN)/2 points per strip: for a smooth density the strips are then about as wide
         // as the typical k-th distance, so a query visits about three strips and scans about k
@@ -199,25 +271,30 @@ impl<T: Real> StripPlane<T> {
         let xmax: Vec<T> = (0..n_strips).map(|s| xs[bounds[s + 1] - 1]).collect();
 
         // (y, x position) of every position, then sorted within each strip.
-        let mut entries: Vec<(T, u32)> = ctl.install(|| {
-            x_order
-                .par_iter()
+        let mut entries = memory::filled(n, (T::ZERO, 0u32), need)?;
+        ctl.install(|| {
+            entries
+                .par_iter_mut()
+                .zip(x_order.par_iter())
                 .enumerate()
-                .map(|(p, &i)| (y[i as usize], p as u32))
-                .collect()
+                .for_each(|(p, (e, &i))| *e = (y[i as usize], p as u32))
         });
         ctl.install(|| {
             crate::parallel::split_at_bounds(&mut entries, &bounds)
                 .par_iter_mut()
                 .for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
         });
-        let (ey, ex, epos) = ctl.install(|| {
-            let ey: Vec<T> = entries.par_iter().map(|e| e.0).collect();
-            let ex: Vec<T> = entries.par_iter().map(|e| xs[e.1 as usize]).collect();
-            let epos: Vec<u32> = entries.par_iter().map(|e| e.1).collect();
-            (ey, ex, epos)
+        let (mut ey, mut ex, mut epos) = (
+            memory::filled(n, T::ZERO, need)?,
+            memory::filled(n, T::ZERO, need)?,
+            memory::zeros::<u32>(n, need)?,
+        );
+        ctl.install(|| {
+            ey.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = e.0);
+            ex.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = xs[e.1 as usize]);
+            epos.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = e.1);
         });
-        StripPlane {
+        Ok(StripPlane {
             xs,
             x_order,
             x_buckets,
@@ -227,7 +304,7 @@ impl<T: Real> StripPlane<T> {
             ey,
             ex,
             epos,
-        }
+        })
     }
 
     pub fn n(&self) -> usize {
@@ -275,11 +352,7 @@ impl<T: Real> StripPlane<T> {
 
     /// For every point, the max-norm distance to its k-th nearest other point (original order).
     pub fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
-        Ok(scatter_rows(
-            &self.x_order,
-            &self.kth_distances_by_x_position(k, ctl)?,
-            1,
-        ))
+        scatter_rows(&self.x_order, &self.kth_distances_by_x_position(k, ctl)?, 1)
     }
 
     /// The y coordinates in the x-sorted order (index p: the point at x-sorted position p).
@@ -290,7 +363,7 @@ impl<T: Real> StripPlane<T> {
     /// Values given per entry (strip by strip, in y order), put in x-sorted order: entries of a
     /// strip are a permutation of the strip's own x positions, so strips are scattered in parallel.
     fn by_x_position<V: Copy + Default + Send + Sync>(&self, by_entry: &[V], ctl: &Ctl) -> Result<Vec<V>> {
-        let mut out = vec![V::default(); self.n()];
+        let mut out = memory::filled(self.n(), V::default(), need_distances(self.n()))?;
         ctl.fill_segments(&mut out, &self.bounds, |s, start, seg| {
             for e in self.bounds[s]..self.bounds[s + 1] {
                 seg[self.epos[e] as usize - start] = by_entry[e];
@@ -303,29 +376,48 @@ impl<T: Real> StripPlane<T> {
     pub fn kth_distances_by_x_position(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         super::check_k(k, self.n())?;
         let by_entry = match k {
-            1 => self.kth_by_entry(|| FixedK::<T, 1>::new(), ctl)?,
-            2 => self.kth_by_entry(|| FixedK::<T, 2>::new(), ctl)?,
-            3 => self.kth_by_entry(|| FixedK::<T, 3>::new(), ctl)?,
-            4 => self.kth_by_entry(|| FixedK::<T, 4>::new(), ctl)?,
-            5 => self.kth_by_entry(|| FixedK::<T, 5>::new(), ctl)?,
-            6 => self.kth_by_entry(|| FixedK::<T, 6>::new(), ctl)?,
-            _ => self.kth_by_entry(|| SmallestK::new(k), ctl)?,
+            1 => self.kth_by_entry(k, || Ok(FixedK::<T, 1>::new()), ctl)?,
+            2 => self.kth_by_entry(k, || Ok(FixedK::<T, 2>::new()), ctl)?,
+            3 => self.kth_by_entry(k, || Ok(FixedK::<T, 3>::new()), ctl)?,
+            4 => self.kth_by_entry(k, || Ok(FixedK::<T, 4>::new()), ctl)?,
+            5 => self.kth_by_entry(k, || Ok(FixedK::<T, 5>::new()), ctl)?,
+            6 => self.kth_by_entry(k, || Ok(FixedK::<T, 6>::new()), ctl)?,
+            _ if k <= KBEST_SORTED_MAX => self.kth_by_entry(k, || Ok(SmallestK::new(k)), ctl)?,
+            _ => self.kth_by_entry(k, || HeapK::new(k), ctl)?,
         };
         self.by_x_position(&by_entry, ctl)
     }
 
     /// The k-th distances by entry, with best-k lists made by `new_best`.
-    fn kth_by_entry<B: Best<T>>(&self, new_best: impl Fn() -> B + Sync, ctl: &Ctl) -> Result<Vec<T>> {
+    ///
+    /// The queries of a strip run in pieces of at most `queries_per_block(PIECE, k)` (whole strips
+    /// for small k): with k near N there is a single strip, and its queries would otherwise run
+    /// as one uninterruptible task. A piece starts its cursors afresh from a binary search, which
+    /// finds the position the cursor would have reached: the results do not depend on the pieces.
+    fn kth_by_entry<B: Best<T>>(&self, k: usize, new_best: impl Fn() -> Result<B> + Sync, ctl: &Ctl) -> Result<Vec<T>> {
         let n_strips = self.bounds.len() - 1;
-        let mut by_entry = vec![T::ZERO; self.n()];
-        ctl.fill_segments(&mut by_entry, &self.bounds, |s, start, out| {
-            let mut best = new_best();
+        let piece = queries_per_block(PIECE, k);
+        // Piece p covers entries pieces[p]..pieces[p + 1] of strip strip_of[p].
+        let (mut pieces, mut strip_of) = (vec![0usize], Vec::new());
+        for s in 0..n_strips {
+            let mut e = self.bounds[s];
+            while e < self.bounds[s + 1] {
+                e = (e + piece).min(self.bounds[s + 1]);
+                pieces.push(e);
+                strip_of.push(s);
+            }
+        }
+        let mut by_entry = memory::filled(self.n(), T::ZERO, need_distances(self.n()))?;
+        ctl.try_fill_segments(&mut by_entry, &pieces, |p, first, out| {
+            let s = strip_of[p];
+            let start = self.bounds[s];
+            let mut best = new_best()?;
             // Cursors into strips s − t (index 2t − 2) and s + t (index 2t − 1); usize::MAX: not
             // placed yet. Far strips (rarely visited) start from a binary search.
             let mut cursors: Vec<usize> = Vec::new();
             let end_s = self.bounds[s + 1];
             for (e_off, o) in out.iter_mut().enumerate() {
-                let e = start + e_off;
+                let e = first + e_off;
                 let (xq, yq) = (self.ex[e], self.ey[e]);
                 best.clear();
                 self.scan(&mut best, e + 1..end_s, true, xq, yq);
@@ -370,6 +462,7 @@ impl<T: Real> StripPlane<T> {
                 }
                 *o = best.kth();
             }
+            Ok(())
         })?;
         Ok(by_entry)
     }

@@ -6,8 +6,9 @@ use super::tests::{naive_sorted_neighbours, tricky_points, SplitMix};
 use super::*;
 
 /// The strip search of the plane against the naive k-th distances (k = 1–6: fixed best-k slots;
-/// above: a growing list), on points with tied and duplicated coordinates, constant or quantised
-/// columns, and sizes that make one strip or many.
+/// above: a growing list; above `KBEST_SORTED_MAX`: a heap, and strips cut into pieces of
+/// queries), on points with tied and duplicated coordinates, constant or quantised columns, and
+/// sizes that make one strip or many.
 #[test]
 fn plane_kth_distances_equal_naive() {
     use super::plane::StripPlane;
@@ -42,11 +43,14 @@ fn plane_kth_distances_equal_naive() {
             let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(&a, &b)| [a, b]).collect();
             let pts = Points::new("xy", &joint, n, 2).unwrap();
             let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
-            for k in [1usize, 2, 3, 4, 5, 6, 7, 20] {
-                if k >= n {
+            for k in [1usize, 2, 3, 4, 5, 6, 7, 20, 64, 65, 300, n.saturating_sub(1)] {
+                if k >= n || k == 0 {
                     continue;
                 }
-                let kth = StripPlane::new(&x, &y, k, &ctl).kth_distances(k, &ctl).unwrap();
+                let kth = StripPlane::new(&x, &y, k, &ctl)
+                    .unwrap()
+                    .kth_distances(k, &ctl)
+                    .unwrap();
                 for i in 0..n {
                     assert_eq!(kth[i], reference[i][k - 1].0, "{name} n={n} k={k} i={i}");
                 }
@@ -63,7 +67,7 @@ fn plane_x_index_counts_equal_naive() {
     let n = 700;
     let data = tricky_points(n, 2, 3);
     let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
-    let plane = StripPlane::new(&x, &y, 3, &ctl);
+    let plane = StripPlane::new(&x, &y, 3, &ctl).unwrap();
     let eps = plane.kth_distances(3, &ctl).unwrap();
     let index = plane.into_x_index();
     for strict in [true, false] {
@@ -156,7 +160,7 @@ fn plane_phase_timings() {
         mark(&mut lap);
         drop(xs);
         mark(&mut Vec::new());
-        let plane = StripPlane::new(&x, &y, 3, &ctl);
+        let plane = StripPlane::new(&x, &y, 3, &ctl).unwrap();
         mark(&mut lap);
         let eps = plane.kth_distances_by_x_position(3, &ctl).unwrap();
         mark(&mut lap);
@@ -166,7 +170,7 @@ fn plane_phase_timings() {
         mark(&mut lap);
         let nx = xi.count_within_by_position(&eps, true, &ctl).unwrap();
         mark(&mut lap);
-        let yi = sorted1d::Sorted1D::new(Points::trusted(&y_by_pos, n, 1), &ctl);
+        let yi = sorted1d::Sorted1D::new(Points::trusted(&y_by_pos, n, 1), &ctl).unwrap();
         mark(&mut lap);
         let ny = yi.count_within_in_sorted_order(&eps, true, &ctl).unwrap();
         mark(&mut lap);

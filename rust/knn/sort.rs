@@ -2,6 +2,8 @@
 //! values sorted in IEEE total order with ties by index, and the equal-width `Buckets` that
 //! give a query a starting position near its value.
 
+use crate::error::Result;
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use crate::points::Real;
 
@@ -9,7 +11,7 @@ use crate::points::Real;
 /// See [`sort_with_buckets`].
 #[cfg(test)]
 pub(crate) fn sort_with_indices<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Vec<u32>) {
-    let (sorted, order, _) = sort_with_buckets(values, ctl);
+    let (sorted, order, _) = sort_with_buckets(values, ctl).unwrap();
     (sorted, order)
 }
 
@@ -71,16 +73,17 @@ impl Buckets {
 /// value, so buckets are already in order; a stable scatter keeps ties in index order), then
 /// sorting inside each bucket; every step runs in parallel. Several times faster than a comparison
 /// sort at N = 10⁶; skewed data only makes some buckets larger, and those are sorted by comparison.
-pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Vec<u32>, Buckets) {
+pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> Result<(Vec<T>, Vec<u32>, Buckets)> {
     use rayon::prelude::*;
     let n = values.len();
+    let need = || Need::new("x", format!("a sorted copy of {n} values"), "use fewer samples");
     let by_value_then_index = |a: &(T, u32), b: &(T, u32)| a.0.total_order(&b.0).then(a.1.cmp(&b.1));
     if n < 64 {
         let mut pairs: Vec<(T, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
         pairs.sort_unstable_by(by_value_then_index);
         let (sorted, order): (Vec<T>, Vec<u32>) = pairs.into_iter().unzip();
         let buckets = Buckets::over_sorted(&sorted);
-        return (sorted, order, buckets);
+        return Ok((sorted, order, buckets));
     }
     let range = |(l, h): (f64, f64), v: &T| (l.min(v.to_f64()), h.max(v.to_f64()));
     let wider = |a: (f64, f64), b: (f64, f64)| (a.0.min(b.0), a.1.max(b.1));
@@ -99,22 +102,22 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     // indices in parallel; the counts are integers, so their sum does not depend on the blocks).
     let n_blocks = ctl.threads().clamp(1, 8).min(n.div_ceil(1 << 15));
     let block = n.div_ceil(n_blocks);
-    let mut bucket = vec![0u32; n];
+    let mut bucket = memory::zeros::<u32>(n, need)?;
     let counts: Vec<Vec<u32>> = ctl.install(|| {
         bucket
             .par_chunks_mut(block)
             .zip(values.par_chunks(block))
             .map(|(ids, vals)| {
-                let mut counts = vec![0u32; n_buckets];
+                let mut counts = memory::zeros::<u32>(n_buckets, need)?;
                 for (id, &v) in ids.iter_mut().zip(vals) {
                     *id = bucket_of(v);
                     counts[*id as usize] += 1;
                 }
-                counts
+                Ok(counts)
             })
-            .collect()
-    });
-    let mut start = vec![0u32; n_buckets + 1];
+            .collect::<Result<_>>()
+    })?;
+    let mut start = memory::zeros::<u32>(n_buckets + 1, need)?;
     let mut at = 0u32;
     for b in 0..n_buckets {
         start[b] = at;
@@ -137,8 +140,8 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
     }
     cuts.push(n_buckets);
     let positions: Vec<usize> = cuts.iter().map(|&b| start[b] as usize).collect();
-    let mut sorted = vec![T::ZERO; n];
-    let mut order = vec![0u32; n];
+    let mut sorted = memory::filled(n, T::ZERO, need)?;
+    let mut order = memory::zeros::<u32>(n, need)?;
     let mut groups: Vec<(&mut [T], &mut [u32], usize, usize)> =
         crate::parallel::split_at_bounds(&mut sorted, &positions)
             .into_iter()
@@ -188,7 +191,7 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
         })
     });
     drop(groups);
-    (
+    Ok((
         sorted,
         order,
         Buckets {
@@ -196,5 +199,5 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> (Vec<T>, Ve
             lowest: lo,
             per_unit: scale,
         },
-    )
+    ))
 }

@@ -6,8 +6,12 @@
 //! Rounding is monotone, so |v − q| never increases as v approaches q from either side.
 
 use super::sort::{sort_with_buckets, Buckets};
-use super::{check_k, query_in_order, scatter_rows, within, KBest, NeighborSearch};
+use super::{
+    check_k, need_distances, need_neighbour_lists, new_bests, queries_per_block, query_in_order, scatter_rows, within,
+    NeighborSearch,
+};
 use crate::error::Result;
+use crate::memory;
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
 
@@ -27,10 +31,10 @@ pub struct Sorted1D<T> {
 }
 
 impl<T: Real> Sorted1D<T> {
-    pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Self {
+    pub fn new(points: Points<'_, T>, ctl: &Ctl) -> Result<Self> {
         debug_assert_eq!(points.d(), 1);
-        let (values, order, buckets) = sort_with_buckets(points.data(), ctl);
-        Self::from_sorted(values, order, buckets)
+        let (values, order, buckets) = sort_with_buckets(points.data(), ctl)?;
+        Ok(Self::from_sorted(values, order, buckets))
     }
 
     /// From values already in ascending order (ties by original index), their original indices
@@ -121,7 +125,7 @@ impl<T: Real> Sorted1D<T> {
     /// Strict (`<`) or inclusive radius counts like `count_within`, but with radii and counts
     /// indexed by *sorted position* (no gather of radii, no scatter of counts).
     pub fn count_within_by_position(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
-        let mut out = vec![0u32; self.values.len()];
+        let mut out = memory::zeros::<u32>(self.values.len(), need_distances(self.values.len()))?;
         ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
             for (j, o) in block.iter_mut().enumerate() {
                 *o = self.count_at(start + j, radii[start + j], strict);
@@ -133,7 +137,7 @@ impl<T: Real> Sorted1D<T> {
     /// Like `count_within` (radii in original order), but the counts come in sorted order: for
     /// callers that only sum them, this spares scattering them back.
     pub fn count_within_in_sorted_order(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
-        let mut out = vec![0u32; self.values.len()];
+        let mut out = memory::zeros::<u32>(self.values.len(), need_distances(self.values.len()))?;
         ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
             for (j, o) in block.iter_mut().enumerate() {
                 let p = start + j;
@@ -209,15 +213,22 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
 
     fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         check_k(k, self.values.len())?;
-        query_in_order(&self.order, QUERY_BLOCK, ctl, || (), |_, p| self.kth_at(p, k))
+        // kth_at walks k positions per query: fewer queries per block for large k.
+        query_in_order(
+            &self.order,
+            queries_per_block(QUERY_BLOCK, k),
+            ctl,
+            || (),
+            |_, p| self.kth_at(p, k),
+        )
     }
 
     fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>> {
         check_k(k, self.values.len())?;
         let n = self.values.len();
-        let mut by_pos = vec![0u32; n * k];
-        ctl.fill_blocks(&mut by_pos, QUERY_BLOCK * k, |start, out| {
-            let mut best = KBest::new(k);
+        let mut by_pos = memory::zeros::<u32>(n.saturating_mul(k), need_neighbour_lists(n, k))?;
+        ctl.try_fill_blocks(&mut by_pos, queries_per_block(QUERY_BLOCK, k) * k, |start, out| {
+            let mut best = new_bests(1, k)?.pop().unwrap();
             for (j, row) in out.chunks_mut(k).enumerate() {
                 let p = start / k + j;
                 let q = self.values[p];
@@ -234,12 +245,13 @@ impl<T: Real> NeighborSearch<T> for Sorted1D<T> {
                     best.consider((self.values[r] - q).abs(), self.order[r]);
                     r += 1;
                 }
-                for (o, &(_, idx)) in row.iter_mut().zip(best.items()) {
+                for (o, &(_, idx)) in row.iter_mut().zip(best.sorted()) {
                     *o = idx;
                 }
             }
+            Ok(())
         })?;
-        Ok(scatter_rows(&self.order, &by_pos, k))
+        scatter_rows(&self.order, &by_pos, k)
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
@@ -280,7 +292,10 @@ mod tests {
             let values: Vec<f64> = (0..n)
                 .map(|i| ((i * 7919 % 1000) as f64 / 1000.0).powi(6) * if i % 5 == 0 { 3.0 } else { 1.0 })
                 .collect();
-            assert_bucket_starts(&Sorted1D::new(Points::trusted(&values, n, 1), &ctl), "from the sort");
+            assert_bucket_starts(
+                &Sorted1D::new(Points::trusted(&values, n, 1), &ctl).unwrap(),
+                "from the sort",
+            );
         }
     }
 
@@ -308,7 +323,7 @@ mod tests {
                 _ => rng.uniform() * 8.0,
             })
             .collect();
-        let s = Sorted1D::new(Points::trusted(&values, n, 1), &ctl);
+        let s = Sorted1D::new(Points::trusted(&values, n, 1), &ctl).unwrap();
         for strict in [true, false] {
             let counts = s.count_within(&radii, strict, &ctl).unwrap();
             for i in 0..n {

@@ -133,6 +133,69 @@ fn chebyshev_backends_equal_naive() {
     }
 }
 
+/// k above `KBEST_SORTED_MAX` (a heap of the best pairs; fewer queries per block in one
+/// dimension), up to k = N − 1: every back-end still equals the naive neighbours, ties included.
+#[test]
+fn large_k_backends_equal_naive() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    for &(n, d) in &[(300usize, 1usize), (300, 2), (260, 5), (200, 20)] {
+        let data = tricky_points(n, d, (n * 7 + d) as u64);
+        let pts = Points::new("x", &data, n, d).unwrap();
+        let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
+        let euclid: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, true)).collect();
+        for k in [KBEST_SORTED_MAX, KBEST_SORTED_MAX + 1, 150, n - 1] {
+            for method in all_methods(d) {
+                let index = build_index::<f64, Chebyshev>(pts, method, &ctl).unwrap();
+                let kth = index.kth_distances(k, &ctl).unwrap();
+                let ids = index.knn_indices(k, &ctl).unwrap();
+                for i in 0..n {
+                    assert_eq!(kth[i], reference[i][k - 1].0, "kth n={n} d={d} k={k} {method:?} i={i}");
+                    let expected: Vec<u32> = reference[i][..k].iter().map(|p| p.1).collect();
+                    assert_eq!(
+                        &ids[i * k..(i + 1) * k],
+                        &expected[..],
+                        "ids n={n} d={d} k={k} {method:?}"
+                    );
+                }
+                // Euclidean (the Gram-form search at d = 20 under Auto).
+                let kth = build_index::<f64, Euclidean>(pts, method, &ctl)
+                    .unwrap()
+                    .kth_distances(k, &ctl)
+                    .unwrap();
+                for (i, &got) in kth.iter().enumerate() {
+                    let expected = euclid[i][k - 1].0;
+                    assert!((got - expected).abs() <= 1e-15 * expected.max(1.0), "n={n} d={d} k={k}");
+                }
+            }
+        }
+    }
+}
+
+/// The heap of `KBest` (k > `KBEST_SORTED_MAX`) holds the same pairs, and reports the same
+/// `worst()` after every candidate, as the sorted list (k ≤ `KBEST_SORTED_MAX`) would.
+#[test]
+fn kbest_heap_equals_sorted_list() {
+    let mut rng = SplitMix(3);
+    let k = KBEST_SORTED_MAX + 37;
+    let mut heap = KBest::<f64>::new(k);
+    // The reference: all candidates so far, sorted, cut at k.
+    let mut seen: Vec<(f64, u32)> = Vec::new();
+    for round in 0..3 {
+        heap.clear();
+        seen.clear();
+        for idx in 0..2000u32 {
+            let dist = (rng.next_u64() % 300) as f64 * 0.5; // many ties
+            heap.consider(dist, idx);
+            seen.push((dist, idx));
+            seen.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            seen.truncate(k);
+            let want = if seen.len() == k { seen[k - 1].0 } else { f64::INFINITY };
+            assert_eq!(heap.worst(), want, "round {round} after {idx}");
+        }
+        assert_eq!(heap.sorted(), &seen[..]);
+    }
+}
+
 #[test]
 fn euclidean_kth_distances_equal_naive() {
     let ctl = Ctl::uninterruptible().unwrap();
@@ -211,13 +274,13 @@ fn phase_timings() {
     let y: Vec<f64> = x.iter().map(|v| v + rng.uniform()).collect();
     let joint: Vec<f64> = x.iter().zip(&y).flat_map(|(a, b)| [*a, *b]).collect();
     let t = Instant::now();
-    let tree = kdtree::KdTree::<f64, Chebyshev>::new(Points::new("x", &joint, n, 2).unwrap(), &ctl);
+    let tree = kdtree::KdTree::<f64, Chebyshev>::new(Points::new("x", &joint, n, 2).unwrap(), &ctl).unwrap();
     eprintln!("tree build 2-D: {:?}", t.elapsed());
     let t = Instant::now();
     let eps = tree.kth_distances(3, &ctl).unwrap();
     eprintln!("knn 2-D: {:?}", t.elapsed());
     let t = Instant::now();
-    let s = sorted1d::Sorted1D::new(Points::new("x", &x, n, 1).unwrap(), &ctl);
+    let s = sorted1d::Sorted1D::new(Points::new("x", &x, n, 1).unwrap(), &ctl).unwrap();
     eprintln!("sort 1-D: {:?}", t.elapsed());
     let t = Instant::now();
     let c = s.count_within(&eps, true, &ctl).unwrap();
@@ -383,14 +446,14 @@ fn kdtree_equals_naive_on_deep_trees() {
     ] {
         let data = tricky_points(n, d, 1000 + d as u64);
         let pts = Points::new("x", &data, n, d).unwrap();
-        let tree = kdtree::KdTree::<f64, Euclidean>::new(pts, &ctl);
+        let tree = kdtree::KdTree::<f64, Euclidean>::new(pts, &ctl).unwrap();
         assert_euclidean_matches_naive::<f64>(&tree, &pts, &[1, 2, 3], &format!("kd-tree n={n} d={d}"));
         let data32: Vec<f32> = data.iter().map(|&v| (v * 1.1) as f32).collect();
         let pts32 = Points::new("x", &data32, n, d).unwrap();
-        let tree32 = kdtree::KdTree::<f32, Euclidean>::new(pts32, &ctl);
+        let tree32 = kdtree::KdTree::<f32, Euclidean>::new(pts32, &ctl).unwrap();
         assert_euclidean_matches_naive::<f32>(&tree32, &pts32, &[2], &format!("kd-tree f32 n={n} d={d}"));
 
-        let tree = kdtree::KdTree::<f64, Chebyshev>::new(pts, &ctl);
+        let tree = kdtree::KdTree::<f64, Chebyshev>::new(pts, &ctl).unwrap();
         let k = 3;
         let reference: Vec<Vec<(f64, u32)>> = (0..n).map(|i| naive_sorted_neighbours(&pts, i, false)).collect();
         let kth = tree.kth_distances(k, &ctl).unwrap();

@@ -21,10 +21,10 @@ fn array2<'py>(py: Python<'py>, v: Vec<f64>, rows: usize, cols: usize) -> PyResu
 #[pymethods]
 impl PyClassStats {
     #[new]
-    fn new(d: usize, second_moments: bool) -> Self {
-        PyClassStats {
-            inner: ClassStats::new(d, second_moments),
-        }
+    fn new(d: usize, second_moments: bool) -> PyResult<Self> {
+        Ok(PyClassStats {
+            inner: ClassStats::new(d, second_moments)?,
+        })
     }
 
     #[staticmethod]
@@ -95,7 +95,16 @@ impl PyClassStats {
     fn means<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let present = self.inner.present();
         let d = self.inner.dim();
-        let v: Vec<f64> = present.iter().flat_map(|&c| self.inner.mean(c).to_vec()).collect();
+        let mut v = crate::memory::with_capacity(present.len() * d, || {
+            crate::memory::Need::new(
+                "labels",
+                format!("the means of {} classes", present.len()),
+                "use fewer classes",
+            )
+        })?;
+        for &c in &present {
+            v.extend_from_slice(self.inner.mean(c));
+        }
         array2(py, v, present.len(), d)
     }
     fn variances(&self, py: Python<'_>, ddof: u32) -> PyResult<Vec<f64>> {
@@ -116,23 +125,31 @@ impl PyClassStats {
             .inner
             .within()
             .ok_or(CoreError::invalid("second_moments", "S_W needs second_moments=True"))?;
-        array2(py, w.to_vec(), d, d)
+        let mut copy = crate::memory::with_capacity(w.len(), || {
+            crate::memory::Need::new(
+                "h",
+                format!("a copy of the {d} × {d} matrix S_W"),
+                "use fewer dimensions",
+            )
+        })?;
+        copy.extend_from_slice(w);
+        array2(py, copy, d, d)
     }
     fn between<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (inner, d) = (&self.inner, self.inner.dim());
-        array2(py, run(py, |_| Ok(inner.between()))?, d, d)
+        array2(py, run(py, |_| inner.between())?, d, d)
     }
     fn between_unweighted<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (inner, d) = (&self.inner, self.inner.dim());
-        array2(py, run(py, |_| Ok(inner.between_unweighted()))?, d, d)
+        array2(py, run(py, |_| inner.between_unweighted())?, d, d)
     }
     fn cdnv_matrix<'py>(&self, py: Python<'py>, ddof: u32) -> PyResult<Bound<'py, PyAny>> {
         let (inner, k) = (&self.inner, self.inner.present().len());
-        array2(py, run(py, |_| collapse::cdnv_matrix(inner, ddof))?, k, k)
+        array2(py, run(py, |ctl| collapse::cdnv_matrix(inner, ddof, ctl))?, k, k)
     }
     fn cdnv(&self, py: Python<'_>, ddof: u32) -> PyResult<f64> {
         let inner = &self.inner;
-        run(py, |_| collapse::cdnv(inner, ddof))
+        run(py, |ctl| collapse::cdnv(inner, ddof, ctl))
     }
     fn trace_ratio(&self, py: Python<'_>) -> PyResult<f64> {
         let inner = &self.inner;
@@ -148,7 +165,7 @@ impl PyClassStats {
     }
     fn nc2(&self, py: Python<'_>) -> PyResult<(f64, f64, f64)> {
         let inner = &self.inner;
-        run(py, |_| collapse::nc2(inner))
+        run(py, |ctl| collapse::nc2(inner, ctl))
     }
     fn nc3(&self, py: Python<'_>, weights: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
         let w = weights
@@ -163,7 +180,7 @@ impl PyClassStats {
     }
     fn davies_bouldin(&self, py: Python<'_>) -> PyResult<f64> {
         let inner = &self.inner;
-        run(py, |_| clustering::davies_bouldin(inner))
+        run(py, |ctl| clustering::davies_bouldin(inner, ctl))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::knn::{self, Method};
 use crate::parallel::{self, Ctl};
 use crate::points::{Points, Real};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
@@ -25,6 +25,7 @@ impl From<CoreError> for PyErr {
         match e {
             CoreError::InvalidArgument { .. } => PyValueError::new_err(e.to_string()),
             CoreError::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
+            CoreError::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
             CoreError::Internal(_) => PyRuntimeError::new_err(e.to_string()),
         }
     }
@@ -351,6 +352,14 @@ fn set_num_threads(n: usize) -> PyResult<()> {
     Ok(parallel::set_num_threads(n)?)
 }
 
+/// The memory the system reports available to this process in bytes (None where unknown), and the
+/// size from which the core compares a request with it (docs/spec.md §0.5): Python-side buffers
+/// whose size the user sets are judged by the same rule.
+#[pyfunction]
+fn available_memory() -> (Option<u64>, usize) {
+    (crate::memory::available(), crate::memory::CHECK_FROM)
+}
+
 #[pyfunction]
 fn get_num_threads() -> usize {
     parallel::get_num_threads()
@@ -365,6 +374,7 @@ fn _forget_pool_after_fork() {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mutual_info_ksg, m)?)?;
+    m.add_function(wrap_pyfunction!(available_memory, m)?)?;
     m.add_function(wrap_pyfunction!(standardize, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mutual_info_ksg, m)?)?;
     m.add_function(wrap_pyfunction!(entropy_kl, m)?)?;

@@ -8,6 +8,7 @@ use super::cancellation::{self, PerSample, Scratch, Shared};
 use super::Prepared;
 use crate::error::Result;
 use crate::linalg::gemm_abt_scaled;
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 #[cfg(target_arch = "x86_64")]
 use crate::simd::has_avx2;
@@ -130,7 +131,7 @@ pub(super) fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) ->
         })?
     } else {
         // log p_j(z) = −½[Σ z²w_j − 2Σ z μ_j w_j + Σ μ_j² w_j + Σ log v_j] + const, w = 1/v.
-        let (cols, quad) = per_sample_columns(p);
+        let (cols, quad) = per_sample_columns(p)?;
         let guard = PerSample::new(p, &cols, &quad);
         reduce_rows(p, n_rows, &[1.0], ctl, |r0, rows, buf| {
             let mut q = vec![0.0; rows * 2 * d];
@@ -172,9 +173,9 @@ fn shared_guard<'a>(p: &'a Prepared, mu_norm: &'a [f64]) -> Shared<'a> {
 }
 
 /// Column features [w_j, −2 μ_j w_j] (N × 2d) and Σ_k μ_jk² w_jk, w = 1/v.
-fn per_sample_columns(p: &Prepared) -> (Vec<f64>, Vec<f64>) {
+fn per_sample_columns(p: &Prepared) -> Result<(Vec<f64>, Vec<f64>)> {
     let d = p.d;
-    let mut cols = vec![0.0; p.n * 2 * d];
+    let mut cols = memory::zeros::<f64>(p.n.saturating_mul(2 * d), need_columns(p.n, d))?;
     let mut quad = vec![0.0; p.n];
     for j in 0..p.n {
         let (w, l) = cols[j * 2 * d..(j + 1) * 2 * d].split_at_mut(d);
@@ -185,7 +186,20 @@ fn per_sample_columns(p: &Prepared) -> (Vec<f64>, Vec<f64>) {
             quad[j] += p.mu[j * d + k] * p.mu[j * d + k] * wk;
         }
     }
-    (cols, quad)
+    Ok((cols, quad))
+}
+
+fn need_columns(n: usize, d: usize) -> impl Fn() -> Need {
+    move || {
+        Need::new(
+            "means",
+            format!(
+                "the {n} × {} per-sample column features of the means and variances",
+                2 * d
+            ),
+            "use fewer samples (a random subset) or fewer dimensions",
+        )
+    }
 }
 
 /// Pairwise rows: LSE_j(−D_ij) for (KL, Bhattacharyya).
@@ -211,7 +225,7 @@ pub(super) fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec
         return Ok((kl, bd));
     }
     // KL_ij = ½[Σ (v_i + μ_i²) w_j − 2 Σ μ_i μ_j w_j + Σ μ_j² w_j + L_j − L_i − d], L = Σ log v.
-    let (cols, quad) = per_sample_columns(p);
+    let (cols, quad) = per_sample_columns(p)?;
     let guard = PerSample::new(p, &cols, &quad);
     let kl = reduce_rows(p, n, &[1.0], ctl, |r0, rows, buf| {
         let mut q = vec![0.0; rows * 2 * d];
@@ -254,8 +268,8 @@ fn bhattacharyya_rows(p: &Prepared, ctl: &Ctl) -> Result<Vec<RowLse>> {
         vmax.iter_mut().zip(row).for_each(|(m, &v)| *m = m.max(v));
     }
     // Coordinate-major copies for the column side: vt[k * n + j], mt[k * n + j].
-    let mut vt = vec![0.0; n * d];
-    let mut mt = vec![0.0; n * d];
+    let mut vt = memory::zeros::<f64>(n.saturating_mul(d), need_columns(n, d))?;
+    let mut mt = memory::zeros::<f64>(n.saturating_mul(d), need_columns(n, d))?;
     let mut lmin = 0.0f64;
     for j in 0..n {
         for k in 0..d {

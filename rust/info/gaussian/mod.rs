@@ -31,6 +31,7 @@ mod mixture;
 use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::linalg::log_det_identity_plus_covariance;
+use crate::memory::{self, Need};
 use crate::parallel::Ctl;
 use mixture::{mc_rows, pairwise_rows, RowLse};
 
@@ -213,7 +214,18 @@ fn validate(ch: &Channel<'_>, req: &Request<'_>) -> Result<()> {
     Ok(())
 }
 
-fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Prepared {
+/// What the copies of the means and variances are for, in an out-of-memory error.
+fn need_copies(n: usize, d: usize) -> impl Fn() -> Need {
+    move || {
+        Need::new(
+            "means",
+            format!("a working copy of the {n} × {d} means and variances"),
+            "use fewer samples (a random subset) or fewer dimensions",
+        )
+    }
+}
+
+fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Result<Prepared> {
     let (n, d) = (ch.n, ch.d);
     let mut order: Vec<usize> = (0..n).collect();
     let (bounds, class_of) = match labels {
@@ -234,7 +246,7 @@ fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Prepared {
         centre.iter_mut().zip(row).for_each(|(c, &m)| *c += m);
     }
     centre.iter_mut().for_each(|c| *c /= n as f64);
-    let mut mu = Vec::with_capacity(n * d);
+    let mut mu = memory::with_capacity(n.saturating_mul(d), need_copies(n, d))?;
     for &i in &order {
         mu.extend(ch.means[i * d..(i + 1) * d].iter().zip(&centre).map(|(&m, &c)| m - c));
     }
@@ -245,7 +257,7 @@ fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Prepared {
                 row.iter_mut().zip(&scale).for_each(|(m, &s)| *m *= s);
             }
             // In whitened coordinates every variance is 1: log det 0.
-            Prepared {
+            Ok(Prepared {
                 n,
                 d,
                 mu,
@@ -255,10 +267,10 @@ fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Prepared {
                 order,
                 bounds,
                 class_of,
-            }
+            })
         }
         Noise::PerSample(v) => {
-            let mut var = Vec::with_capacity(n * d);
+            let mut var = memory::with_capacity(n.saturating_mul(d), need_copies(n, d))?;
             for &i in &order {
                 var.extend_from_slice(&v[i * d..(i + 1) * d]);
             }
@@ -266,7 +278,7 @@ fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Prepared {
                 .chunks_exact(d)
                 .map(|r| r.iter().map(|x| x.ln()).sum::<f64>())
                 .collect();
-            Prepared {
+            Ok(Prepared {
                 n,
                 d,
                 mu,
@@ -276,7 +288,7 @@ fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Prepared {
                 order,
                 bounds,
                 class_of,
-            }
+            })
         }
     }
 }
@@ -299,7 +311,7 @@ fn mean_sd(xs: impl Iterator<Item = f64> + Clone) -> Paired {
 
 /// ½ log det Cov(Z) of the mixture over samples lo..hi (sorted order), minus the mean of ½ L_i:
 /// the maximum-entropy bound on I(X;Z) within that group. +inf when Cholesky fails.
-fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> f64 {
+fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> Result<f64> {
     let d = p.d;
     let m = hi - lo;
     let mut centre = vec![0.0; d];
@@ -320,15 +332,15 @@ fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> f64 {
         mv
     };
     let scale: Vec<f64> = mean_var.iter().map(|v| 1.0 / v.sqrt()).collect();
-    let mut centred = vec![0.0; m * d];
+    let mut centred = memory::zeros::<f64>(m.saturating_mul(d), need_copies(m, d))?;
     for (dst, row) in centred.chunks_exact_mut(d).zip(p.mu[lo * d..hi * d].chunks_exact(d)) {
         for k in 0..d {
             dst[k] = (row[k] - centre[k]) * scale[k];
         }
     }
     // S Cov S = I + XᵀX/m with X the scaled, centred means.
-    let Some(log_det_scaled) = log_det_identity_plus_covariance(&centred, m, d) else {
-        return f64::INFINITY;
+    let Some(log_det_scaled) = log_det_identity_plus_covariance("means", &centred, m, d)? else {
+        return Ok(f64::INFINITY);
     };
     let log_det_cov = log_det_scaled + mean_var.iter().map(|v| v.ln()).sum::<f64>();
     let mean_l = if p.var.is_empty() {
@@ -336,13 +348,13 @@ fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> f64 {
     } else {
         p.log_det[lo..hi].iter().sum::<f64>() / m as f64
     };
-    0.5 * (log_det_cov - mean_l)
+    Ok(0.5 * (log_det_cov - mean_l))
 }
 
 /// Mutual information through the Gaussian channel (docs/spec.md §3.1); see the module documentation.
 pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Result<ChannelMi> {
     validate(ch, req)?;
-    let p = ctl.install(|| prepare(ch, req.labels));
+    let p = ctl.install(|| prepare(ch, req.labels))?;
     let (n, d) = (p.n, p.d);
     let log_n = (n as f64).ln();
     let with_labels = req.labels.is_some();
@@ -402,15 +414,18 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
         };
         total.kl = Some(bound(&kl, false));
         total.bd = Some(bound(&bd, false));
-        total.maxent = Some(ctl.install(|| maxent_bound(&p, 0, n)));
+        total.maxent = Some(ctl.install(|| maxent_bound(&p, 0, n))?);
         if with_labels {
             cond.kl = Some(bound(&kl, true));
             cond.bd = Some(bound(&bd, true));
             let groups: Vec<(usize, usize)> = p.bounds.windows(2).map(|w| (w[0], w[1])).collect();
             let per_class: Vec<f64> = ctl.install(|| {
                 use rayon::prelude::*;
-                groups.par_iter().map(|&(a, b)| maxent_bound(&p, a, b)).collect()
-            });
+                groups
+                    .par_iter()
+                    .map(|&(a, b)| maxent_bound(&p, a, b))
+                    .collect::<Result<_>>()
+            })?;
             cond.maxent = Some(
                 groups
                     .iter()
