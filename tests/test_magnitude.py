@@ -192,6 +192,17 @@ def test_quantities_with_units_are_scaled_back_or_an_error(exponent):
         with pytest.raises(ValueError, match=r"^h: its scatter matrices overflow float64"):
             call()
     assert close(rc.trace_ratio(h * 1e300, labels), rc.trace_ratio(h, labels))
+    # Fisher's ratio has the units of 1/ridge: with S_W = 0 (one sample per class), S_B of data
+    # ~1e300 over a ridge of 1 is beyond float64 (found by the fuzz: it came out inf), an error
+    # naming ridge, from either entry point.
+    points, ids = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]), np.arange(3)
+    assert np.isfinite(rc.fisher_ratio(points, ids, ridge=1.0))
+    for call in (
+        lambda: rc.fisher_ratio(points * 1e300, ids, ridge=1.0),
+        lambda: rc.ClassStatistics().update(points * 1e300, ids).fisher_ratio(ridge=1.0),
+    ):
+        with pytest.raises(ValueError, match=r"^ridge: Fisher's ratio .* exceeds float64"):
+            call()
 
 
 def test_class_statistics_batches_of_very_different_magnitudes():

@@ -245,7 +245,18 @@ def fisher_ratio(h: Any, labels: Any, *, ridge: float = 0.0) -> float:
     """
     ridge = _nonnegative(ridge, "ridge")
     stats, *_, e = _stats(h, labels, second_moments=True)
-    return float(stats.fisher_ratio(_ridge_scaled(ridge, e)))
+    return _representable_fisher(float(stats.fisher_ratio(_ridge_scaled(ridge, e))))
+
+
+def _representable_fisher(value: float) -> float:
+    """Fisher's ratio, or a ValueError where it exceeds float64 (docs/spec.md §0.8). With a ridge
+    the ratio has the units of 1/ridge: S_B of data ~1e155 over ridge·N ~ 1 is ~1e310."""
+    if math.isinf(value):
+        raise ValueError(
+            "ridge: Fisher's ratio tr((S_W + ridge·N·I)⁻¹ S_B) exceeds float64 (S_B is more than ~1e308 times "
+            "S_W + ridge·N·I); rescale h, or pass a ridge in proportion to h's squared scale"
+        )
+    return value
 
 
 def _ridge_scaled(ridge: float, e: int) -> float:
@@ -642,7 +653,7 @@ class ClassStatistics:
         """See :func:`fisher_ratio`."""
         ridge = _nonnegative(ridge, "ridge")
         self._ready(need_second=True)
-        return float(self._classes_ok().fisher_ratio(_ridge_scaled(ridge, self._exp)))
+        return _representable_fisher(float(self._classes_ok().fisher_ratio(_ridge_scaled(ridge, self._exp))))
 
     def calinski_harabasz(self) -> float:
         """See :func:`calinski_harabasz`."""
