@@ -88,10 +88,55 @@ def test_ceb_loss_terms_match_their_definitions():
     assert out["residual"] == pytest.approx(residual, rel=1e-6)
     assert out["cross_entropy"] == pytest.approx(ce, rel=1e-6)
     assert out["loss"] == pytest.approx(residual + 6.0 * ce, rel=1e-6)
-    assert out["I_ZY_lower"] == pytest.approx(math.log(3) - ce, rel=1e-6)  # balanced: H(Y) = log 3
-    # H(Y), not log C, when the classes are unbalanced.
+    assert out["I_ZY_lower"] == pytest.approx(math.log(3) - ce, rel=1e-6)  # default H(Y) = log C
+    # The plug-in H(Y), not log C, when the classes are unbalanced.
     y2 = torch.tensor([0] * 30 + [1] * 10)
     assert label_entropy(y2) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_ceb_loss_uses_the_training_label_entropy_not_the_batch_one():
+    # A balanced training set of 10 classes; a batch of 64 is at best 4 × 7 + 6 × 6, whose plug-in
+    # entropy lies below log 10. The bound must use the training set's H(Y) exactly.
+    torch.manual_seed(0)
+    y_train = torch.arange(1000) % 10
+    h_train = label_entropy(y_train)
+    assert h_train == pytest.approx(math.log(10), rel=1e-15)
+    y = torch.tensor([0, 1, 2, 3] * 7 + [4, 5, 6, 7, 8, 9] * 6)
+    h_batch = -(4 * 7 / 64 * math.log(7 / 64) + 6 * 6 / 64 * math.log(6 / 64))
+    assert label_entropy(y) == pytest.approx(h_batch, rel=1e-14)
+    assert math.log(10) - h_batch == pytest.approx(0.002902, abs=1e-6)  # what the batch entropy would lose
+    # float64 throughout, so that H(Y) − CE is exact to rounding and the comparisons can be tight.
+    x = torch.randn(64, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for given in (None, h_train):  # the default log C, and the training set's value given once
+        model = CEBClassifier(None, 5, 3, 10, label_entropy=given).double()
+        torch.manual_seed(7)
+        out = ceb_loss(model, x, y, beta=3.0)
+        ce = out.cross_entropy.item()
+        assert out.I_ZY_lower.item() == pytest.approx(math.log(10) - ce, rel=1e-12, abs=1e-12)
+        assert out.I_ZY_lower.item() - (h_batch - ce) == pytest.approx(math.log(10) - h_batch, rel=1e-9)
+    # Unbalanced training labels: H(Y) below log C, given once, used for every batch.
+    y_skewed = torch.tensor([0] * 700 + [1] * 200 + [2] * 100)
+    h_skewed = label_entropy(y_skewed)
+    model = CEBClassifier(None, 5, 3, 3, label_entropy=h_skewed).double()
+    assert model.label_entropy == h_skewed
+    for batch in (y_skewed[:64], y_skewed[-64:], torch.arange(64) % 3):  # batch entropies 0, 0, log 3
+        out = ceb_loss(model, x, batch, beta=3.0)
+        assert out.I_ZY_lower.item() == pytest.approx(h_skewed - out.cross_entropy.item(), rel=1e-12, abs=1e-12)
+    # h_y overrides the model's value for one call.
+    out = ceb_loss(model, x, y_skewed[:64], beta=3.0, h_y=0.25)
+    assert out.I_ZY_lower.item() == pytest.approx(0.25 - out.cross_entropy.item(), rel=1e-12, abs=1e-12)
+
+
+def test_label_entropy_must_be_an_entropy_over_the_classes():
+    for bad in (math.nan, math.inf, -0.1, math.log(3) + 1e-6, 10**400):
+        _named("label_entropy", ValueError, CEBClassifier, None, 4, 2, 3, label_entropy=bad)
+    _named("label_entropy", TypeError, CEBClassifier, None, 4, 2, 3, label_entropy=True)
+    assert CEBClassifier(None, 4, 2, 3, label_entropy=math.log(3)).label_entropy == math.log(3)
+    assert CEBClassifier(None, 4, 2, 3, label_entropy=0).label_entropy == 0.0
+    model = CEBClassifier(None, 4, 2, 3)
+    x, y = torch.randn(12, 4), torch.arange(12) % 3
+    _named("h_y", ValueError, ceb_loss, model, x, y, 2.0, h_y=-1.0)
+    _named("h_y", ValueError, ceb_loss, model, x, y, 2.0, h_y=math.log(4))
 
 
 def test_ceb_bound_lies_above_the_exact_conditional_information():

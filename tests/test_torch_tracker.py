@@ -1,5 +1,7 @@
 """CompressionTracker on a tiny model, the metric registry it uses, and the digits reproductions."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -149,6 +151,12 @@ def test_reproduction_quick_end_to_end(target, files, tmp_path, capsys):
     if target == "ceb-digits":
         # The CEB bound lies above the exact I(X;Z|Y) up to Monte Carlo error.
         assert (runs.I_XZ_given_Y_ceb >= runs.I_XZ_given_Y - 4 * runs.I_XZ_given_Y_stderr).all()
+        # The I(Z;Y) bound uses the training set's H(Y) (digits: nearly balanced, just below log 10).
+        from repcompress.reproduce._digits import load_digits_split
+        from repcompress.torch import label_entropy
+
+        assert (runs.H_Y == label_entropy(load_digits_split().y_train)).all()
+        assert (runs.H_Y < math.log(10)).all()
     assert "Normalized-rank correlations" in capsys.readouterr().out
 
 

@@ -121,13 +121,17 @@ def pca_binned_entropy(z: np.ndarray, n_components: int = 5, n_bins: int = 10) -
     return rc.binned_entropy(projected, n_bins=n_bins)
 
 
+# n_excluded_constant: rows left out because a column did not move within the setup (docs/spec.md §5.6).
+CORRELATION_COLUMNS = ("x", "y", "r", "p", "n", "n_excluded_constant")
+
+
 def correlation_outputs(runs: Any, columns: Sequence[str], out: Path, stem: str) -> Any:
     """The paper's normalized-rank correlation table (one setup) as CSV and markdown."""
     from ..analysis import rank_correlations
 
     table = rank_correlations(runs, list(columns), setup="setup")
     table.to_csv(out / f"{stem}_correlations.csv", index=False)
-    (out / f"{stem}_correlations.md").write_text(markdown_table(table, ["x", "y", "r", "p", "n"]) + "\n")
+    (out / f"{stem}_correlations.md").write_text(markdown_table(table, CORRELATION_COLUMNS) + "\n")
     return table
 
 
@@ -277,7 +281,7 @@ def summary_markdown(
         "",
         "## Normalized-rank correlations across runs (the paper's analysis)",
         "",
-        markdown_table(corr, ["x", "y", "r", "p", "n"]),
+        markdown_table(corr, CORRELATION_COLUMNS),
         "",
         closing,
     ]

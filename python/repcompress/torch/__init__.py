@@ -10,7 +10,8 @@ alone never does.
 - :class:`GaussianDropout` (z = f(x)·(1 + √α ε), α = p/(1 − p)) and :class:`GaussianEncoder`
   make Z | x a diagonal Gaussian, so :func:`repcompress.gaussian_channel_mi` applies exactly.
 - :class:`CEBClassifier` and :func:`ceb_loss`: the Conditional Entropy Bottleneck (Fischer 2020)
-  with its variational bounds on I(X;Z|Y) and I(Z;Y).
+  with its variational bounds on I(X;Z|Y) and I(Z;Y); :func:`label_entropy` gives the training
+  set's H(Y) the I(Z;Y) bound needs (``CEBClassifier(..., label_entropy=label_entropy(y_train))``).
 - :func:`batch_cdnv`: the differentiable CDNV of a batch (the paper's collapse regulariser).
 - :class:`CompressionTracker`: information and geometry metrics per layer during training, in a
   tidy pandas DataFrame, with plots.
@@ -35,6 +36,7 @@ from .layers import (
     batch_cdnv,
     ceb_bounds,
     ceb_loss,
+    label_entropy,
 )
 from .tracker import CompressionTracker
 
@@ -50,4 +52,5 @@ __all__ = [
     "capture",
     "ceb_bounds",
     "ceb_loss",
+    "label_entropy",
 ]

@@ -39,6 +39,17 @@ def _min_std(min_std: Any) -> float:
     return value
 
 
+def _entropy_of_labels(value: Any, name: str, n_classes: int) -> float:
+    """An H(Y) in nats for labels over ``n_classes`` classes: 0 ≤ H(Y) ≤ log C."""
+    h = _finite(value, name)
+    top = math.log(n_classes)
+    if not 0.0 <= h <= top * (1.0 + 1e-12):
+        raise ValueError(
+            f"{name}: must lie in [0, log {n_classes}] = [0, {top:.6g}] nats (H(Y) over {n_classes} classes), got {h}"
+        )
+    return h
+
+
 class GaussianDropout(nn.Module):
     """Multiplicative Gaussian noise: z = x·(1 + √α ε), ε ~ N(0, I), α = p/(1 − p).
 
@@ -146,6 +157,13 @@ class CEBClassifier(nn.Module):
     representation to measure is the encoder: ``capture(model, data, ["encoder"])`` records μ and
     σ² per sample, and ``gaussian_channel_mi(means, variances, labels=...)`` gives the exact
     empirical I(X;Z) and I(X;Z|Y) to compare with the bounds of :func:`ceb_loss`.
+
+    ``label_entropy`` is H(Y) of the training labels in nats, given once here and used by
+    :func:`ceb_loss` for its bound I(Z;Y) ≥ H(Y) − CE: ``label_entropy=label_entropy(y_train)``
+    (the function of this module). The default is log ``n_classes``, the paper's choice, exact
+    when the training classes are balanced and too high otherwise (then the bound overstates
+    I(Z;Y) by log C − H(Y)). Stored as the attribute ``label_entropy`` (a float, not in the
+    ``state_dict``).
     """
 
     def __init__(
@@ -157,6 +175,7 @@ class CEBClassifier(nn.Module):
         *,
         decoder: nn.Module | None = None,
         min_std: float = 1e-5,
+        label_entropy: float | None = None,
     ):
         super().__init__()
         # Checked under this class's names before the parts, which would name them otherwise.
@@ -164,6 +183,11 @@ class CEBClassifier(nn.Module):
         latent_dim = as_int(latent_dim, "latent_dim", minimum=1)
         n_classes = as_int(n_classes, "n_classes", minimum=1)
         min_std = _min_std(min_std)
+        self.label_entropy = (
+            math.log(n_classes)
+            if label_entropy is None
+            else _entropy_of_labels(label_entropy, "label_entropy", n_classes)
+        )
         self.body = body if body is not None else nn.Identity()
         self.encoder = GaussianEncoder(in_features, latent_dim, min_std=min_std)
         self.backward_encoder = BackwardEncoder(n_classes, latent_dim, min_std=min_std)
@@ -179,7 +203,8 @@ class CEBLoss:
     """What :func:`ceb_loss` returns (scalar tensors; only ``loss`` carries gradients you need).
 
     ``loss`` = residual + (β − 1)·cross_entropy; ``residual`` = E[log e(z|x) − log b(z|y)] ≥
-    I(X;Z|Y) (the CEB upper bound); ``I_ZY_lower`` = H(Y) − cross_entropy ≤ I(Z;Y), in nats.
+    I(X;Z|Y) (the CEB upper bound); ``I_ZY_lower`` = H(Y) − cross_entropy ≤ I(Z;Y), in nats, with
+    H(Y) the training set's label entropy (``CEBClassifier.label_entropy``).
     """
 
     loss: torch.Tensor
@@ -189,7 +214,10 @@ class CEBLoss:
 
 
 def label_entropy(labels: Any) -> float:
-    """H(Y) in nats of the empirical label distribution."""
+    """H(Y) = −Σ_y p(y) log p(y) in nats of the empirical label distribution (the plug-in entropy).
+
+    Meant for the whole training set, once: ``CEBClassifier(..., label_entropy=label_entropy(y_train))``.
+    On a batch it is biased low by about (C − 1)/(2·batch size) nats (Miller 1955)."""
     arr = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     _, counts = np.unique(arr, return_counts=True)
     p = counts / counts.sum()
@@ -207,13 +235,15 @@ def ceb_loss(
 
     and the loss is R + (β − 1)·CE, i.e. min I(X;Z) − β·I(Z;Y) (I(X;Z) = I(X;Z|Y) + I(Z;Y) when
     Z depends on Y only through X), the information-bottleneck β the paper sweeps (1000 … 2).
-    H(Y) is ``h_y`` (pass the training set's label entropy) or the batch's label entropy; it is
-    not log C unless the classes are balanced. Expectations use ``n_samples`` reparameterised
-    draws of z per input.
+    H(Y) is the training set's label entropy, given once as ``CEBClassifier(...,
+    label_entropy=...)`` (default log C, the paper's choice; see :class:`CEBClassifier`), or
+    ``h_y`` for this call. The batch's own label entropy is never used: it is biased low (by
+    about (C − 1)/(2·batch size) nats, 0.07 for a batch of 64 over 10 balanced classes) and moves
+    from batch to batch. Expectations use ``n_samples`` reparameterised draws of z per input.
     """
     n_samples = as_int(n_samples, "n_samples", minimum=1)
     beta = _finite(beta, "beta")
-    h_y = None if h_y is None else _finite(h_y, "h_y")
+    h = model.label_entropy if h_y is None else _entropy_of_labels(h_y, "h_y", model.n_classes)
     mu, std = model.encoder.moments(model.body(x))
     z = mu + std * torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
     log_e = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
@@ -221,7 +251,6 @@ def ceb_loss(
     residual = (log_e - log_b).mean()
     logits = model.decoder(z.reshape(-1, z.shape[-1]))
     ce = F.cross_entropy(logits, y.repeat(n_samples))
-    h = label_entropy(y) if h_y is None else float(h_y)
     return CEBLoss(loss=residual + (beta - 1.0) * ce, cross_entropy=ce, residual=residual, I_ZY_lower=h - ce)
 
 
@@ -229,10 +258,12 @@ def ceb_bounds(
     model: CEBClassifier, data: Iterable, *, n_samples: int = 8, h_y: float | None = None, device: Any = None
 ) -> dict[str, float]:
     """The CEB bounds over a whole data set (nats): ``I_XZ_given_Y_upper`` (= the residual R),
-    ``I_ZY_lower`` (= H(Y) − CE), ``cross_entropy`` and ``h_y`` (the data's label entropy unless
-    given). Evaluated without gradients; the model's mode is left as it was."""
+    ``I_ZY_lower`` (= H(Y) − CE), ``cross_entropy`` and ``h_y``: the label entropy of the whole
+    data set unless given (on the training set, the training set's; the model's
+    ``label_entropy`` is not used here). Evaluated without gradients; the model's mode is left as
+    it was."""
     n_samples = as_int(n_samples, "n_samples", minimum=1)
-    h_y = None if h_y is None else _finite(h_y, "h_y")
+    h_y = None if h_y is None else _entropy_of_labels(h_y, "h_y", model.n_classes)
     if device is None:
         device = next(model.parameters()).device
     total = {"residual": 0.0, "cross_entropy": 0.0}
