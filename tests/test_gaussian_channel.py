@@ -285,6 +285,26 @@ def test_invariant_to_scaling_means_and_standard_deviations(case, c):
     assert r.lower <= r.mi + se4 and r.mi - se4 <= r.upper and r.mi <= r.log_n
 
 
+@pytest.mark.parametrize("c", [1e-300, 1e-200, 1e155, 1e300])
+def test_dropout_at_the_ends_of_float64(c):
+    # Found by the fuzz: with the relative floor, means far outside the safe window (docs/spec.md
+    # §0.8) are divided by a power of two before the dropout variances α·μ² are formed. Before,
+    # at 1e-200 every α·μ² underflowed to 0 and was floored (5.53 nats instead of 3.61), at 1e155
+    # it overflowed (a ValueError); the same draws now give the same numbers as at scale 1, up
+    # to the rounding of mu·c, and H(Z|X) moves by d·log c.
+    mu = np.maximum(np.random.default_rng(21).standard_normal((300, 4)), 0)
+    kw = dict(dropout_alpha=1.0, n_draws=2, random_state=77)
+    one, r = rc.gaussian_channel_mi(mu, **kw), rc.gaussian_channel_mi(mu * c, **kw)
+    assert r.n_floored == one.n_floored
+    for key in ("mi", "stderr", "lower", "upper", "maxent_upper"):
+        assert getattr(r, key) == pytest.approx(getattr(one, key), rel=1e-9), key
+    assert r.h_z_given_x == pytest.approx(one.h_z_given_x + 4 * np.log(c), rel=1e-12)
+    # Unit noise on means of 1e155: s² = tr Cov Z / d is ~1e310, beyond float64 (it raised
+    # OverflowError); the floor min_variance·s² is not, and the estimate is the exact log 2.
+    far = np.array([[1.25e155], [-1.32e155]])
+    assert rc.gaussian_channel_mi(far, noise_variance=1.0, method="bounds").lower == pytest.approx(np.log(2))
+
+
 def test_absolute_floor_is_still_available():
     # floor="absolute" reads min_variance in the data's units (the earlier behaviour): scaling the
     # data then changes what is floored, hence I(X;Z); the relative default does not.
