@@ -329,8 +329,8 @@ def _network_output(net: nn.Module, x: torch.Tensor, d_z: int) -> tuple[torch.Te
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape != (x.shape[0], 2 * d_z):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
-            f"network: must map x ({x.shape[0]}, ...) to ({x.shape[0]}, {2 * d_z}) = (location, log-variance) "
-            f"of z, got {shape}"
+            f"network: must map a batch of x (B, ...) to (B, {2 * d_z}) = (location, log-variance) of z, "
+            f"got {shape} for B = {x.shape[0]}"
         )
     return out[:, :d_z], out[:, d_z:]
 
@@ -734,10 +734,9 @@ def _check_network(network: Any) -> nn.Module | None:
     )
 
 
-def _seeds(random_state: Any) -> tuple[int, int, int]:
-    """Seeds of the three streams: the data split, the initialisation (and dropout) of the
-    networks, and the order of the batches (and the passes drawn)."""
-    rng = make_rng(random_state)
+def _seeds(rng: np.random.Generator) -> tuple[int, int, int]:
+    """Seeds of the three streams of one fit: the data split, the initialisation (and dropout) of
+    the networks, and the order of the batches (and the passes drawn)."""
     a, b, c = (int(s) for s in rng.integers(0, 2**63, size=3))
     return a, b, c
 
@@ -818,7 +817,7 @@ def _fit(
         bar.close()
     if fit.get("converged") is False:
         warnings.warn(
-            f"DoE ({label}): the held-out cross-entropies still improved after epochs={epochs}; "
+            f"{label}: the held-out cross-entropies still improved after epochs={epochs}; "
             "the estimate may not have converged (pass a larger epochs=)",
             RuntimeWarning,
             stacklevel=3,
@@ -842,7 +841,7 @@ def _common(
     random_state: Any,
     progress: Any,
     base: Any,
-) -> tuple[_Data, dict[str, Any], str, nn.Module | None, torch.device, tuple[int, int, int], bool, float]:
+) -> tuple[_Data, dict[str, Any], str, nn.Module | None, torch.device, np.random.Generator, bool, float]:
     protocol = check_choice(protocol, "protocol", PROTOCOLS)
     base = check_base(base)
     progress = check_bool(progress, "progress")
@@ -850,7 +849,7 @@ def _common(
     settings = _settings(
         protocol, family, epochs, lr, batch_size, n_samples, heldout_fraction, patience, base, _seed_text(random_state)
     )
-    seeds = _seeds(random_state)
+    rng = make_rng(random_state)  # drawn from only once every argument is checked
     run_device = _device_of(x, z, device)
     dtype = torch.float32
     if template is not None:
@@ -864,7 +863,7 @@ def _common(
             f"layer_norm={settings['layer_norm']}, dropout={settings['dropout']})"
         )
     data = _check_inputs(x, z, run_device, dtype, template is None)
-    return data, settings, protocol, template, run_device, seeds, progress, math.log(base)
+    return data, settings, protocol, template, run_device, rng, progress, math.log(base)
 
 
 def doe_mutual_info(
@@ -929,7 +928,7 @@ def doe_mutual_info(
     -------
     DoEResult
     """
-    data, settings, chosen, template, run_device, seeds, progress, scale = _common(
+    data, settings, chosen, template, run_device, rng, progress, scale = _common(
         x,
         z,
         protocol,
@@ -955,6 +954,7 @@ def doe_mutual_info(
         )
     if n < 2:
         raise ValueError(f"x: needs at least 2 inputs, got {n}")
+    seeds = _seeds(rng)
     return _fit(data, settings, chosen, template, settings["epochs"], seeds, run_device, progress, "DoE", scale)
 
 
@@ -993,7 +993,7 @@ def doe_mutual_info_given_labels(
     :func:`doe_mutual_info`.
     """
     weighting = check_choice(class_weights, "class_weights", CLASS_WEIGHTS)
-    data, settings, chosen, template, run_device, _, progress, scale = _common(
+    data, settings, chosen, template, run_device, rng, progress, scale = _common(
         x,
         z,
         protocol,
@@ -1024,7 +1024,6 @@ def doe_mutual_info_given_labels(
             f"{need} per class"
             + ("" if chosen == "reference" else f" (heldout_fraction={settings['heldout_fraction']:g})")
         )
-    rng = make_rng(random_state)
     per_class = []
     codes_t = torch.as_tensor(codes, device=run_device)
     for c in range(values.size):
