@@ -160,8 +160,8 @@ def test_same_seed_same_result_and_numpy_equals_torch():
     x = rng.normal(size=(300, 2))
     z = np.stack([x + 0.4 * rng.normal(size=x.shape) for _ in range(2)])
     a = doe_mutual_info(x, z, epochs=15, random_state=11, progress=False)
-    b = doe_mutual_info(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(z), epochs=15, random_state=11,
-                        progress=False)  # fmt: skip
+    xt, zt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(z)
+    b = doe_mutual_info(xt, zt, epochs=15, random_state=11, progress=False)
     c = doe_mutual_info(x, z, epochs=15, random_state=12, progress=False)
     assert (a.mi, a.train_mi, a.h_z) == (b.mi, b.train_mi, b.h_z)
     np.testing.assert_array_equal(a.curve.heldout_mi, b.curve.heldout_mi)
@@ -305,6 +305,17 @@ def test_bad_arrays_name_themselves():
         doe_mutual_info(np.zeros((0, 2)), np.zeros((0, 2)), progress=False)
     with pytest.raises(ValueError, match=r"^x: 7 inputs are too few for the recommended protocol"):
         doe_mutual_info(X[:7], Z[:7], progress=False)
+
+
+def test_conditional_mlp_checks_its_arguments():
+    assert ConditionalMLP(3, 2)(torch.zeros(5, 3)).shape == (5, 4)
+    assert ConditionalMLP(3, 2, layers=0)(torch.zeros(5, 3)).shape == (5, 4)
+    with pytest.raises(ValueError, match=r"^dropout: must lie in \[0, 1\)"):
+        ConditionalMLP(3, 2, dropout=1.0)
+    with pytest.raises(TypeError, match=r"^layer_norm: must be True or False"):
+        ConditionalMLP(3, 2, layer_norm="yes")
+    with pytest.raises(ValueError, match=r"^hidden: must be at least 1"):
+        ConditionalMLP(3, 2, hidden=0)
 
 
 def test_bad_labels_name_themselves():

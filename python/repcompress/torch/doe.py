@@ -266,6 +266,10 @@ class ConditionalMLP(nn.Module):
         d_z = as_int(d_z, "d_z", minimum=1)
         hidden = as_int(hidden, "hidden", minimum=1)
         layers = as_int(layers, "layers", minimum=0)
+        layer_norm = check_bool(layer_norm, "layer_norm")
+        dropout = as_real(dropout, "dropout")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: must lie in [0, 1), got {dropout}")
         blocks: list[nn.Module] = []
         width = d_in
         for _ in range(layers):
