@@ -13,6 +13,9 @@ alone never does.
   with its variational bounds on I(X;Z|Y) and I(Z;Y); :func:`label_entropy` gives the training
   set's H(Y) the I(Z;Y) bound needs (``CEBClassifier(..., label_entropy=label_entropy(y_train))``).
 - :func:`batch_cdnv`: the differentiable CDNV of a batch (the paper's collapse regulariser).
+- :func:`doe_mutual_info` / :func:`doe_mutual_info_given_labels`: the difference-of-entropies
+  estimate of I(X;Z) and I(X;Z|Y) with a trained density model (McAllester & Stratos 2020), under
+  the paper's reference protocol or a recommended one with a held-out split and early stopping.
 - :class:`CompressionTracker`: information and geometry metrics per layer during training, in a
   tidy pandas DataFrame, with plots.
 """
@@ -27,6 +30,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 from .capture import Activations, capture
+from .doe import (
+    ConditionalMLP,
+    DoECurve,
+    DoEGivenLabels,
+    DoEResult,
+    doe_mutual_info,
+    doe_mutual_info_given_labels,
+)
 from .layers import (
     BackwardEncoder,
     CEBClassifier,
@@ -46,11 +57,17 @@ __all__ = [
     "CEBClassifier",
     "CEBLoss",
     "CompressionTracker",
+    "ConditionalMLP",
+    "DoECurve",
+    "DoEGivenLabels",
+    "DoEResult",
     "GaussianDropout",
     "GaussianEncoder",
     "batch_cdnv",
     "capture",
     "ceb_bounds",
     "ceb_loss",
+    "doe_mutual_info",
+    "doe_mutual_info_given_labels",
     "label_entropy",
 ]
