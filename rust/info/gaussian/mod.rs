@@ -311,7 +311,10 @@ fn mean_sd(xs: impl Iterator<Item = f64> + Clone) -> Paired {
 
 /// ½ log det Cov(Z) of the mixture over samples lo..hi (sorted order), minus the mean of ½ L_i:
 /// the maximum-entropy bound on I(X;Z) within that group. +inf when Cholesky fails.
-fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> Result<f64> {
+///
+/// The O(m·min(m, d)²) product and its Cholesky factorisation cannot stop midway: they run
+/// detached (`Ctl::run_detached`), so Ctrl-C returns at once (docs/spec.md §0.7).
+fn maxent_bound(p: &Prepared, lo: usize, hi: usize, ctl: &Ctl) -> Result<f64> {
     let d = p.d;
     let m = hi - lo;
     let mut centre = vec![0.0; d];
@@ -339,7 +342,9 @@ fn maxent_bound(p: &Prepared, lo: usize, hi: usize) -> Result<f64> {
         }
     }
     // S Cov S = I + XᵀX/m with X the scaled, centred means.
-    let Some(log_det_scaled) = log_det_identity_plus_covariance("means", &centred, m, d)? else {
+    let Some(log_det_scaled) =
+        ctl.run_detached(move || log_det_identity_plus_covariance("means", &centred, m, d))??
+    else {
         return Ok(f64::INFINITY);
     };
     let log_det_cov = log_det_scaled + mean_var.iter().map(|v| v.ln()).sum::<f64>();
@@ -414,18 +419,16 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
         };
         total.kl = Some(bound(&kl, false));
         total.bd = Some(bound(&bd, false));
-        total.maxent = Some(ctl.install(|| maxent_bound(&p, 0, n))?);
+        total.maxent = Some(maxent_bound(&p, 0, n, ctl)?);
         if with_labels {
             cond.kl = Some(bound(&kl, true));
             cond.bd = Some(bound(&bd, true));
             let groups: Vec<(usize, usize)> = p.bounds.windows(2).map(|w| (w[0], w[1])).collect();
-            let per_class: Vec<f64> = ctl.install(|| {
-                use rayon::prelude::*;
-                groups
-                    .par_iter()
-                    .map(|&(a, b)| maxent_bound(&p, a, b))
-                    .collect::<Result<_>>()
-            })?;
+            // One class after another, each factorisation on its own detached thread.
+            let per_class: Vec<f64> = groups
+                .iter()
+                .map(|&(a, b)| maxent_bound(&p, a, b, ctl))
+                .collect::<Result<_>>()?;
             cond.maxent = Some(
                 groups
                     .iter()
