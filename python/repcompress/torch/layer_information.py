@@ -565,7 +565,7 @@ def layer_mutual_info(
 
     - ``"ross"``: :func:`repcompress.mutual_info_labels` (Ross 2014, k-NN) on T with the sample id
       as the discrete variable: N "classes" of P = n_passes samples each, k_i = min(k, P − 1). Its
-      largest value is ψ(NP) − ψ(P) ≈ log N (reached when the P samples of every input are each
+      largest value is ψ(NP) − ψ(P) ≈ log N + 1/(2P) (reached when the P samples of every input are each
       other's nearest neighbours); like every k-NN estimator it underestimates large informations
       (its error grows with e^I, Gao et al. 2015), and with few passes the within-input distances
       are noisy. Ties (ReLU zeros) are broken by its jitter.
@@ -786,6 +786,7 @@ def layer_mutual_info(
                 "n_patterns": point.n_patterns,
                 "n_rows": point.n_samples,
                 "H_T": point.H_T,
+                "I_TY": point.I_TY,
             }
             add("binned", "I(X;T)", point.I_XT, None, settings)
             if row_codes is not None and class_counts is not None:
