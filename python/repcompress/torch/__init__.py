@@ -16,6 +16,9 @@ alone never does.
 - :func:`doe_mutual_info` / :func:`doe_mutual_info_given_labels`: the difference-of-entropies
   estimate of I(X;Z) and I(X;Z|Y) with a trained density model (McAllester & Stratos 2020), under
   the paper's reference protocol or a recommended one with a held-out split and early stopping.
+- :func:`layer_mutual_info`: I(X;T) and I(X;T|Y) of a layer after the noise from repeated
+  stochastic passes (Ross k-NN, binned, DoE), with the exact data-processing upper bound I(X;T₀)
+  of the noise layer beside every estimate.
 - :class:`CompressionTracker`: information and geometry metrics per layer during training, in a
   tidy pandas DataFrame, with plots.
 """
@@ -38,6 +41,7 @@ from .doe import (
     doe_mutual_info,
     doe_mutual_info_given_labels,
 )
+from .layer_information import DataProcessingBound, LayerEstimate, LayerInformation, layer_mutual_info
 from .layers import (
     BackwardEncoder,
     CEBClassifier,
@@ -58,11 +62,14 @@ __all__ = [
     "CEBLoss",
     "CompressionTracker",
     "ConditionalMLP",
+    "DataProcessingBound",
     "DoECurve",
     "DoEGivenLabels",
     "DoEResult",
     "GaussianDropout",
     "GaussianEncoder",
+    "LayerEstimate",
+    "LayerInformation",
     "batch_cdnv",
     "capture",
     "ceb_bounds",
@@ -70,4 +77,5 @@ __all__ = [
     "doe_mutual_info",
     "doe_mutual_info_given_labels",
     "label_entropy",
+    "layer_mutual_info",
 ]
