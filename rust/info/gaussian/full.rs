@@ -645,14 +645,12 @@ impl Full {
                 }
             }
             // Forward substitution for y_a as soon as row a of L̄ is known.
-            let mut x = [0.0f64; LANES];
-            for l in 0..LANES {
-                x[l] = mi[a] - self.mt[a * np + j0 + l];
-            }
-            for k in 0..a {
+            let ms: &[f64; LANES] = self.mt[a * np + j0..a * np + j0 + LANES].try_into().unwrap();
+            let mut x: [f64; LANES] = std::array::from_fn(|l| mi[a] - ms[l]);
+            for (k, yk) in y[..a].iter().enumerate() {
                 let ca = tri(a, k) * LANES;
                 for l in 0..LANES {
-                    x[l] -= c[ca + l] * y[k][l];
+                    x[l] -= c[ca + l] * yk[l];
                 }
             }
             for l in 0..LANES {
