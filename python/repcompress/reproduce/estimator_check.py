@@ -469,10 +469,11 @@ def figure(runs: Any, path: Path) -> Path:
                         color=f"C{i}",
                         label=f"{estimator}, {network}",
                     )
-            lo = float(min(part["estimate"].min(), part["exact"].min()))
-            hi = float(max(part["estimate"].max(), part["ceiling"].max(), part["bound"].max()))
-            lo, hi = min(lo, 0.0), hi * 1.05
+            # x spans the exact values and the ceiling (the estimates far above them extend only y)
+            lo = min(float(part["estimate"].min()), float(part["exact"].min()), 0.0)
+            hi = 1.1 * max(float(part["exact"].max()), float(part["ceiling"].max()))
             ax.plot([lo, hi], [lo, hi], color="0.3", lw=1, label="estimate = exact")
+            ax.set_xlim(lo, hi)
             ax.axhline(float(part["ceiling"].mean()), color="C3", ls="--", lw=1, label="ceiling (log N)")
             ax.set_xlabel(f"exact {quantity} [nats]")
             ax.set_ylabel(f"estimate [nats]{'' if weighting == '-' else ', ' + weighting + ' weights'}")
