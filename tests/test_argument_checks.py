@@ -149,6 +149,7 @@ PARAMETERS = {
         "floor": "choice",
         "random_state": "seed",
         "base": "real",
+        "transform": "array",
     },
     "class_distance_normalized_variance": {"h": "array", "labels": "array", "ddof": "int"},
     "cdnv_matrix": {"h": "array", "labels": "array", "ddof": "int"},

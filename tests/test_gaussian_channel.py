@@ -386,7 +386,7 @@ MEANS = np.zeros((4, 2))
     [
         ({}, "exactly one of"),
         ({"noise_variance": 1.0, "dropout_alpha": 0.1}, "noise_variance and dropout_alpha"),
-        ({"variances": np.ones((4, 2, 2))}, "full covariances are out of scope"),
+        ({"variances": np.ones((4, 2, 2))}, "a linear layer after the noise as transform=W"),
         ({"variances": np.ones((3, 2))}, "variances: has shape"),
         ({"variances": -np.ones((4, 2))}, "variances: must be >= 0"),
         ({"variances": np.full((4, 2), np.nan)}, r"variances: contains NaN or inf \(first at row 0\)"),

@@ -9,8 +9,9 @@ computed from the means and variances alone:
   μ_i = f(x_i), v_i = α·f(x_i)² (squared, not |f|);
 - Gaussian encoders (VIB/CEB) that output μ_i and σ_i (``variances`` = σ_i², N × d).
 
-A linear layer or a ReLU *after* the noise makes Z | x non-diagonal or non-Gaussian: measure at
-the noise output itself. Full covariances are out of scope.
+A linear layer right after the noise, Z = W·T (``transform=W``), keeps Z | x Gaussian with the full
+covariance W·diag(v_i)·Wᵀ: computed exactly as well (docs/spec.md §3.14). A ReLU after the noise
+makes Z | x non-Gaussian: measure at the noise output, whose I(X;T) bounds I(X;Z) from above.
 
 References: Kolchinsky & Tracey, "Estimating mixture entropy with pairwise distances",
 Entropy 19 (2017) (pairwise bounds); Goldfeld et al., "Estimating information flow in deep
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ import numpy as np
 from . import _core
 from ._validation import (
     as_array,
+    as_float_array,
     as_real,
     as_samples,
     check_base,
@@ -99,6 +102,8 @@ class GaussianChannelMI:
         I(Y;Z) = I(X;Z) − I(X;Z|Y) from the same draws, with the bracket
         [I_BD(X;Z) − I_KL(X;Z|Y), I_KL(X;Z) − I_BD(X;Z|Y)] (docs/spec.md §3.9, written with the pairwise
         estimates of I instead of H: h(Z|X) cancels); ``maxent_upper`` is None.
+    rank : int or None
+        With ``transform=W``: the rank ρ of W that Z = W·T lives in (None without a transform).
     """
 
     mi: float | None
@@ -112,6 +117,7 @@ class GaussianChannelMI:
     n_draws: int
     given_labels: ChannelInformation | None = None
     labels: ChannelInformation | None = None
+    rank: int | None = None
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -174,8 +180,8 @@ def _variances(
         variances = as_array(variances, "variances")
         if np.ndim(variances) == 3:
             raise ValueError(
-                "variances: got a 3-D array, but full covariances are out of scope (e.g. a linear layer after the "
-                "noise): pass per-sample diagonal variances of shape (N, d)"
+                "variances: got a 3-D array, but full covariances are not taken as such: pass per-sample diagonal "
+                "variances of shape (N, d), and a linear layer after the noise as transform=W"
             )
         v = as_samples(variances, "variances")
         if v.shape != (n, d):
@@ -203,6 +209,32 @@ def _scale_exponent(means: np.ndarray, v: np.ndarray, dropout: bool) -> int:
         logs.append(0.5 * math.log2(vmax) + (logs[0] if dropout else 0.0))
     log_top = max(logs)
     return 0 if -400 <= log_top <= 400 else math.floor(log_top)
+
+
+def _transform(value: Any, d: int) -> np.ndarray:
+    """W as float64 (r, d): numeric, finite, at least one row (docs/spec.md §3.14)."""
+    w = as_float_array(
+        value, "transform", shape=(None, d), what=f"(r, {d}): r ≥ 1 rows, one column per dimension of means"
+    )
+    if w.shape[0] == 0:
+        raise ValueError(f"transform: expected shape (r, {d}) with r ≥ 1, got {w.shape}")
+    return w
+
+
+def reduce_transform(w: np.ndarray) -> tuple[np.ndarray, float]:
+    """W (r × d) reduced to its rank (docs/spec.md §3.14): with the thin SVD W = U S Vᵀ and the
+    singular values above max(r, d)·ε·s_max kept (ρ of them), A = (S/s_max) Vᵀ (ρ × d, full row rank)
+    and log s_max. Z = W·T = s_max·U·(A·T) with U's columns orthonormal, so I(X;Z) = I(X;A·T) and
+    h(Z|X), as a density on the range of W, is h(A·T|X) + ρ log s_max. ρ = 0 (A empty, log s_max
+    −inf) for a zero W. W is divided by a power of two first (exact), so that any finite W works."""
+    top = largest_magnitude(w)
+    if top == 0:
+        return np.zeros((0, w.shape[1])), -math.inf
+    e = math.frexp(top)[1]
+    _, s, vt = np.linalg.svd(np.ldexp(w, -e), full_matrices=False)
+    rank = int(np.count_nonzero(s > max(w.shape) * np.finfo(np.float64).eps * s[0]))
+    a = np.ascontiguousarray((s[:rank] / s[0])[:, None] * vt[:rank])
+    return a, math.log(s[0]) + e * math.log(2)
 
 
 def noise_rng(random_state: Any) -> np.random.Generator:
@@ -251,6 +283,7 @@ def gaussian_channel_mi(
     floor: str = "relative",
     random_state: Any = 0,
     base: float = math.e,
+    transform: Any = None,
 ) -> GaussianChannelMI:
     """Mutual information I(X;Z) through a Gaussian channel, with error bars and bounds.
 
@@ -277,6 +310,19 @@ def gaussian_channel_mi(
     log-densities, and the difference form for the entries where the product form could lose more
     than 1e-11 nats to cancellation (docs/spec.md §3.11). With per-sample variances the
     Bhattacharyya bound is a direct O(N² d) loop (it does not factor).
+
+    **A linear layer after the noise** (``transform=W``, r × d): Z = W·T with T the channel above,
+    so Z | x_i ~ N(W μ_i, W diag(v_i) Wᵀ) (docs/spec.md §3.14). W is reduced to its rank ρ by its
+    thin SVD (singular values ≤ max(r, d)·ε·s_max dropped); every quantity above is then computed
+    for the ρ-dimensional Z' = A·T with full covariances Σ_i = A diag(v_i) Aᵀ: log-densities
+    −½‖L_j⁻¹(z − Aμ_j)‖² − ½ log det Σ_j, KL and Bhattacharyya divergences between full-covariance
+    Gaussians, Cov Z' = mean(Σ_i) + the covariance of the A μ_i. The variance floor applies to v in
+    T's coordinates, as without a transform. Z is the image of the same draws of T (z = W t_im),
+    so the estimate is paired with the untransformed one and equals it for an invertible W.
+    ``h_z_given_x`` is the density of Z on the range of W (ρ dimensions; 0 for ρ = 0), and a W of
+    rank 0 gives I = 0 with a warning. Shared noise reuses the diagonal computation after
+    whitening by Σ (O(N² M ρ)); per-sample noise costs O(N² (M ρ² + ρ³)) (KL and Bhattacharyya
+    need ρ³/6 per pair) and O(N ρ²) memory.
 
     Parameters
     ----------
@@ -317,6 +363,9 @@ def gaussian_channel_mi(
         one, or a copy of the one, that generated the means. None: fresh entropy.
     base : float
         Logarithm base of every result (e: nats, 2: bits); h(Z|X) too.
+    transform : array-like, shape (r, d), optional
+        W of a linear layer after the noise: the information of Z = W·T instead of T (any r, any
+        rank; a bias does not change any result). None: Z = T.
 
     Returns
     -------
@@ -351,6 +400,7 @@ def gaussian_channel_mi(
         )
     rng = noise_rng(random_state)  # checked even when no draws are made (method="bounds")
     kind, v = _variances(mu, variances, noise_variance, dropout_alpha)
+    w = None if transform is None else _transform(transform, d)
     mu = np.ascontiguousarray(mu, dtype=np.float64)
     shift = 0
     if floor == "relative":
@@ -384,6 +434,17 @@ def gaussian_channel_mi(
         codes, values = class_codes(labels, n, of="means")
         if len(values) < 2:
             raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
+    a = None
+    log_scale = 0.0
+    if w is not None:
+        a, log_scale = reduce_transform(w)
+        if a.shape[0] == 0:
+            warnings.warn(
+                "transform: has rank 0, so Z = W·T is a constant and every information quantity is 0",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return _rank_zero(codes, n, method, n_draws, n_floored, base)
     draws = None
     if method in ("all", "mc"):
         check_memory(
@@ -393,7 +454,12 @@ def gaussian_channel_mi(
             "use fewer draws (the standard error shrinks like 1/√(n_draws·N)), or method='bounds'",
         )
         draws = draw_noise(rng, n, d, n_draws)
-    raw = _core.gaussian_channel_mi(mu, v, noise, draws, n_draws, method in ("all", "bounds"), codes)
+    if a is None:
+        raw = _core.gaussian_channel_mi(mu, v, noise, draws, n_draws, method in ("all", "bounds"), codes)
+        dims = d
+    else:
+        raw = _core.gaussian_channel_mi_linear(mu, v, noise, a, draws, n_draws, method in ("all", "bounds"), codes)
+        dims = a.shape[0]
 
     unit = math.log(base)
 
@@ -439,9 +505,44 @@ def gaussian_channel_mi(
         upper=total.upper,
         maxent_upper=total.maxent_upper,
         log_n=total.ceiling,
-        h_z_given_x=(float(raw.h_z_given_x) + d * shift * math.log(2)) / unit,
+        h_z_given_x=(float(raw.h_z_given_x) + dims * (shift * math.log(2) + log_scale)) / unit,
         n_floored=n_floored,
         n_draws=n_draws,
         given_labels=given,
         labels=labels_info,
+        rank=None if a is None else dims,
+    )
+
+
+def _rank_zero(
+    codes: np.ndarray | None, n: int, method: str, n_draws: int, n_floored: int, base: float
+) -> GaussianChannelMI:
+    """The result for a transform of rank 0: Z is a constant, every quantity is 0 (h(Z|X) too, a
+    density on a 0-dimensional range)."""
+    unit = math.log(base)
+    mc = 0.0 if method in ("all", "mc") else None
+    bounds = 0.0 if method in ("all", "bounds") else None
+
+    def zero(ceiling: float, maxent: bool = True) -> ChannelInformation:
+        return ChannelInformation(mc, mc, bounds, bounds, bounds if maxent else None, ceiling / unit)
+
+    given = labels_info = None
+    if codes is not None:
+        counts = np.bincount(codes)
+        p = counts / n
+        given = zero(float((p * np.log(counts)).sum()))
+        labels_info = zero(float(-(p * np.log(p)).sum()), maxent=False)
+    return GaussianChannelMI(
+        mi=mc,
+        stderr=mc,
+        lower=bounds,
+        upper=bounds,
+        maxent_upper=bounds,
+        log_n=math.log(n) / unit,
+        h_z_given_x=0.0,
+        n_floored=n_floored,
+        n_draws=n_draws,
+        given_labels=given,
+        labels=labels_info,
+        rank=0,
     )

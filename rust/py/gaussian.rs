@@ -143,9 +143,66 @@ fn gaussian_channel_mi<'py>(
     Ok(PyChannelMi { inner: r })
 }
 
+/// The channel followed by a linear map: `transform` is A (ρ × d, full row rank; the Python layer
+/// reduces W to it), the rest as for `gaussian_channel_mi` (draws are T's, (n_draws·N) × d).
+/// h(Z|X) is in the coordinates of A·T.
+#[pyfunction]
+#[pyo3(signature = (means, variances, noise, transform, draws, n_draws, bounds, labels=None))]
+#[allow(clippy::too_many_arguments)]
+fn gaussian_channel_mi_linear<'py>(
+    py: Python<'py>,
+    means: PyReadonlyArray2<'py, f64>,
+    variances: PyReadonlyArray2<'py, f64>,
+    noise: NoiseKind,
+    transform: PyReadonlyArray2<'py, f64>,
+    draws: Option<PyReadonlyArray2<'py, f64>>,
+    n_draws: usize,
+    bounds: bool,
+    labels: Option<PyReadonlyArray1<'py, i64>>,
+) -> PyResult<PyChannelMi> {
+    let (mu, n, d) = slice2("means", &means)?;
+    let (var, vn, vd) = slice2("variances", &variances)?;
+    let (a, rho, ad) = slice2("transform", &transform)?;
+    if vd != d || ad != d {
+        return Err(PyValueError::new_err(format!(
+            "variances, transform: have {vd} and {ad} columns but means has {d}"
+        )));
+    }
+    let noise = match (noise, vn) {
+        (NoiseKind::Shared, 1) => Noise::Shared(var),
+        (NoiseKind::PerSample, m) if m == n => Noise::PerSample(var),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "noise: {:?} does not fit variances of shape ({vn}, {vd})",
+                noise.name()
+            )))
+        }
+    };
+    let draws = match &draws {
+        Some(a) => Some(slice2("draws", a)?.0),
+        None => None,
+    };
+    let labels = match &labels {
+        Some(l) => Some(super::class_indices(l)?),
+        None => None,
+    };
+    let channel = Channel { means: mu, n, d, noise };
+    let request = Request {
+        draws,
+        n_draws,
+        bounds,
+        labels: labels.as_deref(),
+    };
+    let r = run(py, |ctl| -> Result<_, CoreError> {
+        gaussian::linear_channel_mi(&channel, a, rho, &request, ctl)
+    })?;
+    Ok(PyChannelMi { inner: r })
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChannelEstimate>()?;
     m.add_class::<PyChannelMi>()?;
     m.add_function(wrap_pyfunction!(gaussian_channel_mi, m)?)?;
+    m.add_function(wrap_pyfunction!(gaussian_channel_mi_linear, m)?)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ TARGETS = {
     "toy": "repcompress.reproduce.toy",
     "dropout-digits": "repcompress.reproduce.dropout_digits",
     "ceb-digits": "repcompress.reproduce.ceb_digits",
+    "estimator-check": "repcompress.reproduce.estimator_check",
 }
 
 

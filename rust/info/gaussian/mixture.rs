@@ -5,7 +5,7 @@
 //! may cancel, cancellation.rs recomputes the entries that matter in the difference form.
 
 use super::cancellation::{self, PerSample, Scratch, Shared};
-use super::Prepared;
+use super::{Groups, Prepared};
 use crate::error::Result;
 use crate::linalg::gemm_abt_scaled;
 use crate::memory::{self, Need};
@@ -37,10 +37,10 @@ thread_local! {
 }
 
 /// Reduces `n_rows` rows of scores: `fill(r0, rows, buf)` writes rows r0..r0+rows (buf is rows × N,
-/// row-major); `sample(r)` is the (sorted) sample a row belongs to. For every scale s, the row's
-/// LSE of s·x over all columns and over its own class. Output index: r · scales.len() + s.
-fn reduce_rows(
-    p: &Prepared,
+/// row-major); row r belongs to (sorted) sample r mod N. For every scale s, the row's LSE of s·x
+/// over all columns and over its own class. Output index: r · scales.len() + s.
+pub(super) fn reduce_rows(
+    p: &Groups<'_>,
     n_rows: usize,
     scales: &[f64],
     ctl: &Ctl,
@@ -107,7 +107,7 @@ pub(super) fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) ->
         // Whitened: log p_j(z) = −½‖z − μ_j‖² + const.
         let mu_norm: Vec<f64> = p.mu.chunks_exact(d).map(sq_norm).collect();
         let guard = shared_guard(p, &mu_norm);
-        reduce_rows(p, n_rows, &[1.0], ctl, |r0, rows, buf| {
+        reduce_rows(&p.groups(), n_rows, &[1.0], ctl, |r0, rows, buf| {
             let mut q = vec![0.0; rows * d];
             let mut qn = vec![0.0; rows];
             for r in 0..rows {
@@ -133,7 +133,7 @@ pub(super) fn mc_rows(p: &Prepared, draws: &[f64], n_draws: usize, ctl: &Ctl) ->
         // log p_j(z) = −½[Σ z²w_j − 2Σ z μ_j w_j + Σ μ_j² w_j + Σ log v_j] + const, w = 1/v.
         let (cols, quad) = per_sample_columns(p)?;
         let guard = PerSample::new(p, &cols, &quad);
-        reduce_rows(p, n_rows, &[1.0], ctl, |r0, rows, buf| {
+        reduce_rows(&p.groups(), n_rows, &[1.0], ctl, |r0, rows, buf| {
             let mut q = vec![0.0; rows * 2 * d];
             let mut scratch = Scratch::default();
             for r in 0..rows {
@@ -209,7 +209,7 @@ pub(super) fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec
         // Whitened: KL_ij = ½‖μ_i − μ_j‖², BD_ij = ⅛‖μ_i − μ_j‖². Buffer holds −‖μ_i − μ_j‖².
         let mu_norm: Vec<f64> = p.mu.chunks_exact(d).map(sq_norm).collect();
         let guard = shared_guard(p, &mu_norm);
-        let both = reduce_rows(p, n, &[0.5, 0.125], ctl, |r0, rows, buf| {
+        let both = reduce_rows(&p.groups(), n, &[0.5, 0.125], ctl, |r0, rows, buf| {
             gemm_abt_scaled(buf, &p.mu[r0 * d..(r0 + rows) * d], &p.mu, rows, n, d, -2.0);
             for (r, row) in buf.chunks_exact_mut(n).enumerate() {
                 let ni = mu_norm[r0 + r];
@@ -227,7 +227,7 @@ pub(super) fn pairwise_rows(p: &Prepared, ctl: &Ctl) -> Result<(Vec<RowLse>, Vec
     // KL_ij = ½[Σ (v_i + μ_i²) w_j − 2 Σ μ_i μ_j w_j + Σ μ_j² w_j + L_j − L_i − d], L = Σ log v.
     let (cols, quad) = per_sample_columns(p)?;
     let guard = PerSample::new(p, &cols, &quad);
-    let kl = reduce_rows(p, n, &[1.0], ctl, |r0, rows, buf| {
+    let kl = reduce_rows(&p.groups(), n, &[1.0], ctl, |r0, rows, buf| {
         let mut q = vec![0.0; rows * 2 * d];
         let mut scratch = Scratch::default();
         for r in 0..rows {
@@ -293,7 +293,7 @@ fn bhattacharyya_rows(p: &Prepared, ctl: &Ctl) -> Result<Vec<RowLse>> {
         period,
         half_d_ln2,
     };
-    reduce_rows(p, n, &[1.0], ctl, |r0, rows, buf| bd.fill(r0, rows, buf))
+    reduce_rows(&p.groups(), n, &[1.0], ctl, |r0, rows, buf| bd.fill(r0, rows, buf))
 }
 
 /// The column side of the Bhattacharyya loop, coordinate-major and rescaled.

@@ -26,6 +26,7 @@
 //! product form. Results do not depend on the thread count: blocks are fixed by N alone.
 
 mod cancellation;
+mod full;
 mod mixture;
 
 use crate::choice::Choice;
@@ -33,6 +34,7 @@ use crate::error::{CoreError, Result};
 use crate::linalg::log_det_identity_plus_covariance;
 use crate::memory::{self, Need};
 use crate::parallel::Ctl;
+pub use full::linear_channel_mi;
 use mixture::{mc_rows, pairwise_rows, RowLse};
 
 /// How the noise variances are given, by name (the variances themselves come apart).
@@ -225,10 +227,12 @@ fn need_copies(n: usize, d: usize) -> impl Fn() -> Need {
     }
 }
 
-fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Result<Prepared> {
-    let (n, d) = (ch.n, ch.d);
+/// The samples sorted by class (stable): the original index of each sorted sample, the class
+/// ranges in sorted order (class c is bounds[c]..bounds[c+1]; one class without labels) and the
+/// class of each sorted sample.
+fn class_order(n: usize, labels: Option<&[u32]>) -> (Vec<usize>, Vec<usize>, Vec<u32>) {
     let mut order: Vec<usize> = (0..n).collect();
-    let (bounds, class_of) = match labels {
+    match labels {
         Some(l) => {
             order.sort_by_key(|&i| l[i]); // stable: ties keep their order
             let c = l.iter().map(|&x| x as usize + 1).max().unwrap_or(1);
@@ -237,10 +241,49 @@ fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Result<Prepared> {
             for k in 1..=c {
                 counts[k] += counts[k - 1];
             }
-            (counts, order.iter().map(|&i| l[i]).collect())
+            let class_of = order.iter().map(|&i| l[i]).collect();
+            (order, counts, class_of)
         }
-        None => (vec![0, n], vec![0u32; n]),
-    };
+        None => (order, vec![0, n], vec![0u32; n]),
+    }
+}
+
+/// The class structure of the sorted samples, all the row reductions need.
+#[derive(Clone, Copy)]
+pub(super) struct Groups<'a> {
+    pub(super) n: usize,
+    /// Class ranges in sorted order: class c is bounds[c]..bounds[c+1].
+    pub(super) bounds: &'a [usize],
+    /// Class of each sorted sample.
+    pub(super) class_of: &'a [u32],
+}
+
+impl Groups<'_> {
+    /// log N_y of the class of sorted sample i.
+    fn class_log_n(&self, i: usize) -> f64 {
+        let c = self.class_of[i] as usize;
+        ((self.bounds[c + 1] - self.bounds[c]) as f64).ln()
+    }
+
+    /// The class ranges (a, b), in class order.
+    fn ranges(&self) -> Vec<(usize, usize)> {
+        self.bounds.windows(2).map(|w| (w[0], w[1])).collect()
+    }
+}
+
+impl Prepared {
+    pub(super) fn groups(&self) -> Groups<'_> {
+        Groups {
+            n: self.n,
+            bounds: &self.bounds,
+            class_of: &self.class_of,
+        }
+    }
+}
+
+fn prepare(ch: &Channel<'_>, labels: Option<&[u32]>) -> Result<Prepared> {
+    let (n, d) = (ch.n, ch.d);
+    let (order, bounds, class_of) = class_order(n, labels);
     let mut centre = vec![0.0; d];
     for row in ch.means.chunks_exact(d) {
         centre.iter_mut().zip(row).for_each(|(c, &m)| *c += m);
@@ -361,13 +404,6 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
     validate(ch, req)?;
     let p = ctl.install(|| prepare(ch, req.labels))?;
     let (n, d) = (p.n, p.d);
-    let log_n = (n as f64).ln();
-    let with_labels = req.labels.is_some();
-    let class_log_n = |i: usize| {
-        let c = p.class_of[i] as usize;
-        ((p.bounds[c + 1] - p.bounds[c]) as f64).ln()
-    };
-    let cond_ceiling = (0..n).map(class_log_n).sum::<f64>() / n as f64;
     let log_det_shared = p.shared.iter().map(|v| v.ln()).sum::<f64>();
     let mean_log_det = if p.var.is_empty() {
         log_det_shared
@@ -375,7 +411,55 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
         p.log_det.iter().sum::<f64>() / n as f64
     };
     let h_z_given_x = 0.5 * (d as f64 * LN_2PI_E + mean_log_det);
+    let mc = match req.draws {
+        Some(draws) => Some(mc_rows(&p, draws, req.n_draws, ctl)?),
+        None => None,
+    };
+    let bounds = if req.bounds {
+        let pairs = pairwise_rows(&p, ctl)?;
+        let groups = p.groups().ranges();
+        // One bound after another from the calling thread, each factorisation on its own detached
+        // thread, so Ctrl-C returns at once (issue 14 §4).
+        let total = maxent_bound(&p, 0, n, ctl)?;
+        let per_class = if req.labels.is_some() {
+            groups
+                .iter()
+                .map(|&(a, b)| maxent_bound(&p, a, b, ctl))
+                .collect::<Result<Vec<f64>>>()?
+        } else {
+            Vec::new()
+        };
+        let maxent = (total, per_class);
+        Some((pairs, maxent))
+    } else {
+        None
+    };
+    Ok(assemble(
+        &p.groups(),
+        h_z_given_x,
+        req.labels.is_some(),
+        mc.as_ref(),
+        bounds.as_ref(),
+    ))
+}
 
+/// The row log-sum-exps of the pairwise bounds (KL, Bhattacharyya) and the maximum-entropy bounds
+/// (over all samples, and per class in class order when there are labels).
+type BoundRows = ((Vec<RowLse>, Vec<RowLse>), (f64, Vec<f64>));
+
+/// The estimates from the reduced rows: Monte Carlo rows (`lse`, own terms; n_draws · N rows, row
+/// m·N + i for sorted sample i), the pairwise rows and maximum-entropy bounds. Shared by the
+/// diagonal channel and the full-covariance one (full.rs).
+fn assemble(
+    g: &Groups<'_>,
+    h_z_given_x: f64,
+    with_labels: bool,
+    mc: Option<&(Vec<RowLse>, Vec<f64>)>,
+    bounds: Option<&BoundRows>,
+) -> ChannelMi {
+    let n = g.n;
+    let log_n = (n as f64).ln();
+    let cond_ceiling = (0..n).map(|i| g.class_log_n(i)).sum::<f64>() / n as f64;
     let mut total = Estimate {
         mc: None,
         kl: None,
@@ -384,18 +468,13 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
         ceiling: log_n,
     };
     let mut cond = Estimate {
-        mc: None,
-        kl: None,
-        bd: None,
-        maxent: None,
         ceiling: cond_ceiling,
+        ..total
     };
     let mut labels_mc = None;
-
-    if let Some(draws) = req.draws {
-        let (lse, own) = mc_rows(&p, draws, req.n_draws, ctl)?;
+    if let Some((lse, own)) = mc {
         let t_all = |r: usize| own[r] - lse[r].all + log_n;
-        let t_cls = |r: usize| own[r] - lse[r].class + class_log_n(r % n);
+        let t_cls = |r: usize| own[r] - lse[r].class + g.class_log_n(r % n);
         let rows = 0..lse.len();
         total.mc = Some(mean_sd(rows.clone().map(t_all)));
         if with_labels {
@@ -403,13 +482,12 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
             labels_mc = Some(mean_sd(rows.map(|r| t_all(r) - t_cls(r))));
         }
     }
-    if req.bounds {
-        let (kl, bd) = pairwise_rows(&p, ctl)?;
+    if let Some(((kl, bd), (maxent, per_class))) = bounds {
         let bound = |rows: &[RowLse], class: bool| {
             (0..n)
                 .map(|i| {
                     if class {
-                        class_log_n(i) - rows[i].class
+                        g.class_log_n(i) - rows[i].class
                     } else {
                         log_n - rows[i].all
                     }
@@ -417,33 +495,27 @@ pub fn gaussian_channel_mi(ch: &Channel<'_>, req: &Request<'_>, ctl: &Ctl) -> Re
                 .sum::<f64>()
                 / n as f64
         };
-        total.kl = Some(bound(&kl, false));
-        total.bd = Some(bound(&bd, false));
-        total.maxent = Some(maxent_bound(&p, 0, n, ctl)?);
+        total.kl = Some(bound(kl, false));
+        total.bd = Some(bound(bd, false));
+        total.maxent = Some(*maxent);
         if with_labels {
-            cond.kl = Some(bound(&kl, true));
-            cond.bd = Some(bound(&bd, true));
-            let groups: Vec<(usize, usize)> = p.bounds.windows(2).map(|w| (w[0], w[1])).collect();
-            // One class after another, each factorisation on its own detached thread.
-            let per_class: Vec<f64> = groups
-                .iter()
-                .map(|&(a, b)| maxent_bound(&p, a, b, ctl))
-                .collect::<Result<_>>()?;
+            cond.kl = Some(bound(kl, true));
+            cond.bd = Some(bound(bd, true));
             cond.maxent = Some(
-                groups
+                g.ranges()
                     .iter()
-                    .zip(&per_class)
+                    .zip(per_class)
                     .map(|(&(a, b), &m)| (b - a) as f64 / n as f64 * m)
                     .sum::<f64>(),
             );
         }
     }
-    Ok(ChannelMi {
+    ChannelMi {
         h_z_given_x,
         total,
         given_labels: with_labels.then_some(cond),
         labels_mc,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Standard normal draws from splitmix64 + Box–Muller: deterministic, no dependency.
-fn normals(seed: u64, count: usize) -> Vec<f64> {
+pub(super) fn normals(seed: u64, count: usize) -> Vec<f64> {
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -34,7 +34,7 @@ fn run(means: &[f64], d: usize, noise: Noise<'_>, n_draws: usize, labels: Option
     gaussian_channel_mi(&ch, &req, &Ctl::uninterruptible().unwrap()).unwrap()
 }
 
-fn assert_close(got: f64, want: f64, tol: f64, what: &str) {
+pub(super) fn assert_close(got: f64, want: f64, tol: f64, what: &str) {
     assert!((got - want).abs() <= tol, "{what}: got {got}, want {want} ± {tol}");
 }
 
