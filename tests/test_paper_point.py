@@ -123,6 +123,12 @@ def test_the_summary_says_when_a_conclusion_depends_on_the_estimator():
     assert agree.startswith("All 9 information measures agree with lambda: negative")
     section = _paper_report.summary_section(table, runs, z_is_t=False)
     assert "DoE (reference) I(X;·) at Z: 12/12 runs above log N" in section
+    assert "The exact I(X;·) relates alike to every CDNV — CDNV of Z, noisy (paper): negative" in section
+    # a clean CDNV that moves against the noisy one: the geometry's answer depends on it
+    flipped = _paper_report.conclusions(runs.assign(cdnv_clean=-runs["cdnv_clean"]), "lambda", z_is_t=False)
+    text = _paper_report.geometry_text(flipped)
+    assert text.startswith("The exact I(X;·) relates differently") and "CDNV of Z, clean: positive" in text
+    assert "depends on the estimator —" in _paper_report.dependence_text(table, "lambda", z_is_t=True)
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +154,7 @@ def test_the_paper_point_run_writes_its_files_and_a_consistent_summary(quick_pap
     summary = (quick_paper / "dropout_paper_summary.md").read_text()
     assert "## At the paper's measurement point" in summary
     assert _paper_report.dependence_text(again, "generalization gap") in summary
+    assert _paper_report.geometry_text(again) in summary
 
 
 def test_ceb_paper_point_is_the_noise_output_measured_twice_alike():

@@ -88,7 +88,7 @@ def verdict(r: float, p: float) -> str:
     return "positive" if r > 0 else "negative"
 
 
-def dependence_text(table: Any, against: str) -> str:
+def dependence_text(table: Any, against: str, z_is_t: bool = False) -> str:
     """Which information measures agree on the sign and significance of their relation with ``against``."""
     part = table[table.against == against]
     groups: dict[str, list[str]] = {}
@@ -99,7 +99,18 @@ def dependence_text(table: Any, against: str) -> str:
         (only,) = groups
         return f"All {len(part)} information measures agree with {against}: {only}."
     parts = [f"{v} for {len(items)}: " + "; ".join(items) for v, items in sorted(groups.items())]
-    return f"The answer with {against} depends on the measurement point or the estimator — " + " | ".join(parts) + "."
+    on = "the estimator" if z_is_t else "the measurement point or the estimator"
+    return f"The answer with {against} depends on {on} — " + " | ".join(parts) + "."
+
+
+def geometry_text(table: Any) -> str:
+    """Whether the exact I(X;·)'s relation with the class geometry depends on which CDNV is taken."""
+    part = table[(table.information == "I_XT") & table.against.str.startswith("CDNV")]
+    verdicts = {row.against: (verdict(row.r, row.p), row.r) for _, row in part.iterrows()}
+    listed = "; ".join(f"{a}: {v} (r = {r:+.2f})" for a, (v, r) in verdicts.items())
+    if len({v for v, _ in verdicts.values()}) == 1:
+        return f"The exact I(X;·) relates alike to every CDNV — {listed}."
+    return f"The exact I(X;·) relates differently to the CDNV depending on where and how it is taken — {listed}."
 
 
 def pivot_markdown(table: Any) -> str:
@@ -168,9 +179,11 @@ def summary_section(table: Any, runs: Any, z_is_t: bool) -> str:
         "",
         "Estimates of I(X;·) above their ceiling log N (impossible for the true value): " + "; ".join(above) + ".",
         "",
-        dependence_text(table, "CDNV of Z, noisy (paper)"),
+        dependence_text(table, "CDNV of Z, noisy (paper)", z_is_t),
         "",
-        dependence_text(table, "generalization gap"),
+        dependence_text(table, "generalization gap", z_is_t),
+        "",
+        geometry_text(table),
     ]
     return "\n".join(lines) + "\n"
 
