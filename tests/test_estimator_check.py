@@ -17,7 +17,7 @@ pytest.importorskip("matplotlib")
 
 import repcompress as rc  # noqa: E402
 from repcompress.cli import main  # noqa: E402
-from repcompress.reproduce import _digits, estimator_check  # noqa: E402
+from repcompress.reproduce import _digits, _measure, estimator_check  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +170,11 @@ def test_uniform_weights_equal_empirical_ones_on_balanced_classes():
     means = rng.normal(size=(60, 3))
     variances = rng.uniform(0.1, 1.0, size=(60, 3))
     labels = np.repeat(np.arange(3), 20)
-    ex = estimator_check.exact_information(means, variances, labels, transform=None, n_draws=2, seed=5)
+    ex = _measure.exact_information(means, variances, labels, transform=None, n_draws=2, seed=5)
     emp, uni = ex[("I(X;Z|Y)", "empirical")], ex[("I(X;Z|Y)", "uniform")]
     assert uni.lower == pytest.approx(emp.lower, rel=1e-10) and uni.upper == pytest.approx(emp.upper, rel=1e-10)
     assert abs(uni.value - emp.value) < 5 * math.hypot(uni.stderr, emp.stderr)
-    c = estimator_check.ceilings(np.array([0, 0, 0, 1]))
+    c = _measure.ceilings(np.array([0, 0, 0, 1]))
     assert c[("I(X;Z)", "-")] == pytest.approx(math.log(4))
     assert c[("I(X;Z|Y)", "empirical")] == pytest.approx(0.75 * math.log(3))
     assert c[("I(X;Z|Y)", "uniform")] == pytest.approx(0.5 * math.log(3))

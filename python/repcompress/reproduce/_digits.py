@@ -173,6 +173,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_epochs: int) -
         help="repcompress threads (default: all cores) and torch threads (default: 1)",
     )
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--measure-at",
+        choices=("noise", "paper"),
+        default="noise",
+        help="noise: Z is the noise output, measured exactly (default); paper: Z where the paper measures it, with "
+        "its DoE estimate, sample-based estimates, the exact value at the noise output, and CDNV clean and noisy",
+    )
 
 
 def set_threads(threads: int | None) -> None:

@@ -29,7 +29,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from . import _digits
+from . import _digits, _measure, _paper_report
 
 DESCRIPTION = "Gaussian-dropout MLPs on digits over a λ sweep (CE − λ·tanh(β·CDNV)): MI vs collapse"
 LAMBDAS = (-5.0, -2.0, -0.5, 0.0, 0.5, 2.0, 5.0)
@@ -38,16 +38,23 @@ DEFAULT_EPOCHS = 40
 CORRELATE = ("lambda", "I_XZ", "I_XZ_given_Y", "cdnv", "gap", "test_acc", "h_bin_pca5")
 
 
-def build_model(p: float, seed: int) -> Any:
+def build_model(p: float, seed: int, measure_at: str = "noise") -> Any:
+    """The MLP; ``measure_at="paper"`` adds the paper's Linear(32, 32) + ReLU after the noise, whose
+    output is then Z (modules "5", "6"; the head becomes "7")."""
     torch = _digits.require_torch()
     from torch import nn
 
     from ..torch import GaussianDropout
 
     torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32), nn.Tanh(), GaussianDropout(p), nn.Linear(32, 10)
-    )
+    body = [nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 32), nn.Tanh(), GaussianDropout(p)]
+    after = [nn.Linear(32, 32), nn.ReLU()] if measure_at == "paper" else []
+    return nn.Sequential(*body, *after, nn.Linear(32, 10))
+
+
+# Module names of the noise output T and of the representation Z at each measurement point.
+NOISE_LAYER = "4"
+Z_LAYER = {"noise": "4", "paper": "6"}
 
 
 def one_run(
@@ -60,6 +67,8 @@ def one_run(
     beta: float,
     track_every: int | None,
     n_draws: int,
+    measure_at: str = "noise",
+    n_passes: int = 4,
 ) -> tuple[dict, Any]:
     torch = _digits.require_torch()
     import torch.nn.functional as F
@@ -69,10 +78,11 @@ def one_run(
     from ..torch import CompressionTracker, batch_cdnv, capture
 
     timer = _digits.Timer()
-    model = build_model(p, seed)
+    model = build_model(p, seed, measure_at)
     shuffled, train_eval, test = _digits.loaders(data, batch_size=64, seed=seed)
-    representation = model[:5]  # up to and including the dropout: Z
-    head = model[5]
+    cut = int(Z_LAYER[measure_at]) + 1
+    representation = model[:cut]  # up to and including Z
+    head = model[cut]
 
     def loss_fn(x: Any, y: Any) -> Any:
         z = representation(x)
@@ -82,8 +92,10 @@ def one_run(
             loss = loss - lam * torch.tanh(beta * torch.nan_to_num(batch_cdnv(z, y), nan=0.0))
         return loss
 
+    # The tracker follows the exact information at the noise output (Z itself at measure_at="noise").
+    tracked = "Z" if measure_at == "noise" else "T"
     tracker = CompressionTracker(
-        {"Z": "4"}, metrics=["gaussian-mi", "cdnv"], seed=seed, estimate_options={"n_draws": n_draws}
+        {tracked: NOISE_LAYER}, metrics=["gaussian-mi", "cdnv"], seed=seed, estimate_options={"n_draws": n_draws}
     )
     _, due = _digits.track_schedule(epochs, track_every)
 
@@ -94,11 +106,7 @@ def one_run(
 
     _digits.train_epochs(model, shuffled, epochs, loss_fn, on_epoch=on_epoch)
     train_acc, test_acc = _digits.accuracy(model, train_eval), _digits.accuracy(model, test)
-    act = capture(model, train_eval, {"Z": "4"}, progress=False)
-    mi = rc.gaussian_channel_mi(
-        act.means["Z"], act.variances["Z"], labels=act.labels, n_draws=n_draws, random_state=seed
-    )
-    row = {
+    row: dict[str, Any] = {
         "setup": "dropout-digits-mlp",
         "lambda": lam,
         "seed": seed,
@@ -109,11 +117,28 @@ def one_run(
         "train_acc": train_acc,
         "test_acc": test_acc,
         "gap": train_acc - test_acc,
-        **_digits.channel_columns(mi),
-        "cdnv": rc.class_distance_normalized_variance(act.means["Z"], act.labels),
-        "h_bin_pca5": _digits.pca_binned_entropy(act.means["Z"]),
-        "seconds": timer(),
     }
+    if measure_at == "noise":
+        act = capture(model, train_eval, {"Z": NOISE_LAYER}, progress=False)
+        mi = rc.gaussian_channel_mi(
+            act.means["Z"], act.variances["Z"], labels=act.labels, n_draws=n_draws, random_state=seed
+        )
+        row.update(_digits.channel_columns(mi))
+        row["cdnv"] = rc.class_distance_normalized_variance(act.means["Z"], act.labels)
+        row["h_bin_pca5"] = _digits.pca_binned_entropy(act.means["Z"])
+    else:
+        row.update(
+            _measure.paper_point(
+                model,
+                train_eval,
+                noise=NOISE_LAYER,
+                layer=Z_LAYER["paper"],
+                n_passes=n_passes,
+                n_draws=n_draws,
+                seeds=_measure.paper_seeds(seed),
+            )
+        )
+    row["seconds"] = timer()
     frame = _digits.tagged(tracker.frame, **{"lambda": lam, "seed": seed})
     return row, frame
 
@@ -162,6 +187,8 @@ def run_dropout_digits(
     p: float = 0.5,
     beta: float = 5.0,
     n_draws: int = 2,
+    measure_at: str = "noise",
+    n_passes: int = 4,
 ) -> dict:
     timer = _digits.Timer()
     lambdas = QUICK_LAMBDAS if quick else LAMBDAS
@@ -173,11 +200,24 @@ def run_dropout_digits(
         lambdas,
         seeds,
         lambda lam, seed: one_run(
-            data, lam, seed, epochs=epochs, p=p, beta=beta, track_every=track_every, n_draws=n_draws
+            data,
+            lam,
+            seed,
+            epochs=epochs,
+            p=p,
+            beta=beta,
+            track_every=track_every,
+            n_draws=n_draws,
+            measure_at=measure_at,
+            n_passes=n_passes,
         ),
         "dropout-digits runs",
         progress,
     )
+    if measure_at == "paper":
+        return paper_report(
+            runs, training, out, lambdas, seeds, epochs, p, beta, n_passes, n_draws, plots_on, len(data.y_train), timer
+        )
     runs.to_csv(out / "dropout_runs.csv", index=False)
     training.to_csv(out / "dropout_training.csv", index=False)
     corr = _digits.correlation_outputs(runs, CORRELATE, out, "dropout")
@@ -214,6 +254,60 @@ def run_dropout_digits(
     return {"runs": runs, "training": training, "correlations": corr, "files": written, "seconds": timer()}
 
 
+def paper_report(
+    runs: Any,
+    training: Any,
+    out: Path,
+    lambdas: tuple[float, ...],
+    seeds: int,
+    epochs: int,
+    p: float,
+    beta: float,
+    n_passes: int,
+    n_draws: int,
+    plots_on: bool,
+    n_train: int,
+    timer: _digits.Timer,
+) -> dict:
+    """Tables, figures and summary of a ``--measure-at paper`` run (docs/spec.md §7.10)."""
+    stem = "dropout_paper"
+    runs.to_csv(out / f"{stem}_runs.csv", index=False)
+    training.to_csv(out / f"{stem}_training.csv", index=False)
+    written = [out / f"{stem}_runs.csv", out / f"{stem}_training.csv"]
+    if plots_on:
+        written.append(
+            _digits.information_planes(
+                training,
+                "lambda",
+                "λ",
+                out / f"{stem}_information_planes.png",
+                "information planes of the noise output T (first seed, exact MI), coloured by epoch",
+            )
+        )
+    intro = (
+        f"{len(runs)} runs ({len(lambdas)} values of λ × {seeds} seeds), {epochs} epochs, dropout p = {p}, "
+        f"β = {beta}. The paper's MLP: the Gaussian-dropout output T is followed by Linear(32, 32) + ReLU, whose "
+        "output is Z (the paper's representation, regularised by CE − λ·tanh(β·CDNV_batch(Z))). Exact values at T "
+        f"({n_draws} Monte Carlo draws per input); at Z, {n_passes} stochastic passes per input feed DoE under the "
+        "paper's reference protocol and the Ross and binned estimators; CDNV of Z and of T with the noise off "
+        f"(clean) and on one noisy pass (noisy, the paper's). N_train = {n_train}; "
+        f"{timer():.0f} s."
+    )
+    files, table = _paper_report.report(
+        runs,
+        out,
+        stem=stem,
+        setting="lambda",
+        setting_label="λ",
+        z_is_t=False,
+        plots_on=plots_on,
+        title="Gaussian-dropout MLPs on digits, measured where the paper measures",
+        intro=intro,
+        means_of=["test_acc", "gap", "I_XT", "I_XZ_doe", "I_XZ_ross", "I_XZ_binned", "cdnv_noisy", "cdnv_clean"],
+    )
+    return {"runs": runs, "training": training, "conclusions": table, "files": written + files, "seconds": timer()}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _digits.add_common_arguments(parser, DEFAULT_EPOCHS)
     parser.add_argument(
@@ -244,7 +338,7 @@ def _finite(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     return _digits.run_target(
         args,
-        "dropout_summary.md",
+        "dropout_summary.md" if args.measure_at == "noise" else "dropout_paper_summary.md",
         lambda: run_dropout_digits(
             args.out,
             quick=args.quick,
@@ -255,5 +349,6 @@ def run(args: argparse.Namespace) -> int:
             progress=args.progress,
             p=args.p,
             beta=args.beta,
+            measure_at=args.measure_at,
         ),
     )
