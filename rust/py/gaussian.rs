@@ -105,32 +105,7 @@ fn gaussian_channel_mi<'py>(
     bounds: bool,
     labels: Option<PyReadonlyArray1<'py, i64>>,
 ) -> PyResult<PyChannelMi> {
-    let (mu, n, d) = slice2("means", &means)?;
-    let (var, vn, vd) = slice2("variances", &variances)?;
-    if vd != d {
-        return Err(PyValueError::new_err(format!(
-            "variances: has {vd} columns but means has {d}"
-        )));
-    }
-    let noise = match (noise, vn) {
-        (NoiseKind::Shared, 1) => Noise::Shared(var),
-        (NoiseKind::PerSample, m) if m == n => Noise::PerSample(var),
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "noise: {:?} does not fit variances of shape ({vn}, {vd})",
-                noise.name()
-            )))
-        }
-    };
-    let draws = match &draws {
-        Some(a) => Some(slice2("draws", a)?.0),
-        None => None,
-    };
-    let labels = match &labels {
-        Some(l) => Some(super::class_indices(l)?),
-        None => None,
-    };
-    let channel = Channel { means: mu, n, d, noise };
+    let (channel, draws, labels) = channel_arguments(&means, &variances, noise, &draws, &labels)?;
     let request = Request {
         draws,
         n_draws,
@@ -160,33 +135,14 @@ fn gaussian_channel_mi_linear<'py>(
     bounds: bool,
     labels: Option<PyReadonlyArray1<'py, i64>>,
 ) -> PyResult<PyChannelMi> {
-    let (mu, n, d) = slice2("means", &means)?;
-    let (var, vn, vd) = slice2("variances", &variances)?;
+    let (channel, draws, labels) = channel_arguments(&means, &variances, noise, &draws, &labels)?;
     let (a, rho, ad) = slice2("transform", &transform)?;
-    if vd != d || ad != d {
+    if ad != channel.d {
         return Err(PyValueError::new_err(format!(
-            "variances, transform: have {vd} and {ad} columns but means has {d}"
+            "transform: has {ad} columns but means has {}",
+            channel.d
         )));
     }
-    let noise = match (noise, vn) {
-        (NoiseKind::Shared, 1) => Noise::Shared(var),
-        (NoiseKind::PerSample, m) if m == n => Noise::PerSample(var),
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "noise: {:?} does not fit variances of shape ({vn}, {vd})",
-                noise.name()
-            )))
-        }
-    };
-    let draws = match &draws {
-        Some(a) => Some(slice2("draws", a)?.0),
-        None => None,
-    };
-    let labels = match &labels {
-        Some(l) => Some(super::class_indices(l)?),
-        None => None,
-    };
-    let channel = Channel { means: mu, n, d, noise };
     let request = Request {
         draws,
         n_draws,
@@ -205,4 +161,42 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gaussian_channel_mi, m)?)?;
     m.add_function(wrap_pyfunction!(gaussian_channel_mi_linear, m)?)?;
     Ok(())
+}
+
+/// The channel, the draws and the class indices of a call, checked: what every binding of the
+/// channel takes apart from its own options.
+#[allow(clippy::type_complexity)]
+fn channel_arguments<'a>(
+    means: &'a PyReadonlyArray2<'_, f64>,
+    variances: &'a PyReadonlyArray2<'_, f64>,
+    noise: NoiseKind,
+    draws: &'a Option<PyReadonlyArray2<'_, f64>>,
+    labels: &Option<PyReadonlyArray1<'_, i64>>,
+) -> PyResult<(Channel<'a>, Option<&'a [f64]>, Option<Vec<u32>>)> {
+    let (mu, n, d) = slice2("means", means)?;
+    let (var, vn, vd) = slice2("variances", variances)?;
+    if vd != d {
+        return Err(PyValueError::new_err(format!(
+            "variances: has {vd} columns but means has {d}"
+        )));
+    }
+    let noise = match (noise, vn) {
+        (NoiseKind::Shared, 1) => Noise::Shared(var),
+        (NoiseKind::PerSample, m) if m == n => Noise::PerSample(var),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "noise: {:?} does not fit variances of shape ({vn}, {vd})",
+                noise.name()
+            )))
+        }
+    };
+    let draws = match draws {
+        Some(a) => Some(slice2("draws", a)?.0),
+        None => None,
+    };
+    let labels = match labels {
+        Some(l) => Some(super::class_indices(l)?),
+        None => None,
+    };
+    Ok((Channel { means: mu, n, d, noise }, draws, labels))
 }
