@@ -165,6 +165,18 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_epochs: int) -
     parser.add_argument(
         "--track-every", type=arguments.count(1), default=None, help="epochs between tracker measurements"
     )
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--measure-at",
+        choices=("noise", "paper"),
+        default="noise",
+        help="noise: Z is the noise output, measured exactly (default); paper: Z where the paper measures it, with "
+        "its DoE estimate, sample-based estimates, the exact value at the noise output, and CDNV clean and noisy",
+    )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of how a reproduction runs and reports, shared by every digits command."""
     parser.add_argument("--no-plots", action="store_true", help="CSV and markdown only (no matplotlib needed)")
     parser.add_argument(
         "--threads",
@@ -173,13 +185,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_epochs: int) -
         help="repcompress threads (default: all cores) and torch threads (default: 1)",
     )
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument(
-        "--measure-at",
-        choices=("noise", "paper"),
-        default="noise",
-        help="noise: Z is the noise output, measured exactly (default); paper: Z where the paper measures it, with "
-        "its DoE estimate, sample-based estimates, the exact value at the noise output, and CDNV clean and noisy",
-    )
 
 
 def set_threads(threads: int | None) -> None:

@@ -487,14 +487,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ceb-beta", type=_beta, default=None, help=f"β of the CEB loss (default {DEFAULT_CEB_BETA:g})"
     )
     parser.add_argument("--seed", type=arguments.seed, default=0, help="root seed of every stream (default 0)")
-    parser.add_argument("--no-plots", action="store_true", help="CSV and markdown only (no matplotlib needed)")
-    parser.add_argument(
-        "--threads",
-        type=arguments.threads,
-        default=None,
-        help="repcompress threads (default: all cores) and torch threads (default: 1)",
-    )
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    _digits.add_run_arguments(parser)
 
 
 def config_from(args: argparse.Namespace) -> Config:
