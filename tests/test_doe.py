@@ -242,12 +242,23 @@ def test_unconverged_fit_warns():
     assert r.converged is False and r.epochs_run == 2
 
 
-def test_progress_bar_is_drawn_on_request(capsys):
+def test_progress_bar_follows_the_rule(capsys, monkeypatch):
+    """progress=True: a bar once a fit has run for a second (tests/test_progress.py checks the
+    delay itself); here the delay is 0 so the bar must appear; progress=False: never."""
+    import repcompress._progress as progress_module
+
+    original = progress_module.Progress.__init__
+
+    def no_delay(self, total, label, show=None, after=2.0):
+        original(self, total, label, show=show, after=0.0)
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2))
-    doe_mutual_info(x, x, epochs=2, progress=True)
     doe_mutual_info(x, x, protocol="reference", epochs=2, progress=False)
-    assert capsys.readouterr().err == ""  # short fits stay silent (the bar appears after a second)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress_module.Progress, "__init__", no_delay)
+    doe_mutual_info(x, x, protocol="reference", epochs=2, progress=True)
+    assert "DoE" in capsys.readouterr().err
 
 
 X = np.random.default_rng(0).normal(size=(40, 2))

@@ -1,38 +1,34 @@
-"""A minimal progress bar on stderr for long loops (no dependency)."""
+"""Progress bars for long loops, drawn by tqdm (``tqdm.auto``: a widget in Jupyter, text on stderr
+elsewhere), with the library's rule for when to show one (docs/spec.md §0.9)."""
 
 from __future__ import annotations
 
-import sys
-import time
+from typing import Any
 
 
 class Progress:
-    """``progress=True`` always shows the bar, ``False`` never, ``None`` only once the work has
-    run for more than `after` seconds (short calls stay silent)."""
+    """``show=True`` always shows the bar, ``False`` never, ``None`` only once the work has run for
+    more than ``after`` seconds (short calls stay silent: tqdm's ``delay``).
+
+    The bar is created at once (so its clock starts with the work) and closed by :meth:`close`,
+    which every caller reaches through ``try/finally``.
+    """
 
     def __init__(self, total: int, label: str, show: bool | None = None, after: float = 2.0):
+        from tqdm.auto import tqdm
+
         self.total = max(int(total), 1)
-        self.label = label
-        self.show = show
-        self.after = after
-        self.start = time.perf_counter()
-        self.done = 0
-        self.drawn = False
+        self._bar: Any = tqdm(
+            total=self.total,
+            desc=label,
+            disable=show is False,
+            delay=after if show is None else 0.0,
+            leave=True,
+            dynamic_ncols=True,
+        )
 
     def update(self, n: int = 1) -> None:
-        self.done = min(self.total, self.done + n)
-        elapsed = time.perf_counter() - self.start
-        if self.show is False or (self.show is None and elapsed < self.after and not self.drawn):
-            return
-        self.drawn = True
-        frac = self.done / self.total
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-        sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.1f}s elapsed, ~{eta:5.1f}s left")
-        sys.stderr.flush()
+        self._bar.update(n)
 
     def close(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self._bar.close()

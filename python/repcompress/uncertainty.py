@@ -182,7 +182,7 @@ def confidence_interval(
     random_state : int, numpy Generator or None — one 64-bit seed is drawn from it, and all
         resamples derive from that seed (the estimator's own ``random_state``, for jitter, can be
         given with ``functools.partial``).
-    progress : bool or None — a progress bar on stderr (None: only for calls longer than 2 s).
+    progress : bool or None — a tqdm progress bar (a widget in Jupyter; None: only for calls longer than 2 s).
 
     Examples
     --------

@@ -88,46 +88,48 @@ def simulate(
     _, counts = np.unique(labels, return_counts=True)
     ceiling = float(np.sum(counts / n * np.log(counts)))
     bar = Progress(runs * len(grid) ** 2, "toy cells", show=progress)
-    rows = []
-    for run in range(runs):
-        rng = np.random.default_rng([seed, run])
-        class_means = rng.standard_normal((classes, d))
-        within = rng.standard_normal((n, d))  # r_i = μ_y + σ_z · within_i
-        noise = rng.standard_normal((n, d))  # a sampled Z = r_i + σ_n · noise_i (for the CDNV)
-        inv_dist = mean_inverse_sq_distance(class_means)
-        for sz2 in grid:
-            r = class_means[labels] + math.sqrt(sz2) * within
-            for sn2 in grid:
-                res = rc.gaussian_channel_mi(
-                    r,
-                    noise_variance=sn2,
-                    labels=labels,
-                    n_draws=n_draws,
-                    random_state=np.random.default_rng([seed, run, 1]),
-                )
-                g = res.given_labels
-                assert g is not None  # labels were given
-                z = r + math.sqrt(sn2) * noise
-                rows.append(
-                    {
-                        "run": run,
-                        "sigma_z2": sz2,
-                        "sigma_n2": sn2,
-                        "ratio": sz2 / sn2,
-                        "sum": sz2 + sn2,
-                        "mi_analytic": math.log1p(sz2 / sn2),
-                        "mi": g.mi,
-                        "mi_stderr": g.stderr,
-                        "mi_lower": g.lower,
-                        "mi_upper": g.upper,
-                        "mi_ceiling": ceiling,
-                        "cdnv": rc.class_distance_normalized_variance(z, labels),
-                        "cdnv_analytic_trace": d * (sz2 + sn2) * inv_dist,
-                        "cdnv_analytic_notebook": (sz2 + sn2) * inv_dist,
-                    }
-                )
-                bar.update()
-    bar.close()
+    try:
+        rows = []
+        for run in range(runs):
+            rng = np.random.default_rng([seed, run])
+            class_means = rng.standard_normal((classes, d))
+            within = rng.standard_normal((n, d))  # r_i = μ_y + σ_z · within_i
+            noise = rng.standard_normal((n, d))  # a sampled Z = r_i + σ_n · noise_i (for the CDNV)
+            inv_dist = mean_inverse_sq_distance(class_means)
+            for sz2 in grid:
+                r = class_means[labels] + math.sqrt(sz2) * within
+                for sn2 in grid:
+                    res = rc.gaussian_channel_mi(
+                        r,
+                        noise_variance=sn2,
+                        labels=labels,
+                        n_draws=n_draws,
+                        random_state=np.random.default_rng([seed, run, 1]),
+                    )
+                    g = res.given_labels
+                    assert g is not None  # labels were given
+                    z = r + math.sqrt(sn2) * noise
+                    rows.append(
+                        {
+                            "run": run,
+                            "sigma_z2": sz2,
+                            "sigma_n2": sn2,
+                            "ratio": sz2 / sn2,
+                            "sum": sz2 + sn2,
+                            "mi_analytic": math.log1p(sz2 / sn2),
+                            "mi": g.mi,
+                            "mi_stderr": g.stderr,
+                            "mi_lower": g.lower,
+                            "mi_upper": g.upper,
+                            "mi_ceiling": ceiling,
+                            "cdnv": rc.class_distance_normalized_variance(z, labels),
+                            "cdnv_analytic_trace": d * (sz2 + sn2) * inv_dist,
+                            "cdnv_analytic_notebook": (sz2 + sn2) * inv_dist,
+                        }
+                    )
+                    bar.update()
+    finally:
+        bar.close()
     return rows
 
 

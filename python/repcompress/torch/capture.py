@@ -337,7 +337,7 @@ def capture(
     max_samples : int, optional
         Stop after this many inputs (the last batch is cut).
     dtype : numpy.float32 (default) or numpy.float64.
-    progress : bool or None — a progress bar on stderr once the capture has run for more than a
+    progress : bool or None — a tqdm progress bar (a widget in Jupyter) once the capture has run for more than a
         second (False: never).
 
     For layers with a ``gaussian_moments`` method (:class:`GaussianDropout`,
