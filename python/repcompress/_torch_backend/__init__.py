@@ -1,7 +1,7 @@
 """The torch backend of the quadratic kernels (issue 16): where the data already are on a GPU, the
 estimators run there, in plain torch, with the same results as the Rust core.
 
-The rule that chooses the backend (docs/spec.md §0.10) is :func:`resolve_device`: a CUDA (or any
+The rule that chooses the backend (docs/spec.md §8.1) is :func:`resolve_device`: a CUDA (or any
 non-CPU) tensor runs on its own device; numpy arrays, lists and CPU tensors run on the Rust core,
 unless the call passes ``device=`` ("cpu", "cuda", "cuda:1" or a ``torch.device``), which sends
 the data to that device and runs the torch kernels there — ``device="cpu"`` runs the torch kernels
