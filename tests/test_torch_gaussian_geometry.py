@@ -330,3 +330,25 @@ def test_geometry_argument_errors_on_the_device():
         rc.silhouette(h, labels, sample_size=151, device="cpu")
     cdnv_inf = rc.class_distance_normalized_variance(np.r_[h[:2], h[:2]], [0, 0, 1, 1], device="cpu")
     assert cdnv_inf == math.inf  # coincident class means
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_effective_rank_of_a_rank_deficient_matrix_within_the_eigenvalue_bound(device):
+    """Rank-deficient h: its zero singular values come out of the Gram matrix's eigenvalues as
+    √|λ̂| with |λ̂| ≤ η = (γ_N + d u)·‖H‖²_F (the Gram product's rounding, Higham 2002 §3.5, and a
+    backward-stable eigensolver's), so each is at most δ = √η in either path, at any value there.
+    With S = Σ σ, the K such values change H = −Σ p log p by at most K·2(δ/S)(1 + log(S/δ)) (for
+    p ≤ δ/S < 1/e, |p log p| ≤ (δ/S) log(S/δ), plus the first-order change of the others' p), and
+    exp(H) by that much relative. The full-rank part agrees to 1e-10 as everywhere."""
+    rng = np.random.default_rng(8)
+    n, d, rank = 200, 8, 5
+    h = rng.standard_normal((n, rank)) @ rng.standard_normal((rank, d))
+    host = rc.effective_rank(h)
+    dev = rc.effective_rank(h, device=device)
+    u = 2.0**-53
+    gamma = n * u / (1 - n * u)
+    delta = math.sqrt((gamma + d * u) * float((h * h).sum()))
+    s_total = float(np.linalg.svd(h, compute_uv=False).sum())
+    k = d - rank
+    bound = k * 2 * (delta / s_total) * (1 + math.log(s_total / delta))
+    assert abs(host - dev) <= bound * host
