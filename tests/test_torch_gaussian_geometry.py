@@ -151,9 +151,11 @@ def test_channel_float32_and_tensor_inputs(device):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_channel_cuda_tensor_runs_on_its_device_without_device_argument():
-    mu, v, _ = data(6)
+    """The data decide the device; labels may lie anywhere (here a CPU tensor): read on the host."""
+    mu, v, labels = data(6)
     t = torch.as_tensor(mu, device="cuda")
-    assert_same_channel(rc.gaussian_channel_mi(mu, variances=v), rc.gaussian_channel_mi(t, variances=v))
+    host = rc.gaussian_channel_mi(mu, variances=v, labels=labels)
+    assert_same_channel(host, rc.gaussian_channel_mi(t, variances=v, labels=torch.as_tensor(labels)))
 
 
 def test_channel_argument_errors_on_the_device():
@@ -302,7 +304,8 @@ def test_geometry_blocks_do_not_matter(tiny_blocks):
 def test_geometry_cuda_tensor_runs_on_its_device():
     h, labels = geometry_data("random")
     t = torch.as_tensor(h, device="cuda")
-    assert close(rc.class_distance_normalized_variance(h, labels), rc.class_distance_normalized_variance(t, labels))
+    cpu_labels = torch.as_tensor(labels)
+    assert close(rc.class_distance_normalized_variance(h, labels), rc.class_distance_normalized_variance(t, cpu_labels))
     assert close(rc.silhouette(h, labels), rc.silhouette(t, labels))
 
 

@@ -406,7 +406,9 @@ def gaussian_channel_mi(
         "labels": labels,
         "transform": transform,
     }
-    place = resolve_device(arrays, device)
+    # The data arrays decide where the call runs (docs/spec.md §8.3); the small ones (labels, the
+    # transform, per-dimension noise) are read on the host wherever they lie.
+    place = resolve_device({"means": means, "variances": variances}, device)
     if place is not None:
         return _on_device(place, arrays, method, n_draws, min_variance, floor, random_state, base)
     means = as_array(means, "means")

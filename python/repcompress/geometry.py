@@ -133,7 +133,7 @@ def _on_device(h: Any, labels: Any, device: Any, *, min_classes: int = 2) -> tup
     """For the torch backend (docs/spec.md §8.4): None when the call runs on the Rust core, else h
     as a float64 tensor on its device divided by 2^e (§0.8), the class codes there, the class ids
     and e. Checked as :func:`_prepare` checks: h on the device, the labels on the host."""
-    place = resolve_device({"h": h, "labels": labels}, device)
+    place = resolve_device({"h": h}, device)  # labels are read on the host wherever they lie
     if place is None:
         return None
     import torch
@@ -391,7 +391,7 @@ def neural_collapse(
     there. The classifier's ``weights`` and ``bias`` (K × d) are checked on the host; ``logits``
     (N × K) given as a tensor are checked and reduced on the device.
     """
-    place = resolve_device({"h": h, "labels": labels, "weights": weights, "bias": bias, "logits": logits}, device)
+    place = resolve_device({"h": h, "logits": logits}, device)  # labels, weights, bias: read on the host
     if place is not None:
         return _neural_collapse_device(place, h, labels, weights, bias, logits)
     original, codes, ids = _prepare(h, labels)
@@ -612,7 +612,7 @@ def silhouette(
     legacy ``RandomState`` instead, so its subsets differ). ``device``: where to compute
     (docs/spec.md §8.1, §8.4), as in :func:`silhouette_samples`; the subset is drawn on the host
     (N indices) and gathered on the device."""
-    place = resolve_device({"h": h, "labels": labels}, device)
+    place = resolve_device({"h": h}, device)
     if place is not None:
         return _silhouette_device(place, h, labels, sample_size, random_state)
     hs = _samples(h)
