@@ -91,6 +91,37 @@ def _mean_sd(torch: Any, t: Any) -> tuple[float, float]:
     return float(mean), stderr
 
 
+class _OnlineLse:
+    """Row log-sum-exps accumulated over tiles of columns: per row the running maximum m and
+    Σ exp(x − m) (rescaled when m grows), over all columns and, optionally, over the row's class."""
+
+    def __init__(self, torch: Any, n: int, dtype: Any, device: Any, *, classes: bool) -> None:
+        self.torch = torch
+        self.parts = [self._empty(n, dtype, device)] + ([self._empty(n, dtype, device)] if classes else [])
+
+    def _empty(self, n: int, dtype: Any, device: Any) -> list[Any]:
+        t = self.torch
+        return [t.full((n,), -math.inf, dtype=dtype, device=device), t.zeros(n, dtype=dtype, device=device)]
+
+    def add(self, r0: int, r1: int, tile: Any, same: Any | None) -> None:
+        """Rows r0..r1 gain the columns of ``tile`` (rows × cols); the class part only those of
+        ``same``."""
+        torch = self.torch
+        tiles = (tile,) if same is None else (tile, tile.masked_fill(~same, -math.inf))
+        for part, x in zip(self.parts, tiles, strict=True):
+            m, total = part[0][r0:r1], part[1][r0:r1]
+            new = torch.maximum(m, x.max(dim=1).values)
+            # A row with no column yet (m = −inf) and none in this tile keeps m = −inf, sum 0.
+            safe = torch.where(torch.isinf(new), torch.zeros_like(new), new)
+            total = total * (m - safe).exp() + (x - safe[:, None]).exp().sum(dim=1)
+            part[0][r0:r1], part[1][r0:r1] = new, total
+
+    def result(self) -> tuple[Any, Any | None]:
+        # Every row has its own column (D_ii = 0) in both parts, so m is finite here.
+        out = [m + total.log() for m, total in self.parts]
+        return out[0], (out[1] if len(out) > 1 else None)
+
+
 class _Channel:
     """Centred (shared noise: whitened) means and what the kernels share."""
 
@@ -212,27 +243,66 @@ class _Channel:
         torch = self.torch
         n = self.n
         dev = self.mu.device
-        out = [torch.empty(n, dtype=self.mu.dtype, device=dev) for _ in range(4)]
+        out = [torch.empty(n, dtype=self.mu.dtype, device=dev) for _ in range(2)]
         cls = None if self.codes is None else [torch.empty(n, dtype=self.mu.dtype, device=dev) for _ in range(2)]
         step = _rows(n)
         for r0 in range(0, n, step):
             r1 = min(n, r0 + step)
             i = torch.arange(r0, r1, device=dev)
             same = self.same(i)
+            pairs: list[tuple[Any, int]]
             if self.shared:
                 x = self._distance_block(i)
-                kl, bd = 0.5 * x, 0.125 * x
+                pairs = [(0.5 * x, 0), (0.125 * x, 1)]
             else:
-                kl = self._kl_block(i)
-                bd = self._bd_block(i)
-            for x, at in ((kl, 0), (bd, 1)):
+                pairs = [(self._kl_block(i), 0)]
+            for x, at in pairs:
                 a, c = _lse(torch, x, same)
                 out[at][r0:r1] = a
                 if cls is not None:
                     cls[at][r0:r1] = c
+        if not self.shared:
+            bd_all, bd_cls = self._bd_rows()
+            out[1] = bd_all
+            if cls is not None:
+                cls[1] = bd_cls
         kl_cls = None if cls is None else cls[0]
         bd_cls = None if cls is None else cls[1]
         return (out[0], kl_cls), (out[1], bd_cls)
+
+    def _bd_rows(self) -> tuple[Any, Any | None]:
+        """Row log-sum-exps of −BD with per-sample variances. BD is symmetric, so each tile (I, J),
+        J ≥ I, of square blocks of samples is computed once and feeds both its rows (over the
+        columns J) and, transposed, the rows of J (over the columns I): half the elementwise work
+        of the direct loop. The loop is elementwise (rows × cols × d terms, not a matrix product),
+        bound by memory traffic and kernel launches on a GPU: tiles of about 4·BLOCK_VALUES terms
+        (128 MiB per temporary at the default), two temporaries updated in place. The rows'
+        log-sum-exps are accumulated online (running maximum and sum of exponentials below it),
+        over all columns and over the row's class."""
+        torch = self.torch
+        n, d = self.n, self.d
+        assert self.var is not None
+        dev, dtype = self.mu.device, self.mu.dtype
+        side = max(1, math.isqrt(max(1, 4 * BLOCK_VALUES // d)))
+        acc = _OnlineLse(torch, n, dtype, dev, classes=self.codes is not None)
+        half_d_ln2 = 0.5 * d * math.log(2.0)
+        for a0 in range(0, n, side):
+            a1 = min(n, a0 + side)
+            for b0 in range(a0, n, side):
+                b1 = min(n, b0 + side)
+                s = self.var[a0:a1, None, :] + self.var[None, b0:b1, :]
+                dm = self.mu[a0:a1, None, :] - self.mu[None, b0:b1, :]
+                quad = dm.square_().div_(s).sum(dim=2)
+                bd = 0.25 * quad + 0.5 * s.log_().sum(dim=2)
+                bd = bd - 0.25 * (self.log_det[a0:a1, None] + self.log_det[None, b0:b1]) - half_d_ln2
+                tile = -bd.clamp_min(0.0)
+                if a0 == b0:
+                    tile.fill_diagonal_(0.0)
+                same = None if self.codes is None else self.codes[a0:a1, None] == self.codes[None, b0:b1]
+                acc.add(a0, a1, tile, same)
+                if b0 != a0:
+                    acc.add(b0, b1, tile.T, None if same is None else same.T)
+        return acc.result()
 
     def _distance_block(self, i: Any) -> Any:
         """−‖μ_i − μ_j‖² (whitened), the product form fixed where it matters (§3.11)."""
@@ -279,29 +349,6 @@ class _Channel:
 
                 x[hits[:, 0], hits[:, 1]] = self._recompute(hits, diff)
         return x
-
-    def _bd_block(self, i: Any) -> Any:
-        """−BD(i, j), a direct loop over chunks of columns (O(rows · cols · d) scratch)."""
-        torch = self.torch
-        assert self.var is not None
-        n, d = self.n, self.d
-        mu_i, v_i = self.mu[i], self.var[i]
-        out = torch.empty(len(i), n, dtype=self.mu.dtype, device=self.mu.device)
-        # This loop is elementwise (rows × cols × d terms, not a matrix product), bound by memory
-        # traffic and by kernel launches: chunks of 4·BLOCK_VALUES terms (128 MiB per temporary at the
-        # default), two temporaries updated in place.
-        step = max(1, 4 * BLOCK_VALUES // max(1, len(i) * d))
-        half_d_ln2 = 0.5 * d * math.log(2.0)
-        for j0 in range(0, n, step):
-            j1 = min(n, j0 + step)
-            s = v_i[:, None, :] + self.var[None, j0:j1, :]
-            dm = mu_i[:, None, :] - self.mu[None, j0:j1, :]
-            quad = dm.square_().div_(s).sum(dim=2)
-            bd = 0.25 * quad + 0.5 * s.log_().sum(dim=2)
-            bd = bd - 0.25 * (self.log_det[i][:, None] + self.log_det[None, j0:j1]) - half_d_ln2
-            out[:, j0:j1] = -bd.clamp_min(0.0)
-        out[torch.arange(len(i), device=out.device), i] = 0.0
-        return out
 
     # -- Maximum-entropy bound (§3.8) --
 
