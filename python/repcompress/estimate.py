@@ -161,19 +161,45 @@ def _estimate(
     return EstimateReport(rows=rows, data=described, settings=settings)
 
 
-def evaluate_metrics(data: Activations, names: Iterable[str], options: EstimateOptions) -> list[MetricRow]:
+def evaluate_metrics(
+    data: Activations, names: Iterable[str], options: EstimateOptions, *, device: Any = None
+) -> list[MetricRow]:
     """The rows of the metrics ``names`` on ``data``. A metric that needs labels gives its rows with
     ``value`` NaN and the error when the data have fewer than 2 classes: :func:`estimate_arrays`
     refuses such data before (InputError); the training-time tracker records them
-    (docs/spec.md §6.4)."""
+    (docs/spec.md §6.4).
+
+    ``device`` (docs/spec.md §8.5): ``data.z`` and ``data.variances`` may be tensors on it; the
+    metrics whose functions take ``device=`` compute there (without ``ci``: resampling works on
+    numpy arrays), the others get numpy copies of the data, made once."""
     rows: list[MetricRow] = []
+    host: list[Activations] = []
+
+    def on_host() -> Activations:
+        if not host:
+            host.append(_host_activations(data))
+        return host[0]
+
     for name in names:
         metric = METRICS[name]
         if metric.needs_labels and data.n_classes < 2:
             rows += metric.failed(options, f"labels: need at least 2 classes, got {data.n_classes}")
+        elif device is not None and options.ci is None and metric.takes_device():
+            rows += metric.evaluate(data, options, device=device)
         else:
-            rows += metric.evaluate(data, options)
+            rows += metric.evaluate(on_host() if device is not None else data, options)
     return rows
+
+
+def _host_activations(data: Activations) -> Activations:
+    """``data`` with tensors copied to numpy arrays."""
+
+    def host(a: Any) -> Any:
+        return a.detach().cpu().numpy() if hasattr(a, "detach") else a
+
+    return Activations(
+        z=host(data.z), labels=data.labels, variances=host(data.variances), shape=data.shape, notes=data.notes
+    )
 
 
 # The command line of `repcompress estimate` lives in repcompress.cli.estimate; its names stay

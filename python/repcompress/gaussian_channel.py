@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _core
+from ._torch_backend import is_tensor, resolve_device
 from ._validation import (
     as_array,
     as_float_array,
@@ -284,6 +285,7 @@ def gaussian_channel_mi(
     random_state: Any = 0,
     base: float = math.e,
     transform: Any = None,
+    device: Any = None,
 ) -> GaussianChannelMI:
     """Mutual information I(X;Z) through a Gaussian channel, with error bars and bounds.
 
@@ -366,6 +368,15 @@ def gaussian_channel_mi(
     transform : array-like, shape (r, d), optional
         W of a linear layer after the noise: the information of Z = W·T instead of T (any r, any
         rank; a bias does not change any result). None: Z = T.
+    device : str, torch.device or None
+        Where to compute (docs/spec.md §8.1, §8.3). None: on the device of ``means`` (or of
+        ``variances``) when it is a non-CPU torch tensor, in plain torch there, else on the Rust core.
+        ``"cuda"``, ``"cuda:1"``, ``"cpu"`` or a ``torch.device``: the torch kernels on that device
+        (numpy input is uploaded; ``"cpu"`` runs them on CPU torch). The device path gives the
+        Rust core's results to ≤ 1e-10 relative (float32 input is widened to float64 on the
+        device): the same noise draws (drawn by numpy on the host and uploaded), floor and
+        rescaling, in blocks of rows (memory O(block · N)). Labels, ``transform`` and per-dimension
+        noise parameters are small and are read on the host.
 
     Returns
     -------
@@ -387,6 +398,19 @@ def gaussian_channel_mi(
     min_variance = as_real(min_variance, "min_variance")
     if not (min_variance >= 0 and math.isfinite(min_variance)):
         raise ValueError(f"min_variance: must be finite and >= 0, got {min_variance}")
+    arrays = {
+        "means": means,
+        "variances": variances,
+        "noise_variance": noise_variance,
+        "dropout_alpha": dropout_alpha,
+        "labels": labels,
+        "transform": transform,
+    }
+    # The data arrays decide where the call runs (docs/spec.md §8.3); the small ones (labels, the
+    # transform, per-dimension noise) are read on the host wherever they lie.
+    place = resolve_device({"means": means, "variances": variances}, device)
+    if place is not None:
+        return _on_device(place, arrays, method, n_draws, min_variance, floor, random_state, base)
     means = as_array(means, "means")
     if np.ndim(means) == 3:
         raise ValueError(f"means: expected a 1-D (N,) or 2-D (N, d) array, got 3-D with shape {np.shape(means)}")
@@ -461,6 +485,23 @@ def gaussian_channel_mi(
         raw = _core.gaussian_channel_mi_linear(mu, v, noise, a, draws, n_draws, method in ("all", "bounds"), codes)
         dims = a.shape[0]
 
+    return _result(raw, codes, n, n_floored, n_draws, dims, shift, log_scale, base, a is not None)
+
+
+def _result(
+    raw: Any,
+    codes: np.ndarray | None,
+    n: int,
+    n_floored: int,
+    n_draws: int,
+    dims: int,
+    shift: int,
+    log_scale: float,
+    base: float,
+    transformed: bool,
+) -> GaussianChannelMI:
+    """The result from the raw estimates in nats (the Rust core's, or the torch backend's of the
+    same shape), in the unit of ``base``, h(Z|X) scaled back by 2^shift and the transform's scale."""
     unit = math.log(base)
 
     def scaled(x: float | None) -> float | None:
@@ -510,7 +551,7 @@ def gaussian_channel_mi(
         n_draws=n_draws,
         given_labels=given,
         labels=labels_info,
-        rank=None if a is None else dims,
+        rank=dims if transformed else None,
     )
 
 
@@ -546,3 +587,149 @@ def _rank_zero(
         labels=labels_info,
         rank=0,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# The torch backend (docs/spec.md §8.3)
+# ----------------------------------------------------------------------------------------------
+
+
+def _host(value: Any) -> Any:
+    """A small argument (labels, a transform, per-dimension noise) as a host array."""
+    return value.detach().cpu().numpy() if is_tensor(value) else value
+
+
+def _ldexp_t(t: Any, e: int) -> Any:
+    """t·2^e for a float64 tensor, exact for normal results: in two steps, since 2^e alone may not
+    be a float64 (e = ±1074)."""
+    half = e // 2
+    return t * (2.0**half) * (2.0 ** (e - half))
+
+
+def _on_device(
+    place: Any,
+    arrays: dict[str, Any],
+    method: str,
+    n_draws: int,
+    min_variance: float,
+    floor: str,
+    random_state: Any,
+    base: float,
+) -> GaussianChannelMI:
+    """:func:`gaussian_channel_mi` with the torch kernels on ``place``: the same checks, floor,
+    rescaling and draws as the host path, each step on the device."""
+    import torch
+
+    from ._torch_backend import gaussian as kernels
+    from ._torch_backend.device_inputs import device_samples, host_labels, largest_magnitude_t
+
+    means = arrays["means"]
+    if (is_tensor(means) and means.ndim == 3) or (not is_tensor(means) and np.ndim(means) == 3):
+        raise ValueError(f"means: expected a 1-D (N,) or 2-D (N, d) array, got 3-D with shape {tuple(means.shape)}")
+    floor = check_choice(floor, "floor", FLOORS)
+    mu = device_samples(means, "means", place)
+    n, d = mu.shape
+    if n_draws * n * d > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"n_draws: {shown(n_draws)} draws of {n} × {d} values are more than any array can hold; "
+            "the Monte Carlo estimate keeps n_draws · N · d numbers (docs/spec.md §0.5)"
+        )
+    rng = noise_rng(random_state)
+    variances = arrays["variances"]
+    given = [k for k in ("variances", "noise_variance", "dropout_alpha") if arrays[k] is not None]
+    if variances is not None and len(given) == 1:
+        if (is_tensor(variances) and variances.ndim == 3) or (not is_tensor(variances) and np.ndim(variances) == 3):
+            _variances(np.zeros((n, d)), np.zeros((1, 1, 1)), None, None)  # the host path's message
+        v = device_samples(variances, "variances", place)
+        if tuple(v.shape) != (n, d):
+            raise ValueError(f"variances: has shape {tuple(v.shape)} but means has shape {(n, d)}")
+        negative = (v < 0).any(dim=1)
+        if bool(negative.any()):
+            row = int(torch.nonzero(negative)[0, 0])
+            raise ValueError(f"variances: must be >= 0 (first negative at row {row})")
+        kind: str = "per_sample"
+    else:
+        # Shared noise or dropout: d numbers, checked on the host (the host path's checks).
+        kind, host_v = _variances(
+            np.zeros((n, d)), None, _host(arrays["noise_variance"]), _host(arrays["dropout_alpha"])
+        )
+        v = torch.as_tensor(host_v, device=place)
+    w = None if arrays["transform"] is None else _transform(_host(arrays["transform"]), d)
+    shift = 0
+    if floor == "relative":
+        top = largest_magnitude_t(mu)
+        shift = 0
+        if not (top == 0 and (kind == "dropout" or not float(v.max()) > 0)):
+            logs = [math.log2(top) if top > 0 else -math.inf]
+            vmax = float(v.max())
+            if vmax > 0:
+                logs.append(0.5 * math.log2(vmax) + (logs[0] if kind == "dropout" else 0.0))
+            log_top = max(logs)
+            shift = 0 if -400 <= log_top <= 400 else math.floor(log_top)
+        if shift:
+            mu = _ldexp_t(mu, -shift)
+            v = v if kind == "dropout" else _ldexp_t(v, -2 * shift)
+    shared = kind == "shared"
+    if kind == "dropout":
+        v = v * mu**2
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError("variances: dropout_alpha · means² overflows float64")
+    if floor == "relative":
+        centred = mu - mu.mean(dim=0)
+        top = max(largest_magnitude_t(centred), math.sqrt(float(v.max())))
+        if top == 0:
+            scale = 1.0
+        else:
+            e = math.frexp(top)[1]
+            total = float((_ldexp_t(centred, -e) ** 2).sum()) + float(_ldexp_t(v, -2 * e).sum()) * (n // v.shape[0])
+            scale = math.ldexp(total / (n * d), 2 * e)
+        lowest = min_variance * scale
+    else:
+        lowest = min_variance
+    low = v < lowest
+    n_floored = int(low.sum()) * (n if shared else 1)
+    if bool(low.any()):
+        v = torch.where(low, torch.full_like(v, lowest), v)
+    nonpositive = (v <= 0).any(dim=1)
+    if bool(nonpositive.any()):
+        row = int(torch.nonzero(nonpositive)[0, 0])
+        where = "noise_variance" if shared else f"row {row}"
+        raise ValueError(
+            f"min_variance: a variance is 0 ({where}) and min_variance is 0; I(X;Z) would be infinite — "
+            "set min_variance > 0"
+        )
+    codes = None
+    if arrays["labels"] is not None:
+        codes, values = host_labels(arrays["labels"], n, of="means")
+        if len(values) < 2:
+            raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
+    a = None
+    log_scale = 0.0
+    if w is not None:
+        a, log_scale = reduce_transform(w)
+        if a.shape[0] == 0:
+            warnings.warn(
+                "transform: has rank 0, so Z = W·T is a constant and every information quantity is 0",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return _rank_zero(codes, n, method, n_draws, n_floored, base)
+    draws = None
+    if method in ("all", "mc"):
+        check_memory(
+            8 * n_draws * n * d,
+            "n_draws",
+            f"the {n_draws} × {n} × {d} Monte Carlo noise draws",
+            "use fewer draws (the standard error shrinks like 1/√(n_draws·N)), or method='bounds'",
+        )
+        draws = torch.as_tensor(draw_noise(rng, n, d, n_draws), device=place)
+    codes_t = None if codes is None else torch.as_tensor(codes, device=place)
+    bounds = method in ("all", "bounds")
+    if a is None:
+        raw = kernels.channel_mi(mu, v, shared, draws, n_draws, bounds, codes_t)
+        dims = d
+    else:
+        a_t = torch.as_tensor(a, device=place)
+        raw = kernels.linear_channel_mi(mu, v, shared, a_t, draws, n_draws, bounds, codes_t)
+        dims = a.shape[0]
+    return _result(raw, codes, n, n_floored, n_draws, dims, shift, log_scale, base, a is not None)

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import _core
 from ._resampling import declare_resampling
+from ._torch_backend import resolve_device
 from ._validation import (
     as_float_array,
     as_real,
@@ -128,13 +129,46 @@ def _stats(h: Any, labels: Any, *, second_moments: bool) -> tuple[Any, np.ndarra
     return _core.ClassStats.from_data(hs, codes, len(ids), second_moments), hs, codes, ids, e
 
 
+def _on_device(h: Any, labels: Any, device: Any, *, min_classes: int = 2) -> tuple[Any, Any, np.ndarray, int] | None:
+    """For the torch backend (docs/spec.md §8.4): None when the call runs on the Rust core, else h
+    as a float64 tensor on its device divided by 2^e (§0.8), the class codes there, the class ids
+    and e. Checked as :func:`_prepare` checks: h on the device, the labels on the host."""
+    place = resolve_device({"h": h}, device)  # labels are read on the host wherever they lie
+    if place is None:
+        return None
+    import torch
+
+    from ._torch_backend.device_inputs import device_samples, host_labels, largest_magnitude_t
+
+    ht = device_samples(h, "h", place)
+    codes, ids = host_labels(labels, ht.shape[0], of="h")
+    if len(ids) < min_classes:
+        raise ValueError(f"labels: need at least {min_classes} classes, got {len(ids)}")
+    e = magnitude_exponent(largest_magnitude_t(ht))
+    if e:
+        half = -e // 2
+        ht = ht * (2.0**half) * (2.0 ** (-e - half))
+    return ht, torch.as_tensor(codes, device=place), ids, e
+
+
+def _device_stats(h: Any, labels: Any, device: Any) -> tuple[Any, np.ndarray, int] | None:
+    """Class statistics on the device (see :func:`_on_device`), the ids and e; None: Rust core."""
+    found = _on_device(h, labels, device)
+    if found is None:
+        return None
+    from ._torch_backend import geometry as kernels
+
+    ht, codes, ids, e = found
+    return kernels.ClassStatsT(ht, codes, len(ids)), ids, e
+
+
 # ----------------------------------------------------------------------------------------------
 # CDNV and scatter matrices
 # ----------------------------------------------------------------------------------------------
 
 
 @declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
-def class_distance_normalized_variance(h: Any, labels: Any, *, ddof: int = 0) -> float:
+def class_distance_normalized_variance(h: Any, labels: Any, *, ddof: int = 0, device: Any = None) -> float:
     """Class-distance normalised variance (CDNV), averaged over pairs of classes.
 
     Galanti, György & Hutter (ICLR 2022): with Var_c = (1/(n_c − ddof)) Σ_{i∈c} ‖h_i − μ_c‖² (the
@@ -153,19 +187,36 @@ def class_distance_normalized_variance(h: Any, labels: Any, *, ddof: int = 0) ->
     labels : array-like (N,), integer-like class ids
     ddof : {0, 1}
         1 gives the unbiased class variance; every class then needs 2 samples.
+    device : str, torch.device or None
+        Where to compute (docs/spec.md §8.1, §8.4). None: on the device of ``h`` when it is a
+        non-CPU torch tensor (plain torch there), else on the Rust core. ``"cuda"``, ``"cpu"``, … or
+        a ``torch.device``: the torch kernels on that device (``"cpu"``: on CPU torch). Same result
+        to ≤ 1e-10 relative, float32 widened to float64 on the device; labels are read on the host.
     """
     ddof = _ddof(ddof)
+    on_device = _device_stats(h, labels, device)
+    if on_device is not None:
+        from ._torch_backend import geometry as kernels
+
+        return kernels.cdnv(on_device[0], ddof)
     stats, *_ = _stats(h, labels, second_moments=False)
     return float(stats.cdnv(ddof))
 
 
-def cdnv_matrix(h: Any, labels: Any, *, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def cdnv_matrix(h: Any, labels: Any, *, ddof: int = 0, device: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """The CDNV of every pair of classes: (C × C symmetric matrix with zero diagonal, class ids).
 
     Entry (c, c') is (Var_c + Var_c') / (2 ‖μ_c − μ_c'‖²); see
-    :func:`class_distance_normalized_variance`. Rows follow ascending class id.
+    :func:`class_distance_normalized_variance`. Rows follow ascending class id. With ``device``
+    (or h a tensor on a non-CPU device; docs/spec.md §8.4) it is computed there and returned as a
+    numpy array like the Rust path's.
     """
     ddof = _ddof(ddof)
+    on_device = _device_stats(h, labels, device)
+    if on_device is not None:
+        from ._torch_backend import geometry as kernels
+
+        return kernels.cdnv_matrix(on_device[0], ddof).cpu().numpy(), on_device[1]
     stats, _, _, ids, _ = _stats(h, labels, second_moments=False)
     return np.asarray(stats.cdnv_matrix(ddof)), ids
 
@@ -191,11 +242,25 @@ class ScatterMatrices:
     classes: np.ndarray
 
 
-def scatter_matrices(h: Any, labels: Any) -> ScatterMatrices:
+def scatter_matrices(h: Any, labels: Any, *, device: Any = None) -> ScatterMatrices:
     """Within-, between- and total-class scatter matrices; see :class:`ScatterMatrices`.
 
-    Memory O(d²); the data are read twice (means, then centred products) in float64.
+    Memory O(d²); the data are read twice (means, then centred products) in float64. With
+    ``device`` (or h a tensor on a non-CPU device; docs/spec.md §8.4) the matrices are computed
+    there and returned as numpy arrays (d × d), like the Rust path's.
     """
+    on_device = _device_stats(h, labels, device)
+    if on_device is not None:
+        from ._torch_backend import geometry as kernels
+
+        st, ids, e = on_device
+        mats = {k: _unscaled(v.cpu().numpy(), 2 * e, "scatter matrices") for k, v in kernels.scatter(st).items()}
+        return ScatterMatrices(
+            **mats,
+            means=_unscaled(st.means.cpu().numpy(), e, "class means"),
+            counts=st.counts.cpu().numpy().astype(np.int64),
+            classes=ids,
+        )
     stats, hs, codes, ids, e = _stats(h, labels, second_moments=True)
     one = _core.ClassStats.from_data(hs, np.zeros_like(codes), 1, True)
     return _scatter_from(stats, ids, np.asarray(one.within()), e)
@@ -224,12 +289,18 @@ def _scatter_from(stats: Any, ids: np.ndarray, total: np.ndarray | None, e: int)
 
 
 @declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
-def trace_ratio(h: Any, labels: Any) -> float:
+def trace_ratio(h: Any, labels: Any, *, device: Any = None) -> float:
     """tr(S_W) / tr(S_B): within-class over between-class scatter (class-size weighted).
 
     tr(S_W) = Σ_c Σ_{i∈c} ‖h_i − μ_c‖², tr(S_B) = Σ_c n_c ‖μ_c − μ‖². Needs no d × d matrix.
-    ``inf`` when every class mean coincides.
+    ``inf`` when every class mean coincides. ``device``: where to compute (docs/spec.md §8.4), as
+    in :func:`class_distance_normalized_variance`.
     """
+    on_device = _device_stats(h, labels, device)
+    if on_device is not None:
+        from ._torch_backend import geometry as kernels
+
+        return kernels.trace_ratio(on_device[0])
     stats, *_ = _stats(h, labels, second_moments=False)
     return float(stats.trace_ratio())
 
@@ -292,7 +363,7 @@ class NeuralCollapse:
 
 
 def neural_collapse(
-    h: Any, labels: Any, *, weights: Any = None, bias: Any = None, logits: Any = None
+    h: Any, labels: Any, *, weights: Any = None, bias: Any = None, logits: Any = None, device: Any = None
 ) -> NeuralCollapse:
     """Neural collapse NC1–NC4 and the CDNV of penultimate-layer features ``h``.
 
@@ -314,7 +385,15 @@ def neural_collapse(
     - **cdnv**: :func:`class_distance_normalized_variance` with ddof = 0.
 
     All but NC4 are invariant to translating, rotating and uniformly scaling h.
+
+    ``device`` (docs/spec.md §8.1, §8.4): None computes on the device of ``h`` when it is a non-CPU
+    torch tensor, else on the Rust core; a device name or ``torch.device`` runs the torch kernels
+    there. The classifier's ``weights`` and ``bias`` (K × d) are checked on the host; ``logits``
+    (N × K) given as a tensor are checked and reduced on the device.
     """
+    place = resolve_device({"h": h, "logits": logits}, device)  # labels, weights, bias: read on the host
+    if place is not None:
+        return _neural_collapse_device(place, h, labels, weights, bias, logits)
     original, codes, ids = _prepare(h, labels)
     # Every check before any computation (docs/spec.md §0.4): the classifier's arrays included.
     w, b, lg = _classifier(original, ids, weights, bias, logits)
@@ -352,6 +431,73 @@ def neural_collapse(
         nc3=nc3,
         nc4=nc4,
         cdnv=float(stats.cdnv(0)),
+    )
+
+
+def _neural_collapse_device(place: Any, h: Any, labels: Any, weights: Any, bias: Any, logits: Any) -> NeuralCollapse:
+    """:func:`neural_collapse` with the torch kernels on ``place`` (docs/spec.md §8.4)."""
+    import torch
+
+    from ._torch_backend import geometry as kernels
+    from ._torch_backend.device_inputs import device_samples, is_tensor
+
+    found = _on_device(h, labels, place)
+    assert found is not None
+    hs, codes, ids, _ = found
+    n, d = hs.shape
+    host = {}
+    for name, value in (("weights", weights), ("bias", bias)):
+        host[name] = value.detach().cpu().numpy() if is_tensor(value) else value
+    lg_t = None
+    if logits is not None and is_tensor(logits):
+        lg_t = logits.detach().to(place)
+        if lg_t.ndim != 2 or lg_t.shape[0] != n:
+            raise ValueError(f"logits: expected shape (N, K) with N = {n}, got {tuple(lg_t.shape)}")
+        device_samples(lg_t, "logits", place)  # numeric and finite, checked on the device
+        if lg_t.shape[1] == 0:
+            raise ValueError(f"logits: empty (shape {tuple(lg_t.shape)})")
+        _ids_fit(ids, lg_t.shape[1], "logits")
+        logits = None
+    w, b, lg = _classifier(np.empty((n, d)), ids, host["weights"], host["bias"], logits)
+    if lg is not None:
+        lg_t = torch.as_tensor(np.ascontiguousarray(lg), device=place)
+    stats = kernels.ClassStatsT(hs, codes, len(ids))
+    nc1 = kernels.nc1(stats)
+    equinorm, equiangular, max_angle = kernels.nc2(stats)
+    nc3 = nc4 = None
+    class_ids = ids.astype(np.int64) if w is not None or lg_t is not None else ids
+    if w is not None:
+        nc3 = kernels.nc3(stats, torch.as_tensor(np.ascontiguousarray(w[class_ids]), device=place))
+    if lg_t is None and w is not None:
+        # The logits h Wᵀ + b in h's own dtype, as the host path forms them.
+        original = h.detach().to(place) if is_tensor(h) else torch.as_tensor(np.asarray(h), device=place)
+        if original.ndim == 1:
+            original = original[:, None]
+        if not original.dtype.is_floating_point:
+            original = original.to(torch.float64)
+        lg_t = original @ torch.as_tensor(w, device=place).to(original.dtype).T
+        if b is not None:
+            lg_t = lg_t + torch.as_tensor(b, device=place).to(original.dtype)
+        finite = torch.isfinite(lg_t).all(dim=1)
+        if not bool(finite.all()):
+            row = int(torch.nonzero(~finite)[0, 0])
+            given = "weights and bias" if b is not None else "weights"
+            raise ValueError(
+                f"weights: the logits h Wᵀ{' + b' if b is not None else ''} overflow to inf or NaN "
+                f"(first at row {row}); the {given} are too large for h's dtype {original.dtype}"
+            )
+    if lg_t is not None:
+        predicted = lg_t.argmax(dim=1)
+        nearest = torch.as_tensor(class_ids, device=place)[kernels.nearest_class_mean(stats, hs)]
+        nc4 = float((predicted != nearest).to(torch.float64).mean())
+    return NeuralCollapse(
+        nc1=nc1,
+        nc2_equinorm=equinorm,
+        nc2_equiangular=equiangular,
+        nc2_max_angle=max_angle,
+        nc3=nc3,
+        nc4=nc4,
+        cdnv=kernels.cdnv(stats, 0),
     )
 
 
@@ -430,14 +576,25 @@ def davies_bouldin(h: Any, labels: Any) -> float:
     return float(_core.ClassStats.from_data(hs, codes, len(ids), False).davies_bouldin())
 
 
-def silhouette_samples(h: Any, labels: Any) -> np.ndarray:
+def silhouette_samples(h: Any, labels: Any, *, device: Any = None) -> np.ndarray:
     """Silhouette coefficient of every sample (Rousseeuw 1987), as
     ``sklearn.metrics.silhouette_samples`` with the Euclidean metric.
 
     a(i) = mean distance to the other members of its class, b(i) = smallest mean distance to
     another class, s(i) = (b − a)/max(a, b); 0 for members of one-sample classes (and when
     a = b = 0). Exact, parallel over blocks of rows, O(N·C) extra memory (never N × N).
+
+    ``device`` (docs/spec.md §8.1, §8.4): where to compute, as in
+    :func:`class_distance_normalized_variance`; on a device the N values come back as a numpy
+    array, like the Rust path's. Blocks of rows there too: O(block · N + N · C) memory.
     """
+    found = _on_device(h, labels, device, min_classes=1)
+    if found is not None:
+        from ._torch_backend import geometry as kernels
+
+        ht, codes_t, ids, _ = found
+        _check_n_labels(len(ids), ht.shape[0])
+        return kernels.silhouette_samples(ht, codes_t, len(ids)).cpu().numpy()
     hs, codes, ids = _prepare(h, labels, min_classes=1)
     _check_n_labels(len(ids), hs.shape[0])
     hs, _ = _in_range(hs)
@@ -445,12 +602,19 @@ def silhouette_samples(h: Any, labels: Any) -> np.ndarray:
 
 
 @declare_resampling(arrays=("h", "labels"), scheme="subsample")
-def silhouette(h: Any, labels: Any, *, sample_size: int | None = None, random_state: Any = 0) -> float:
+def silhouette(
+    h: Any, labels: Any, *, sample_size: int | None = None, random_state: Any = 0, device: Any = None
+) -> float:
     """Mean silhouette coefficient, as ``sklearn.metrics.silhouette_score`` (Euclidean); see
     :func:`silhouette_samples`. With ``sample_size``, the mean over a random subset of that many
     samples drawn without replacement from ``random_state`` (an int seed or a
     ``numpy.random.Generator``: ``rng.permutation(N)[:sample_size]``; scikit-learn draws from a
-    legacy ``RandomState`` instead, so its subsets differ)."""
+    legacy ``RandomState`` instead, so its subsets differ). ``device``: where to compute
+    (docs/spec.md §8.1, §8.4), as in :func:`silhouette_samples`; the subset is drawn on the host
+    (N indices) and gathered on the device."""
+    place = resolve_device({"h": h}, device)
+    if place is not None:
+        return _silhouette_device(place, h, labels, sample_size, random_state)
     hs = _samples(h)
     codes, ids = _labels(labels, hs.shape[0])
     rng = make_rng(random_state)  # checked even when unused (no sample_size)
@@ -465,6 +629,34 @@ def silhouette(h: Any, labels: Any, *, sample_size: int | None = None, random_st
     _check_n_labels(len(ids), hs.shape[0])
     hs, _ = _in_range(hs)
     return float(np.mean(_core.silhouette_samples(hs, codes, len(ids))))
+
+
+def _silhouette_device(place: Any, h: Any, labels: Any, sample_size: Any, random_state: Any) -> float:
+    """:func:`silhouette` with the torch kernels on ``place`` (the same checks, subset and order)."""
+    import torch
+
+    from ._torch_backend import geometry as kernels
+    from ._torch_backend.device_inputs import device_samples, host_labels
+
+    ht = device_samples(h, "h", place)
+    n = ht.shape[0]
+    codes, ids = host_labels(labels, n, of="h")
+    rng = make_rng(random_state)
+    if sample_size is not None:
+        if isinstance(sample_size, (bool, np.bool_)) or not isinstance(sample_size, numbers.Integral):
+            raise TypeError(f"sample_size: must be an integer or None, got {type(sample_size).__name__}")
+        if not 1 <= int(sample_size) <= n:
+            raise ValueError(f"sample_size: must lie in 1..{n}, got {shown(sample_size)}")
+        idx = rng.permutation(n)[: int(sample_size)]
+        ht = ht[torch.as_tensor(idx, device=place)]
+        codes, ids = class_codes(codes[idx], len(idx))
+    _check_n_labels(len(ids), ht.shape[0])
+    e = magnitude_exponent(float(ht.abs().max()))
+    if e:
+        half = -e // 2
+        ht = ht * (2.0**half) * (2.0 ** (-e - half))
+    s = kernels.silhouette_samples(ht, torch.as_tensor(codes, device=place), len(ids))
+    return float(s.sum()) / s.numel()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -493,12 +685,24 @@ def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
 
 
 @declare_resampling(arrays=("h",), scheme="bootstrap")
-def effective_rank(h: Any) -> float:
+def effective_rank(h: Any, *, device: Any = None) -> float:
     """Effective rank (Roy & Vetterli, EUSIPCO 2007): exp(−Σ_k p_k log p_k), p_k = σ_k / Σ_j σ_j
     over the singular values σ of ``h`` **as given** (not centred, as Roy & Vetterli define it for
     a matrix; pass ``h - h.mean(0)`` for the effective rank of the covariance structure).
     Between 1 and min(N, d). Singular values from the eigenvalues of the smaller Gram matrix
-    (d × d or N × N) in float64; all-zero h raises."""
+    (d × d or N × N) in float64; all-zero h raises. ``device``: where to compute (docs/spec.md
+    §8.1, §8.4), as in :func:`class_distance_normalized_variance` (torch's eigvalsh there)."""
+    place = resolve_device({"h": h}, device)
+    if place is not None:
+        from ._torch_backend import geometry as kernels
+        from ._torch_backend.device_inputs import device_samples, largest_magnitude_t
+
+        ht = device_samples(h, "h", place)
+        e = magnitude_exponent(largest_magnitude_t(ht))
+        if e:
+            half = -e // 2
+            ht = ht * (2.0**half) * (2.0 ** (-e - half))
+        return kernels.effective_rank(ht)
     return float(_core.effective_rank(_in_range(_samples(h))[0]))
 
 

@@ -93,6 +93,9 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 
 # Array-valued or data parameters: not settings.
+# Where a function computes (docs/spec.md §8.1) is not a setting of its estimate: left out of the
+# settings, so that a table does not depend on it.
+_PLACEMENT = {"device"}
 _DATA_PARAMETERS = {"labels", "weights", "bias", "logits", "variances", "noise_variance", "dropout_alpha", "sample_ids"}
 
 # What a metric's function raises on data it cannot measure: the metric's row carries the error.
@@ -116,7 +119,8 @@ class Quantity:
     note: str | Note = ""
 
 
-RowBuilder = Callable[["Metric", Activations, EstimateOptions], list[MetricRow]]
+# rows(metric, data, options) or, for the device path (docs/spec.md §8.5), with device=.
+RowBuilder = Callable[..., list[MetricRow]]
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ class Metric:
         """Every option of the function as called: its defaults overlaid with ``kwargs``."""
         out = {}
         for name, p in inspect.signature(self.function).parameters.items():
-            if p.default is inspect.Parameter.empty or name in _DATA_PARAMETERS:
+            if p.default is inspect.Parameter.empty or name in _DATA_PARAMETERS or name in _PLACEMENT:
                 continue
             out[name] = kwargs.get(name, p.default)
         return out
@@ -186,18 +190,28 @@ class Metric:
             for q in self.quantities
         ]
 
-    def evaluate(self, data: Activations, options: EstimateOptions) -> list[MetricRow]:
-        """The metric's rows on ``data``; a failure on these data is a row with its error."""
+    def takes_device(self) -> bool:
+        """Whether every function the metric calls takes ``device=`` (docs/spec.md §8.5)."""
+        functions = (
+            [self.function] if self.rows is not None else [q.estimator or self.function for q in self.quantities]
+        )
+        return all("device" in inspect.signature(f).parameters for f in functions)
+
+    def evaluate(self, data: Activations, options: EstimateOptions, *, device: Any = None) -> list[MetricRow]:
+        """The metric's rows on ``data``; a failure on these data is a row with its error. With
+        ``device`` (only for a metric that :meth:`takes_device`) the functions get ``device=`` and the
+        data may be tensors on it; the settings do not record it."""
         if self.rows is not None:
-            return self.rows(self, data, options)
+            return self.rows(self, data, options) if device is None else self.rows(self, data, options, device=device)
         kwargs = self.keywords(options)
         settings = self.settings(kwargs)
         planned = [
             (q.name or self.name, q.estimator or self.function, q.note(data, settings) if callable(q.note) else q.note)
             for q in self.quantities
         ]
+        call = kwargs if device is None else {**kwargs, "device": device}
         return [
-            self._evaluate_scalar(quantity, estimator, note, data, options, kwargs, settings)
+            self._evaluate_scalar(quantity, estimator, note, data, options, call, settings)
             for quantity, estimator, note in planned
         ]
 
@@ -268,8 +282,8 @@ def _neural_collapse_field(name: str) -> Callable[[Any, Any], float]:
     """One field of :func:`neural_collapse` as a scalar estimator (moment-based: bootstrap)."""
 
     @declare_resampling(arrays=("h", "labels"), scheme="bootstrap")
-    def value(h: Any, labels: Any) -> float:
-        return float(getattr(neural_collapse(h, labels), name))
+    def value(h: Any, labels: Any, device: Any = None) -> float:
+        return float(getattr(neural_collapse(h, labels, device=device), name))
 
     value.__name__ = value.__qualname__ = f"neural_collapse_{name}"
     return value
@@ -306,9 +320,12 @@ def _silhouette_note(data: Activations, s: Mapping[str, Any]) -> str:
     return "" if s["sample_size"] is None else f"on {s['sample_size']} random samples"
 
 
-def _gaussian_channel_rows(metric: Metric, data: Activations, options: EstimateOptions) -> list[MetricRow]:
+def _gaussian_channel_rows(
+    metric: Metric, data: Activations, options: EstimateOptions, *, device: Any = None
+) -> list[MetricRow]:
     """I(X;Z), I(X;Z|Y) and I(Z;Y) from one call, each with its Monte Carlo standard error, its
-    pairwise bounds and its ceiling; with ``ci``, the interval is value ± z·stderr."""
+    pairwise bounds and its ceiling; with ``ci``, the interval is value ± z·stderr. ``device``: where
+    the call computes (docs/spec.md §8.5), not recorded in the settings."""
     kwargs = metric.keywords(options)
     settings = metric.settings(kwargs)
     unit = metric.unit(options)
@@ -316,7 +333,8 @@ def _gaussian_channel_rows(metric: Metric, data: Activations, options: EstimateO
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            r = metric.function(data.z, data.variances, labels=data.labels, **kwargs)
+            placed = kwargs if device is None else {**kwargs, "device": device}
+            r = metric.function(data.z, data.variances, labels=data.labels, **placed)
         except _METRIC_FAILURES as exc:
             return metric.failed(options, str(exc))
     messages = _messages(caught)

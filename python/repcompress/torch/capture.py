@@ -1,4 +1,5 @@
-"""Activation capture: run a model over a data set and keep named layers' outputs as numpy arrays."""
+"""Activation capture: run a model over a data set and keep named layers' outputs as numpy arrays
+(or, with ``keep_on_device=True``, as tensors on the model's device; docs/spec.md §8.5)."""
 
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ class Activations:
 
     Attributes
     ----------
-    layers : dict name -> ndarray (R, d)
+    layers : dict name -> ndarray (R, d), or torch.Tensor (R, d) with ``keep_on_device=True``
         Each layer's output, flattened per sample (R = n_inputs · n_passes rows: the passes over
         one batch follow each other).
     labels, sample_ids : ndarray (R,)
         The label of each row and the index of its input in the order the data yielded them.
-    means, variances : dict name -> ndarray (R, d)
+    means, variances : dict name -> ndarray (R, d) (tensors with ``keep_on_device=True``)
         For Gaussian-channel layers (:class:`GaussianDropout`, :class:`GaussianEncoder`, or any
         module with a ``gaussian_moments(input)`` method): the exact mean and variance of Z | x,
         ready for :func:`repcompress.gaussian_channel_mi`.
@@ -75,7 +76,13 @@ class Activations:
         if self.n_passes == 1:
             return self
         keep = _first_pass_rows(self.sample_ids)
-        pick = lambda d: {k: v[keep] for k, v in d.items()}  # noqa: E731
+
+        def pick(arrays: dict[str, Any]) -> dict[str, Any]:
+            return {
+                k: v[torch.as_tensor(keep, device=v.device)] if isinstance(v, torch.Tensor) else v[keep]
+                for k, v in arrays.items()
+            }
+
         return Activations(
             pick(self.layers),
             self.labels[keep],
@@ -91,9 +98,19 @@ class Activations:
         output, or the clean means of a Gaussian-channel layer), ``labels``, and ``variances``
         where the layer has them."""
         if layer in self.means:
-            np.savez(path, labels=self.labels, z=self.means[layer], variances=self.variances[layer])
+            np.savez(path, labels=self.labels, z=_host(self.means[layer]), variances=_host(self.variances[layer]))
         else:
-            np.savez(path, labels=self.labels, z=self[layer])
+            np.savez(path, labels=self.labels, z=_host(self[layer]))
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the arrays are tensors (``capture(..., keep_on_device=True)``)."""
+        return any(isinstance(v, torch.Tensor) for v in self.layers.values())
+
+
+def _host(a: Any) -> np.ndarray:
+    """A numpy copy of a tensor (numpy arrays as they are)."""
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
 
 
 def _first_pass_rows(sample_ids: np.ndarray) -> np.ndarray:
@@ -122,6 +139,29 @@ class _Rows:
         if self.n == self.data.shape[0]:
             return self.data
         return self.data[: self.n].copy()
+
+
+class _DeviceRows:
+    """The same store as :class:`_Rows` on a torch device (``keep_on_device=True``): rows are
+    copied in (a later in-place op cannot change them) and never leave the device."""
+
+    def __init__(self, d: int, dtype: torch.dtype, device: torch.device, hint: int):
+        self.data = torch.empty((max(hint, 1), d), dtype=dtype, device=device)
+        self.n = 0
+
+    def append(self, rows: torch.Tensor) -> None:
+        need = self.n + rows.shape[0]
+        if need > self.data.shape[0]:
+            grown = self.data.new_empty((max(need, 2 * self.data.shape[0]), self.data.shape[1]))
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n : need] = rows.detach().reshape(rows.shape[0], -1).to(self.data.device, self.data.dtype)
+        self.n = need
+
+    def array(self) -> torch.Tensor:
+        if self.n == self.data.shape[0]:
+            return self.data
+        return self.data[: self.n].clone()
 
 
 def _resolve_layers(model: torch.nn.Module, layers: Any) -> dict[str, Any]:
@@ -311,6 +351,7 @@ def capture(
     max_samples: int | None = None,
     dtype: Any = np.float32,
     progress: bool | None = True,
+    keep_on_device: bool = False,
 ) -> Activations:
     """Activations of named layers over a data set, as numpy arrays (one row per input and pass).
 
@@ -339,6 +380,12 @@ def capture(
     dtype : numpy.float32 (default) or numpy.float64.
     progress : bool or None — a tqdm progress bar (a widget in Jupyter) once the capture has run for more than a
         second (False: never).
+    keep_on_device : bool
+        False (default): numpy arrays in host memory. True: the layers, means and variances stay
+        torch tensors of ``dtype`` on the device the batches run on (no copy to the host; labels and
+        sample ids stay numpy), ready for the ``device=`` path of the metrics (docs/spec.md §8.5):
+        ``gaussian_channel_mi(acts.means[name], acts.variances[name])`` then runs on that device.
+        GPU memory then grows with the data set (R × d values per layer).
 
     For layers with a ``gaussian_moments`` method (:class:`GaussianDropout`,
     :class:`GaussianEncoder`) the exact mean and variance of Z | x are recorded as well
@@ -352,6 +399,7 @@ def capture(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     n_passes, stochastic, max_samples, progress = check_capture_options(n_passes, stochastic, max_samples, progress)
     np_dtype = _float_dtype(dtype)
+    keep_on_device = check_bool(keep_on_device, "keep_on_device")
     torch_dtype = torch.float32 if np_dtype == np.float32 else torch.float64
     specs = _resolve_layers(model, layers)
     if stochastic and not any(is_stochastic(m) for m in model.modules()):
@@ -382,7 +430,7 @@ def capture(
         size_hint = min(size_hint, max_samples)
     size_hint *= n_passes
 
-    store: dict[str, dict[str, _Rows]] = {"layers": {}, "means": {}, "variances": {}}
+    store: dict[str, dict[str, Any]] = {"layers": {}, "means": {}, "variances": {}}
     shapes: dict[str, tuple] = {}
     fired: dict[str, int] = {}
     transfer = _Transfer(torch_dtype)
@@ -412,8 +460,14 @@ def capture(
                     "every batch must give the same shape"
                 )
         rows = store[kind]
+        width = int(np.prod(shape, dtype=np.int64))
+        if keep_on_device:
+            if name not in rows:
+                rows[name] = _DeviceRows(width, torch_dtype, tensor.device, size_hint)
+            rows[name].append(tensor)
+            return
         if name not in rows:
-            rows[name] = _Rows(int(np.prod(shape, dtype=np.int64)), np_dtype, size_hint)
+            rows[name] = _Rows(width, np_dtype, size_hint)
         transfer.copy(tensor, rows[name].append, name)
 
     def make_hook(name: str) -> Callable:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_int, check_bool, check_optional_bool, shown
-from ..activations import InputError, check_activations
+from ..activations import Activations, InputError, check_activations
 from ..estimate import evaluate_metrics
 from ..estimate_options import EstimateOptions
 from ..metrics import METRICS, resolve_metrics
@@ -82,6 +82,15 @@ class CompressionTracker:
     estimate_options : ``k``, ``n_bins``, ``n_draws``, ``min_variance``, ``ridge``,
         ``silhouette_sample_size``, ``confidence`` for :func:`repcompress.estimate.estimate_arrays`.
     stochastic, n_passes, max_samples, device, progress : passed to ``capture``.
+    metrics_device : where the metrics compute (docs/spec.md §8.5). None (default): on the device
+        the batches run on when it is not the CPU — the model's device unless ``device`` says
+        otherwise — with the activations kept there (``capture(..., keep_on_device=True)``), else on
+        the Rust core as before. ``"cpu"``, ``"cuda"``, … or a ``torch.device``: the torch kernels
+        there (``"cpu"`` runs them on CPU torch). Metrics whose functions take no ``device=`` (the
+        binned ones, Fisher ratio, Calinski–Harabasz, Davies–Bouldin, and any metric with ``ci``,
+        whose resampling works on numpy arrays) get a numpy copy of the activations, made once per
+        layer and split. The table is the same either way (to ≤ 1e-10 relative); its settings do
+        not record the device.
 
     Example
     -------
@@ -107,6 +116,7 @@ class CompressionTracker:
         max_samples: int | None = None,
         device: Any = None,
         progress: bool | None = False,
+        metrics_device: Any = None,
     ):
         if not _positive_integer(every):
             raise ValueError(f"every: must be a positive integer, got {shown(every)}")
@@ -135,6 +145,11 @@ class CompressionTracker:
             "device": device,
             "progress": progress,
         }
+        self.metrics_device = metrics_device
+        if metrics_device is not None:
+            from .._torch_backend import resolve_device
+
+            resolve_device({}, metrics_device)  # checked now: a ValueError naming device
         self._rows: list[dict] = []
         self._warned: set = set()
 
@@ -153,14 +168,28 @@ class CompressionTracker:
             return pd.DataFrame(columns=list(COLUMNS))
         splits = dict(data) if isinstance(data, Mapping) else {split: data}
         new: list[dict] = []
+        place = self._metrics_place(model)
         for split_name, loader in splits.items():
-            acts = capture(model, loader, self.layers, **self.capture_options)
+            acts = capture(model, loader, self.layers, keep_on_device=place is not None, **self.capture_options)
             for layer in acts.names:
-                new.extend(self._measure(acts, layer, epoch, split_name))
+                new.extend(self._measure(acts, layer, epoch, split_name, place))
         self._rows.extend(new)
         return pd.DataFrame(new, columns=list(COLUMNS))
 
-    def _measure(self, acts: Any, layer: str, epoch: int, split: str) -> list[dict]:
+    def _metrics_place(self, model: Any) -> Any:
+        """The torch.device the metrics compute on, or None for the Rust core (see ``metrics_device``)."""
+        import torch
+
+        from .._torch_backend import resolve_device
+        from .capture import _model_device
+
+        if self.metrics_device is not None:
+            return resolve_device({}, self.metrics_device)
+        run = self.capture_options["device"]
+        place = _model_device(model) if run is None else torch.device(run)
+        return None if place.type == "cpu" else place
+
+    def _measure(self, acts: Any, layer: str, epoch: int, split: str, place: Any = None) -> list[dict]:
         channel = layer in acts.variances
         names = [m for m in self.metrics if channel or not METRICS[m].needs_variances]
         if not names:
@@ -171,7 +200,13 @@ class CompressionTracker:
         if acts.n_passes > 1 and variances is not None:
             # Exact channel moments do not depend on the pass: measure one row per input.
             keep = np.unique(acts.sample_ids, return_index=True)[1]
-            z, variances, labels = z[keep], variances[keep], labels[keep]
+            if place is not None:
+                import torch
+
+                rows = torch.as_tensor(keep, device=z.device)
+                z, variances, labels = z[rows], variances[rows], labels[keep]
+            else:
+                z, variances, labels = z[keep], variances[keep], labels[keep]
         options = EstimateOptions(
             ci=self.ci, seed=self.seed + int(epoch), base=self.base, progress=False, **self.estimate_options
         )
@@ -179,11 +214,13 @@ class CompressionTracker:
         # activations that overflowed to NaN) fail that metric's rows, not the step: the other
         # metrics, layers and splits keep their rows (docs/spec.md §6.4).
         try:
-            data = check_activations(z, labels, variances)
+            data = (
+                check_activations(z, labels, variances) if place is None else _device_activations(z, labels, variances)
+            )
         except InputError as exc:
             rows = [row for name in names for row in METRICS[name].failed(options, str(exc))]
         else:
-            rows = evaluate_metrics(data, names, options)
+            rows = evaluate_metrics(data, names, options, device=place)
         quantities = [row.quantity for row in rows]
         out = []
         for row in rows:
@@ -295,6 +332,27 @@ class CompressionTracker:
         from ..plots import training_curves
 
         return training_curves(self.frame, metrics=None if metrics is None else list(metrics), path=path)
+
+
+def _device_activations(z: Any, labels: Any, variances: Any) -> Any:
+    """:func:`check_activations` for tensors that stay on their device (docs/spec.md §8.5): z and
+    the variances are checked there (finite; variances ≥ 0, the first bad sample named), the
+    labels on the host (N integers) by the host checks themselves."""
+    import torch
+
+    n = z.shape[0]
+    checked = check_activations(np.zeros((n, 1)), labels)
+    for name, t in (("z", z), ("variances", variances)):
+        if t is None:
+            continue
+        bad = ~torch.isfinite(t).all(dim=1)
+        if bool(bad.any()):
+            raise InputError(f"{name}: contains NaN or inf (first at sample {int(torch.nonzero(bad)[0, 0])})")
+    if variances is not None:
+        negative = (variances < 0).any(dim=1)
+        if bool(negative.any()):
+            raise InputError(f"variances: must be >= 0 (first negative at sample {int(torch.nonzero(negative)[0, 0])})")
+    return Activations(z=z, labels=checked.labels, variances=variances, shape=tuple(z.shape), notes=checked.notes)
 
 
 def _number(value: Any, name: str) -> float:
