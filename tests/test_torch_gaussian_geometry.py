@@ -357,3 +357,12 @@ def test_effective_rank_of_a_rank_deficient_matrix_within_the_eigenvalue_bound(d
     k = d - rank
     bound = k * 2 * (delta / s_total) * (1 + math.log(s_total / delta))
     assert abs(host - dev) <= bound * host
+
+
+def test_labels_as_tensors_are_read_on_the_host():
+    """Labels are small: a label tensor (on any device) with numpy data takes the Rust path."""
+    h, labels = geometry_data("random", seed=5)
+    for device in DEVICES:
+        as_tensor = torch.as_tensor(labels, device=device)
+        assert rc.class_distance_normalized_variance(h, as_tensor) == rc.class_distance_normalized_variance(h, labels)
+        assert rc.silhouette(h, as_tensor) == rc.silhouette(h, labels)

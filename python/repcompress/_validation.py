@@ -297,7 +297,12 @@ def as_float_array(
 
 def check_labels(labels: Any, n: int, name: str = "labels", *, of: str = "x") -> np.ndarray:
     """Checks class labels of the n samples of the array named `of`: a 1-D array of n integer-like
-    values (integers, booleans, or floats that are whole numbers). Returns it as an array."""
+    values (integers, booleans, or floats that are whole numbers). Returns it as an array.
+    Labels are small (N integers): a torch tensor on any device is copied to the host here."""
+    from ._torch_backend import is_tensor
+
+    if is_tensor(labels):
+        labels = labels.detach().cpu().numpy()
     try:
         arr = np.asarray(labels)
     except (TypeError, ValueError) as exc:
