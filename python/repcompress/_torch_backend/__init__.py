@@ -14,16 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["resolve_device", "is_tensor", "require_torch"]
+__all__ = ["is_tensor", "require_torch", "resolve_device"]
 
 
 def require_torch() -> Any:
     try:
         import torch
     except ImportError:
-        raise ImportError(
-            "device=: the torch backend needs PyTorch: pip install 'repcompress[torch]'"
-        ) from None
+        raise ImportError("device=: the torch backend needs PyTorch: pip install 'repcompress[torch]'") from None
     return torch
 
 
