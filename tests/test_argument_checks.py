@@ -99,6 +99,7 @@ KNN = {
     "base": "real",
     "neighbors": "choice",
     "clip": "bool",
+    "device": "exempt",  # where the call runs, checked by resolve_device (tests/test_torch_knn.py)
 }
 BINNING = {
     "n_bins": "int",
@@ -161,7 +162,7 @@ PARAMETERS = {
     "davies_bouldin": {"h": "array", "labels": "array"},
     "silhouette_samples": {"h": "array", "labels": "array"},
     "silhouette": {"h": "array", "labels": "array", "sample_size": "int", "random_state": "seed"},
-    "twonn_dimension": {"h": "array", "discard_fraction": "real"},
+    "twonn_dimension": {"h": "array", "discard_fraction": "real", "device": "exempt"},
     "effective_rank": {"h": "array"},
     "ClassStatistics": {"self": "exempt", "second_moments": "bool"},
     "ClassStatistics.update": {"self": "exempt", "h": "array", "labels": "array"},

@@ -211,6 +211,23 @@ def test_every_estimator_equals_rust_path_on_continuous_data(device):
             assert_same(got, want)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_and_float64_every_k_equal_rust_path(device, dtype):
+    # float32 without pre-processing is computed in float32 on both paths (docs/spec.md §1.1): the
+    # tolerance is zero, as for float64.
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((150, 20)).astype(dtype)
+    y = (x[:, :5] + rng.standard_normal((150, 5))).astype(dtype)
+    for k in range(1, 11):
+        for estimator in ("ksg1", "ksg2"):
+            want = rc.mutual_info(x, y, k=k, estimator=estimator, **EXACT)
+            assert rc.mutual_info(*on(device, x, y), k=k, estimator=estimator, device=device, **EXACT) == want
+        for metric in ("chebyshev", "euclidean"):
+            want = rc.entropy(x, k=k, metric=metric, **EXACT)
+            assert rc.entropy(*on(device, x), k=k, metric=metric, device=device, **EXACT) == want
+
+
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_property_equal_to_rust_path(data):

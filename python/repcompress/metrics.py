@@ -92,8 +92,19 @@ __all__ = [
 # The registry
 # ----------------------------------------------------------------------------------------------
 
-# Array-valued or data parameters: not settings.
-_DATA_PARAMETERS = {"labels", "weights", "bias", "logits", "variances", "noise_variance", "dropout_alpha", "sample_ids"}
+# Array-valued or data parameters: not settings. Nor is ``device``, where a call runs (docs/spec.md
+# §8.1): the result does not depend on it.
+_DATA_PARAMETERS = {
+    "labels",
+    "weights",
+    "bias",
+    "logits",
+    "variances",
+    "noise_variance",
+    "dropout_alpha",
+    "sample_ids",
+    "device",
+}
 
 # What a metric's function raises on data it cannot measure: the metric's row carries the error.
 # MemoryError: a buffer these data need cannot be allocated (docs/spec.md §0.5); the others go on.
