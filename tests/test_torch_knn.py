@@ -414,6 +414,17 @@ def test_confidence_interval_on_the_device_equals_the_rust_paths(device):
     np.testing.assert_array_equal(got.resamples, want.resamples)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_twonn_bootstrap_resamples_on_the_device(device):
+    # A plain estimator's resamples are the rows of the same draws, taken from the tensor where it lies.
+    rng = np.random.default_rng(19)
+    h = rng.standard_normal((150, 2)) @ rng.standard_normal((2, 6)) + 0.05 * rng.standard_normal((150, 6))
+    want = rc.confidence_interval(rc.twonn_dimension, h, n_resamples=8)
+    got = rc.confidence_interval(rc.twonn_dimension, *on(device, h), n_resamples=8, device=device)
+    np.testing.assert_allclose(got.resamples, want.resamples, rtol=1e-12, atol=0)
+    assert got.value == pytest.approx(want.value, rel=1e-12)
+
+
 @needs_cuda
 def test_cuda_tensors_run_on_their_device_and_equal_the_rust_path():
     rng = np.random.default_rng(15)
