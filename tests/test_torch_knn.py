@@ -131,6 +131,24 @@ def test_both_max_norm_tiles_equal_the_reference(dtype):
         np.testing.assert_array_equal(knn.chebyshev_tile_by_columns(t[5:17], t).numpy(), want[5:17])
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gram_candidates_keep_every_nearest_exact_distance(device, dtype):
+    # The Gram screening keeps, per query, every point whose exact distance can be among the k
+    # smallest: the k smallest entries of its tile are those of the full exact tile.
+    rng = np.random.default_rng(20)
+    for n, d, k, offset, kind in [(300, 24, 5, 0.0, "normal"), (200, 40, 3, 3.0, "rounded"), (250, 8, 10, 0.0, "relu")]:
+        a = (rng.standard_normal((n, d)) if kind == "normal" else tied(rng, n, d, kind)) + offset
+        (t,) = on(device, a.astype(dtype))
+        full = knn._without_self(knn.euclidean_squared_tile(t[10:60], t), 10)
+        screened = knn.euclidean_nearest_tile(t, 10, 60, k, knn._squared_norms(t))
+        assert int(torch.isinf(screened).sum()) > 50 * n // 2  # the screening did drop most pairs
+        want = full.topk(k, dim=1, largest=False).values
+        np.testing.assert_array_equal(screened.topk(k, dim=1, largest=False).values.cpu().numpy(), want.cpu().numpy())
+        kept = torch.isfinite(screened)
+        np.testing.assert_array_equal(screened[kept].cpu().numpy(), full[kept].cpu().numpy())
+
+
 def test_blocks_cover_the_queries_in_pieces(monkeypatch):
     # Tiny tiles: several blocks of a few queries each, the result the same as in one block.
     rng = np.random.default_rng(5)

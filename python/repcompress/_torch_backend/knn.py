@@ -147,6 +147,56 @@ def euclidean_squared_tile(q: Any, p: Any) -> Any:
     return acc
 
 
+def _squared_norms(points: Any) -> Any:
+    """‖p‖² of every row, in float64 (any order of summation: only the Gram screening uses them)."""
+    wide = points.to(require_torch().float64)
+    return (wide * wide).sum(dim=1)
+
+
+def euclidean_nearest_tile(points: Any, start: int, stop: int, k: int, norms: Any) -> Any:
+    """A (B, N) tile for queries start..stop that holds the exact squared distance (as
+    :func:`euclidean_squared_tile` computes it) of every point that can be among a query's k
+    nearest, and +inf elsewhere (the query itself included): its k smallest entries per row are
+    the exact ones.
+
+    Candidates come from the Gram form G = ‖q‖² + ‖p‖² − 2 q·p (float64 matrix product, any order
+    of summation). With S = ‖q‖² + ‖p‖², the computed G and the exact computed distance D both lie
+    within (γ-bounds after Higham, Accuracy and Stability §3.1) (2d + 10)·u₆₄·S and (d + 3)·u·S
+    (u the data's unit roundoff) of ‖q − p‖², plus underflow; ``slack`` is twice their sum. So
+    D ∈ [G − slack, G + slack]: t, the k-th smallest G + slack of the row, is at least the k-th
+    smallest D, and every point with D ≤ t has G − slack ≤ t. Those candidates get their D. Where
+    the bound is loose (d·u > 2⁻¹⁰, or more than a quarter of the tile are candidates, e.g. data
+    far from the origin relative to their spread) every pair gets its D."""
+    torch = require_torch()
+    q, d = points[start:stop], points.shape[1]
+    u = 2.0**-53 if points.dtype == torch.float64 else 2.0**-24
+    if (d + 4) * u > 2.0**-10:
+        return _without_self(euclidean_squared_tile(q, points), start)
+    wide = torch.float64
+    total = norms[start:stop, None] + norms[None, :]
+    gram = total - 2.0 * (q.to(wide) @ points.to(wide).T)
+    tiny = 8.0 * (d + 2) * (2.0**-1074 if points.dtype == torch.float64 else 2.0**-149)
+    slack = total * (2.0 * ((2 * d + 10) * 2.0**-53 + (d + 3) * u)) + tiny
+    upper = _without_self(gram + slack, start)
+    reach = upper.kthvalue(k, dim=1, keepdim=True).values
+    candidates = (gram - slack) <= reach
+    rows = torch.arange(stop - start, device=points.device)
+    candidates[rows, rows + start] = False
+    if not bool(torch.isfinite(reach).all()) or int(candidates.sum()) > candidates.numel() // 4:
+        return _without_self(euclidean_squared_tile(q, points), start)
+    at_row, at_col = candidates.nonzero(as_tuple=True)
+    exact = torch.full(candidates.shape, math.inf, dtype=points.dtype, device=points.device)
+    step = max(1, TILE_BYTES // (2 * d * points.element_size()))
+    for lo in range(0, at_row.numel(), step):
+        r, c = at_row[lo : lo + step], at_col[lo : lo + step]
+        gap = points[r + start] - points[c]
+        acc = gap[:, 0] * gap[:, 0]
+        for column in range(1, d):
+            acc += gap[:, column] * gap[:, column]
+        exact[r, c] = acc
+    return exact
+
+
 def _without_self(tile: Any, start: int) -> Any:
     """The tile with each query's distance to itself set to +inf (the neighbours of i never
     include i), in place."""
@@ -192,10 +242,11 @@ def kth_distances(parts: Sequence[Any], k: int, metric: str = "chebyshev") -> np
     `parts` (``"chebyshev"``) or, for one part, the Euclidean norm (the square root of the
     ordered sum of squares, as the core finishes it), as a host array (O(N))."""
     n, itemsize = parts[0].shape[0], parts[0].element_size()
+    norms = _squared_norms(parts[0]) if metric == "euclidean" else None
 
     def body(start: int, stop: int) -> tuple[Any, ...]:
         if metric == "euclidean":
-            tile = _without_self(euclidean_squared_tile(parts[0][start:stop], parts[0]), start)
+            tile = euclidean_nearest_tile(parts[0], start, stop, k, norms)
         else:
             tile = _joint(_tiles(parts, start, stop))
         return (tile.kthvalue(k, dim=1).values,)
@@ -364,9 +415,10 @@ def two_nearest_distances(points: Any) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean distances from each point to its nearest and second-nearest other point (host
     arrays)."""
     n, itemsize = points.shape[0], points.element_size()
+    norms = _squared_norms(points)
 
     def body(start: int, stop: int) -> tuple[Any, ...]:
-        tile = _without_self(euclidean_squared_tile(points[start:stop], points), start)
+        tile = euclidean_nearest_tile(points, start, stop, 2, norms)
         two = tile.topk(2, dim=1, largest=False, sorted=True).values
         return two[:, 0], two[:, 1]
 
