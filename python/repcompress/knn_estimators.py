@@ -18,6 +18,11 @@ direct coordinate differences) or ``"auto"`` (a sorted array for one dimension, 
 16 dimensions; above, for the Euclidean metric, candidates chosen through matrix products under a
 proven rounding bound and decided on exact distances, else the blocked scan); all give identical
 results.
+
+``device`` chooses where an estimate runs (docs/spec.md §8.1): CUDA tensors run on their device,
+in plain torch (``_torch_backend.knn``: blocked brute force with the same distances, tie rules and
+sums, hence the same results, docs/spec.md §8.2); numpy arrays and CPU tensors run on the Rust core
+unless ``device=`` sends them to a device.
 """
 
 from __future__ import annotations
