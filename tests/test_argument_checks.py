@@ -99,6 +99,7 @@ KNN = {
     "base": "real",
     "neighbors": "choice",
     "clip": "bool",
+    "device": "exempt",  # where the call runs, checked by resolve_device (tests/test_torch_knn.py)
 }
 BINNING = {
     "n_bins": "int",
@@ -175,7 +176,7 @@ PARAMETERS = {
         "random_state": "seed",
         "device": "exempt",
     },
-    "twonn_dimension": {"h": "array", "discard_fraction": "real"},
+    "twonn_dimension": {"h": "array", "discard_fraction": "real", "device": "exempt"},
     "effective_rank": {"h": "array", "device": "exempt"},
     "ClassStatistics": {"self": "exempt", "second_moments": "bool"},
     "ClassStatistics.update": {"self": "exempt", "h": "array", "labels": "array"},

@@ -36,6 +36,7 @@ from typing import Any, Literal, ParamSpec, Protocol
 
 import numpy as np
 
+from ._torch_backend import is_tensor
 from ._validation import as_array
 
 _ATTR = "__repcompress_estimator__"
@@ -173,6 +174,9 @@ class Call:
 
     def _get(self, key: Any) -> Any:
         value = self.bound.arguments[key] if self.bound is not None else self.args[key]
+        if is_tensor(value):
+            # Resampled where it lies: a tensor's rows are taken on its device (docs/spec.md §8.2).
+            return value.detach()
         return as_array(value, self._name(key))
 
     def value(self) -> float:

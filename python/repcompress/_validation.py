@@ -96,13 +96,34 @@ def magnitude_exponent(largest: float, dtype: Any = np.float64, *, low: float | 
     return math.frexp(largest)[1] - 1
 
 
+def column_sums(b: np.ndarray) -> np.ndarray:
+    """Σ_i b_ij of each column by a fixed pairwise tree over the rows: rows i and i + ⌊m/2⌋ are
+    added (an odd last row carried along) until one row is left. The order depends on N alone, so
+    the torch backend, which adds the same pairs, gets the same bits (docs/spec.md §1.4, §8.2)."""
+    acc = b
+    while acc.shape[0] > 1:
+        half = acc.shape[0] // 2
+        pairs = acc[:half] + acc[half : 2 * half]
+        acc = pairs if acc.shape[0] % 2 == 0 else np.concatenate([pairs, acc[2 * half :]])
+    return acc[0]
+
+
+def _population_std(b: np.ndarray) -> np.ndarray:
+    """√(Σ (b − mean)² / N) per column, both sums by :func:`column_sums`."""
+    n = b.shape[0]
+    dev = b - column_sums(b) / n
+    dev *= dev
+    return np.sqrt(column_sums(dev) / n)
+
+
 def column_std(b: np.ndarray) -> np.ndarray:
-    """Population standard deviation of each column of a float64 array. Columns whose result is 0,
-    not finite or outside [2^-400, 2^400] (their squares may have under- or overflowed) are
-    computed again divided by a power of two that brings their largest magnitude to [1, 2),
-    which is exact (docs/spec.md §0.8); all-zero columns keep 0."""
+    """Population standard deviation of each column of a float64 array (mean, then the mean of the
+    squared deviations, each sum by :func:`column_sums`). Columns whose result is 0, not finite
+    or outside [2^-400, 2^400] (their squares may have under- or overflowed) are computed again
+    divided by a power of two that brings their largest magnitude to [1, 2), which is exact
+    (docs/spec.md §0.8); all-zero columns keep 0."""
     with np.errstate(over="ignore", invalid="ignore"):  # found and redone below
-        std = b.std(axis=0)
+        std = _population_std(b)
     lo, hi = _WINDOW[np.dtype(np.float64)]
     redo = np.flatnonzero(~((std >= lo) & (std <= hi)))
     if redo.size:
@@ -110,7 +131,7 @@ def column_std(b: np.ndarray) -> np.ndarray:
         largest = np.maximum(columns.max(axis=0), -columns.min(axis=0))
         e = np.where(largest > 0, np.frexp(largest)[1] - 1, 0)
         with np.errstate(over="ignore"):
-            std[redo] = np.ldexp(np.ldexp(columns, -e).std(axis=0), e)
+            std[redo] = np.ldexp(_population_std(np.ldexp(columns, -e)), e)
     return std
 
 

@@ -665,7 +665,7 @@ def _silhouette_device(place: Any, h: Any, labels: Any, sample_size: Any, random
 
 
 @declare_resampling(arrays=("h",), scheme="subsample")
-def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
+def twonn_dimension(h: Any, *, discard_fraction: float = 0.1, device: Any = None) -> float:
     """Intrinsic dimension by TwoNN (Facco, d'Errico, Rodriguez & Laio, Sci. Rep. 7, 2017).
 
     Duplicate rows are removed first (r₁ = 0 would make the ratio infinite). For each remaining
@@ -675,12 +675,26 @@ def twonn_dimension(h: Any, *, discard_fraction: float = 0.1) -> float:
     (always at least the largest, where F = 1), and d is the least-squares slope through the origin
     of −log(1 − F(μ_(i))) against log μ_(i) — Facco et al.'s fit, as scikit-dimension does it.
     Extra memory: one float64 copy of the distinct points.
+
+    ``device`` (None, ``"cuda"``, ``"cpu"``, a ``torch.device``) chooses where it runs
+    (docs/spec.md §8.1): a CUDA tensor runs on its device by default. The torch kernels search
+    r₁, r₂ by blocked brute force on the given coordinates (no rotation to principal axes), so
+    the dimension equals the core's up to the rounding of the distances (docs/spec.md §8.2).
     """
+    from ._torch_backend import is_tensor, resolve_device
+
     if isinstance(discard_fraction, (bool, np.bool_)) or not isinstance(discard_fraction, numbers.Real):
         raise TypeError(f"discard_fraction: must be a number, got {type(discard_fraction).__name__}")
     if not 0 <= discard_fraction < 1:
         raise ValueError(f"discard_fraction: must lie in [0, 1), got {shown(discard_fraction)}")
-    dim, _, _ = _core.twonn(_in_range(_samples(h))[0], float(discard_fraction))
+    place = resolve_device({"h": h}, device)
+    if place is not None:
+        from ._torch_backend import knn, prepare
+
+        on_device, _ = prepare.in_range(prepare.samples(h, "h", place))
+        dim, _, _ = knn.twonn(on_device, float(discard_fraction))
+        return float(dim)
+    dim, _, _ = _core.twonn(_in_range(_samples(h.detach() if is_tensor(h) else h))[0], float(discard_fraction))
     return float(dim)
 
 

@@ -18,6 +18,11 @@ direct coordinate differences) or ``"auto"`` (a sorted array for one dimension, 
 16 dimensions; above, for the Euclidean metric, candidates chosen through matrix products under a
 proven rounding bound and decided on exact distances, else the blocked scan); all give identical
 results.
+
+``device`` chooses where an estimate runs (docs/spec.md §8.1): CUDA tensors run on their device,
+in plain torch (``_torch_backend.knn``: blocked brute force with the same distances, tie rules and
+sums, hence the same results, docs/spec.md §8.2); numpy arrays and CPU tensors run on the Rust core
+unless ``device=`` sends them to a device.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 
 from . import _core
 from ._resampling import Scheme, register_estimator
+from ._torch_backend import is_tensor, resolve_device
 from ._validation import (
     _caller_stacklevel,
     as_samples,
@@ -82,11 +88,39 @@ def _common(
     return (*checked, check_bool(normalize, "normalize"), check_bool(clip, "clip"))
 
 
-def _prepared(arrays: list[np.ndarray], *, normalize: bool, jitter: float, random_state: Any) -> tuple[list, int]:
+def _samples(a: Any, name: str, place: Any) -> Any:
+    """A sample argument checked and shaped (N, d) where the call runs (docs/spec.md §8.1): a numpy
+    array for the Rust core (a CPU tensor is read through numpy, detached from autograd first),
+    a tensor on `place` for the torch backend."""
+    if place is None:
+        return as_samples(a.detach() if is_tensor(a) else a, name)
+    from ._torch_backend import prepare
+
+    return prepare.samples(a, name, place)
+
+
+def _labels(labels: Any) -> Any:
+    """Labels as the host reads them: a tensor on any device comes to the host (O(N) integers)."""
+    from ._torch_backend import prepare
+
+    return prepare.host_labels(labels)
+
+
+def _prepared(
+    arrays: list[Any], *, normalize: bool, jitter: float, random_state: Any, place: Any = None
+) -> tuple[list, int]:
     """The pre-processing of docs/spec.md §1.4, and the exponent e of the power of two the arrays
     were divided by (docs/spec.md §0.8). Normalised columns need none (their standard deviations
     are computed safely at any magnitude, and dividing by them removes the scale); without
-    normalisation, arrays far from 1 in magnitude are divided by one common 2^e."""
+    normalisation, arrays far from 1 in magnitude are divided by one common 2^e. On the torch
+    backend (`place` a device) the same steps run on the device."""
+    if place is not None:
+        from ._torch_backend import prepare
+
+        e = 0
+        if not normalize:
+            arrays, e = prepare.scale_to_window(arrays, jitter=jitter)
+        return prepare.preprocess(arrays, normalize=normalize, jitter=jitter, random_state=random_state), e
     e = 0
     if not normalize:
         arrays, e = scale_to_window(arrays, jitter=jitter)
@@ -96,7 +130,13 @@ def _prepared(arrays: list[np.ndarray], *, normalize: bool, jitter: float, rando
 class _KnnJob(Generic[_Option]):
     """A validated, pre-processed k-NN estimate: `run()` on the sample, `run_resamples(...)` on
     many resamples, drawn and evaluated in parallel in Rust (see `_resampling`). Resampling
-    slots: the point arrays in order, then the labels when the estimator takes them."""
+    slots: the point arrays in order, then the labels when the estimator takes them.
+
+    `device` None: the arrays are numpy and `run()` calls the Rust core. A torch device: the
+    arrays are tensors there and `run()` calls the torch kernels of the same name
+    (docs/spec.md §8.2); resamples are still drawn and evaluated in the core (docs/spec.md §5.1),
+    on a host copy of the pre-processed arrays made once, so that they are the very resamples the
+    CPU path evaluates."""
 
     scheme: ClassVar[Scheme] = "subsample"
     name: ClassVar[_KnnEstimator]
@@ -107,7 +147,7 @@ class _KnnJob(Generic[_Option]):
 
     def __init__(
         self,
-        arrays: list[np.ndarray],
+        arrays: list[Any],  # numpy arrays, or tensors on `device`
         labels: np.ndarray | None,
         *,
         option: _Option,
@@ -115,7 +155,10 @@ class _KnnJob(Generic[_Option]):
         neighbors: Neighbors,
         base: float,
         clip: bool,
+        device: Any = None,
     ):
+        self.device = device
+        self._host: list[np.ndarray] | None = None
         self.arrays = arrays
         self.labels = labels
         self.option = option
@@ -126,11 +169,28 @@ class _KnnJob(Generic[_Option]):
         self.n = arrays[0].shape[0]
         self.slots = len(arrays) + (labels is not None)
 
+    @property
+    def core(self) -> Any:
+        """The module whose functions compute the estimate: the Rust core or the torch kernels."""
+        if self.device is None:
+            return _core
+        from ._torch_backend import knn
+
+        return knn
+
+    def host_arrays(self) -> list[np.ndarray]:
+        """The pre-processed arrays on the host (a copy, made once, for the torch backend)."""
+        if self.device is None:
+            return self.arrays
+        if self._host is None:
+            self._host = [np.ascontiguousarray(a.to("cpu").numpy()) for a in self.arrays]
+        return self._host
+
     def run_resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> np.ndarray:
         values = _core.knn_resamples(
             self.name,
             "" if self.option is None else str(self.option),
-            self.arrays,
+            self.host_arrays(),
             self.labels,
             draws,
             start,
@@ -152,7 +212,7 @@ class _MutualInfoJob(_KnnJob[KsgVariant]):
 
     def run(self) -> float:
         xs, ys = self.arrays
-        return _finish(_core.mutual_info_ksg(xs, ys, self.k, self.option, self.neighbors), self.base, self.clip)
+        return _finish(self.core.mutual_info_ksg(xs, ys, self.k, self.option, self.neighbors), self.base, self.clip)
 
 
 class _ConditionalMutualInfoJob(_KnnJob[None]):
@@ -162,7 +222,7 @@ class _ConditionalMutualInfoJob(_KnnJob[None]):
 
     def run(self) -> float:
         xs, ys, zs = self.arrays
-        return _finish(_core.conditional_mutual_info_ksg(xs, ys, zs, self.k, self.neighbors), self.base, self.clip)
+        return _finish(self.core.conditional_mutual_info_ksg(xs, ys, zs, self.k, self.neighbors), self.base, self.clip)
 
 
 class _EntropyJob(_KnnJob[EntropyMetric]):
@@ -170,7 +230,7 @@ class _EntropyJob(_KnnJob[EntropyMetric]):
     permute_slot = None
 
     def run(self) -> float:
-        value = _core.entropy_kl(self.arrays[0], self.k, self.option, self.neighbors)
+        value = self.core.entropy_kl(self.arrays[0], self.k, self.option, self.neighbors)
         if self.shift:
             value += self.shift
         if value == -math.inf:
@@ -189,7 +249,7 @@ class _MutualInfoLabelsJob(_KnnJob[None]):
 
     def run(self) -> float:
         return _finish(
-            _core.mutual_info_ross(self.arrays[0], self.labels, self.k, self.neighbors), self.base, self.clip
+            self.core.mutual_info_ross(self.arrays[0], self.labels, self.k, self.neighbors), self.base, self.clip
         )
 
 
@@ -197,7 +257,7 @@ class _MutualInfoGivenLabelsJob(_KnnJob[KsgVariant]):
     name = "mutual_info_given_labels"
     labels: np.ndarray  # the class codes (given: this estimator takes labels)
 
-    def __init__(self, arrays: list[np.ndarray], codes: np.ndarray, values: np.ndarray, **common: Any):
+    def __init__(self, arrays: list[Any], codes: np.ndarray, values: np.ndarray, **common: Any):
         super().__init__(arrays, codes, **common)
         self.values = values
         # A permutation test of I(X;Y|L) shuffles y within each class.
@@ -205,7 +265,9 @@ class _MutualInfoGivenLabelsJob(_KnnJob[KsgVariant]):
 
     def run(self) -> float:
         xs, ys = self.arrays
-        value, skipped = _core.mutual_info_given_labels_ksg(xs, ys, self.labels, self.k, self.option, self.neighbors)
+        value, skipped = self.core.mutual_info_given_labels_ksg(
+            xs, ys, self.labels, self.k, self.option, self.neighbors
+        )
         if skipped:
             shown = ", ".join(f"{self.values[c]!r} ({m} samples)" for c, m in skipped[:10])
             warnings.warn(
@@ -233,6 +295,7 @@ def mutual_info(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
+    device: Any = None,
 ) -> _MutualInfoJob:
     """Mutual information I(X;Y) between two continuous, possibly multivariate, variables.
 
@@ -256,8 +319,17 @@ def mutual_info(
     base : float
         Logarithm base of the result (e for nats, 2 for bits).
     neighbors : {"auto", "kdtree", "brute"}
+        The Rust core's neighbour search (all give identical results). Checked, and not used, on
+        the torch backend, which always runs its blocked brute force.
     clip : bool
         Return max(0, I) instead of the raw estimate.
+    device : None, str or torch.device
+        Where the estimate runs (docs/spec.md §8.1). None: on the device of the tensors passed
+        when that is not the CPU (a CUDA tensor runs there, float32 or float64 as given, with no
+        host copy), else on the Rust core. Given (``"cuda"``, ``"cuda:1"``, ``"cpu"``, a
+        ``torch.device``): the data go to that device and the torch kernels run there
+        (``"cpu"`` runs them on the CPU). Both back-ends count the same neighbours, so the
+        estimates are equal (docs/spec.md §8.2). Needs PyTorch.
 
     Returns
     -------
@@ -271,11 +343,12 @@ def mutual_info(
     0.51
     """
     variant = check_choice(estimator, "estimator", KSG_ESTIMATORS)
-    xs, ys = as_samples(x, "x"), as_samples(y, "y")
+    place = resolve_device({"x": x, "y": y}, device)
+    xs, ys = _samples(x, "x", place), _samples(y, "y", place)
     n = same_length([("x", xs), ("y", ys)])
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    (xs, ys), _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _MutualInfoJob([xs, ys], None, option=variant, k=k, neighbors=neighbors, base=base, clip=clip)
+    (xs, ys), _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
+    return _MutualInfoJob([xs, ys], None, option=variant, k=k, neighbors=neighbors, base=base, clip=clip, device=place)
 
 
 @register_estimator(arrays=("x", "y", "z"))
@@ -291,6 +364,7 @@ def conditional_mutual_info(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
+    device: Any = None,
 ) -> _ConditionalMutualInfoJob:
     """Conditional mutual information I(X;Y|Z) for continuous Z (Frenzel & Pompe 2007).
 
@@ -299,13 +373,17 @@ def conditional_mutual_info(
 
         I(X;Y|Z) = ψ(k) − ⟨ψ(n_xz + 1) + ψ(n_yz + 1) − ψ(n_z + 1)⟩.
 
-    Parameters are as for :func:`mutual_info`; z is an array of N rows like x and y.
+    Parameters are as for :func:`mutual_info` (``device`` included); z is an array of N rows like
+    x and y.
     """
-    xs, ys, zs = as_samples(x, "x"), as_samples(y, "y"), as_samples(z, "z")
+    place = resolve_device({"x": x, "y": y, "z": z}, device)
+    xs, ys, zs = _samples(x, "x", place), _samples(y, "y", place), _samples(z, "z", place)
     n = same_length([("x", xs), ("y", ys), ("z", zs)])
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    arrays, _ = _prepared([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _ConditionalMutualInfoJob(arrays, None, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
+    arrays, _ = _prepared([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
+    return _ConditionalMutualInfoJob(
+        arrays, None, option=None, k=k, neighbors=neighbors, base=base, clip=clip, device=place
+    )
 
 
 @register_estimator(arrays=("x",))
@@ -319,6 +397,7 @@ def entropy(
     random_state: Any = 0,
     base: float = math.e,
     neighbors: str = "auto",
+    device: Any = None,
 ) -> _EntropyJob:
     """Differential entropy h(X) by the Kozachenko–Leonenko k-NN estimator.
 
@@ -330,12 +409,16 @@ def entropy(
     entropy of the standardised variables). If k samples coincide with sample i (ε_i = 0, e.g.
     duplicate rows with ``jitter=0``) the estimate is −∞ and a warning says so.
     Reference: Kozachenko & Leonenko (1987); Kraskov et al. (2004), eq. 20.
+
+    ``device`` (None, a device string or a ``torch.device``) chooses where the estimate runs, as
+    for :func:`mutual_info` (docs/spec.md §8.1).
     """
     norm = check_choice(metric, "metric", ENTROPY_METRICS)
-    xs = as_samples(x, "x")
+    place = resolve_device({"x": x}, device)
+    xs = _samples(x, "x", place)
     k, neighbors, jitter, base, normalize, _ = _common(k, xs.shape[0], neighbors, jitter, base, normalize)
-    arrays, e = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-    job = _EntropyJob(arrays, None, option=norm, k=k, neighbors=neighbors, base=base, clip=False)
+    arrays, e = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
+    job = _EntropyJob(arrays, None, option=norm, k=k, neighbors=neighbors, base=base, clip=False, device=place)
     # Computed on x/2^e: h(x) = h(x/2^e) + d·e·log 2 (docs/spec.md §0.8).
     job.shift = xs.shape[1] * e * math.log(2.0)
     return job
@@ -353,6 +436,7 @@ def mutual_info_labels(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
+    device: Any = None,
 ) -> _MutualInfoLabelsJob:
     """Mutual information I(X;Y) between continuous X (e.g. a representation Z) and class labels Y.
 
@@ -368,13 +452,20 @@ def mutual_info_labels(
     of any range (re-indexed internally; absent ids are not classes).
     (One difference from scikit-learn: when r_i = 0 — k_i duplicates of x_i within its class —
     scikit-learn also counts i's duplicates in m_i; here m_i = 1, as the formula says.)
+
+    ``device`` (None, a device string or a ``torch.device``) chooses where the estimate runs, as
+    for :func:`mutual_info` (docs/spec.md §8.1).
+    Labels given as a tensor are read on the host (O(N) integers).
     """
-    xs = as_samples(x, "x")
+    place = resolve_device({"x": x, "labels": labels}, device)
+    xs = _samples(x, "x", place)
     n = xs.shape[0]
-    codes, _ = class_codes(labels, n)
+    codes, _ = class_codes(_labels(labels), n)
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    arrays, _ = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state)
-    return _MutualInfoLabelsJob(arrays, codes, option=None, k=k, neighbors=neighbors, base=base, clip=clip)
+    arrays, _ = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
+    return _MutualInfoLabelsJob(
+        arrays, codes, option=None, k=k, neighbors=neighbors, base=base, clip=clip, device=place
+    )
 
 
 @register_estimator(arrays=("x", "y", "labels"))
@@ -391,6 +482,7 @@ def mutual_info_given_labels(
     base: float = math.e,
     neighbors: str = "auto",
     clip: bool = False,
+    device: Any = None,
 ) -> _MutualInfoGivenLabelsJob:
     """Mutual information conditional on discrete labels: I(X;Y | L) = Σ_c p(c) I(X;Y | L = c).
 
@@ -399,13 +491,18 @@ def mutual_info_given_labels(
     renormalised over the classes kept. Pre-processing is applied once to the whole x and y, before
     splitting by class. This is I(X;Z|Y) of the paper when x is the input, y the representation
     and the labels are the classes.
+
+    ``device`` (None, a device string or a ``torch.device``) chooses where the estimate runs, as
+    for :func:`mutual_info` (docs/spec.md §8.1).
+    Labels given as a tensor are read on the host (O(N) integers).
     """
     variant = check_choice(estimator, "estimator", KSG_ESTIMATORS)
-    xs, ys = as_samples(x, "x"), as_samples(y, "y")
+    place = resolve_device({"x": x, "y": y, "labels": labels}, device)
+    xs, ys = _samples(x, "x", place), _samples(y, "y", place)
     n = same_length([("x", xs), ("y", ys)])
-    codes, values = class_codes(labels, n)
+    codes, values = class_codes(_labels(labels), n)
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
-    arrays, _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state)
+    arrays, _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
     return _MutualInfoGivenLabelsJob(
-        arrays, codes, values, option=variant, k=k, neighbors=neighbors, base=base, clip=clip
+        arrays, codes, values, option=variant, k=k, neighbors=neighbors, base=base, clip=clip, device=place
     )
