@@ -8,9 +8,13 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .activations import InputError, check_activations
+from .estimate import evaluate_metrics
+from .estimate_options import EstimateOptions
+from .metrics import METRICS
 from .report import MetricRow, json_ready
 
-__all__ = ["COLUMNS", "metric_records"]
+__all__ = ["COLUMNS", "measure_arrays", "metric_records"]
 
 COLUMNS = (
     "epoch",
@@ -64,3 +68,17 @@ def metric_records(
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def measure_arrays(
+    z: Any, labels: Any, variances: Any, names: Sequence[str], options: EstimateOptions
+) -> list[MetricRow]:
+    """The rows of the metrics ``names`` on these arrays, as the training-time tracker records them:
+    data a metric cannot measure (a split with one class, activations that overflowed to NaN) fail
+    that metric's rows (``value`` NaN, ``error`` set), never the call (docs/spec.md §6.4). A
+    module-level function, so that it can run in another process or on a Dask worker."""
+    try:
+        data = check_activations(z, labels, variances)
+    except InputError as exc:
+        return [row for name in names for row in METRICS[name].failed(options, str(exc))]
+    return evaluate_metrics(data, names, options)

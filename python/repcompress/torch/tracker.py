@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import warnings
@@ -13,29 +12,12 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_int, check_bool, check_optional_bool, shown
-from ..activations import InputError, check_activations
-from ..estimate import evaluate_metrics
 from ..estimate_options import EstimateOptions
 from ..metrics import METRICS, resolve_metrics
-from ..report import json_ready
+from ..report import MetricRow
+from ..tidy import COLUMNS, measure_arrays, metric_records
 from .capture import capture, check_capture_options
 
-COLUMNS = (
-    "epoch",
-    "layer",
-    "split",
-    "metric",
-    "value",
-    "low",
-    "high",
-    "stderr",
-    "lower_bound",
-    "upper_bound",
-    "unit",
-    "source",
-    "settings",
-    "error",
-)
 # Options of repcompress.estimate.estimate_arrays a tracker passes on: those of the metric
 # functions, and the level of its intervals (ci, seed, base and progress are its own parameters).
 ESTIMATE_OPTIONS = (*EstimateOptions.metric_options(), "confidence")
@@ -82,6 +64,15 @@ class CompressionTracker:
     estimate_options : ``k``, ``n_bins``, ``n_draws``, ``min_variance``, ``ridge``,
         ``silhouette_sample_size``, ``confidence`` for :func:`repcompress.estimate.estimate_arrays`.
     stochastic, n_passes, max_samples, device, progress : passed to ``capture``.
+    executor : None (measure in :meth:`step`), or a ``concurrent.futures`` executor or a
+        ``distributed.Client``: :meth:`step` captures the layers and submits their metrics to it,
+        returning at once, so that training does not wait for them; :attr:`frame` holds the
+        measurements that have finished (in the order they were made), :meth:`wait` blocks for the
+        rest. The rows are those a tracker without executor gives; an exception of the executor
+        itself (a worker that died) is raised by :attr:`frame` or :meth:`wait`. Prefer processes
+        (``ProcessPoolExecutor``, Dask workers with one thread): Python's warning capture, which
+        keeps each row's warnings, is process-wide, so measurements running in threads of this
+        process may lose their warnings or take each other's.
 
     Example
     -------
@@ -107,6 +98,7 @@ class CompressionTracker:
         max_samples: int | None = None,
         device: Any = None,
         progress: bool | None = False,
+        executor: Any = None,
     ):
         if not _positive_integer(every):
             raise ValueError(f"every: must be a positive integer, got {shown(every)}")
@@ -135,7 +127,14 @@ class CompressionTracker:
             "device": device,
             "progress": progress,
         }
-        self._rows: list[dict] = []
+        if executor is not None and not callable(getattr(executor, "submit", None)):
+            raise TypeError(
+                "executor: expected a concurrent.futures executor or a distributed.Client, "
+                f"got {type(executor).__name__}"
+            )
+        self.executor = executor
+        # Finished rows (lists of records) and measurements still running (_Pending), in order.
+        self._entries: list[list[dict] | _Pending] = []
         self._warned: set = set()
 
     def due(self, epoch: int) -> bool:
@@ -143,7 +142,8 @@ class CompressionTracker:
         return as_int(epoch, "epoch", minimum=0) % self.every == 0
 
     def step(self, model: Any, epoch: int, data: Any, *, split: str = "train") -> Any:
-        """Measures now if ``epoch`` is due; returns the new rows (a DataFrame, empty if not due).
+        """Measures now if ``epoch`` is due; returns the new rows (a DataFrame, empty if not due, and
+        empty with an ``executor``: the rows then come to :attr:`frame` when computed).
 
         ``data``: a loader of ``(inputs, labels)`` batches, or a dict ``{split: loader}``. The
         metrics are computed on the data as captured (X uniform over these inputs).
@@ -156,11 +156,15 @@ class CompressionTracker:
         for split_name, loader in splits.items():
             acts = capture(model, loader, self.layers, **self.capture_options)
             for layer in acts.names:
-                new.extend(self._measure(acts, layer, epoch, split_name))
-        self._rows.extend(new)
+                measured = self._measure(acts, layer, epoch, split_name)
+                if isinstance(measured, _Pending):
+                    self._entries.append(measured)
+                else:
+                    self._entries.append(measured)
+                    new.extend(measured)
         return pd.DataFrame(new, columns=list(COLUMNS))
 
-    def _measure(self, acts: Any, layer: str, epoch: int, split: str) -> list[dict]:
+    def _measure(self, acts: Any, layer: str, epoch: int, split: str) -> list[dict] | _Pending:
         channel = layer in acts.variances
         names = [m for m in self.metrics if channel or not METRICS[m].needs_variances]
         if not names:
@@ -178,43 +182,23 @@ class CompressionTracker:
         # What estimate_arrays computes, but data a metric cannot measure (a split with one class,
         # activations that overflowed to NaN) fail that metric's rows, not the step: the other
         # metrics, layers and splits keep their rows (docs/spec.md §6.4).
-        try:
-            data = check_activations(z, labels, variances)
-        except InputError as exc:
-            rows = [row for name in names for row in METRICS[name].failed(options, str(exc))]
-        else:
-            rows = evaluate_metrics(data, names, options)
-        quantities = [row.quantity for row in rows]
-        out = []
+        if self.executor is not None:
+            future = self.executor.submit(measure_arrays, z, labels, variances, names, options)
+            return _Pending(future, epoch, layer, split)
+        return self._records(measure_arrays(z, labels, variances, names, options), epoch, layer, split)
+
+    def _records(self, rows: list[MetricRow], epoch: int, layer: str, split: str) -> list[dict]:
+        """The table's records of one measurement, warning once per layer, split and quantity that failed."""
         for row in rows:
-            clash = quantities.count(row.quantity) > 1 and row.metric != "gaussian-mi"
             if row.error is not None and (layer, split, row.label) not in self._warned:
                 self._warned.add((layer, split, row.label))
                 warnings.warn(
                     f"CompressionTracker: {row.label} of layer {layer!r} failed at epoch {epoch} on split {split!r}: "
                     f"{row.error}",
                     RuntimeWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
-            out.append(
-                {
-                    "epoch": epoch,
-                    "layer": layer,
-                    "split": split,
-                    "metric": row.label if clash else row.quantity,
-                    "value": row.value,
-                    "low": _nan(row.low),
-                    "high": _nan(row.high),
-                    "stderr": _nan(row.stderr),
-                    "lower_bound": _nan(row.lower_bound),
-                    "upper_bound": _nan(row.upper_bound),
-                    "unit": row.unit,
-                    "source": row.metric,
-                    "settings": json.dumps(json_ready(row.settings), sort_keys=True),
-                    "error": row.error or "",
-                }
-            )
-        return out
+        return metric_records(rows, epoch=epoch, layer=layer, split=split)
 
     def record(
         self,
@@ -232,7 +216,7 @@ class CompressionTracker:
         ``tracker.record(epoch, "accuracy", acc, split="test")``; ``value``, ``low`` and ``high`` may
         be numbers or one-element tensors."""
         values = {name: _number(v, name) for name, v in (("value", value), ("low", low), ("high", high))}
-        self._rows.append(
+        record = [
             {
                 "epoch": epoch,
                 "layer": layer,
@@ -247,12 +231,31 @@ class CompressionTracker:
                 "settings": "",
                 "error": "",
             }
-        )
+        ]
+        self._entries.append(record)
+
+    def _gather(self, block: bool) -> list[dict]:
+        """The finished records in order; measurements submitted to the executor that have finished
+        (or all of them, with ``block``) become records, with their warnings, in this thread."""
+        rows: list[dict] = []
+        for index, entry in enumerate(self._entries):
+            if isinstance(entry, _Pending):
+                if not (block or entry.future.done()):
+                    continue
+                entry = self._records(entry.future.result(), entry.epoch, entry.layer, entry.split)
+                self._entries[index] = entry
+            rows.extend(entry)
+        return rows
 
     @property
     def frame(self) -> Any:
-        """The tidy table, one row per (epoch, layer, split, metric); columns as :data:`COLUMNS`."""
-        return _pandas().DataFrame(self._rows, columns=list(COLUMNS))
+        """The tidy table, one row per (epoch, layer, split, metric); columns as :data:`COLUMNS`.
+        With an ``executor``: the measurements that have finished."""
+        return _pandas().DataFrame(self._gather(block=False), columns=list(COLUMNS))
+
+    def wait(self) -> Any:
+        """Waits for every measurement submitted to the ``executor``; returns :attr:`frame`."""
+        return _pandas().DataFrame(self._gather(block=True), columns=list(COLUMNS))
 
     def to_csv(self, path: Any) -> Path:
         path = Path(path)
@@ -313,5 +316,8 @@ def _positive_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else float(value)
+class _Pending:
+    """A measurement submitted to the executor: its future (of a list of MetricRow) and where it was made."""
+
+    def __init__(self, future: Any, epoch: int, layer: str, split: str):
+        self.future, self.epoch, self.layer, self.split = future, epoch, layer, split
