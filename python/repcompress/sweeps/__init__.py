@@ -20,7 +20,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -229,11 +229,7 @@ def sweep(
         raise InputError(f"scheduler: expected an address such as tcp://host:8786, got {shown(scheduler)}")
     try:
         workers = usable_cpus() if n_workers is None else check_num_threads(n_workers, "n_workers")
-        threads = (
-            max(1, usable_cpus() // workers)
-            if threads_per_task is None
-            else check_num_threads(threads_per_task, "threads_per_task")
-        )
+        threads = None if threads_per_task is None else check_num_threads(threads_per_task, "threads_per_task")
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from None
     max_retries = _count(max_retries, "max_retries", 0)
@@ -309,12 +305,16 @@ def sweep(
 
                     client = Client(scheduler)
                 try:
+                    todo = [replace(task, threads=threads) for task in todo]
                     run_dask(todo, finished, client=client, max_retries=max_retries)
                 finally:
                     if own:
                         client.close()
             else:
-                run_local(todo, finished, n_workers=min(workers, len(todo)), threads=threads, max_retries=max_retries)
+                # One task per process, the cores shared among the processes: no oversubscription.
+                processes = min(workers, len(todo))
+                per_task = max(1, usable_cpus() // processes) if threads is None else threads
+                run_local(todo, finished, n_workers=processes, threads=per_task, max_retries=max_retries)
     finally:
         # Whatever finished is kept, also on Ctrl-C or an error of the engine itself.
         flush()
