@@ -287,3 +287,14 @@ def test_a_killed_pool_process_is_retried_and_its_task_counted_once(tmp_path):
     frame = result.frame
     assert len(frame) == 8 and not frame.duplicated(list(KEY)).any() and frame["error"].eq("").all()
     assert frame["attempts"].max() == 2  # the tasks in flight when the pool broke ran again
+
+
+def test_the_command_line_runs_on_a_scheduler_address(tmp_path, cluster, capsys):
+    manifest = write_archives(tmp_path / "acts", n_epochs=1)
+    out = tmp_path / "out"
+    address = cluster.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")
+    assert main(["sweep", str(manifest), "--metrics", "cdnv", "--out", str(out), "--scheduler", address]) == 0
+    assert "4 tasks: 4 run" in capsys.readouterr().out
+    pids = {str(p) for p in cluster.run(os.getpid).values()}
+    assert {w.split(":")[1] for w in pd.read_parquet(out / "table.parquet")["worker"]} <= pids
