@@ -89,3 +89,12 @@ if hasattr(_os, "register_at_fork"):
 
 # An oversized REPCOMPRESS_NUM_THREADS / RAYON_NUM_THREADS would start that many threads: clamp it.
 _threads.check_environment()
+
+
+def __getattr__(name: str) -> object:
+    # repcompress.sweep(...) without importing pandas, Dask or pyarrow with the package.
+    if name == "sweep":
+        from .sweeps import sweep
+
+        return sweep
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,8 @@ repcompress estimate FILE.npz [--metrics NAME ...] [--ci N] [--base 2] [--json]
                                         metrics of saved activations (keys z, labels, optional
                                         variances): a table, or JSON for machines
 repcompress estimate --list-metrics     the metric names (cdnv, nc1, silhouette, mi-labels, gaussian-mi, ...)
+repcompress sweep INPUT ... --out DIR   the metrics of many archives into one resumable Parquet table,
+                                        locally or on a Dask cluster (--scheduler tcp://HOST:PORT)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 
 from . import demo as demo_command
 from . import estimate as estimate_command
+from . import sweep as sweep_command
 from .arguments import CommandLineError, Parser, fail
 from .demo import correlated_gaussians, run_demo
 
@@ -38,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         target_parser.set_defaults(run_target=module.run)
     estimate = sub.add_parser("estimate", help=estimate_command.DESCRIPTION, description=estimate_command.DESCRIPTION)
     estimate_command.add_arguments(estimate)
+    sweep = sub.add_parser("sweep", help=sweep_command.DESCRIPTION, description=sweep_command.DESCRIPTION)
+    sweep_command.add_arguments(sweep)
     args = parser.parse_args(argv)
     command = args.command if args.command != "reproduce" else f"reproduce {args.target}"
     try:
@@ -47,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             return args.run_target(args)
         if args.command == "estimate":
             return estimate_command.run(args)
+        if args.command == "sweep":
+            return sweep_command.run(args)
     except CommandLineError as exc:
         return fail(command, str(exc))
     return 2

@@ -43,6 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print JSON (values, intervals, settings) instead of a table"
     )
+    add_estimate_options(parser)
+    parser.add_argument(
+        "--threads",
+        type=threads,
+        metavar="T",
+        help="worker threads (default: all cores; results do not depend on it)",
+    )
+
+
+def add_estimate_options(parser: argparse.ArgumentParser) -> None:
+    """The options of one estimate (``--ci`` ... ``--silhouette-sample-size``, ``--no-progress``),
+    stored under the names of :class:`~repcompress.estimate_options.EstimateOptions`; shared with
+    ``repcompress sweep``."""
     parser.add_argument("--ci", type=count(2), metavar="N", help="confidence intervals from N resamples")
     parser.add_argument(
         "--confidence", type=confidence, default=0.95, metavar="P", help="confidence level (default 0.95)"
@@ -53,12 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         metavar="S",
         help="random_state of the estimators and resampling, a non-negative integer (default 0)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=threads,
-        metavar="T",
-        help="worker threads (default: all cores; results do not depend on it)",
     )
     parser.add_argument(
         "--base",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import warnings
@@ -13,29 +12,12 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_int, check_bool, check_optional_bool, shown
-from ..activations import Activations, InputError, check_activations
-from ..estimate import evaluate_metrics
 from ..estimate_options import EstimateOptions
 from ..metrics import METRICS, resolve_metrics
-from ..report import json_ready
+from ..report import MetricRow
+from ..tidy import COLUMNS, measure_arrays, metric_records
 from .capture import capture, check_capture_options
 
-COLUMNS = (
-    "epoch",
-    "layer",
-    "split",
-    "metric",
-    "value",
-    "low",
-    "high",
-    "stderr",
-    "lower_bound",
-    "upper_bound",
-    "unit",
-    "source",
-    "settings",
-    "error",
-)
 # Options of repcompress.estimate.estimate_arrays a tracker passes on: those of the metric
 # functions, and the level of its intervals (ci, seed, base and progress are its own parameters).
 ESTIMATE_OPTIONS = (*EstimateOptions.metric_options(), "confidence")
@@ -90,7 +72,17 @@ class CompressionTracker:
         binned ones, Fisher ratio, Calinski–Harabasz, Davies–Bouldin, and any metric with ``ci``,
         whose resampling works on numpy arrays) get a numpy copy of the activations, made once per
         layer and split. The table is the same either way (to ≤ 1e-10 relative); its settings do
-        not record the device.
+        not record the device. With an
+        ``executor`` the activations travel to it as numpy arrays and ``metrics_device`` must be None.
+    executor : None (measure in :meth:`step`), or a ``concurrent.futures`` executor or a
+        ``distributed.Client``: :meth:`step` captures the layers and submits their metrics to it,
+        returning at once, so that training does not wait for them; :attr:`frame` holds the
+        measurements that have finished (in the order they were made), :meth:`wait` blocks for the
+        rest. The rows are those a tracker without executor gives; an exception of the executor
+        itself (a worker that died) is raised by :attr:`frame` or :meth:`wait`. Prefer processes
+        (``ProcessPoolExecutor``, Dask workers with one thread): Python's warning capture, which
+        keeps each row's warnings, is process-wide, so measurements running in threads of this
+        process may lose their warnings or take each other's.
 
     Example
     -------
@@ -117,6 +109,7 @@ class CompressionTracker:
         device: Any = None,
         progress: bool | None = False,
         metrics_device: Any = None,
+        executor: Any = None,
     ):
         if not _positive_integer(every):
             raise ValueError(f"every: must be a positive integer, got {shown(every)}")
@@ -145,12 +138,24 @@ class CompressionTracker:
             "device": device,
             "progress": progress,
         }
+        if executor is not None and not callable(getattr(executor, "submit", None)):
+            raise TypeError(
+                "executor: expected a concurrent.futures executor or a distributed.Client, "
+                f"got {type(executor).__name__}"
+            )
+        self.executor = executor
+        if metrics_device is not None and executor is not None:
+            raise ValueError(
+                "metrics_device: the metrics of an executor run where it runs them, on numpy copies; "
+                "give metrics_device or executor, not both"
+            )
         self.metrics_device = metrics_device
         if metrics_device is not None:
             from .._torch_backend import resolve_device
 
             resolve_device({}, metrics_device)  # checked now: a ValueError naming device
-        self._rows: list[dict] = []
+        # Finished rows (lists of records) and measurements still running (_Pending), in order.
+        self._entries: list[list[dict] | _Pending] = []
         self._warned: set = set()
 
     def due(self, epoch: int) -> bool:
@@ -158,7 +163,8 @@ class CompressionTracker:
         return as_int(epoch, "epoch", minimum=0) % self.every == 0
 
     def step(self, model: Any, epoch: int, data: Any, *, split: str = "train") -> Any:
-        """Measures now if ``epoch`` is due; returns the new rows (a DataFrame, empty if not due).
+        """Measures now if ``epoch`` is due; returns the new rows (a DataFrame, empty if not due, and
+        empty with an ``executor``: the rows then come to :attr:`frame` when computed).
 
         ``data``: a loader of ``(inputs, labels)`` batches, or a dict ``{split: loader}``. The
         metrics are computed on the data as captured (X uniform over these inputs).
@@ -172,8 +178,12 @@ class CompressionTracker:
         for split_name, loader in splits.items():
             acts = capture(model, loader, self.layers, keep_on_device=place is not None, **self.capture_options)
             for layer in acts.names:
-                new.extend(self._measure(acts, layer, epoch, split_name, place))
-        self._rows.extend(new)
+                measured = self._measure(acts, layer, epoch, split_name, place)
+                if isinstance(measured, _Pending):
+                    self._entries.append(measured)
+                else:
+                    self._entries.append(measured)
+                    new.extend(measured)
         return pd.DataFrame(new, columns=list(COLUMNS))
 
     def _metrics_place(self, model: Any) -> Any:
@@ -183,13 +193,15 @@ class CompressionTracker:
         from .._torch_backend import resolve_device
         from .capture import _model_device
 
+        if self.executor is not None:  # the activations travel to the executor as numpy arrays
+            return None
         if self.metrics_device is not None:
             return resolve_device({}, self.metrics_device)
         run = self.capture_options["device"]
         place = _model_device(model) if run is None else torch.device(run)
         return None if place.type == "cpu" else place
 
-    def _measure(self, acts: Any, layer: str, epoch: int, split: str, place: Any = None) -> list[dict]:
+    def _measure(self, acts: Any, layer: str, epoch: int, split: str, place: Any = None) -> list[dict] | _Pending:
         channel = layer in acts.variances
         names = [m for m in self.metrics if channel or not METRICS[m].needs_variances]
         if not names:
@@ -213,45 +225,23 @@ class CompressionTracker:
         # What estimate_arrays computes, but data a metric cannot measure (a split with one class,
         # activations that overflowed to NaN) fail that metric's rows, not the step: the other
         # metrics, layers and splits keep their rows (docs/spec.md §6.4).
-        try:
-            data = (
-                check_activations(z, labels, variances) if place is None else _device_activations(z, labels, variances)
-            )
-        except InputError as exc:
-            rows = [row for name in names for row in METRICS[name].failed(options, str(exc))]
-        else:
-            rows = evaluate_metrics(data, names, options, device=place)
-        quantities = [row.quantity for row in rows]
-        out = []
+        if self.executor is not None:
+            future = self.executor.submit(measure_arrays, z, labels, variances, names, options)
+            return _Pending(future, epoch, layer, split)
+        return self._records(measure_arrays(z, labels, variances, names, options, device=place), epoch, layer, split)
+
+    def _records(self, rows: list[MetricRow], epoch: int, layer: str, split: str) -> list[dict]:
+        """The table's records of one measurement, warning once per layer, split and quantity that failed."""
         for row in rows:
-            clash = quantities.count(row.quantity) > 1 and row.metric != "gaussian-mi"
             if row.error is not None and (layer, split, row.label) not in self._warned:
                 self._warned.add((layer, split, row.label))
                 warnings.warn(
                     f"CompressionTracker: {row.label} of layer {layer!r} failed at epoch {epoch} on split {split!r}: "
                     f"{row.error}",
                     RuntimeWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
-            out.append(
-                {
-                    "epoch": epoch,
-                    "layer": layer,
-                    "split": split,
-                    "metric": row.label if clash else row.quantity,
-                    "value": row.value,
-                    "low": _nan(row.low),
-                    "high": _nan(row.high),
-                    "stderr": _nan(row.stderr),
-                    "lower_bound": _nan(row.lower_bound),
-                    "upper_bound": _nan(row.upper_bound),
-                    "unit": row.unit,
-                    "source": row.metric,
-                    "settings": json.dumps(json_ready(row.settings), sort_keys=True),
-                    "error": row.error or "",
-                }
-            )
-        return out
+        return metric_records(rows, epoch=epoch, layer=layer, split=split)
 
     def record(
         self,
@@ -269,7 +259,7 @@ class CompressionTracker:
         ``tracker.record(epoch, "accuracy", acc, split="test")``; ``value``, ``low`` and ``high`` may
         be numbers or one-element tensors."""
         values = {name: _number(v, name) for name, v in (("value", value), ("low", low), ("high", high))}
-        self._rows.append(
+        record = [
             {
                 "epoch": epoch,
                 "layer": layer,
@@ -284,12 +274,31 @@ class CompressionTracker:
                 "settings": "",
                 "error": "",
             }
-        )
+        ]
+        self._entries.append(record)
+
+    def _gather(self, block: bool) -> list[dict]:
+        """The finished records in order; measurements submitted to the executor that have finished
+        (or all of them, with ``block``) become records, with their warnings, in this thread."""
+        rows: list[dict] = []
+        for index, entry in enumerate(self._entries):
+            if isinstance(entry, _Pending):
+                if not (block or entry.future.done()):
+                    continue
+                entry = self._records(entry.future.result(), entry.epoch, entry.layer, entry.split)
+                self._entries[index] = entry
+            rows.extend(entry)
+        return rows
 
     @property
     def frame(self) -> Any:
-        """The tidy table, one row per (epoch, layer, split, metric); columns as :data:`COLUMNS`."""
-        return _pandas().DataFrame(self._rows, columns=list(COLUMNS))
+        """The tidy table, one row per (epoch, layer, split, metric); columns as :data:`COLUMNS`.
+        With an ``executor``: the measurements that have finished."""
+        return _pandas().DataFrame(self._gather(block=False), columns=list(COLUMNS))
+
+    def wait(self) -> Any:
+        """Waits for every measurement submitted to the ``executor``; returns :attr:`frame`."""
+        return _pandas().DataFrame(self._gather(block=True), columns=list(COLUMNS))
 
     def to_csv(self, path: Any) -> Path:
         path = Path(path)
@@ -334,27 +343,6 @@ class CompressionTracker:
         return training_curves(self.frame, metrics=None if metrics is None else list(metrics), path=path)
 
 
-def _device_activations(z: Any, labels: Any, variances: Any) -> Any:
-    """:func:`check_activations` for tensors that stay on their device (docs/spec.md §8.5): z and
-    the variances are checked there (finite; variances ≥ 0, the first bad sample named), the
-    labels on the host (N integers) by the host checks themselves."""
-    import torch
-
-    n = z.shape[0]
-    checked = check_activations(np.zeros((n, 1)), labels)
-    for name, t in (("z", z), ("variances", variances)):
-        if t is None:
-            continue
-        bad = ~torch.isfinite(t).all(dim=1)
-        if bool(bad.any()):
-            raise InputError(f"{name}: contains NaN or inf (first at sample {int(torch.nonzero(bad)[0, 0])})")
-    if variances is not None:
-        negative = (variances < 0).any(dim=1)
-        if bool(negative.any()):
-            raise InputError(f"variances: must be >= 0 (first negative at sample {int(torch.nonzero(negative)[0, 0])})")
-    return Activations(z=z, labels=checked.labels, variances=variances, shape=tuple(z.shape), notes=checked.notes)
-
-
 def _number(value: Any, name: str) -> float:
     """``float(value)`` (a number, a numpy scalar, a one-element tensor), with the errors naming it."""
     if isinstance(value, (bool, np.bool_, str, bytes)):
@@ -371,5 +359,8 @@ def _positive_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else float(value)
+class _Pending:
+    """A measurement submitted to the executor: its future (of a list of MetricRow) and where it was made."""
+
+    def __init__(self, future: Any, epoch: int, layer: str, split: str):
+        self.future, self.epoch, self.layer, self.split = future, epoch, layer, split
