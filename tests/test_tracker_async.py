@@ -37,9 +37,9 @@ def train_and_track(tracker):
     return returned
 
 
-def make(executor=None):
+def make(executor=None, **options):
     return CompressionTracker(
-        {"h": "1", "Z": "2"}, metrics=["gaussian-mi", "cdnv", "mi-labels"], ci=3, executor=executor
+        {"h": "1", "Z": "2"}, metrics=["gaussian-mi", "cdnv", "mi-labels"], ci=3, executor=executor, **options
     )
 
 
@@ -84,3 +84,9 @@ def test_the_async_tracker_gives_the_synchronous_frame(kind):
 def test_the_executor_is_checked_when_the_tracker_is_made():
     with pytest.raises(TypeError, match=r"^executor: expected a concurrent.futures executor"):
         make(executor="pool")
+
+
+def test_an_executor_and_a_metrics_device_are_exclusive():
+    """With an executor the activations travel to it as numpy arrays: no device to compute on."""
+    with ThreadPoolExecutor(1) as pool, pytest.raises(ValueError, match=r"^metrics_device: the metrics of an executor"):
+        make(executor=pool, metrics_device="cpu")
