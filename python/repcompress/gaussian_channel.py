@@ -32,6 +32,7 @@ import numpy as np
 from . import _core
 from ._torch_backend import is_tensor, resolve_device
 from ._validation import (
+    _caller_stacklevel,
     as_array,
     as_float_array,
     as_real,
@@ -453,31 +454,10 @@ def gaussian_channel_mi(
             "set min_variance > 0"
         )
     v = np.ascontiguousarray(v)
-    codes = None
-    if labels is not None:
-        codes, values = class_codes(labels, n, of="means")
-        if len(values) < 2:
-            raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
-    a = None
-    log_scale = 0.0
-    if w is not None:
-        a, log_scale = reduce_transform(w)
-        if a.shape[0] == 0:
-            warnings.warn(
-                "transform: has rank 0, so Z = W·T is a constant and every information quantity is 0",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return _rank_zero(codes, n, method, n_draws, n_floored, base)
-    draws = None
-    if method in ("all", "mc"):
-        check_memory(
-            8 * n_draws * n * d,
-            "n_draws",
-            f"the {n_draws} × {n} × {d} Monte Carlo noise draws",
-            "use fewer draws (the standard error shrinks like 1/√(n_draws·N)), or method='bounds'",
-        )
-        draws = draw_noise(rng, n, d, n_draws)
+    setup = _labels_transform_draws(labels, w, rng, n, d, n_draws, method, n_floored, base)
+    if setup.rank_zero is not None:
+        return setup.rank_zero
+    codes, a, log_scale, draws = setup.codes, setup.a, setup.log_scale, setup.draws
     if a is None:
         raw = _core.gaussian_channel_mi(mu, v, noise, draws, n_draws, method in ("all", "bounds"), codes)
         dims = d
@@ -555,6 +535,59 @@ def _result(
     )
 
 
+@dataclass
+class _Setup:
+    """What both backends prepare alike after the variances: class codes, the reduced transform
+    and its log-scale, the Monte Carlo draws; or the whole result when the transform has rank 0."""
+
+    codes: np.ndarray | None
+    a: np.ndarray | None
+    log_scale: float
+    draws: np.ndarray | None
+    rank_zero: GaussianChannelMI | None = None
+
+
+def _labels_transform_draws(
+    labels: Any,
+    w: Any,
+    rng: np.random.Generator,
+    n: int,
+    d: int,
+    n_draws: int,
+    method: str,
+    n_floored: int,
+    base: float,
+) -> _Setup:
+    """The labels read on the host (a tensor is copied there: N integers), W reduced to its rank,
+    the draws sized and made by numpy (the same on either backend)."""
+    codes = None
+    if labels is not None:
+        codes, values = class_codes(labels, n, of="means")
+        if len(values) < 2:
+            raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
+    a = None
+    log_scale = 0.0
+    if w is not None:
+        a, log_scale = reduce_transform(w)
+        if a.shape[0] == 0:
+            warnings.warn(
+                "transform: has rank 0, so Z = W·T is a constant and every information quantity is 0",
+                RuntimeWarning,
+                stacklevel=_caller_stacklevel(),
+            )
+            return _Setup(codes, a, log_scale, None, _rank_zero(codes, n, method, n_draws, n_floored, base))
+    draws = None
+    if method in ("all", "mc"):
+        check_memory(
+            8 * n_draws * n * d,
+            "n_draws",
+            f"the {n_draws} × {n} × {d} Monte Carlo noise draws",
+            "use fewer draws (the standard error shrinks like 1/√(n_draws·N)), or method='bounds'",
+        )
+        draws = draw_noise(rng, n, d, n_draws)
+    return _Setup(codes, a, log_scale, draws)
+
+
 def _rank_zero(
     codes: np.ndarray | None, n: int, method: str, n_draws: int, n_floored: int, base: float
 ) -> GaussianChannelMI:
@@ -621,7 +654,7 @@ def _on_device(
     import torch
 
     from ._torch_backend import gaussian as kernels
-    from ._torch_backend.device_inputs import device_samples, host_labels, largest_magnitude_t
+    from ._torch_backend.device_inputs import device_samples, largest_magnitude_t
 
     means = arrays["means"]
     if (is_tensor(means) and means.ndim == 3) or (not is_tensor(means) and np.ndim(means) == 3):
@@ -698,31 +731,11 @@ def _on_device(
             f"min_variance: a variance is 0 ({where}) and min_variance is 0; I(X;Z) would be infinite — "
             "set min_variance > 0"
         )
-    codes = None
-    if arrays["labels"] is not None:
-        codes, values = host_labels(arrays["labels"], n, of="means")
-        if len(values) < 2:
-            raise ValueError(f"labels: need at least 2 classes, got {len(values)}")
-    a = None
-    log_scale = 0.0
-    if w is not None:
-        a, log_scale = reduce_transform(w)
-        if a.shape[0] == 0:
-            warnings.warn(
-                "transform: has rank 0, so Z = W·T is a constant and every information quantity is 0",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return _rank_zero(codes, n, method, n_draws, n_floored, base)
-    draws = None
-    if method in ("all", "mc"):
-        check_memory(
-            8 * n_draws * n * d,
-            "n_draws",
-            f"the {n_draws} × {n} × {d} Monte Carlo noise draws",
-            "use fewer draws (the standard error shrinks like 1/√(n_draws·N)), or method='bounds'",
-        )
-        draws = torch.as_tensor(draw_noise(rng, n, d, n_draws), device=place)
+    setup = _labels_transform_draws(arrays["labels"], w, rng, n, d, n_draws, method, n_floored, base)
+    if setup.rank_zero is not None:
+        return setup.rank_zero
+    codes, a, log_scale = setup.codes, setup.a, setup.log_scale
+    draws = None if setup.draws is None else torch.as_tensor(setup.draws, device=place)
     codes_t = None if codes is None else torch.as_tensor(codes, device=place)
     bounds = method in ("all", "bounds")
     if a is None:
