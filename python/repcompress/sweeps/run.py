@@ -145,34 +145,18 @@ def run_task(task: SweepTask) -> list[dict[str, Any]]:
     except Exception as exc:  # a metric's own bug or an unforeseen error: a row, not a dead sweep
         rows = metric.failed(options, f"{type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - start
-    peak = _peak_memory(reset)
-    tags = dict(task.tags)
-    records = metric_records(
-        rows,
-        epoch=tags.pop("epoch", None),
-        layer=tags.pop("layer", None),
-        split=tags.pop("split", None),
-        quantities=task.quantities or None,
-    )
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    for record in records:
-        record.update(
-            file=task.path,
-            file_hash=task.file_hash,
-            task_metric=metric.name,
-            settings_hash=task.settings_hash,
-            seconds=seconds,
-            peak_rss_bytes=peak,
-            attempts=task.attempts,
-            worker=worker,
-            **tags,
-        )
-    return records
+    return _task_records(task, rows, seconds, _peak_memory(reset), f"{socket.gethostname()}:{os.getpid()}")
 
 
 def died(task: SweepTask, reason: str) -> list[dict[str, Any]]:
     """The rows of a task given up after its worker died ``task.attempts`` times."""
     rows = task.metric.failed(task.options, f"worker died {task.attempts} time(s) running this task ({reason})")
+    return _task_records(task, rows, float("nan"), float("nan"), "")
+
+
+def _task_records(task: SweepTask, rows: list[Any], seconds: float, peak: float, worker: str) -> list[dict[str, Any]]:
+    """The table's records of one task's metric rows: the tidy columns, the tags, and the task's
+    file, hash, settings, time, peak memory, attempts and worker."""
     tags = dict(task.tags)
     records = metric_records(
         rows,
@@ -187,10 +171,10 @@ def died(task: SweepTask, reason: str) -> list[dict[str, Any]]:
             file_hash=task.file_hash,
             task_metric=task.metric.name,
             settings_hash=task.settings_hash,
-            seconds=float("nan"),
-            peak_rss_bytes=float("nan"),
+            seconds=seconds,
+            peak_rss_bytes=peak,
             attempts=task.attempts,
-            worker="",
+            worker=worker,
             **tags,
         )
     return records
