@@ -74,7 +74,7 @@ class CompressionTracker:
     Parameters
     ----------
     layers : names, modules or callables, or a dict ``{name: spec}`` (as for ``capture``).
-    metrics : names from :data:`repcompress.estimate.METRICS`; ``"gaussian-mi"`` is computed only
+    metrics : names from :data:`repcompress.metrics.METRICS`; ``"gaussian-mi"`` is computed only
         for Gaussian-channel layers, the others for every layer.
     every : measure every ``every``-th epoch (epochs counted as the caller passes them).
     ci : resamples for confidence intervals (None: none); ``seed`` + epoch seeds each step.
@@ -83,8 +83,8 @@ class CompressionTracker:
         ``silhouette_sample_size``, ``confidence`` for :func:`repcompress.estimate.estimate_arrays`.
     stochastic, n_passes, max_samples, device, progress : passed to ``capture``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> tracker = CompressionTracker({"Z": "dropout"}, metrics=["gaussian-mi", "cdnv"], every=5)
     >>> for epoch in range(1, 51):
     ...     train_one_epoch(model)                                       # doctest: +SKIP
@@ -251,7 +251,7 @@ class CompressionTracker:
 
     @property
     def frame(self) -> Any:
-        """The tidy table, one row per (epoch, layer, split, metric); columns as :data:`COLUMNS`."""
+        """The tidy table, one row per (epoch, layer, split, metric); columns as ``COLUMNS``."""
         return _pandas().DataFrame(self._rows, columns=list(COLUMNS))
 
     def to_csv(self, path: Any) -> Path:
