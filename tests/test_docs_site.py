@@ -66,6 +66,7 @@ def rendered(page: Path) -> str:
         "--headless=new",
         "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
         "--disable-gpu",
+        "--disable-dev-shm-usage",  # containers often have a small /dev/shm
         "--virtual-time-budget=10000",
         "--dump-dom",
         page.as_uri(),
