@@ -70,7 +70,7 @@ def check_num_threads(n: Any, name: str = "n") -> int:
 
 def set_num_threads(n: int) -> None:
     """Sets the number of worker threads of every later call (default: ``REPCOMPRESS_NUM_THREADS``,
-    else ``RAYON_NUM_THREADS``, else all cores), at most :func:`thread_limit` (max(1024, 4 × the
+    else ``RAYON_NUM_THREADS``, else all cores), at most ``thread_limit()`` (max(1024, 4 × the
     usable CPUs)). Results do not depend on it (docs/spec.md §0.7)."""
     _core.set_num_threads(check_num_threads(n))
 

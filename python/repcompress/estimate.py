@@ -6,7 +6,7 @@ The input is activations ``z`` (N, d), class ``labels`` (N,) and optional per-sa
 ``nc1``, ``nc2``, ``trace-ratio``, ``fisher-ratio``, ``calinski-harabasz``, ``davies-bouldin``,
 ``silhouette``, ``twonn``, ``effective-rank``, ``binned-entropy``, ``binned-mi-labels``,
 ``mi-labels``, ``entropy``, ``gaussian-mi``), the default set and the confidence intervals of
-``--ci`` are documented in :mod:`repcompress.metrics`, whose registry :data:`METRICS` defines
+``--ci`` are documented in :mod:`repcompress.metrics`, whose registry :data:`~repcompress.metrics.METRICS` defines
 them; the report (:class:`MetricRow`, :class:`EstimateReport`) is in :mod:`repcompress.report`.
 
 Command line::
@@ -94,7 +94,7 @@ def estimate_arrays(
     metrics: str | Iterable[str] | None = None,
     **options: Any,
 ) -> EstimateReport:
-    """Estimates ``metrics`` (names of :data:`METRICS`; None: the default set) of activations ``z``
+    """Estimates ``metrics`` (names of :data:`~repcompress.metrics.METRICS`; None: the default set) of activations ``z``
     with class ``labels`` and optional Gaussian-channel ``variances``; see the module docstring.
 
     ``ci``: number of resamples for confidence intervals (None: none); ``confidence``: their level.

@@ -54,7 +54,7 @@ _METRIC_OPTION = {"metric_option": True}
 @dataclass(frozen=True, kw_only=True)
 class EstimateOptions:
     """The options of one estimate, as :func:`repcompress.estimate.estimate_arrays` documents them,
-    checked once on construction (:class:`InputError` naming the option) and held normalised
+    checked once on construction (:class:`~repcompress.activations.InputError` naming the option) and held normalised
     (``seed`` an int, ``base`` and ``confidence`` floats).
 
     ``ci``, ``confidence``, ``seed``, ``base`` and ``progress`` concern the whole run; the others

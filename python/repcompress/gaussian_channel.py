@@ -6,7 +6,7 @@ computed from the means and variances alone:
 
 - additive noise: v_i = σ² (``noise_variance``, a scalar or one value per dimension);
 - multiplicative Gaussian dropout z = f(x)·(1 + √α ε), α = p/(1 − p) (``dropout_alpha``):
-  μ_i = f(x_i), v_i = α·f(x_i)² (squared, not |f|);
+  μ_i = f(x_i), v_i = α·f(x_i)² (squared, not ``|f|``);
 - Gaussian encoders (VIB/CEB) that output μ_i and σ_i (``variances`` = σ_i², N × d).
 
 A linear layer right after the noise, Z = W·T (``transform=W``), keeps Z | x Gaussian with the full

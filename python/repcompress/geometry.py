@@ -375,7 +375,7 @@ def neural_collapse(
       SVD of the centred means, NC1 = Σ_k u_kᵀ Σ_W u_k / s_k², and u_kᵀ Σ_W u_k comes from the
       projections of the centred samples (N·d·C work, no N × d copy).
     - **NC2**: with m_c = μ_c − μ_G, equinorm = std_c ‖m_c‖ / mean_c ‖m_c‖; equiangular = std over
-      c ≠ c' of cos(m_c, m_c'); max-angle = mean over c ≠ c' of |cos(m_c, m_c') + 1/(C − 1)|.
+      c ≠ c' of cos(m_c, m_c'); max-angle = mean over c ≠ c' of ``|cos(m_c, m_c') + 1/(C − 1)|``.
       Standard deviations are population ones (ddof = 0, numpy's default).
     - **NC3** (with ``weights`` W, shape (K, d), row k the classifier of class id k):
       ‖Wᵀ/‖W‖_F − M/‖M‖_F‖²_F over the present classes, M the d × C matrix of the m_c.

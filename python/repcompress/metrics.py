@@ -417,6 +417,7 @@ def _gaussian_channel_rows(
 _SEED = {"seed": "random_state"}
 _BASE = {"base": "base"}
 
+#: The registry: metric name → :class:`Metric`.
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -520,6 +521,7 @@ METRICS: dict[str, Metric] = {
     )
 }
 
+#: The geometric metrics of the default set (``resolve_metrics(None, ...)``).
 DEFAULT_GEOMETRY = (
     "cdnv",
     "nc1",

@@ -170,8 +170,8 @@ class StudentT:
         return x / scale, y / scale
 
 
-# Strictly increasing maps of the real line onto an interval (or onto itself): applied to each
-# coordinate, they leave I(X;Y) unchanged (Czyż et al. 2023 use the same idea).
+#: Strictly increasing maps of the real line onto an interval (or onto itself), by name: applied to
+#: each coordinate, they leave I(X;Y) unchanged (Czyż et al. 2023 use the same idea).
 MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": lambda v: v,
     "cube": lambda v: v**3,
@@ -185,7 +185,8 @@ MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 @dataclass(frozen=True)
 class Transformed:
     """A distribution with each coordinate of X pushed through ``map_x`` and of Y through ``map_y``
-    (names of :data:`MAPS`, all strictly increasing): I(X;Y) is the base's, entropies are not kept."""
+    (names of :data:`~repcompress.testing.MAPS`, all strictly increasing): I(X;Y) is the base's,
+    entropies are not kept."""
 
     base: Any
     map_x: str = "identity"
@@ -223,8 +224,8 @@ class DiscreteUniformMixture:
     h(X) = −Σ_segments |segment| f log f exactly, h(X|Y) = Σ_k w_k log l_k and I = h(X) − h(X|Y).
     ``sample`` returns (x of shape (n, 1), y integer labels of shape (n,)).
 
-    :meth:`gao` is Gao et al.'s (2017) example: Y uniform on {0, …, m−1}, X | Y uniform on
-    [Y, Y + 2): I = log m − (m − 1)/m · log 2.
+    :meth:`~repcompress.testing.DiscreteUniformMixture.gao` is Gao et al.'s (2017) example: Y uniform
+    on {0, …, m−1}, X | Y uniform on [Y, Y + 2): I = log m − (m − 1)/m · log 2.
     """
 
     weights: Any

@@ -76,7 +76,7 @@ class DataProcessingBound:
     """The exact I(X;T₀) at the noise output T₀, an upper bound on I(X;T) for any T computed from
     T₀ alone (docs/spec.md §7.8).
 
-    ``value`` ± ``stderr``: the paired Monte Carlo estimate of :func:`gaussian_channel_mi` on the
+    ``value`` ± ``stderr``: the paired Monte Carlo estimate of :func:`~repcompress.gaussian_channel_mi` on the
     noise layer's exact means and variances (error: its standard error only). ``pairwise_upper``:
     the KL pairwise bound, ≥ I(X;T₀) without any sampling error. ``given_labels``,
     ``given_labels_stderr``, ``given_labels_pairwise_upper``: the same for I(X;T₀|Y) with the
@@ -610,7 +610,7 @@ def layer_mutual_info(
     labels : bool — also estimate I(X;T|Y) with the loader's labels (≥ 2 classes).
     class_weights : "empirical" (w_y = N_y/N, the definition) or "uniform" (w_y = 1/C, the paper's).
     k : neighbours of the Ross estimator. n_bins, strategy, range : the binning (docs/spec.md §2.1).
-    n_draws, min_variance : of :func:`gaussian_channel_mi` for the bound.
+    n_draws, min_variance : of :func:`~repcompress.gaussian_channel_mi` for the bound.
     max_samples : use the first inputs only.
     random_state : int ≥ 0, Generator or None — seeds, drawn one after another, for the network's
         noise during the capture (torch's global generators are left as they were), the Monte Carlo

@@ -55,7 +55,7 @@ class GaussianDropout(nn.Module):
 
     In training mode (or under ``capture(..., stochastic=True)``) every call draws fresh noise
     with mean 1 and variance α; in eval mode it is the identity. ``gaussian_moments(x)`` gives the
-    exact channel, E[z|x] = x and Var[z|x] = α x² — squared, not |x| — which
+    exact channel, E[z|x] = x and Var[z|x] = α x² — squared, not ``|x|`` — which
     :func:`repcompress.torch.capture` records so :func:`repcompress.gaussian_channel_mi` needs no
     sampling. For a finite I(X;Z), keep the input away from exact zeros (softplus or tanh before
     it, not ReLU), or give ``gaussian_channel_mi`` a ``min_variance``.

@@ -56,7 +56,7 @@ class CompressionTracker:
     Parameters
     ----------
     layers : names, modules or callables, or a dict ``{name: spec}`` (as for ``capture``).
-    metrics : names from :data:`repcompress.estimate.METRICS`; ``"gaussian-mi"`` is computed only
+    metrics : names from :data:`repcompress.metrics.METRICS`; ``"gaussian-mi"`` is computed only
         for Gaussian-channel layers, the others for every layer.
     every : measure every ``every``-th epoch (epochs counted as the caller passes them).
     ci : resamples for confidence intervals (None: none); ``seed`` + epoch seeds each step.
@@ -84,8 +84,8 @@ class CompressionTracker:
         keeps each row's warnings, is process-wide, so measurements running in threads of this
         process may lose their warnings or take each other's.
 
-    Example
-    -------
+    Examples
+    --------
     >>> tracker = CompressionTracker({"Z": "dropout"}, metrics=["gaussian-mi", "cdnv"], every=5)
     >>> for epoch in range(1, 51):
     ...     train_one_epoch(model)                                       # doctest: +SKIP
@@ -292,7 +292,7 @@ class CompressionTracker:
 
     @property
     def frame(self) -> Any:
-        """The tidy table, one row per (epoch, layer, split, metric); columns as :data:`COLUMNS`.
+        """The tidy table, one row per (epoch, layer, split, metric); columns as ``COLUMNS``.
         With an ``executor``: the measurements that have finished."""
         return _pandas().DataFrame(self._gather(block=False), columns=list(COLUMNS))
 
