@@ -8,6 +8,7 @@ conventions and definitions are stated in docs/spec.md §0–§6.
 from __future__ import annotations
 
 import os as _os
+from importlib.metadata import version as _distribution_version
 
 from . import _core, _threads
 from ._threads import get_num_threads, set_num_threads
@@ -43,7 +44,8 @@ from .knn_estimators import (
 )
 from .uncertainty import ConfidenceInterval, PermutationTest, confidence_interval, permutation_test
 
-__version__ = "0.1.0"
+# One source of truth: Cargo.toml's version, which maturin writes into the package metadata.
+__version__ = _distribution_version("repcompress")
 
 __all__ = [
     "ChannelInformation",

@@ -1,5 +1,6 @@
 """The `repcompress` command line.
 
+repcompress --version                   the installed version (the package metadata's)
 repcompress demo [--n N] [--seed S]    estimate MI of correlated Gaussians, print estimate vs truth
 repcompress reproduce toy --out DIR     the paper's toy example (CSV, PNG heatmaps, summary)
 repcompress estimate FILE.npz [--metrics NAME ...] [--ci N] [--base 2] [--json]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import sys
 
+from .. import __version__
 from . import demo as demo_command
 from . import estimate as estimate_command
 from . import sweep as sweep_command
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status. Every failure is one line on stderr and
     status 2 (docs/spec.md §6.4); ``--help`` and argparse's usage errors exit through SystemExit."""
     parser = Parser(prog="repcompress", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"repcompress {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help=demo_command.DESCRIPTION)
     demo_command.add_arguments(demo)
