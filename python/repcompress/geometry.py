@@ -138,10 +138,10 @@ def _on_device(h: Any, labels: Any, device: Any, *, min_classes: int = 2) -> tup
         return None
     import torch
 
-    from ._torch_backend.device_inputs import device_samples, host_labels, largest_magnitude_t
+    from ._torch_backend.device_inputs import device_samples, largest_magnitude_t
 
     ht = device_samples(h, "h", place)
-    codes, ids = host_labels(labels, ht.shape[0], of="h")
+    codes, ids = class_codes(labels, ht.shape[0], of="h")
     if len(ids) < min_classes:
         raise ValueError(f"labels: need at least {min_classes} classes, got {len(ids)}")
     e = magnitude_exponent(largest_magnitude_t(ht))
@@ -636,11 +636,11 @@ def _silhouette_device(place: Any, h: Any, labels: Any, sample_size: Any, random
     import torch
 
     from ._torch_backend import geometry as kernels
-    from ._torch_backend.device_inputs import device_samples, host_labels
+    from ._torch_backend.device_inputs import device_samples
 
     ht = device_samples(h, "h", place)
     n = ht.shape[0]
-    codes, ids = host_labels(labels, n, of="h")
+    codes, ids = class_codes(labels, n, of="h")
     rng = make_rng(random_state)
     if sample_size is not None:
         if isinstance(sample_size, (bool, np.bool_)) or not isinstance(sample_size, numbers.Integral):

@@ -99,13 +99,6 @@ def _samples(a: Any, name: str, place: Any) -> Any:
     return prepare.samples(a, name, place)
 
 
-def _labels(labels: Any) -> Any:
-    """Labels as the host reads them: a tensor on any device comes to the host (O(N) integers)."""
-    from ._torch_backend import prepare
-
-    return prepare.host_labels(labels)
-
-
 def _prepared(
     arrays: list[Any], *, normalize: bool, jitter: float, random_state: Any, place: Any = None
 ) -> tuple[list, int]:
@@ -460,7 +453,7 @@ def mutual_info_labels(
     place = resolve_device({"x": x, "labels": labels}, device)
     xs = _samples(x, "x", place)
     n = xs.shape[0]
-    codes, _ = class_codes(_labels(labels), n)
+    codes, _ = class_codes(labels, n)
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays, _ = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
     return _MutualInfoLabelsJob(
@@ -500,7 +493,7 @@ def mutual_info_given_labels(
     place = resolve_device({"x": x, "y": y, "labels": labels}, device)
     xs, ys = _samples(x, "x", place), _samples(y, "y", place)
     n = same_length([("x", xs), ("y", ys)])
-    codes, values = class_codes(_labels(labels), n)
+    codes, values = class_codes(labels, n)
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays, _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
     return _MutualInfoGivenLabelsJob(

@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import class_codes
 from . import is_tensor, require_torch
 
-__all__ = ["device_samples", "host_labels", "largest_magnitude_t", "to_device"]
+__all__ = ["device_samples", "largest_magnitude_t", "to_device"]
 
 
 def to_device(a: Any, name: str, device: Any) -> Any:
@@ -60,14 +59,6 @@ def device_samples(a: Any, name: str, device: Any, *, dtype: Any = None) -> Any:
 
 def _INTEGER_TYPES(torch: Any) -> tuple[Any, ...]:
     return (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
-
-def host_labels(labels: Any, n: int, *, of: str) -> tuple[np.ndarray, np.ndarray]:
-    """Codes 0 … C − 1 and the class values of ``labels`` (§0.3), computed on the host: a tensor
-    of labels is copied there (N integers)."""
-    if is_tensor(labels):
-        labels = labels.detach().cpu().numpy()
-    return class_codes(labels, n, of=of)
 
 
 def largest_magnitude_t(t: Any) -> float:

@@ -71,12 +71,6 @@ def samples(a: Any, name: str, device: Any) -> Any:
     return t.contiguous()
 
 
-def host_labels(labels: Any) -> Any:
-    """Labels as the host validation reads them: a tensor (on any device) is brought to the host,
-    O(N) integers that the sums of the estimates need there anyway."""
-    return labels.detach().to("cpu").numpy() if is_tensor(labels) else labels
-
-
 def largest_magnitude(t: Any) -> float:
     return float(max(float(t.max()), -float(t.min())))
 
@@ -173,4 +167,4 @@ def in_range(h: Any) -> tuple[Any, int]:
     return (h, 0) if e == 0 else (scaled_by_power_of_two(h, e), e)
 
 
-__all__ = ["host_labels", "in_range", "preprocess", "samples", "scale_to_window"]
+__all__ = ["in_range", "preprocess", "samples", "scale_to_window"]
