@@ -439,7 +439,8 @@ def _neural_collapse_device(place: Any, h: Any, labels: Any, weights: Any, bias:
     import torch
 
     from ._torch_backend import geometry as kernels
-    from ._torch_backend.device_inputs import device_samples, is_tensor
+    from ._torch_backend import is_tensor
+    from ._torch_backend.device_inputs import device_samples
 
     found = _on_device(h, labels, place)
     assert found is not None
