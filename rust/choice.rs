@@ -46,7 +46,7 @@ mod tests {
     use super::*;
     use crate::info::binning::Strategy;
     use crate::info::gaussian::NoiseKind;
-    use crate::info::ksg::{EntropyMetric, KsgVariant};
+    use crate::info::ksg::{KsgVariant, Norm};
     use crate::info::resample::{KnnEstimatorKind, Scheme};
     use crate::knn::Method;
 
@@ -67,7 +67,7 @@ mod tests {
     fn every_option_parses_its_names_and_rejects_others() {
         round_trip::<Method>();
         round_trip::<KsgVariant>();
-        round_trip::<EntropyMetric>();
+        round_trip::<Norm>();
         round_trip::<Scheme>();
         round_trip::<KnnEstimatorKind>();
         round_trip::<Strategy>();

@@ -30,6 +30,29 @@ def euclidean_distances(a):
     return np.sqrt(squared)
 
 
+def squared_euclidean_distances(a):
+    """All pairwise squared Euclidean distances, one column at a time (the core's summation order)."""
+    n, d = a.shape
+    squared = np.zeros((n, n), dtype=a.dtype)
+    for col in range(d):
+        diff = a[:, None, col] - a[None, :, col]
+        squared = squared + diff * diff
+    return squared
+
+
+def variable_distances(a, metric):
+    """The distances within one variable in the KSG estimators' comparison units: max-norm
+    distances, or squared Euclidean distances for ``metric="euclidean"`` (docs/spec.md §1.1: the
+    joint distance is the max over variables, and the max of squares is the square of the max, so
+    every neighbour and count is the same as with the distances themselves, with no rounded square
+    root in between)."""
+    if metric == "chebyshev":
+        return chebyshev_distances(a)
+    if metric == "euclidean":
+        return squared_euclidean_distances(a)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
 def without_self(distances):
     """Copy of a distance matrix with +inf on the diagonal, so i is never its own neighbour."""
     out = distances.copy()
@@ -52,15 +75,15 @@ def count_closer_or_equal(distances, radius):
     return (distances <= radius[:, None]).sum(axis=1)
 
 
-def ksg1(x, y, k):
+def ksg1(x, y, k, metric="chebyshev"):
     """KSG-1 (Kraskov 2004, eq. 8).
 
     eps_i = joint (max) distance to the k-th neighbour; n_x, n_y strict counts;
     I = psi(k) + psi(N) - mean[psi(n_x + 1) + psi(n_y + 1)].
     """
     n = x.shape[0]
-    dx = without_self(chebyshev_distances(x))
-    dy = without_self(chebyshev_distances(y))
+    dx = without_self(variable_distances(x, metric))
+    dy = without_self(variable_distances(y, metric))
     joint = np.maximum(dx, dy)
     eps = kth_smallest_per_row(joint, k)
     n_x = count_strictly_closer(dx, eps)
@@ -75,7 +98,7 @@ def ksg2_neighbour_indices(joint_row, k):
     return order[:k]
 
 
-def ksg2(x, y, k):
+def ksg2(x, y, k, metric="chebyshev"):
     """KSG-2 (Kraskov 2004, eq. 9).
 
     The k joint neighbours of i are taken in (distance, index) order; eps_x(i) is the largest
@@ -83,8 +106,8 @@ def ksg2(x, y, k):
     I = psi(k) - 1/k + psi(N) - mean[psi(n_x) + psi(n_y)].
     """
     n = x.shape[0]
-    dx = without_self(chebyshev_distances(x))
-    dy = without_self(chebyshev_distances(y))
+    dx = without_self(variable_distances(x, metric))
+    dy = without_self(variable_distances(y, metric))
     joint = np.maximum(dx, dy)
     eps_x = np.empty(n, dtype=dx.dtype)
     eps_y = np.empty(n, dtype=dy.dtype)
@@ -97,15 +120,15 @@ def ksg2(x, y, k):
     return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(n_x) + digamma(n_y)))
 
 
-def cmi(x, y, z, k):
+def cmi(x, y, z, k, metric="chebyshev"):
     """Conditional MI I(X;Y|Z), Frenzel & Pompe (2007).
 
     eps_i from the joint (x, y, z) max-distance; strict counts n_xz, n_yz, n_z;
     I = psi(k) - mean[psi(n_xz + 1) + psi(n_yz + 1) - psi(n_z + 1)].
     """
-    dx = without_self(chebyshev_distances(x))
-    dy = without_self(chebyshev_distances(y))
-    dz = without_self(chebyshev_distances(z))
+    dx = without_self(variable_distances(x, metric))
+    dy = without_self(variable_distances(y, metric))
+    dz = without_self(variable_distances(z, metric))
     dxz = np.maximum(dx, dz)
     dyz = np.maximum(dy, dz)
     joint = np.maximum(dxz, dy)
@@ -144,7 +167,7 @@ def entropy_kl(x, k, metric):
     return float(digamma(n) - digamma(k) + log_unit_ball_volume(d, metric) + d * np.mean(log_eps))
 
 
-def ross(x, labels, k):
+def ross(x, labels, k, metric="chebyshev"):
     """MI between continuous x and discrete labels (Ross 2014).
 
     Points of singleton classes are dropped first. For each remaining i: N_y = its class size,
@@ -161,7 +184,7 @@ def ross(x, labels, k):
     size_of_class = class_sizes[class_index]
     k_i = np.minimum(k, size_of_class - 1)
 
-    distances = without_self(chebyshev_distances(x))
+    distances = without_self(variable_distances(x, metric))
     r = np.empty(n, dtype=distances.dtype)
     for i in range(n):
         same_class = class_index == class_index[i]
@@ -170,7 +193,7 @@ def ross(x, labels, k):
     return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(size_of_class)) - np.mean(digamma(m)))
 
 
-def given_labels(x, y, labels, k, estimator):
+def given_labels(x, y, labels, k, estimator, metric="chebyshev"):
     """I(X;Y | labels) = sum_c w_c I_c with I_c the KSG estimate inside class c.
 
     Classes with n_c <= k are skipped; w_c = n_c / (sum of the kept n_c).
@@ -185,7 +208,7 @@ def given_labels(x, y, labels, k, estimator):
         if n_c <= k:
             skipped.append(c)
             continue
-        values.append(ksg(x[members], y[members], k))
+        values.append(ksg(x[members], y[members], k, metric))
         weights.append(n_c)
     if not weights:
         return None, skipped

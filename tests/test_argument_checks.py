@@ -93,6 +93,7 @@ SIGNATURES = {
 
 KNN = {
     "k": "int",
+    "metric": "choice",
     "normalize": "bool",
     "jitter": "real",
     "random_state": "seed",
@@ -132,7 +133,7 @@ PASSED_ON = {"k": ("mi-labels", "k"), "silhouette_sample_size": ("silhouette", "
 PARAMETERS = {
     "mutual_info": {"x": "array", "y": "array", "estimator": "choice", **KNN},
     "conditional_mutual_info": {"x": "array", "y": "array", "z": "array", **KNN},
-    "entropy": {"x": "array", "metric": "choice", **{k: v for k, v in KNN.items() if k != "clip"}},
+    "entropy": {"x": "array", **{k: v for k, v in KNN.items() if k != "clip"}},
     "mutual_info_labels": {"x": "array", "labels": "array", **KNN},
     "mutual_info_given_labels": {"x": "array", "y": "array", "labels": "array", "estimator": "choice", **KNN},
     "binned_entropy": {"z": "array", **BINNING},

@@ -13,14 +13,16 @@ VAR = np.ones((1, 2))
 
 # (call with the option replaced, argument name, valid values)
 OPTIONS = [
-    (lambda v: _core.mutual_info_ksg(X, X, 3, v, "auto"), "estimator", ("ksg1", "ksg2")),
-    (lambda v: _core.mutual_info_ksg(X, X, 3, "ksg1", v), "neighbors", ("auto", "kdtree", "brute")),
+    (lambda v: _core.mutual_info_ksg(X, X, 3, v, "chebyshev", "auto"), "estimator", ("ksg1", "ksg2")),
+    (lambda v: _core.mutual_info_ksg(X, X, 3, "ksg1", "chebyshev", v), "neighbors", ("auto", "kdtree", "brute")),
     (lambda v: _core.entropy_kl(X, 3, v, "auto"), "metric", ("chebyshev", "euclidean")),
     (lambda v: _core.Draws(v, 30, 1), "scheme", ("bootstrap", "subsample", "permutation")),
     (lambda v: _core.factorize_binned(X, v, 4, None, False), "strategy", ("uniform", "quantile")),
     (lambda v: _core.gaussian_channel_mi(X, VAR, v, None, 1, True), "noise", ("shared", "per_sample")),
     (
-        lambda v: _core.knn_resamples(v, "", [X], None, _core.Draws("bootstrap", 30, 1), 0, 1, [True], 3, "auto"),
+        lambda v: _core.knn_resamples(
+            v, "", "chebyshev", [X], None, _core.Draws("bootstrap", 30, 1), 0, 1, [True], 3, "auto"
+        ),
         "estimator",
         ("mutual_info", "conditional_mutual_info", "entropy", "mutual_info_labels", "mutual_info_given_labels"),
     ),

@@ -20,6 +20,7 @@ from repcompress._validation import column_sums
 from strategies import MAX_N, dimensions, labels_for, tied_arrays
 
 NEIGHBORS = ("auto", "kdtree", "brute")
+METRICS = ("chebyshev", "euclidean")
 DTYPES = (np.float32, np.float64)
 EXACT = {"normalize": False, "jitter": 0}
 
@@ -63,28 +64,30 @@ def mi_case(draw, dtype, n_vars):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
 @pytest.mark.parametrize("neighbors", NEIGHBORS)
 @pytest.mark.parametrize("estimator", ("ksg1", "ksg2"))
+@pytest.mark.parametrize("metric", METRICS)
 @property_settings
 @given(data=st.data())
-def test_mutual_info_equals_reference(data, estimator, neighbors, dtype, num_threads):
+def test_mutual_info_equals_reference(data, metric, estimator, neighbors, dtype, num_threads):
     k, (x, y) = data.draw(mi_case(dtype, 2))
-    got = rc.mutual_info(x, y, k=k, estimator=estimator, neighbors=neighbors, **EXACT)
-    want = getattr(reference, estimator)(x, y, k)
+    got = rc.mutual_info(x, y, k=k, estimator=estimator, metric=metric, neighbors=neighbors, **EXACT)
+    want = getattr(reference, estimator)(x, y, k, metric)
     assert_matches(got, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
 @pytest.mark.parametrize("neighbors", NEIGHBORS)
+@pytest.mark.parametrize("metric", METRICS)
 @property_settings
 @given(data=st.data())
-def test_conditional_mutual_info_equals_reference(data, neighbors, dtype, num_threads):
+def test_conditional_mutual_info_equals_reference(data, metric, neighbors, dtype, num_threads):
     k, (x, y, z) = data.draw(mi_case(dtype, 3))
-    got = rc.conditional_mutual_info(x, y, z, k=k, neighbors=neighbors, **EXACT)
-    assert_matches(got, reference.cmi(x, y, z, k))
+    got = rc.conditional_mutual_info(x, y, z, k=k, metric=metric, neighbors=neighbors, **EXACT)
+    assert_matches(got, reference.cmi(x, y, z, k, metric))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
 @pytest.mark.parametrize("neighbors", NEIGHBORS)
-@pytest.mark.parametrize("metric", ("chebyshev", "euclidean"))
+@pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the package warns when the result is -inf
 @property_settings
 @given(data=st.data())
@@ -96,32 +99,36 @@ def test_entropy_equals_reference(data, metric, neighbors, dtype, num_threads):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
 @pytest.mark.parametrize("neighbors", NEIGHBORS)
+@pytest.mark.parametrize("metric", METRICS)
 @property_settings
 @given(data=st.data())
-def test_mutual_info_labels_equals_reference(data, neighbors, dtype, num_threads):
+def test_mutual_info_labels_equals_reference(data, metric, neighbors, dtype, num_threads):
     # k may exceed class sizes (k_i = min(k, N_y - 1)); singleton classes are dropped.
     k, n = data.draw(k_and_n(min_n=4))
     (x,) = data.draw(tied_arrays(n, [data.draw(dimensions())], dtype))
     labels = data.draw(labels_for(n))
-    got = rc.mutual_info_labels(x, labels, k=k, neighbors=neighbors, **EXACT)
-    assert_matches(got, reference.ross(x, labels, k))
+    got = rc.mutual_info_labels(x, labels, k=k, metric=metric, neighbors=neighbors, **EXACT)
+    assert_matches(got, reference.ross(x, labels, k, metric))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
 @pytest.mark.parametrize("neighbors", NEIGHBORS)
 @pytest.mark.parametrize("estimator", ("ksg1", "ksg2"))
+@pytest.mark.parametrize("metric", METRICS)
 @property_settings
 @given(data=st.data())
-def test_mutual_info_given_labels_equals_reference(data, estimator, neighbors, dtype, num_threads):
+def test_mutual_info_given_labels_equals_reference(data, metric, estimator, neighbors, dtype, num_threads):
     k, n = data.draw(k_and_n(min_n=0))
     n = max(n, k + 3)
     x, y = data.draw(tied_arrays(n, [data.draw(dimensions()), data.draw(dimensions())], dtype))
     # One class is guaranteed more than k members; others may be skipped (n_c <= k).
     labels = data.draw(labels_for(n, min_size_class0=k + 1))
-    want, skipped = reference.given_labels(x, y, labels, k, estimator)
+    want, skipped = reference.given_labels(x, y, labels, k, estimator, metric)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        got = rc.mutual_info_given_labels(x, y, labels, k=k, estimator=estimator, neighbors=neighbors, **EXACT)
+        got = rc.mutual_info_given_labels(
+            x, y, labels, k=k, estimator=estimator, metric=metric, neighbors=neighbors, **EXACT
+        )
     assert_matches(got, want)
     user_warnings = [w for w in caught if issubclass(w.category, UserWarning)]
     assert bool(user_warnings) == bool(skipped), (skipped, [str(w.message) for w in caught])

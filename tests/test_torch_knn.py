@@ -56,8 +56,20 @@ def ref_chebyshev(a):
     return dist
 
 
-def ref_ksg_counts(x, y, k, variant):
-    dx, dy = ref_chebyshev(x), ref_chebyshev(y)
+def ref_squared(a):
+    """All pairwise squared Euclidean distances, summed over the columns in order, self at +inf."""
+    dist = np.zeros((len(a), len(a)), a.dtype)
+    for c in range(a.shape[1]):  # the core's order of summation
+        gap = a[:, None, c] - a[None, :, c]
+        dist = dist + gap * gap
+    np.fill_diagonal(dist, np.inf)
+    return dist
+
+
+def ref_ksg_counts(x, y, k, variant, metric="chebyshev"):
+    # Euclidean: squared distances throughout (the max of squares is the square of the max).
+    ref = ref_chebyshev if metric == "chebyshev" else ref_squared
+    dx, dy = ref(x), ref(y)
     joint = np.maximum(dx, dy)
     n = len(x)
     nx, ny = np.empty(n, np.int64), np.empty(n, np.int64)
@@ -74,14 +86,7 @@ def ref_ksg_counts(x, y, k, variant):
 
 
 def ref_kth(a, k, metric):
-    if metric == "chebyshev":
-        dist = ref_chebyshev(a)
-    else:
-        dist = np.zeros((len(a), len(a)), a.dtype)
-        for c in range(a.shape[1]):  # the core's order of summation
-            gap = a[:, None, c] - a[None, :, c]
-            dist = dist + gap * gap
-        np.fill_diagonal(dist, np.inf)
+    dist = ref_chebyshev(a) if metric == "chebyshev" else ref_squared(a)
     kth = np.sort(dist, axis=1)[:, k - 1]
     return np.sqrt(kth) if metric == "euclidean" else kth
 
@@ -89,15 +94,16 @@ def ref_kth(a, k, metric):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("variant", ["ksg1", "ksg2"])
 @pytest.mark.parametrize("kind", ["integers", "relu", "rounded", "normal"])
-def test_ksg_counts_equal_brute_force_reference(device, variant, kind):
+@pytest.mark.parametrize("metric", ["chebyshev", "euclidean"])
+def test_ksg_counts_equal_brute_force_reference(device, variant, kind, metric):
     rng = np.random.default_rng(3)
     for n, dx, dy, k in [(40, 1, 1, 1), (60, 3, 2, 4), (50, 18, 9, 10)]:
         if kind == "normal":
             x, y = rng.standard_normal((n, dx)), rng.standard_normal((n, dy))
         else:
             x, y = tied(rng, n, dx, kind), tied(rng, n, dy, kind)
-        want = ref_ksg_counts(x, y, k, variant)
-        got = [c.cpu().numpy() for c in knn._ksg_counts(*on(device, x, y), k, variant)]
+        want = ref_ksg_counts(x, y, k, variant, metric)
+        got = [c.cpu().numpy() for c in knn._ksg_counts(*on(device, x, y), k, variant, metric)]
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
 
@@ -153,10 +159,10 @@ def test_blocks_cover_the_queries_in_pieces(monkeypatch):
     # Tiny tiles: several blocks of a few queries each, the result the same as in one block.
     rng = np.random.default_rng(5)
     x, y = tied(rng, 90, 3, "integers"), tied(rng, 90, 2, "relu")
-    whole = [c.numpy() for c in knn._ksg_counts(*on("cpu", x, y), 3, "ksg2")]
+    whole = [c.numpy() for c in knn._ksg_counts(*on("cpu", x, y), 3, "ksg2", "euclidean")]
     monkeypatch.setattr(knn, "TILE_BYTES", 7 * 90 * 8)
     assert knn.block_rows(90, 8) == 7
-    pieces = [c.numpy() for c in knn._ksg_counts(*on("cpu", x, y), 3, "ksg2")]
+    pieces = [c.numpy() for c in knn._ksg_counts(*on("cpu", x, y), 3, "ksg2", "euclidean")]
     np.testing.assert_array_equal(whole[0], pieces[0])
     np.testing.assert_array_equal(whole[1], pieces[1])
 
@@ -189,6 +195,13 @@ def every_estimate(x, y, z, labels, k, device, **options):
             "ross": outcome(lambda: rc.mutual_info_labels(x, labels, **kw)),
             "given1": outcome(lambda: rc.mutual_info_given_labels(x, y, labels, **kw)),
             "given2": outcome(lambda: rc.mutual_info_given_labels(x, y, labels, estimator="ksg2", **kw)),
+            "ksg1_euclid": outcome(lambda: rc.mutual_info(x, y, metric="euclidean", **kw)),
+            "ksg2_euclid": outcome(lambda: rc.mutual_info(x, y, estimator="ksg2", metric="euclidean", **kw)),
+            "cmi_euclid": outcome(lambda: rc.conditional_mutual_info(x, y, z, metric="euclidean", **kw)),
+            "ross_euclid": outcome(lambda: rc.mutual_info_labels(x, labels, metric="euclidean", **kw)),
+            "given2_euclid": outcome(
+                lambda: rc.mutual_info_given_labels(x, y, labels, estimator="ksg2", metric="euclidean", **kw)
+            ),
         }
 
 

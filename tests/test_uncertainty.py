@@ -83,6 +83,11 @@ def test_stratified_permutation_keeps_classes():
         (rc.conditional_mutual_info, "xyz", {}),
         (rc.mutual_info_labels, "xl", {}),
         (rc.mutual_info_given_labels, "xyl", {}),
+        (rc.mutual_info, "xy", dict(metric="euclidean")),
+        (rc.entropy, "x", dict(metric="euclidean")),
+        (rc.conditional_mutual_info, "xyz", dict(metric="euclidean")),
+        (rc.mutual_info_labels, "xl", dict(metric="euclidean")),
+        (rc.mutual_info_given_labels, "xyl", dict(estimator="ksg2", metric="euclidean")),
     ],
 )
 def test_parallel_resamples_equal_the_estimator_on_each_resample(estimator, arrays, kwargs):

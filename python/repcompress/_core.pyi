@@ -56,11 +56,15 @@ _KnnEstimator = Literal[
 ]
 
 # k-NN estimators and the neighbour engine (rust/py/mod.rs).
-def mutual_info_ksg(x: _Float, y: _Float, k: int, estimator: _KsgVariant, neighbors: _Neighbors) -> float: ...
+def mutual_info_ksg(
+    x: _Float, y: _Float, k: int, estimator: _KsgVariant, metric: _EntropyMetric, neighbors: _Neighbors
+) -> float: ...
 def standardize(a: _F64, divisors: _F64, scales: _F64, seed: int | None = None) -> _F64: ...
-def conditional_mutual_info_ksg(x: _Float, y: _Float, z: _Float, k: int, neighbors: _Neighbors) -> float: ...
+def conditional_mutual_info_ksg(
+    x: _Float, y: _Float, z: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors
+) -> float: ...
 def entropy_kl(x: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> float: ...
-def mutual_info_ross(x: _Float, labels: _Codes, k: int, neighbors: _Neighbors) -> float: ...
+def mutual_info_ross(x: _Float, labels: _Codes, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> float: ...
 def knn_kth_distances(x: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> _Float: ...
 def knn_indices(x: _Float, k: int, neighbors: _Neighbors) -> _Ids: ...
 def knn_count_within(x: _Float, radii: _Float, strict: bool, neighbors: _Neighbors) -> _Ids: ...
@@ -103,7 +107,8 @@ class Draws:
 
 def knn_resamples(
     estimator: _KnnEstimator,
-    option: str,  # the KSG variant (mutual informations) or the metric (entropy); ignored by the others
+    option: str,  # the KSG variant of the KSG mutual informations; ignored by the others
+    metric: _EntropyMetric,  # the norm inside each variable
     arrays: list[_Float],
     labels: _Codes | None,
     draws: Draws,
@@ -114,7 +119,13 @@ def knn_resamples(
     neighbors: _Neighbors,
 ) -> list[float]: ...
 def mutual_info_given_labels_ksg(
-    x: _Float, y: _Float, labels: _Codes, k: int, estimator: _KsgVariant, neighbors: _Neighbors
+    x: _Float,
+    y: _Float,
+    labels: _Codes,
+    k: int,
+    estimator: _KsgVariant,
+    metric: _EntropyMetric,
+    neighbors: _Neighbors,
 ) -> tuple[float, list[tuple[int, int]]]: ...
 
 # Geometry (rust/py/geometry.rs).

@@ -1,7 +1,8 @@
 """k-nearest-neighbour estimators of entropy and mutual information (docs/spec.md §1).
 
-All distances are max-norm (Chebyshev) inside each variable; the joint distance of (x, y) is the
-max of the two. Neighbours of sample i never include i. Results are in nats (``base=2``: bits)
+Distances inside each variable are the max-norm (Chebyshev, the default) or, with
+``metric="euclidean"``, the Euclidean norm; the joint distance of (x, y) is the max of the two.
+Neighbours of sample i never include i. Results are in nats (``base=2``: bits)
 and are never clipped at 0 unless ``clip=True``: a negative value is an honest estimate of a
 quantity near 0, and clipping biases averages.
 
@@ -55,11 +56,13 @@ if TYPE_CHECKING:
 
 Neighbors = Literal["auto", "kdtree", "brute"]
 KsgVariant = Literal["ksg1", "ksg2"]
-EntropyMetric = Literal["chebyshev", "euclidean"]
+Metric = Literal["chebyshev", "euclidean"]
+EntropyMetric = Metric
 NEIGHBOR_METHODS: tuple[Neighbors, ...] = get_args(Neighbors)
 KSG_ESTIMATORS: tuple[KsgVariant, ...] = get_args(KsgVariant)
-ENTROPY_METRICS: tuple[EntropyMetric, ...] = get_args(EntropyMetric)
-# The job's estimator-specific option: the KSG variant, the entropy's metric, or none.
+METRICS: tuple[Metric, ...] = get_args(Metric)
+ENTROPY_METRICS = METRICS
+# The job's estimator-specific option: the KSG variant, or none.
 _Option = TypeVar("_Option", bound=str | None)
 
 
@@ -144,6 +147,7 @@ class _KnnJob(Generic[_Option]):
         labels: np.ndarray | None,
         *,
         option: _Option,
+        metric: Metric = "chebyshev",
         k: int,
         neighbors: Neighbors,
         base: float,
@@ -151,6 +155,7 @@ class _KnnJob(Generic[_Option]):
         device: Any = None,
     ):
         self.device = device
+        self.metric = metric
         self._host: list[np.ndarray] | None = None
         self.arrays = arrays
         self.labels = labels
@@ -183,6 +188,7 @@ class _KnnJob(Generic[_Option]):
         values = _core.knn_resamples(
             self.name,
             "" if self.option is None else str(self.option),
+            self.metric,
             self.host_arrays(),
             self.labels,
             draws,
@@ -205,7 +211,8 @@ class _MutualInfoJob(_KnnJob[KsgVariant]):
 
     def run(self) -> float:
         xs, ys = self.arrays
-        return _finish(self.core.mutual_info_ksg(xs, ys, self.k, self.option, self.neighbors), self.base, self.clip)
+        value = self.core.mutual_info_ksg(xs, ys, self.k, self.option, self.metric, self.neighbors)
+        return _finish(value, self.base, self.clip)
 
 
 class _ConditionalMutualInfoJob(_KnnJob[None]):
@@ -215,15 +222,16 @@ class _ConditionalMutualInfoJob(_KnnJob[None]):
 
     def run(self) -> float:
         xs, ys, zs = self.arrays
-        return _finish(self.core.conditional_mutual_info_ksg(xs, ys, zs, self.k, self.neighbors), self.base, self.clip)
+        value = self.core.conditional_mutual_info_ksg(xs, ys, zs, self.k, self.metric, self.neighbors)
+        return _finish(value, self.base, self.clip)
 
 
-class _EntropyJob(_KnnJob[EntropyMetric]):
+class _EntropyJob(_KnnJob[None]):
     name = "entropy"
     permute_slot = None
 
     def run(self) -> float:
-        value = self.core.entropy_kl(self.arrays[0], self.k, self.option, self.neighbors)
+        value = self.core.entropy_kl(self.arrays[0], self.k, self.metric, self.neighbors)
         if self.shift:
             value += self.shift
         if value == -math.inf:
@@ -242,7 +250,9 @@ class _MutualInfoLabelsJob(_KnnJob[None]):
 
     def run(self) -> float:
         return _finish(
-            self.core.mutual_info_ross(self.arrays[0], self.labels, self.k, self.neighbors), self.base, self.clip
+            self.core.mutual_info_ross(self.arrays[0], self.labels, self.k, self.metric, self.neighbors),
+            self.base,
+            self.clip,
         )
 
 
@@ -259,7 +269,7 @@ class _MutualInfoGivenLabelsJob(_KnnJob[KsgVariant]):
     def run(self) -> float:
         xs, ys = self.arrays
         value, skipped = self.core.mutual_info_given_labels_ksg(
-            xs, ys, self.labels, self.k, self.option, self.neighbors
+            xs, ys, self.labels, self.k, self.option, self.metric, self.neighbors
         )
         if skipped:
             shown = ", ".join(f"{self.values[c]!r} ({m} samples)" for c, m in skipped[:10])
@@ -282,6 +292,7 @@ def mutual_info(
     *,
     k: int = 3,
     estimator: str = "ksg1",
+    metric: str = "chebyshev",
     normalize: bool = True,
     jitter: float = 1e-10,
     random_state: Any = 0,
@@ -292,8 +303,9 @@ def mutual_info(
 ) -> _MutualInfoJob:
     """Mutual information I(X;Y) between two continuous, possibly multivariate, variables.
 
-    Kraskov, Stögbauer & Grassberger (2004), with ψ the digamma function and ε_i the max-norm
-    distance from sample i to its k-th nearest neighbour in the joint space:
+    Kraskov, Stögbauer & Grassberger (2004), with ψ the digamma function and ε_i the distance
+    from sample i to its k-th nearest neighbour in the joint space, the joint distance being the
+    larger of the x and y distances, each measured with ``metric``:
 
     - ``"ksg1"`` (eq. 8): n_x(i) = #{j ≠ i : ‖x_j − x_i‖ < ε_i} (strict), n_y likewise;
       I = ψ(k) + ψ(N) − ⟨ψ(n_x + 1) + ψ(n_y + 1)⟩.
@@ -308,6 +320,14 @@ def mutual_info(
     k : int
         Number of neighbours (1 ≤ k < N). Larger k: less variance, more bias.
     estimator : {"ksg1", "ksg2"}
+    metric : {"chebyshev", "euclidean"}
+        The norm inside each variable (docs/spec.md §1.1): the max-norm (Kraskov et al.'s
+        choice) or the Euclidean norm; the joint distance is the max of the two either way.
+        For one-dimensional x and y the two coincide. Neither is better everywhere
+        (docs/spec.md §1.13 has the measurement): the Euclidean norm is less biased on
+        high-dimensional variables with Gaussian-like dependence, the max-norm on low-dimensional
+        and heavy-tailed ones. Both are exact: every back-end, and the torch backend, count the
+        same neighbours as a brute-force evaluation.
     normalize, jitter, random_state : see the module docstring.
     base : float
         Logarithm base of the result (e for nats, 2 for bits).
@@ -336,12 +356,15 @@ def mutual_info(
     0.51
     """
     variant = check_choice(estimator, "estimator", KSG_ESTIMATORS)
+    norm = check_choice(metric, "metric", METRICS)
     place = resolve_device({"x": x, "y": y}, device)
     xs, ys = _samples(x, "x", place), _samples(y, "y", place)
     n = same_length([("x", xs), ("y", ys)])
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     (xs, ys), _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
-    return _MutualInfoJob([xs, ys], None, option=variant, k=k, neighbors=neighbors, base=base, clip=clip, device=place)
+    return _MutualInfoJob(
+        [xs, ys], None, option=variant, metric=norm, k=k, neighbors=neighbors, base=base, clip=clip, device=place
+    )
 
 
 @register_estimator(arrays=("x", "y", "z"))
@@ -351,6 +374,7 @@ def conditional_mutual_info(
     z: Any,
     *,
     k: int = 3,
+    metric: str = "chebyshev",
     normalize: bool = True,
     jitter: float = 1e-10,
     random_state: Any = 0,
@@ -361,21 +385,23 @@ def conditional_mutual_info(
 ) -> _ConditionalMutualInfoJob:
     """Conditional mutual information I(X;Y|Z) for continuous Z (Frenzel & Pompe 2007).
 
-    ε_i is the max-norm distance to the k-th neighbour in the joint (x, y, z) space; n_xz, n_yz
-    and n_z count the samples j ≠ i strictly closer than ε_i in the (x, z), (y, z) and z spaces:
+    ε_i is the distance to the k-th neighbour in the joint (x, y, z) space (the largest of the
+    three variables' distances, each in ``metric``); n_xz, n_yz and n_z count the samples j ≠ i
+    strictly closer than ε_i in the (x, z), (y, z) and z spaces:
 
         I(X;Y|Z) = ψ(k) − ⟨ψ(n_xz + 1) + ψ(n_yz + 1) − ψ(n_z + 1)⟩.
 
-    Parameters are as for :func:`mutual_info` (``device`` included); z is an array of N rows like
-    x and y.
+    Parameters are as for :func:`mutual_info` (``metric`` and ``device`` included); z is an array
+    of N rows like x and y.
     """
+    norm = check_choice(metric, "metric", METRICS)
     place = resolve_device({"x": x, "y": y, "z": z}, device)
     xs, ys, zs = _samples(x, "x", place), _samples(y, "y", place), _samples(z, "z", place)
     n = same_length([("x", xs), ("y", ys), ("z", zs)])
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays, _ = _prepared([xs, ys, zs], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
     return _ConditionalMutualInfoJob(
-        arrays, None, option=None, k=k, neighbors=neighbors, base=base, clip=clip, device=place
+        arrays, None, option=None, metric=norm, k=k, neighbors=neighbors, base=base, clip=clip, device=place
     )
 
 
@@ -406,12 +432,14 @@ def entropy(
     ``device`` (None, a device string or a ``torch.device``) chooses where the estimate runs, as
     for :func:`mutual_info` (docs/spec.md §8.1).
     """
-    norm = check_choice(metric, "metric", ENTROPY_METRICS)
+    norm = check_choice(metric, "metric", METRICS)
     place = resolve_device({"x": x}, device)
     xs = _samples(x, "x", place)
     k, neighbors, jitter, base, normalize, _ = _common(k, xs.shape[0], neighbors, jitter, base, normalize)
     arrays, e = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
-    job = _EntropyJob(arrays, None, option=norm, k=k, neighbors=neighbors, base=base, clip=False, device=place)
+    job = _EntropyJob(
+        arrays, None, option=None, metric=norm, k=k, neighbors=neighbors, base=base, clip=False, device=place
+    )
     # Computed on x/2^e: h(x) = h(x/2^e) + d·e·log 2 (docs/spec.md §0.8).
     job.shift = xs.shape[1] * e * math.log(2.0)
     return job
@@ -423,6 +451,7 @@ def mutual_info_labels(
     labels: Any,
     *,
     k: int = 3,
+    metric: str = "chebyshev",
     normalize: bool = True,
     jitter: float = 1e-10,
     random_state: Any = 0,
@@ -434,7 +463,8 @@ def mutual_info_labels(
     """Mutual information I(X;Y) between continuous X (e.g. a representation Z) and class labels Y.
 
     Ross (2014), as scikit-learn's ``mutual_info_classif`` computes it for one feature, extended
-    to multivariate x with the max-norm. Samples of classes with a single member are dropped
+    to multivariate x with the max-norm (``metric="euclidean"``: the Euclidean norm; for one
+    feature the two coincide). Samples of classes with a single member are dropped
     (N is reduced accordingly). For the others, with N_y the size of their class,
     k_i = min(k, N_y − 1), r_i the distance to the k_i-th neighbour within the class and
     m_i the number of samples of the whole (kept) set strictly closer than r_i, counting i itself:
@@ -450,6 +480,7 @@ def mutual_info_labels(
     for :func:`mutual_info` (docs/spec.md §8.1).
     Labels given as a tensor are read on the host (O(N) integers).
     """
+    norm = check_choice(metric, "metric", METRICS)
     place = resolve_device({"x": x, "labels": labels}, device)
     xs = _samples(x, "x", place)
     n = xs.shape[0]
@@ -457,7 +488,7 @@ def mutual_info_labels(
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays, _ = _prepared([xs], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
     return _MutualInfoLabelsJob(
-        arrays, codes, option=None, k=k, neighbors=neighbors, base=base, clip=clip, device=place
+        arrays, codes, option=None, metric=norm, k=k, neighbors=neighbors, base=base, clip=clip, device=place
     )
 
 
@@ -469,6 +500,7 @@ def mutual_info_given_labels(
     *,
     k: int = 3,
     estimator: str = "ksg1",
+    metric: str = "chebyshev",
     normalize: bool = True,
     jitter: float = 1e-10,
     random_state: Any = 0,
@@ -479,7 +511,8 @@ def mutual_info_given_labels(
 ) -> _MutualInfoGivenLabelsJob:
     """Mutual information conditional on discrete labels: I(X;Y | L) = Σ_c p(c) I(X;Y | L = c).
 
-    Each term is the KSG estimate (``estimator``) on the samples of class c. Classes with at most
+    Each term is the KSG estimate (``estimator``, ``metric`` as for :func:`mutual_info`) on the
+    samples of class c. Classes with at most
     k samples cannot be estimated: they are skipped with a warning and the weights p(c) are
     renormalised over the classes kept. Pre-processing is applied once to the whole x and y, before
     splitting by class. This is I(X;Z|Y) of the paper when x is the input, y the representation
@@ -490,6 +523,7 @@ def mutual_info_given_labels(
     Labels given as a tensor are read on the host (O(N) integers).
     """
     variant = check_choice(estimator, "estimator", KSG_ESTIMATORS)
+    norm = check_choice(metric, "metric", METRICS)
     place = resolve_device({"x": x, "y": y, "labels": labels}, device)
     xs, ys = _samples(x, "x", place), _samples(y, "y", place)
     n = same_length([("x", xs), ("y", ys)])
@@ -497,5 +531,14 @@ def mutual_info_given_labels(
     k, neighbors, jitter, base, normalize, clip = _common(k, n, neighbors, jitter, base, normalize, clip)
     arrays, _ = _prepared([xs, ys], normalize=normalize, jitter=jitter, random_state=random_state, place=place)
     return _MutualInfoGivenLabelsJob(
-        arrays, codes, values, option=variant, k=k, neighbors=neighbors, base=base, clip=clip, device=place
+        arrays,
+        codes,
+        values,
+        option=variant,
+        metric=norm,
+        k=k,
+        neighbors=neighbors,
+        base=base,
+        clip=clip,
+        device=place,
     )

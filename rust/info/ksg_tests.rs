@@ -38,7 +38,7 @@ fn ksg_recovers_gaussian_mutual_information() {
         for variant in [KsgVariant::Ksg1, KsgVariant::Ksg2] {
             let px = Points::new("x", &x, n, 1).unwrap();
             let py = Points::new("y", &y, n, 1).unwrap();
-            let mi = mutual_info_ksg(px, py, 3, variant, Method::Auto, &ctl).unwrap();
+            let mi = mutual_info_ksg(px, py, 3, variant, Norm::Chebyshev, Method::Auto, &ctl).unwrap();
             // KSG's standard deviation at N = 4000 is about 0.01 nats; 0.04 is four of them.
             assert!((mi - truth).abs() < 0.04, "rho={rho} {variant:?}: {mi} vs {truth}");
         }
@@ -57,7 +57,7 @@ fn entropy_of_uniform_square() {
         .flat_map(|(u, v)| [(u * 1e3).fract().abs(), (v * 1e3).fract().abs()])
         .collect();
     let pts = Points::new("x", &data, n, 2).unwrap();
-    for metric in [EntropyMetric::Chebyshev, EntropyMetric::Euclidean] {
+    for metric in [Norm::Chebyshev, Norm::Euclidean] {
         let h = entropy_kl(pts, 3, metric, Method::Auto, &ctl).unwrap();
         assert!(h.abs() < 0.05, "{metric:?}: H = {h}, expected 0 for U[0,1]^2");
     }
@@ -75,7 +75,7 @@ fn ross_equals_log_classes_for_separated_classes() {
         .map(|(v, &c)| v * 0.1 + 100.0 * c as f64)
         .collect();
     let pts = Points::new("x", &x, n, 1).unwrap();
-    let mi = mutual_info_ross(pts, &labels, 3, Method::Auto, &ctl).unwrap();
+    let mi = mutual_info_ross(pts, &labels, 3, Norm::Chebyshev, Method::Auto, &ctl).unwrap();
     assert!((mi - 3f64.ln()).abs() < 1e-3, "{mi}");
 }
 
@@ -86,12 +86,12 @@ fn estimators_reject_bad_arguments() {
     let y = [0.0, 1.0, 2.0];
     let px = Points::new("x", &x, 4, 1).unwrap();
     let py = Points::new("y", &y, 3, 1).unwrap();
-    let err = mutual_info_ksg(px, py, 1, KsgVariant::Ksg1, Method::Auto, &ctl).unwrap_err();
+    let err = mutual_info_ksg(px, py, 1, KsgVariant::Ksg1, Norm::Chebyshev, Method::Auto, &ctl).unwrap_err();
     assert!(err.to_string().starts_with("y:"), "{err}");
-    let err = mutual_info_ksg(px, px, 4, KsgVariant::Ksg1, Method::Auto, &ctl).unwrap_err();
+    let err = mutual_info_ksg(px, px, 4, KsgVariant::Ksg1, Norm::Chebyshev, Method::Auto, &ctl).unwrap_err();
     assert!(err.to_string().starts_with("k:"), "{err}");
     assert!(KsgVariant::parse("ksg3").is_err());
-    assert!(EntropyMetric::parse("manhattan").is_err());
-    let err = mutual_info_ross(px, &[0, 1, 2, 3], 1, Method::Auto, &ctl).unwrap_err();
+    assert!(Norm::parse("manhattan").is_err());
+    let err = mutual_info_ross(px, &[0, 1, 2, 3], 1, Norm::Chebyshev, Method::Auto, &ctl).unwrap_err();
     assert!(err.to_string().starts_with("labels:"), "{err}");
 }

@@ -9,7 +9,7 @@
 
 use crate::choice::Choice;
 use crate::error::{CoreError, Result};
-use crate::info::ksg::{self, EntropyMetric, KsgVariant};
+use crate::info::ksg::{self, KsgVariant, Norm};
 use crate::knn::Method;
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
@@ -225,19 +225,19 @@ pub fn map_resamples_with<O: Send, S>(
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum KnnEstimator {
     /// I(X;Y), inputs x, y.
-    MutualInfo(KsgVariant),
+    MutualInfo(KsgVariant, Norm),
     /// I(X;Y|Z), inputs x, y, z.
-    ConditionalMutualInfo,
+    ConditionalMutualInfo(Norm),
     /// h(X), input x.
-    Entropy(EntropyMetric),
+    Entropy(Norm),
     /// I(X;labels) by Ross's estimator, input x and labels.
-    MutualInfoLabels,
+    MutualInfoLabels(Norm),
     /// I(X;Y|labels), inputs x, y and labels.
-    MutualInfoGivenLabels(KsgVariant),
+    MutualInfoGivenLabels(KsgVariant, Norm),
 }
 
-/// The k-NN estimators that can be evaluated on resamples, by name; the option each takes (a
-/// [`KsgVariant`] or an [`EntropyMetric`]) is given apart ([`KnnEstimator::new`]).
+/// The k-NN estimators that can be evaluated on resamples, by name; their options (the KSG
+/// variant, the norm) are given apart ([`KnnEstimator::new`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KnnEstimatorKind {
     MutualInfo,
@@ -259,26 +259,30 @@ impl Choice for KnnEstimatorKind {
 }
 
 impl KnnEstimator {
-    /// The estimator `kind` with its option: the KSG variant of the mutual informations, the
-    /// metric of the entropy (named as [`Choice::parse`] reads them); the others ignore `option`.
-    pub fn new(kind: KnnEstimatorKind, option: &str) -> Result<Self> {
+    /// The estimator `kind` with its options, named as [`Choice::parse`] reads them: `variant`
+    /// the KSG variant of the KSG mutual informations (the others ignore it), `metric` the norm
+    /// inside each variable.
+    pub fn new(kind: KnnEstimatorKind, variant: &str, metric: &str) -> Result<Self> {
+        let norm = Norm::parse(metric)?;
         Ok(match kind {
-            KnnEstimatorKind::MutualInfo => KnnEstimator::MutualInfo(KsgVariant::parse(option)?),
-            KnnEstimatorKind::ConditionalMutualInfo => KnnEstimator::ConditionalMutualInfo,
-            KnnEstimatorKind::Entropy => KnnEstimator::Entropy(EntropyMetric::parse(option)?),
-            KnnEstimatorKind::MutualInfoLabels => KnnEstimator::MutualInfoLabels,
-            KnnEstimatorKind::MutualInfoGivenLabels => KnnEstimator::MutualInfoGivenLabels(KsgVariant::parse(option)?),
+            KnnEstimatorKind::MutualInfo => KnnEstimator::MutualInfo(KsgVariant::parse(variant)?, norm),
+            KnnEstimatorKind::ConditionalMutualInfo => KnnEstimator::ConditionalMutualInfo(norm),
+            KnnEstimatorKind::Entropy => KnnEstimator::Entropy(norm),
+            KnnEstimatorKind::MutualInfoLabels => KnnEstimator::MutualInfoLabels(norm),
+            KnnEstimatorKind::MutualInfoGivenLabels => {
+                KnnEstimator::MutualInfoGivenLabels(KsgVariant::parse(variant)?, norm)
+            }
         })
     }
 
     /// How many point sets the estimator takes, and whether it takes labels.
     pub fn inputs(&self) -> (usize, bool) {
         match self {
-            KnnEstimator::MutualInfo(_) => (2, false),
-            KnnEstimator::ConditionalMutualInfo => (3, false),
+            KnnEstimator::MutualInfo(..) => (2, false),
+            KnnEstimator::ConditionalMutualInfo(_) => (3, false),
             KnnEstimator::Entropy(_) => (1, false),
-            KnnEstimator::MutualInfoLabels => (1, true),
-            KnnEstimator::MutualInfoGivenLabels(_) => (2, true),
+            KnnEstimator::MutualInfoLabels(_) => (1, true),
+            KnnEstimator::MutualInfoGivenLabels(..) => (2, true),
         }
     }
 
@@ -300,12 +304,14 @@ impl KnnEstimator {
         }
         let labels = || labels.expect("checked above");
         match *self {
-            KnnEstimator::MutualInfo(v) => ksg::mutual_info_ksg(p[0], p[1], k, v, method, ctl),
-            KnnEstimator::ConditionalMutualInfo => ksg::conditional_mutual_info_ksg(p[0], p[1], p[2], k, method, ctl),
-            KnnEstimator::Entropy(metric) => ksg::entropy_kl(p[0], k, metric, method, ctl),
-            KnnEstimator::MutualInfoLabels => ksg::mutual_info_ross(p[0], labels(), k, method, ctl),
-            KnnEstimator::MutualInfoGivenLabels(v) => {
-                ksg::mutual_info_given_labels(p[0], p[1], labels(), k, v, method, ctl).map(|(value, _)| value)
+            KnnEstimator::MutualInfo(v, norm) => ksg::mutual_info_ksg(p[0], p[1], k, v, norm, method, ctl),
+            KnnEstimator::ConditionalMutualInfo(norm) => {
+                ksg::conditional_mutual_info_ksg(p[0], p[1], p[2], k, norm, method, ctl)
+            }
+            KnnEstimator::Entropy(norm) => ksg::entropy_kl(p[0], k, norm, method, ctl),
+            KnnEstimator::MutualInfoLabels(norm) => ksg::mutual_info_ross(p[0], labels(), k, norm, method, ctl),
+            KnnEstimator::MutualInfoGivenLabels(v, norm) => {
+                ksg::mutual_info_given_labels(p[0], p[1], labels(), k, v, norm, method, ctl).map(|(value, _)| value)
             }
         }
     }
@@ -400,7 +406,7 @@ mod tests {
         let y: Vec<f64> = x.iter().map(|v| v + 0.3 * next()).collect();
         let (px, py) = (Points::new("x", &x, n, 1).unwrap(), Points::new("y", &y, n, 1).unwrap());
         let draws = Draws::new(Scheme::HalfSample, n, 17).unwrap();
-        let est = KnnEstimator::MutualInfo(KsgVariant::Ksg1);
+        let est = KnnEstimator::MutualInfo(KsgVariant::Ksg1, Norm::Chebyshev);
         let got = knn_resamples(est, &[px, py], None, &draws, 2..5, &[true, true], 3, Method::Auto, &ctl).unwrap();
         let mut rows = Vec::new();
         for (r, g) in got.iter().enumerate() {
@@ -411,6 +417,7 @@ mod tests {
                 Points::new("y", &yr, 150, 1).unwrap(),
                 3,
                 KsgVariant::Ksg1,
+                Norm::Chebyshev,
                 Method::Auto,
                 &ctl,
             )
@@ -450,6 +457,7 @@ mod tests {
             Points::new("y", &yr, n, 1).unwrap(),
             3,
             KsgVariant::Ksg1,
+            Norm::Chebyshev,
             Method::Auto,
             &ctl,
         )

@@ -16,6 +16,7 @@
 
 pub mod brute;
 pub mod gram;
+pub mod grouped;
 pub mod kdtree;
 pub mod metric;
 pub mod plane;

@@ -6,7 +6,7 @@
 use crate::choice::Choice;
 use crate::info::binning::Strategy;
 use crate::info::gaussian::NoiseKind;
-use crate::info::ksg::{EntropyMetric, KsgVariant};
+use crate::info::ksg::{KsgVariant, Norm};
 use crate::info::resample::{KnnEstimatorKind, Scheme};
 use crate::knn::Method;
 use pyo3::exceptions::PyTypeError;
@@ -37,12 +37,4 @@ macro_rules! from_python_by_name {
     )*};
 }
 
-from_python_by_name!(
-    Method,
-    KsgVariant,
-    EntropyMetric,
-    Scheme,
-    KnnEstimatorKind,
-    Strategy,
-    NoiseKind
-);
+from_python_by_name!(Method, KsgVariant, Norm, Scheme, KnnEstimatorKind, Strategy, NoiseKind);

@@ -3,7 +3,7 @@
 //! The public, documented API is the Python package (`python/repcompress`).
 
 use crate::error::CoreError;
-use crate::info::ksg::{self, EntropyMetric, KsgVariant};
+use crate::info::ksg::{self, KsgVariant, Norm};
 use crate::knn::metric::{Chebyshev, Euclidean};
 use crate::knn::{self, Method};
 use crate::parallel::{self, Ctl};
@@ -164,17 +164,18 @@ macro_rules! over_dtype_impl {
 pub(crate) use over_dtype_impl as over_dtype;
 
 #[pyfunction]
-#[pyo3(signature = (x, y, k, estimator, neighbors))]
+#[pyo3(signature = (x, y, k, estimator, metric, neighbors))]
 fn mutual_info_ksg(
     py: Python<'_>,
     x: FloatArray<'_>,
     y: FloatArray<'_>,
     k: usize,
     estimator: KsgVariant,
+    metric: Norm,
     neighbors: Method,
 ) -> PyResult<f64> {
     over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_ksg(
-        p[0], p[1], k, estimator, neighbors, ctl
+        p[0], p[1], k, estimator, metric, neighbors, ctl
     ))
 }
 
@@ -211,23 +212,24 @@ fn standardize<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, y, z, k, neighbors))]
+#[pyo3(signature = (x, y, z, k, metric, neighbors))]
 fn conditional_mutual_info_ksg(
     py: Python<'_>,
     x: FloatArray<'_>,
     y: FloatArray<'_>,
     z: FloatArray<'_>,
     k: usize,
+    metric: Norm,
     neighbors: Method,
 ) -> PyResult<f64> {
     over_dtype!(py, &[("x", &x), ("y", &y), ("z", &z)], |p, ctl| {
-        ksg::conditional_mutual_info_ksg(p[0], p[1], p[2], k, neighbors, ctl)
+        ksg::conditional_mutual_info_ksg(p[0], p[1], p[2], k, metric, neighbors, ctl)
     })
 }
 
 #[pyfunction]
 #[pyo3(signature = (x, k, metric, neighbors))]
-fn entropy_kl(py: Python<'_>, x: FloatArray<'_>, k: usize, metric: EntropyMetric, neighbors: Method) -> PyResult<f64> {
+fn entropy_kl(py: Python<'_>, x: FloatArray<'_>, k: usize, metric: Norm, neighbors: Method) -> PyResult<f64> {
     over_dtype!(py, &[("x", &x)], |p, ctl| ksg::entropy_kl(
         p[0], k, metric, neighbors, ctl
     ))
@@ -243,17 +245,18 @@ fn class_indices(labels: &PyReadonlyArray1<'_, i64>) -> PyResult<Vec<u32>> {
 }
 
 #[pyfunction]
-#[pyo3(signature = (x, labels, k, neighbors))]
+#[pyo3(signature = (x, labels, k, metric, neighbors))]
 fn mutual_info_ross(
     py: Python<'_>,
     x: FloatArray<'_>,
     labels: PyReadonlyArray1<'_, i64>,
     k: usize,
+    metric: Norm,
     neighbors: Method,
 ) -> PyResult<f64> {
     let labels = class_indices(&labels)?;
     over_dtype!(py, &[("x", &x)], |p, ctl| ksg::mutual_info_ross(
-        p[0], &labels, k, neighbors, ctl
+        p[0], &labels, k, metric, neighbors, ctl
     ))
 }
 
@@ -264,19 +267,13 @@ fn knn_kth_distances<'py>(
     py: Python<'py>,
     x: FloatArray<'py>,
     k: usize,
-    metric: EntropyMetric,
+    metric: Norm,
     neighbors: Method,
 ) -> PyResult<Bound<'py, PyAny>> {
-    fn go<T: Real>(
-        p: Points<'_, T>,
-        k: usize,
-        metric: EntropyMetric,
-        method: Method,
-        ctl: &Ctl,
-    ) -> Result<Vec<T>, CoreError> {
+    fn go<T: Real>(p: Points<'_, T>, k: usize, metric: Norm, method: Method, ctl: &Ctl) -> Result<Vec<T>, CoreError> {
         match metric {
-            EntropyMetric::Chebyshev => knn::build_index::<T, Chebyshev>(p, method, ctl)?.kth_distances(k, ctl),
-            EntropyMetric::Euclidean => knn::build_index::<T, Euclidean>(p, method, ctl)?.kth_distances(k, ctl),
+            Norm::Chebyshev => knn::build_index::<T, Chebyshev>(p, method, ctl)?.kth_distances(k, ctl),
+            Norm::Euclidean => knn::build_index::<T, Euclidean>(p, method, ctl)?.kth_distances(k, ctl),
         }
     }
     match views(&[("x", &x)])? {

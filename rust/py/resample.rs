@@ -3,7 +3,7 @@
 
 use super::{class_indices, over_dtype, points, run, views, FloatArray, Views};
 use crate::choice::Choice;
-use crate::info::ksg::{self, KsgVariant};
+use crate::info::ksg::{self, KsgVariant, Norm};
 use crate::info::resample::{self, Draws, KnnEstimator, KnnEstimatorKind, Scheme};
 use crate::knn::Method;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
@@ -71,12 +71,13 @@ const ARRAY_NAMES: [&str; 3] = ["x", "y", "z"];
 /// One k-NN estimator on resamples `start..start + count` of `draws`, in parallel. `picked` has
 /// one flag per input (the point arrays in order, then the labels): whether it takes the drawn rows.
 #[pyfunction]
-#[pyo3(signature = (estimator, option, arrays, labels, draws, start, count, picked, k, neighbors))]
+#[pyo3(signature = (estimator, option, metric, arrays, labels, draws, start, count, picked, k, neighbors))]
 #[allow(clippy::too_many_arguments)]
 fn knn_resamples(
     py: Python<'_>,
     estimator: KnnEstimatorKind,
     option: &str,
+    metric: &str,
     arrays: Vec<FloatArray<'_>>,
     labels: Option<PyReadonlyArray1<'_, i64>>,
     draws: PyRef<'_, PyDraws>,
@@ -86,7 +87,7 @@ fn knn_resamples(
     k: usize,
     neighbors: Method,
 ) -> PyResult<Vec<f64>> {
-    let est = KnnEstimator::new(estimator, option)?;
+    let est = KnnEstimator::new(estimator, option, metric)?;
     let (n_arrays, needs_labels) = est.inputs();
     if arrays.len() != n_arrays || labels.is_some() != needs_labels || picked.len() != n_arrays + needs_labels as usize
     {
@@ -113,7 +114,8 @@ fn knn_resamples(
 
 /// I(X;Y | labels) by KSG within each class; returns the value and the skipped (class, size).
 #[pyfunction]
-#[pyo3(signature = (x, y, labels, k, estimator, neighbors))]
+#[pyo3(signature = (x, y, labels, k, estimator, metric, neighbors))]
+#[allow(clippy::too_many_arguments)]
 fn mutual_info_given_labels_ksg(
     py: Python<'_>,
     x: FloatArray<'_>,
@@ -121,11 +123,12 @@ fn mutual_info_given_labels_ksg(
     labels: PyReadonlyArray1<'_, i64>,
     k: usize,
     estimator: KsgVariant,
+    metric: Norm,
     neighbors: Method,
 ) -> PyResult<(f64, Vec<(u32, usize)>)> {
     let labels = class_indices(&labels)?;
     over_dtype!(py, &[("x", &x), ("y", &y)], |p, ctl| ksg::mutual_info_given_labels(
-        p[0], p[1], &labels, k, estimator, neighbors, ctl
+        p[0], p[1], &labels, k, estimator, metric, neighbors, ctl
     ))
 }
 

@@ -212,8 +212,13 @@ def _blocks(n: int, itemsize: int) -> Iterable[tuple[int, int]]:
         yield start, min(n, start + step)
 
 
-def _tiles(parts: Sequence[Any], start: int, stop: int) -> list[Any]:
-    """Each variable's max-norm tile for queries start..stop, self excluded."""
+def _tiles(parts: Sequence[Any], start: int, stop: int, metric: str = "chebyshev") -> list[Any]:
+    """Each variable's tile for queries start..stop, self excluded: max-norm distances, or with
+    ``metric="euclidean"`` squared Euclidean distances (the comparison units of the core's
+    Euclidean-within-variables search, ``rust/knn/grouped.rs``: the max of squares is the square
+    of the max, and no decision rests on a rounded square root)."""
+    if metric == "euclidean":
+        return [_without_self(euclidean_squared_tile(p[start:stop], p), start) for p in parts]
     return [_without_self(chebyshev_tile(p[start:stop], p), start) for p in parts]
 
 
@@ -275,7 +280,7 @@ def count_within(points: Any, radii: Any, *, strict: bool) -> Any:
     return counts
 
 
-def _ksg_counts(x: Any, y: Any, k: int, variant: str) -> tuple[Any, Any]:
+def _ksg_counts(x: Any, y: Any, k: int, variant: str, metric: str) -> tuple[Any, Any]:
     """n_x, n_y of KSG-1 (strict, within the joint ε_i) or KSG-2 (inclusive, within the x and y
     extents of the k joint neighbours, ties in the neighbour set to the smaller index). A query's
     counts need only its own radius, so each block is settled from its own tiles."""
@@ -283,7 +288,7 @@ def _ksg_counts(x: Any, y: Any, k: int, variant: str) -> tuple[Any, Any]:
     n, itemsize = x.shape[0], x.element_size()
 
     def body(start: int, stop: int) -> tuple[Any, ...]:
-        dx, dy = _tiles([x, y], start, stop)
+        dx, dy = _tiles([x, y], start, stop, metric)
         joint = torch.maximum(dx, dy)
         eps = joint.kthvalue(k, dim=1).values[:, None]
         if variant == "ksg1":
@@ -306,10 +311,11 @@ def _ksg_counts(x: Any, y: Any, k: int, variant: str) -> tuple[Any, Any]:
 # ----------------------------------------------------------------------------------------------
 
 
-def mutual_info_ksg(x: Any, y: Any, k: int, estimator: str, neighbors: str = "auto") -> float:
-    """KSG mutual information in nats (docs/spec.md §1.5, §1.6) on the device."""
+def mutual_info_ksg(x: Any, y: Any, k: int, estimator: str, metric: str, neighbors: str = "auto") -> float:
+    """KSG mutual information in nats (docs/spec.md §1.5, §1.6) on the device, ``metric`` inside
+    each variable."""
     n = x.shape[0]
-    nx, ny = (_host_counts(c) for c in _ksg_counts(x, y, k, estimator))
+    nx, ny = (_host_counts(c) for c in _ksg_counts(x, y, k, estimator, metric))
     if estimator == "ksg1":
         return digamma(float(k)) + digamma(float(n)) - mean_digamma_counts(nx, 1.0) - mean_digamma_counts(ny, 1.0)
     return (
@@ -321,13 +327,13 @@ def mutual_info_ksg(x: Any, y: Any, k: int, estimator: str, neighbors: str = "au
     )
 
 
-def conditional_mutual_info_ksg(x: Any, y: Any, z: Any, k: int, neighbors: str = "auto") -> float:
+def conditional_mutual_info_ksg(x: Any, y: Any, z: Any, k: int, metric: str, neighbors: str = "auto") -> float:
     """Frenzel–Pompe I(X;Y|Z) in nats (docs/spec.md §1.7) on the device."""
     torch = require_torch()
     n, itemsize = x.shape[0], x.element_size()
 
     def body(start: int, stop: int) -> tuple[Any, ...]:
-        dx, dy, dz = _tiles([x, y, z], start, stop)
+        dx, dy, dz = _tiles([x, y, z], start, stop, metric)
         dxz, dyz = torch.maximum(dx, dz), torch.maximum(dy, dz)
         eps = torch.maximum(dxz, dy).kthvalue(k, dim=1).values[:, None]
         return (dxz < eps).sum(dim=1), (dyz < eps).sum(dim=1), (dz < eps).sum(dim=1)
@@ -353,7 +359,7 @@ def entropy_kl(x: Any, k: int, metric: str, neighbors: str = "auto") -> float:
     return digamma(float(n)) - digamma(float(k)) + log_cd + float(d) * sum_log / float(n)
 
 
-def mutual_info_ross(x: Any, labels: Any, k: int, neighbors: str = "auto") -> float:
+def mutual_info_ross(x: Any, labels: Any, k: int, metric: str, neighbors: str = "auto") -> float:
     """Ross's I(X;Y) with discrete labels in nats (docs/spec.md §1.9) on the device. ``labels``:
     class codes 0..C−1 as a numpy array (they are O(N) and needed on the host for the sums)."""
     torch = require_torch()
@@ -372,7 +378,7 @@ def mutual_info_ross(x: Any, labels: Any, k: int, neighbors: str = "auto") -> fl
     pick = torch.from_numpy(np.maximum(k_of - 1, 0)).to(x.device)
 
     def body(start: int, stop: int) -> tuple[Any, ...]:
-        (tile,) = _tiles([x], start, stop)
+        (tile,) = _tiles([x], start, stop, metric)
         same = codes_t[start:stop, None] == codes_t[None, :]
         within = torch.where(same, tile, torch.full((), math.inf, dtype=tile.dtype, device=tile.device))
         nearest = within.topk(k_max, dim=1, largest=False, sorted=True).values
@@ -390,7 +396,7 @@ def mutual_info_ross(x: Any, labels: Any, k: int, neighbors: str = "auto") -> fl
 
 
 def mutual_info_given_labels_ksg(
-    x: Any, y: Any, labels: Any, k: int, estimator: str, neighbors: str = "auto"
+    x: Any, y: Any, labels: Any, k: int, estimator: str, metric: str, neighbors: str = "auto"
 ) -> tuple[float, list[tuple[int, int]]]:
     """I(X;Y | L) = Σ_c p(c) I(X;Y | L = c) in nats (docs/spec.md §1.10) on the device: KSG on each
     class's rows, classes with at most k samples skipped and returned as (class, size)."""
@@ -404,7 +410,7 @@ def mutual_info_given_labels_ksg(
             skipped.append((c, size))
             continue
         rows = torch.from_numpy(np.flatnonzero(codes == c)).to(x.device)
-        total += float(size) * mutual_info_ksg(x.index_select(0, rows), y.index_select(0, rows), k, estimator)
+        total += float(size) * mutual_info_ksg(x.index_select(0, rows), y.index_select(0, rows), k, estimator, metric)
         weight += size
     if weight == 0:
         raise ValueError(f"labels: every class has at most k = {k} samples; no class can be estimated")
