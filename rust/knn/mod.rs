@@ -4,8 +4,9 @@
 //! Exact back-ends that answer the same questions with identical results:
 //! - [`sorted1d::Sorted1D`]: one-dimensional data, a sorted array and galloping search;
 //! - [`kdtree::KdTree`]: a k-d tree with bounding boxes, for low dimensions;
-//! - [`brute::BruteForce`]: a cache-blocked scan of direct coordinate differences, parallel over
-//!   query blocks, O(N) memory, for high dimensions where trees stop paying;
+//! - [`brute::BruteForce`]: a cache-blocked scan of direct coordinate differences in vector lanes,
+//!   parallel over query blocks, memory the size of the points, for high dimensions where trees
+//!   stop paying;
 //! - [`gram::GramSearch`]: Euclidean only, for high dimensions: the Gram form through matrix
 //!   products selects candidates under a proven rounding bound, exact distances decide.
 //! - [`plane::StripPlane`]: max-norm k-th-neighbour distances of points in the plane (the joint
@@ -388,6 +389,8 @@ pub(crate) fn scatter_rows<O: Copy + Default>(order: &[u32], by_pos: &[O], width
     Ok(result)
 }
 
+#[cfg(test)]
+mod brute_tests;
 #[cfg(test)]
 mod gram_tests;
 #[cfg(test)]

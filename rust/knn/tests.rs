@@ -523,3 +523,47 @@ fn sort_with_indices_equals_comparison_sort() {
         }
     }
 }
+
+/// Phases of a 4-D max-norm entropy at N = 10⁵ and of the KSG-1 brute-force path at N = 10⁴,
+/// 96-D joint (run by hand: `cargo test --profile dev-fast -- --ignored --nocapture
+/// chebyshev_phase_timings`).
+#[test]
+#[ignore]
+fn chebyshev_phase_timings() {
+    use std::time::Instant;
+    let ctl = Ctl::uninterruptible().unwrap();
+    let mut rng = SplitMix(4);
+    let normal = |rng: &mut SplitMix| {
+        let (u, v) = (rng.uniform().max(1e-300), rng.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    let (n, d) = (100_000, 4);
+    let x: Vec<f64> = (0..n * d).map(|_| normal(&mut rng)).collect();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let tree = kdtree::KdTree::<f64, Chebyshev>::new(Points::new("x", &x, n, d).unwrap(), &ctl).unwrap();
+        let build = t.elapsed();
+        let t = Instant::now();
+        let eps = tree.kth_distances(3, &ctl).unwrap();
+        eprintln!("4-D N=1e5: build {build:?}, 3-NN {:?} ({})", t.elapsed(), eps[0]);
+    }
+    let (n, dx, dy) = (10_000, 64, 32);
+    let joint: Vec<f64> = (0..n * (dx + dy)).map(|_| normal(&mut rng)).collect();
+    let xs: Vec<f64> = joint.chunks(dx + dy).flat_map(|r| r[..dx].to_vec()).collect();
+    for _ in 0..2 {
+        let t = Instant::now();
+        let eps = brute::BruteForce::<f64, Chebyshev>::new(Points::new("x", &joint, n, dx + dy).unwrap())
+            .kth_distances(3, &ctl)
+            .unwrap();
+        let knn = t.elapsed();
+        let t = Instant::now();
+        let c = brute::BruteForce::<f64, Chebyshev>::new(Points::new("x", &xs, n, dx).unwrap())
+            .count_within(&eps, true, &ctl)
+            .unwrap();
+        eprintln!(
+            "96-D N=1e4: 3-NN {knn:?}, 64-D counts {:?} (mean {})",
+            t.elapsed(),
+            c.iter().map(|&v| v as f64).sum::<f64>() / n as f64
+        );
+    }
+}
