@@ -10,6 +10,7 @@
 use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::info::ksg::{self, EntropyMetric, KsgVariant};
+use crate::info::mixed;
 use crate::knn::Method;
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
@@ -234,6 +235,8 @@ pub enum KnnEstimator {
     MutualInfoLabels,
     /// I(X;Y|labels), inputs x, y and labels.
     MutualInfoGivenLabels(KsgVariant),
+    /// I(X;Y) of discrete–continuous mixtures (Gao et al. 2017), inputs x, y.
+    MutualInfoMixed,
 }
 
 /// The k-NN estimators that can be evaluated on resamples, by name; the option each takes (a
@@ -245,6 +248,7 @@ pub enum KnnEstimatorKind {
     Entropy,
     MutualInfoLabels,
     MutualInfoGivenLabels,
+    MutualInfoMixed,
 }
 
 impl Choice for KnnEstimatorKind {
@@ -255,6 +259,7 @@ impl Choice for KnnEstimatorKind {
         ("entropy", KnnEstimatorKind::Entropy),
         ("mutual_info_labels", KnnEstimatorKind::MutualInfoLabels),
         ("mutual_info_given_labels", KnnEstimatorKind::MutualInfoGivenLabels),
+        ("mutual_info_mixed", KnnEstimatorKind::MutualInfoMixed),
     ];
 }
 
@@ -268,6 +273,7 @@ impl KnnEstimator {
             KnnEstimatorKind::Entropy => KnnEstimator::Entropy(EntropyMetric::parse(option)?),
             KnnEstimatorKind::MutualInfoLabels => KnnEstimator::MutualInfoLabels,
             KnnEstimatorKind::MutualInfoGivenLabels => KnnEstimator::MutualInfoGivenLabels(KsgVariant::parse(option)?),
+            KnnEstimatorKind::MutualInfoMixed => KnnEstimator::MutualInfoMixed,
         })
     }
 
@@ -279,6 +285,7 @@ impl KnnEstimator {
             KnnEstimator::Entropy(_) => (1, false),
             KnnEstimator::MutualInfoLabels => (1, true),
             KnnEstimator::MutualInfoGivenLabels(_) => (2, true),
+            KnnEstimator::MutualInfoMixed => (2, false),
         }
     }
 
@@ -307,6 +314,7 @@ impl KnnEstimator {
             KnnEstimator::MutualInfoGivenLabels(v) => {
                 ksg::mutual_info_given_labels(p[0], p[1], labels(), k, v, method, ctl).map(|(value, _)| value)
             }
+            KnnEstimator::MutualInfoMixed => mixed::mutual_info_mixed(p[0], p[1], k, method, ctl),
         }
     }
 }
