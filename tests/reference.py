@@ -214,3 +214,27 @@ def given_labels(x, y, labels, k, estimator, metric="chebyshev"):
         return None, skipped
     weights = np.asarray(weights, dtype=np.float64)
     return float(np.sum(weights / weights.sum() * np.asarray(values))), skipped
+
+
+def mixed_counts(x, y, k):
+    """The per-sample quantities of the mixed estimator (docs/spec.md §1.14): rho_i the joint k-th
+    neighbour distance. rho_i > 0: k~_i = k, n_x and n_y strict counts within rho_i (as KSG-1).
+    rho_i = 0 (an atom): k~_i, n_x, n_y the numbers of other samples at distance 0 in the joint,
+    x and y spaces."""
+    dx = without_self(chebyshev_distances(x))
+    dy = without_self(chebyshev_distances(y))
+    joint = np.maximum(dx, dy)
+    rho = kth_smallest_per_row(joint, k)
+    atom = rho == 0
+    k_tilde = np.where(atom, (joint == 0).sum(axis=1), k)
+    n_x = np.where(atom, (dx == 0).sum(axis=1), count_strictly_closer(dx, rho))
+    n_y = np.where(atom, (dy == 0).sum(axis=1), count_strictly_closer(dy, rho))
+    return k_tilde, n_x, n_y
+
+
+def mixed(x, y, k):
+    """Gao, Kannan, Oh & Viswanath (2017) in the KSG-1 form of docs/spec.md §1.14:
+    I = mean[psi(k~_i) + psi(N) - psi(n_x + 1) - psi(n_y + 1)]."""
+    n = x.shape[0]
+    k_tilde, n_x, n_y = mixed_counts(x, y, k)
+    return float(np.mean(digamma(k_tilde) + digamma(n) - digamma(n_x + 1) - digamma(n_y + 1)))

@@ -47,6 +47,8 @@ CALLS = {
     "entropy": (rc.entropy, (X,), {}),
     "mutual_info_labels": (rc.mutual_info_labels, (X, LABELS), {}),
     "mutual_info_given_labels": (rc.mutual_info_given_labels, (X, Y, LABELS), {"k": 2}),
+    "mutual_info_mixed": (rc.mutual_info_mixed, (X, LABELS), {}),
+    "mutual_info_matrix": (rc.mutual_info_matrix, (H,), {"progress": False}),
     "binned_entropy": (rc.binned_entropy, (H,), {}),
     "binned_mutual_info": (rc.binned_mutual_info, (H, LABELS), {}),
     "binning_information_plane": (rc.binning_information_plane, (H, LABELS), {}),
@@ -136,6 +138,20 @@ PARAMETERS = {
     "entropy": {"x": "array", **{k: v for k, v in KNN.items() if k != "clip"}},
     "mutual_info_labels": {"x": "array", "labels": "array", **KNN},
     "mutual_info_given_labels": {"x": "array", "y": "array", "labels": "array", "estimator": "choice", **KNN},
+    # No jitter (it would destroy the atoms), hence no random_state; no device (the core only); the
+    # max-norm only.
+    "mutual_info_mixed": {
+        "x": "array",
+        "y": "array",
+        **{k: v for k, v in KNN.items() if k not in ("jitter", "random_state", "device", "metric")},
+    },
+    "mutual_info_matrix": {
+        "x": "array",
+        "groups": "exempt",  # lists of column indices, checked by _column_groups (tests/test_mi_matrix.py)
+        "estimator": "choice",
+        **{k: v for k, v in KNN.items() if k != "device"},
+        "progress": "optional bool",
+    },
     "binned_entropy": {"z": "array", **BINNING},
     "binned_mutual_info": {"x": "array", "y": "array", **BINNING},
     "binning_information_plane": {"z": "array", "labels": "array", "sample_ids": "array", **BINNING},

@@ -41,6 +41,8 @@ from .knn_estimators import (
     mutual_info,
     mutual_info_given_labels,
     mutual_info_labels,
+    mutual_info_matrix,
+    mutual_info_mixed,
 )
 from .uncertainty import ConfidenceInterval, PermutationTest, confidence_interval, permutation_test
 
@@ -73,6 +75,8 @@ __all__ = [
     "mutual_info",
     "mutual_info_given_labels",
     "mutual_info_labels",
+    "mutual_info_matrix",
+    "mutual_info_mixed",
     "neural_collapse",
     "permutation_test",
     "scatter_matrices",

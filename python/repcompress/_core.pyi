@@ -25,8 +25,11 @@ __all__ = [
     "knn_indices",
     "knn_kth_distances",
     "knn_resamples",
+    "mixed_counts",
     "mutual_info_given_labels_ksg",
     "mutual_info_ksg",
+    "mutual_info_mixed",
+    "mutual_info_pairs",
     "mutual_info_ross",
     "nc1_from_data",
     "nearest_class_mean",
@@ -52,7 +55,12 @@ _Scheme = Literal["bootstrap", "subsample", "permutation"]
 _Strategy = Literal["uniform", "quantile"]
 _Noise = Literal["shared", "per_sample"]
 _KnnEstimator = Literal[
-    "mutual_info", "conditional_mutual_info", "entropy", "mutual_info_labels", "mutual_info_given_labels"
+    "mutual_info",
+    "conditional_mutual_info",
+    "entropy",
+    "mutual_info_labels",
+    "mutual_info_given_labels",
+    "mutual_info_mixed",
 ]
 
 # k-NN estimators and the neighbour engine (rust/py/mod.rs).
@@ -65,6 +73,18 @@ def conditional_mutual_info_ksg(
 ) -> float: ...
 def entropy_kl(x: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> float: ...
 def mutual_info_ross(x: _Float, labels: _Codes, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> float: ...
+def mutual_info_mixed(x: _Float, y: _Float, k: int, neighbors: _Neighbors) -> float: ...
+def mixed_counts(x: _Float, y: _Float, k: int, neighbors: _Neighbors) -> tuple[list[int], list[int], list[int]]: ...
+def mutual_info_pairs(
+    xs: list[_Float],
+    ys: list[_Float],
+    first: _Codes,
+    second: _Codes,
+    k: int,
+    estimator: _KsgVariant,
+    metric: _EntropyMetric,
+    neighbors: _Neighbors,
+) -> list[float]: ...
 def knn_kth_distances(x: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors) -> _Float: ...
 def knn_indices(x: _Float, k: int, neighbors: _Neighbors) -> _Ids: ...
 def knn_count_within(x: _Float, radii: _Float, strict: bool, neighbors: _Neighbors) -> _Ids: ...

@@ -374,18 +374,27 @@ def preprocess(arrays: Sequence[np.ndarray], *, normalize: bool, jitter: float, 
         if len({a.dtype for a in arrays}) > 1:
             arrays = [a.astype(np.float64) for a in arrays]
         return [np.ascontiguousarray(a) for a in arrays]
-    out = []
-    for a in arrays:
-        b = np.ascontiguousarray(a, dtype=np.float64)
-        std = column_std(b)
-        divisors = np.ones_like(std)
-        if normalize:
-            nonconstant = std > 0
-            divisors = np.where(nonconstant, std, 1.0)
-            std = nonconstant.astype(np.float64)
-        seed = int(rng.integers(0, 2**63)) if jitter > 0 else None
-        # One parallel pass into a new array: b / divisors, plus the noise when seeded.
-        flat = b.reshape(b.shape[0], -1)
-        scales = np.ascontiguousarray(jitter * std, dtype=np.float64).reshape(-1)
-        out.append(_core.standardize(flat, np.ascontiguousarray(divisors).reshape(-1), scales, seed).reshape(b.shape))
-    return out
+    return [
+        preprocess_one(a, normalize=normalize, jitter=jitter, seed=int(rng.integers(0, 2**63)) if jitter > 0 else None)
+        for a in arrays
+    ]
+
+
+def preprocess_one(a: np.ndarray, *, normalize: bool, jitter: float, seed: int | None) -> np.ndarray:
+    """One variable of :func:`preprocess`, its jitter seed (None: no jitter) already drawn: a new
+    float64 array with each column divided by its standard deviation (`normalize`) and `jitter`
+    standard deviations of noise from `seed` added. `mutual_info_matrix` pre-processes each
+    variable with the seeds a pairwise call would draw, through this same function."""
+    if not normalize and jitter == 0:
+        return np.ascontiguousarray(a)
+    b = np.ascontiguousarray(a, dtype=np.float64)
+    std = column_std(b)
+    divisors = np.ones_like(std)
+    if normalize:
+        nonconstant = std > 0
+        divisors = np.where(nonconstant, std, 1.0)
+        std = nonconstant.astype(np.float64)
+    # One parallel pass into a new array: b / divisors, plus the noise when seeded.
+    flat = b.reshape(b.shape[0], -1)
+    scales = np.ascontiguousarray(jitter * std, dtype=np.float64).reshape(-1)
+    return _core.standardize(flat, np.ascontiguousarray(divisors).reshape(-1), scales, seed).reshape(b.shape)

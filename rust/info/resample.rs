@@ -10,6 +10,7 @@
 use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::info::ksg::{self, KsgVariant, Norm};
+use crate::info::mixed;
 use crate::knn::Method;
 use crate::parallel::Ctl;
 use crate::points::{Points, Real};
@@ -234,6 +235,8 @@ pub enum KnnEstimator {
     MutualInfoLabels(Norm),
     /// I(X;Y|labels), inputs x, y and labels.
     MutualInfoGivenLabels(KsgVariant, Norm),
+    /// I(X;Y) of discrete–continuous mixtures (Gao et al. 2017), inputs x, y.
+    MutualInfoMixed,
 }
 
 /// The k-NN estimators that can be evaluated on resamples, by name; their options (the KSG
@@ -245,6 +248,7 @@ pub enum KnnEstimatorKind {
     Entropy,
     MutualInfoLabels,
     MutualInfoGivenLabels,
+    MutualInfoMixed,
 }
 
 impl Choice for KnnEstimatorKind {
@@ -255,6 +259,7 @@ impl Choice for KnnEstimatorKind {
         ("entropy", KnnEstimatorKind::Entropy),
         ("mutual_info_labels", KnnEstimatorKind::MutualInfoLabels),
         ("mutual_info_given_labels", KnnEstimatorKind::MutualInfoGivenLabels),
+        ("mutual_info_mixed", KnnEstimatorKind::MutualInfoMixed),
     ];
 }
 
@@ -272,6 +277,7 @@ impl KnnEstimator {
             KnnEstimatorKind::MutualInfoGivenLabels => {
                 KnnEstimator::MutualInfoGivenLabels(KsgVariant::parse(variant)?, norm)
             }
+            KnnEstimatorKind::MutualInfoMixed => KnnEstimator::MutualInfoMixed,
         })
     }
 
@@ -283,6 +289,7 @@ impl KnnEstimator {
             KnnEstimator::Entropy(_) => (1, false),
             KnnEstimator::MutualInfoLabels(_) => (1, true),
             KnnEstimator::MutualInfoGivenLabels(..) => (2, true),
+            KnnEstimator::MutualInfoMixed => (2, false),
         }
     }
 
@@ -313,6 +320,7 @@ impl KnnEstimator {
             KnnEstimator::MutualInfoGivenLabels(v, norm) => {
                 ksg::mutual_info_given_labels(p[0], p[1], labels(), k, v, norm, method, ctl).map(|(value, _)| value)
             }
+            KnnEstimator::MutualInfoMixed => mixed::mutual_info_mixed(p[0], p[1], k, method, ctl),
         }
     }
 }

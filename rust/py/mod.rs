@@ -18,6 +18,7 @@ mod binning;
 mod choice;
 mod gaussian;
 mod geometry;
+mod pairs;
 mod resample;
 
 impl From<CoreError> for PyErr {
@@ -386,5 +387,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     resample::register(m)?;
     geometry::register(m)?;
     gaussian::register(m)?;
+    pairs::register(m)?;
     Ok(())
 }

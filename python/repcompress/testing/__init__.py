@@ -7,6 +7,8 @@
   increasing map (MI unchanged: Czyż et al., "Beyond Normal", NeurIPS 2023).
 - :class:`DiscreteUniformMixture` — a discrete Y and a continuous X | Y, exact MI (Gao et al.'s
   example: ``.gao(m)``).
+- :class:`DiscreteContinuousMixture` — Gao et al.'s mixture of a Gaussian and a binary channel:
+  both X and Y discrete and continuous at once, exact MI.
 - :class:`GaussianChannel` — the paper's toy channel R → Z = R + noise, per class.
 - :func:`gaussian_entropy`.
 - :mod:`repcompress.testing.strategies` — hypothesis strategies over them (imports hypothesis).
@@ -20,6 +22,7 @@ from __future__ import annotations
 from .distributions import (
     MAPS,
     CorrelatedGaussian,
+    DiscreteContinuousMixture,
     DiscreteUniformMixture,
     GaussianChannel,
     StudentT,
@@ -30,6 +33,7 @@ from .distributions import (
 __all__ = [
     "MAPS",
     "CorrelatedGaussian",
+    "DiscreteContinuousMixture",
     "DiscreteUniformMixture",
     "GaussianChannel",
     "StudentT",

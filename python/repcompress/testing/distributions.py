@@ -14,7 +14,8 @@ References
   information estimators", NeurIPS: MI is unchanged by invertible maps of each variable, so
   Gaussian and Student-t tasks pushed through such maps keep their exact MI.
 - Gao, Kannan, Oh & Viswanath (2017), "Estimating mutual information for discrete-continuous
-  mixtures", NeurIPS: the discrete X, uniform Y | X example, I = log m − (m − 1)/m · log 2.
+  mixtures", NeurIPS: the discrete X, uniform Y | X example, I = log m − (m − 1)/m · log 2, and
+  their half-Gaussian, half-binary-channel mixture (:class:`DiscreteContinuousMixture`).
 """
 
 from __future__ import annotations
@@ -279,6 +280,68 @@ class DiscreteUniformMixture:
         a, length = np.asarray(self.starts, dtype=np.float64), np.asarray(self.widths, dtype=np.float64)
         x = a[y] + length[y] * generator.random(y.size)
         return x[:, None], y.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class DiscreteContinuousMixture:
+    """Gao, Kannan, Oh & Viswanath's (2017, §5, and their demo) mixture: with probability
+    1 − ``p_discrete`` (X, Y) is a standard bivariate Gaussian of correlation ``rho``; with
+    probability ``p_discrete`` X is uniform on {−1, +1} and Y = X flipped with probability
+    1 − ``beta`` (a binary symmetric channel). Both X and Y have atoms at ±1 and a continuous part.
+    ``sample`` returns (x, y), each of shape (n, 1).
+
+    Exact MI. Let C be the component (1 discrete, 0 Gaussian). C is a function of X almost surely
+    (X ∈ {±1} has probability 0 under the Gaussian) and of Y likewise, so
+    I(X;Y) = I(X, C; Y) = I(C; Y) + I(X; Y | C) = H(C) + Σ_c P(c) I(X; Y | C = c), since
+    I(C; Y) = H(C) − H(C | Y) and H(C | Y) = 0. With I_Gauss = −½ log(1 − ρ²) and
+    I_BSC = log 2 + β log β + (1 − β) log(1 − β) (X uniform, so Y uniform: log 2 − H_b(β)):
+
+        I = h_b(p) + (1 − p) I_Gauss + p I_BSC,   h_b(p) = −p log p − (1 − p) log(1 − p).
+
+    Defaults are the paper's: ρ = 0.9, β = 0.9, p = ½: I = 1.2925 nats.
+    """
+
+    rho: float = 0.9
+    beta: float = 0.9
+    p_discrete: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not -1 < self.rho < 1:
+            raise ValueError(f"rho: must lie in (-1, 1), got {self.rho!r}")
+        if not 0 <= self.beta <= 1:
+            raise ValueError(f"beta: must lie in [0, 1], got {self.beta!r}")
+        if not 0 < self.p_discrete < 1:
+            raise ValueError(f"p_discrete: must lie in (0, 1), got {self.p_discrete!r}")
+
+    dim_x = 1
+    dim_y = 1
+
+    @property
+    def mi(self) -> float:
+        p, b = float(self.p_discrete), float(self.beta)
+
+        def xlogx(v: float) -> float:
+            return v * math.log(v) if v > 0 else 0.0
+
+        component = -xlogx(p) - xlogx(1 - p)
+        gauss = -0.5 * math.log1p(-(float(self.rho) ** 2))
+        channel = math.log(2.0) + xlogx(b) + xlogx(1 - b)
+        return component + (1 - p) * gauss + p * channel
+
+    def sample(self, n: int, rng: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        generator = _rng(rng)
+        n = _count(n)
+        discrete = generator.random(n) < self.p_discrete
+        g = generator.standard_normal((n, 2))
+        x = g[:, 0]
+        y = self.rho * g[:, 0] + math.sqrt(1 - self.rho**2) * g[:, 1]
+        bit = generator.integers(0, 2, n)
+        flip = generator.random(n) >= self.beta
+        xd = 2.0 * bit - 1.0
+        yd = np.where(flip, -xd, xd)
+        x = np.where(discrete, xd, x)
+        y = np.where(discrete, yd, y)
+        return x[:, None], y[:, None]
 
 
 @dataclass(frozen=True)
