@@ -125,6 +125,19 @@ def describe(estimator: Callable) -> tuple[Callable, EstimatorInfo | None, tuple
     return fn, getattr(fn, _ATTR, None), args, kwargs
 
 
+def _one_number(result: Any) -> float:
+    """An estimator's result as a float, or a TypeError naming `estimator` when it is not one number
+    (an interval or a permutation test is of a scalar estimate)."""
+    shape = np.shape(result)
+    if shape != () and shape != (1,):
+        raise TypeError(
+            f"estimator: returned an array of shape {shape}, not one number; intervals and permutation "
+            "tests are of scalar estimates (for mutual_info_matrix, resample one entry: "
+            "confidence_interval(mutual_info, x[:, a], x[:, b]))"
+        )
+    return float(np.asarray(result).reshape(()) if shape == (1,) else result)
+
+
 class Call:
     """One estimator call, bound to its arguments, that can be re-evaluated on resampled rows."""
 
@@ -182,7 +195,7 @@ class Call:
     def value(self) -> float:
         if self.job is not None:
             return float(self.job.run())
-        return float(self.fn(*self.args, **self.kwargs))
+        return _one_number(self.fn(*self.args, **self.kwargs))
 
     def resamples(self, draws: Any, start: int, count: int, picked: tuple[bool, ...]) -> Any:
         """Estimates on resamples `start .. start + count - 1` of `draws` (a `_core.Draws`);
@@ -199,12 +212,12 @@ class Call:
                 arguments = dict(self.bound.arguments)
                 arguments.update(picked_rows)
                 call = inspect.BoundArguments(self.bound.signature, arguments)
-                out[i] = self.fn(*call.args, **call.kwargs)
+                out[i] = _one_number(self.fn(*call.args, **call.kwargs))
             else:
                 args = list(self.args)
                 for key, value in picked_rows.items():
                     args[key] = value
-                out[i] = self.fn(*args, **self.kwargs)
+                out[i] = _one_number(self.fn(*args, **self.kwargs))
         return out
 
     @property
