@@ -10,7 +10,8 @@
 //!   seen so far bounds the final k-th distance from above, so every j with lo > τ_i is strictly
 //!   farther than the k-th neighbour; the other pairs get their exact distance and go through
 //!   [`KBest`] (ties by smaller index) on both sides, so distances *and* indices are those of the
-//!   direct scan;
+//!   direct scan. Above k = 64 a query-by-point sweep with f64 products (τ_i the k-th smallest
+//!   upper bound hi) keeps its lists one block of queries at a time;
 //! - radius counts: a pair is counted (or not) outright when its whole interval lies on one side
 //!   of the squared radius, and decided on the exact distance otherwise.
 //!
@@ -82,7 +83,10 @@
 
 use super::brute::BruteForce;
 use super::metric::{Euclidean, Metric};
-use super::{check_k, need_distances, need_neighbour_lists, new_bests, within, KBest, NeighborSearch};
+use super::{
+    check_k, knn_indices_in_blocks, kth_distances_in_blocks, need_distances, need_neighbour_lists, new_bests, within,
+    KBest, NeighborSearch, KBEST_SORTED_MAX,
+};
 use crate::error::Result;
 use crate::linalg::{gemm_abt, gemm_abt_f32};
 use crate::memory::{self, Need, Zero};
@@ -98,6 +102,10 @@ const POINT_TILE: usize = 512;
 /// Points per square tile of the symmetric k-NN sweep (one product is `SYM_TILE²` values of the
 /// product precision, 256 KiB per thread in f32).
 const SYM_TILE: usize = 256;
+/// The largest k for the symmetric k-NN sweep: it holds the best-k lists of all N points at once
+/// (O(N·k) memory, like the neighbour lists `knn_indices` returns); above, the query-by-point sweep,
+/// whose lists live one block of queries at a time, so that k-th distances stay O(N) (docs/spec.md §0.5).
+const SYMMETRIC_MAX_K: usize = KBEST_SORTED_MAX;
 /// Pairs whose lower bounds are computed together (one vectorised step).
 const LANES: usize = 8;
 /// Rows averaged for the shift m.
@@ -265,6 +273,52 @@ impl<'a, T: Real> GramSearch<'a, T> {
     #[inline(always)]
     fn upper(&self, g: f64, e: f64) -> f64 {
         (g + e) * (1.0 + self.gamma_t) + self.eta
+    }
+
+    /// Exact k-NN of the queries `start..start + bests.len()` by a query-by-point sweep (f64 products,
+    /// τ_i the k-th smallest upper bound): O(block·k) memory, for k above [`SYMMETRIC_MAX_K`].
+    fn knn_block(&self, start: usize, bests: &mut [KBest<T>], s: &mut Scratch) {
+        let k = bests[0].k();
+        // Per query: the k smallest upper bounds (their k-th is τ) and the candidates (lo, j)
+        // with lo ≤ τ at the time they were seen; τ only decreases, so a final filter suffices.
+        let mut taus = vec![KBest::<f64>::new(k); bests.len()];
+        let mut cands: Vec<Vec<(f64, u32)>> = vec![Vec::new(); bests.len()];
+        let cap = 4 * k + 60;
+        self.sweep(start, bests.len(), s, |qi, j0, dots| {
+            let i = start + qi;
+            let (tau, cand) = (&mut taus[qi], &mut cands[qi]);
+            // Lower bounds a chunk at a time (vectorised); a chunk is looked at pair by pair only
+            // when one of its bounds reaches τ, which after the first tiles is rare.
+            for (c, chunk) in dots.chunks(LANES).enumerate() {
+                let base = j0 + c * LANES;
+                let lo = self.lower_bounds(i, base, chunk);
+                if !lo.iter().fold(false, |any, &l| any | (l <= tau.worst())) {
+                    continue;
+                }
+                for (jj, &dot) in chunk.iter().enumerate() {
+                    let j = base + jj;
+                    if lo[jj] <= tau.worst() && j != i {
+                        let (g, e) = self.g_and_e(i, j, dot);
+                        tau.consider(self.upper(g, e), j as u32);
+                        cand.push((lo[jj], j as u32));
+                        if cand.len() > cap {
+                            let t = tau.worst();
+                            cand.retain(|c| c.0 <= t);
+                        }
+                    }
+                }
+            }
+        });
+        for (qi, best) in bests.iter_mut().enumerate() {
+            best.clear();
+            let q = self.points.row(start + qi);
+            let t = taus[qi].worst();
+            for &(lo, j) in &cands[qi] {
+                if lo <= t {
+                    best.consider(Euclidean::dist::<T, 0>(q, self.points.row(j as usize)), j);
+                }
+            }
+        }
     }
 
     /// The k nearest neighbours of every point, by the symmetric sweep: the points are cut into
@@ -614,6 +668,11 @@ impl<T: Real> NeighborSearch<T> for GramSearch<'_, T> {
 
     fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         check_k(k, self.points.n())?;
+        if k > SYMMETRIC_MAX_K {
+            return kth_distances_in_blocks::<T, Euclidean>(self.points.n(), k, QUERY_BLOCK, ctl, |start, bests| {
+                self.knn_block(start, bests, &mut self.scratch())
+            });
+        }
         let bests = self.knn_all(k, ctl)?;
         let n = self.points.n();
         let mut out = memory::zeros::<T>(n, need_distances(n))?;
@@ -625,6 +684,11 @@ impl<T: Real> NeighborSearch<T> for GramSearch<'_, T> {
 
     fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>> {
         check_k(k, self.points.n())?;
+        if k > SYMMETRIC_MAX_K {
+            return knn_indices_in_blocks(self.points.n(), k, QUERY_BLOCK, ctl, |start, bests| {
+                self.knn_block(start, bests, &mut self.scratch())
+            });
+        }
         let mut bests = self.knn_all(k, ctl)?;
         let n = self.points.n();
         let mut out = memory::zeros::<u32>(n.saturating_mul(k), need_neighbour_lists(n, k))?;

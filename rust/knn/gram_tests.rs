@@ -58,16 +58,17 @@ fn gram_symmetric_tiles_equal_naive_at_any_thread_count() {
     }
 }
 
-/// k above the sorted-list limit (the best-k lists become heaps) and k close to N.
+/// k at the symmetric sweep's limit, and above it (the query-by-point sweep; the best-k lists
+/// become heaps) up to k = N − 1.
 #[test]
-fn gram_symmetric_large_k_equals_brute() {
+fn gram_large_k_equals_brute() {
     let ctl = Ctl::uninterruptible().unwrap();
     let (n, d) = (600, 24);
     let data = tricky_points(n, d, 77);
     let pts = Points::new("x", &data, n, d).unwrap();
     let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
     let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
-    for k in [KBEST_SORTED_MAX + 3, n - 1] {
+    for k in [KBEST_SORTED_MAX, KBEST_SORTED_MAX + 3, n - 1] {
         assert_eq!(
             gram.knn_indices(k, &ctl).unwrap(),
             brute.knn_indices(k, &ctl).unwrap(),
