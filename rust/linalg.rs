@@ -60,6 +60,15 @@ pub(crate) fn gemm_abt(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize
     matmul(out, beta, a, b.transpose(), 1.0, Par::Seq);
 }
 
+/// [`gemm_abt`] in single precision (`out = a · bᵀ`): twice the lanes per instruction, for the
+/// Gram-form candidate selection, whose error bound is derived for it (`knn/gram.rs`).
+pub(crate) fn gemm_abt_f32(out: &mut [f32], a: &[f32], b: &[f32], m: usize, n: usize, k: usize) {
+    let a = MatRef::from_row_major_slice(&a[..m * k], m, k);
+    let b = MatRef::from_row_major_slice(&b[..n * k], n, k);
+    let out = MatMut::from_row_major_slice_mut(&mut out[..m * n], m, n);
+    matmul(out, Accum::Replace, a, b.transpose(), 1.0f32, Par::Seq);
+}
+
 /// `out (m × n) += aᵀ · b` with a (k × m) and b (k × n) row-major.
 pub(crate) fn gemm_atb(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize, k: usize, accumulate: bool) {
     let a = MatRef::from_row_major_slice(&a[..k * m], k, m);

@@ -27,6 +27,130 @@ fn gram_search_equals_naive_with_ties_and_duplicates() {
     }
 }
 
+/// The symmetric k-NN sweep over tile counts that exercise the round-robin schedule: one tile,
+/// a last tile of one point, an even number of tiles (a sitting-out slot that is not a tile) and
+/// an odd one; and the same answers from 1 and 3 threads (the schedule's rounds run in parallel,
+/// so the order in which a list is fed varies, the result must not).
+#[test]
+fn gram_symmetric_tiles_equal_naive_at_any_thread_count() {
+    for &(n, d) in &[(256usize, 18usize), (257, 20), (1024, 19), (1290, 21)] {
+        let data = tricky_points(n, d, 31 + n as u64);
+        let pts = Points::new("x", &data, n, d).unwrap();
+        let ctl = Ctl::uninterruptible().unwrap();
+        let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+        assert_euclidean_matches_naive::<f64>(&gram, &pts, &[1, 2, 5], &format!("symmetric n={n} d={d}"));
+        let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
+        for threads in [1, 3] {
+            let ctl = Ctl::with_threads(threads);
+            for k in [2, 9] {
+                assert_eq!(
+                    gram.knn_indices(k, &ctl).unwrap(),
+                    brute.knn_indices(k, &ctl).unwrap(),
+                    "n={n} k={k} threads={threads}"
+                );
+                let (a, b) = (
+                    gram.kth_distances(k, &ctl).unwrap(),
+                    brute.kth_distances(k, &ctl).unwrap(),
+                );
+                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "n={n} k={k}");
+            }
+        }
+    }
+}
+
+/// k at the symmetric sweep's limit, and above it (the query-by-point sweep; the best-k lists
+/// become heaps) up to k = N − 1.
+#[test]
+fn gram_large_k_equals_brute() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (600, 24);
+    let data = tricky_points(n, d, 77);
+    let pts = Points::new("x", &data, n, d).unwrap();
+    let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+    let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
+    for k in [KBEST_SORTED_MAX, KBEST_SORTED_MAX + 3, n - 1] {
+        assert_eq!(
+            gram.knn_indices(k, &ctl).unwrap(),
+            brute.knn_indices(k, &ctl).unwrap(),
+            "k={k}"
+        );
+        assert_eq!(
+            gram.kth_distances(k, &ctl).unwrap(),
+            brute.kth_distances(k, &ctl).unwrap(),
+            "k={k}"
+        );
+    }
+}
+
+/// The k-NN sweep scales the shifted rows by a power of two before its float32 products: data far
+/// below and far above 1 (the scale's clamp at 2⁵⁰⁰ included, where the scaled rows are small and
+/// f32 products underflow), in f64 and f32, with ties and duplicates, equal the direct scan.
+#[test]
+fn gram_scaled_products_equal_brute_at_any_magnitude() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (300, 24);
+    let base = tricky_points(n, d, 5);
+    for e in [-540i32, -400, -60, 0, 70, 450] {
+        let data: Vec<f64> = base.iter().map(|&v| v * 2f64.powi(e)).collect();
+        let pts = Points::new("x", &data, n, d).unwrap();
+        let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+        let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
+        for k in [1, 3, 8] {
+            assert_eq!(
+                gram.knn_indices(k, &ctl).unwrap(),
+                brute.knn_indices(k, &ctl).unwrap(),
+                "2^{e} k={k}"
+            );
+            assert_eq!(
+                gram.kth_distances(k, &ctl).unwrap(),
+                brute.kth_distances(k, &ctl).unwrap(),
+                "2^{e} k={k}"
+            );
+        }
+    }
+    for e in [-50i32, 0, 40] {
+        let data: Vec<f32> = base.iter().map(|&v| (v * 2f64.powi(e)) as f32).collect();
+        let pts = Points::new("x", &data, n, d).unwrap();
+        let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+        let brute = build_index::<f32, Euclidean>(pts, Method::Brute, &ctl).unwrap();
+        for k in [1, 4] {
+            assert_eq!(
+                gram.knn_indices(k, &ctl).unwrap(),
+                brute.knn_indices(k, &ctl).unwrap(),
+                "f32 2^{e} k={k}"
+            );
+            assert_eq!(
+                gram.kth_distances(k, &ctl).unwrap(),
+                brute.kth_distances(k, &ctl).unwrap(),
+                "f32 2^{e}"
+            );
+        }
+    }
+}
+
+/// Above 2¹⁴ dimensions d·u₃₂ > 2⁻¹⁰: the k-NN sweep keeps its products in f64.
+#[test]
+fn gram_products_in_f64_above_f32_range() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    let (n, d) = (40, 16_400);
+    let data = tricky_points(n, d, 9);
+    let pts = Points::new("x", &data, n, d).unwrap();
+    let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
+    let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
+    for k in [1, 5] {
+        assert_eq!(
+            gram.knn_indices(k, &ctl).unwrap(),
+            brute.knn_indices(k, &ctl).unwrap(),
+            "k={k}"
+        );
+        assert_eq!(
+            gram.kth_distances(k, &ctl).unwrap(),
+            brute.kth_distances(k, &ctl).unwrap(),
+            "k={k}"
+        );
+    }
+}
+
 /// Far from the origin and with neighbour distances far below the spread the Gram form cancels
 /// badly; the candidates grow, the answers stay exact.
 #[test]
