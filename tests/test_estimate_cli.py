@@ -88,6 +88,7 @@ def test_default_metrics_equal_direct_calls(npz, capsys):
     assert rows[("cdnv", "cdnv")]["unit"] == ""
     assert rows[("mi-labels", "I(Z;Y)")]["settings"] == {
         "k": 3,
+        "metric": "chebyshev",
         "normalize": True,
         "jitter": 1e-10,
         "random_state": 0,

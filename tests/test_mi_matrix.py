@@ -161,8 +161,8 @@ def test_huge_outputs_are_a_memory_error_naming_the_argument():
 def test_intervals_of_the_matrix_are_refused_with_a_way_out():
     # confidence_interval is of one number: a matrix gets a TypeError naming the estimator and the
     # per-entry call, not numpy's conversion error.
-    x = _columns(0, n=60, p=3)
-    with pytest.raises(TypeError, match=r"^estimator: returned an array of shape \(3, 3\), not one number"):
+    x = _columns(0, n=60)
+    with pytest.raises(TypeError, match=r"^estimator: returned an array of shape \(5, 5\), not one number"):
         rc.confidence_interval(rc.mutual_info_matrix, x, n_resamples=4, progress=False)
     entry = rc.confidence_interval(rc.mutual_info, x[:, 0], x[:, 1], n_resamples=4)
     assert entry.value == rc.mutual_info_matrix(x, progress=False)[0, 1]
