@@ -11,10 +11,11 @@
 use crate::choice::Choice;
 use crate::error::{CoreError, Result};
 use crate::knn::grouped::{reduced_distance, Grouped};
+use crate::knn::kdtree::KdTree;
 use crate::knn::metric::{Chebyshev, Euclidean, Metric};
 use crate::knn::plane::StripPlane;
 use crate::knn::sorted1d::Sorted1D;
-use crate::knn::{build_index, check_k, need_distances, queries_per_block, Method};
+use crate::knn::{build_index, check_k, need_distances, queries_per_block, Method, AUTO_TREE_MAX_DIM};
 use crate::memory;
 use crate::parallel::Ctl;
 use crate::points::{concat_columns, Points, Real};
@@ -116,6 +117,15 @@ fn counts_within<T: Real>(
 ) -> Result<Vec<u32>> {
     with_joint(parts, ctl, |joint| match norm {
         Norm::Chebyshev => build_index::<T, Chebyshev>(joint, method, ctl)?.count_within(radii, strict, ctl),
+        // One variable of 2–16 columns: the group norm is the plain Euclidean norm (the same sum
+        // of squares in the same order), so the tuned k-d tree counts, radii kept squared.
+        Norm::Euclidean
+            if parts.len() == 1
+                && (2..=AUTO_TREE_MAX_DIM).contains(&joint.d())
+                && matches!(method, Method::Auto | Method::KdTree) =>
+        {
+            KdTree::<T, Euclidean>::new(joint, ctl)?.count_within_reduced(radii, strict, ctl)
+        }
         Norm::Euclidean => {
             Grouped::new(joint, column_groups(parts), method, ctl)?.count_within_reduced(radii, strict, ctl)
         }

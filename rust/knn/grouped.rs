@@ -42,6 +42,8 @@ pub struct Grouped<'a, T> {
 
 /// A k-d tree over the points: boxes per node, points in tree order.
 struct Tree<T> {
+    /// Coordinates per row (kept: `row` runs in the innermost loops).
+    d: usize,
     /// The points' rows in tree order, row-major.
     data: Vec<T>,
     /// Original index of each row of `data`.
@@ -370,6 +372,7 @@ impl<T: Real> Tree<T> {
         bounds.resize(nodes.len() * 2 * d, T::ZERO);
         let data = points.gather(&order)?;
         Ok(Tree {
+            d,
             data,
             order,
             nodes,
@@ -379,8 +382,7 @@ impl<T: Real> Tree<T> {
 
     #[inline(always)]
     fn row(&self, p: usize) -> &[T] {
-        let d = self.data.len() / self.order.len();
-        &self.data[p * d..(p + 1) * d]
+        &self.data[p * self.d..(p + 1) * self.d]
     }
 
     #[inline(always)]
@@ -481,6 +483,39 @@ mod tests {
             for j in 0..50 {
                 let a = reduced_distance(std::slice::from_ref(&(0..7)), pts.row(i), pts.row(j));
                 assert_eq!(a.to_bits(), Euclidean::dist::<f64, 0>(pts.row(i), pts.row(j)).to_bits());
+            }
+        }
+    }
+
+    /// KSG's Euclidean marginal counts of one variable run on the engine's k-d tree with squared
+    /// radii (`info::ksg`): the same counts as the one-group search, ties included.
+    #[test]
+    fn one_group_counts_equal_the_engine_tree_with_squared_radii() {
+        use crate::knn::kdtree::KdTree;
+        use crate::knn::metric::Euclidean;
+        for (seed, &(n, d, levels)) in [
+            (300, 2, Some(0.25)),
+            (400, 4, None),
+            (300, 4, Some(0.5)),
+            (200, 9, Some(1.0)),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let raw = data(n, d, 40 + seed as u64, levels);
+            let pts = Points::trusted(&raw, n, d);
+            let groups: Vec<Range<usize>> = std::iter::once(0..d).collect();
+            for k in [1, 3, 7] {
+                let radii: Vec<f64> = naive_kth(&pts, &groups, k).iter().map(|p| p.0).collect();
+                let tree = KdTree::<f64, Euclidean>::new(pts, &ctl()).unwrap();
+                let grouped = Grouped::new(pts, groups.clone(), Method::Brute, &ctl()).unwrap();
+                for strict in [true, false] {
+                    assert_eq!(
+                        tree.count_within_reduced(&radii, strict, &ctl()).unwrap(),
+                        grouped.count_within_reduced(&radii, strict, &ctl()).unwrap(),
+                        "d={d} k={k} strict={strict}"
+                    );
+                }
             }
         }
     }

@@ -597,10 +597,24 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
+        self.count_within_by(radii, M::reduce_radius, strict, ctl)
+    }
+}
+
+impl<T: Real, M: Metric> KdTree<T, M> {
+    /// Like [`NeighborSearch::count_within`], with the radii already in the metric's reduced
+    /// units (Euclidean: squared). The KSG estimators' Euclidean option compares squared
+    /// distances throughout; a square root and back would not round-trip exactly.
+    pub fn count_within_reduced(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
+        self.count_within_by(radii, |r| r, strict, ctl)
+    }
+
+    /// Radius counts with each radius turned into reduced units by `reduce`.
+    fn count_within_by(&self, radii: &[T], reduce: fn(T) -> T, strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
         let mut by_pos = memory::zeros::<u32>(self.n, need_distances(self.n))?;
         with_dim!(self.d, D => {
             ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, start, out| {
-                let r: Vec<T> = (start..start + out.len()).map(|p| M::reduce_radius(radii[self.index[p] as usize])).collect();
+                let r: Vec<T> = (start..start + out.len()).map(|p| reduce(radii[self.index[p] as usize])).collect();
                 let group = GroupRadii {
                     each: &r,
                     min: r.iter().copied().fold(T::INFINITY, T::min_of),
