@@ -3,7 +3,31 @@
 
 use super::tests::{assert_euclidean_matches_naive, tricky_points, SplitMix};
 use super::*;
-use crate::points::Points;
+use crate::points::{Points, Real};
+
+/// `index` answers as the direct scan over the same points does, for every k in `ks`: the same
+/// neighbour lists (ties by the smaller index) and the same k-th distances.
+fn assert_same_as_direct_scan<T: Real>(
+    index: &dyn NeighborSearch<T>,
+    pts: Points<'_, T>,
+    ks: &[usize],
+    ctl: &Ctl,
+    what: &str,
+) {
+    let brute = build_index::<T, Euclidean>(pts, Method::Brute, ctl).unwrap();
+    for &k in ks {
+        assert_eq!(
+            index.knn_indices(k, ctl).unwrap(),
+            brute.knn_indices(k, ctl).unwrap(),
+            "{what} k={k}"
+        );
+        assert_eq!(
+            index.kth_distances(k, ctl).unwrap(),
+            brute.kth_distances(k, ctl).unwrap(),
+            "{what} k={k}"
+        );
+    }
+}
 
 #[test]
 fn gram_search_equals_naive_with_ties_and_duplicates() {
@@ -17,12 +41,7 @@ fn gram_search_equals_naive_with_ties_and_duplicates() {
         assert_euclidean_matches_naive::<f64>(&gram, &pts, &[1, 2, 3, 7], &format!("gram n={n} d={d}"));
         if d > AUTO_TREE_MAX_DIM {
             let auto = build_index::<f64, Euclidean>(pts, Method::Auto, &ctl).unwrap();
-            let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
-            assert_eq!(auto.knn_indices(4, &ctl).unwrap(), brute.knn_indices(4, &ctl).unwrap());
-            assert_eq!(
-                auto.kth_distances(4, &ctl).unwrap(),
-                brute.kth_distances(4, &ctl).unwrap()
-            );
+            assert_same_as_direct_scan(&*auto, pts, &[4], &ctl, &format!("auto n={n} d={d}"));
         }
     }
 }
@@ -39,21 +58,9 @@ fn gram_symmetric_tiles_equal_naive_at_any_thread_count() {
         let ctl = Ctl::uninterruptible().unwrap();
         let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
         assert_euclidean_matches_naive::<f64>(&gram, &pts, &[1, 2, 5], &format!("symmetric n={n} d={d}"));
-        let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
         for threads in [1, 3] {
             let ctl = Ctl::with_threads(threads);
-            for k in [2, 9] {
-                assert_eq!(
-                    gram.knn_indices(k, &ctl).unwrap(),
-                    brute.knn_indices(k, &ctl).unwrap(),
-                    "n={n} k={k} threads={threads}"
-                );
-                let (a, b) = (
-                    gram.kth_distances(k, &ctl).unwrap(),
-                    brute.kth_distances(k, &ctl).unwrap(),
-                );
-                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "n={n} k={k}");
-            }
+            assert_same_as_direct_scan(&gram, pts, &[2, 9], &ctl, &format!("n={n} threads={threads}"));
         }
     }
 }
@@ -67,19 +74,13 @@ fn gram_large_k_equals_brute() {
     let data = tricky_points(n, d, 77);
     let pts = Points::new("x", &data, n, d).unwrap();
     let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
-    let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
-    for k in [KBEST_SORTED_MAX, KBEST_SORTED_MAX + 3, n - 1] {
-        assert_eq!(
-            gram.knn_indices(k, &ctl).unwrap(),
-            brute.knn_indices(k, &ctl).unwrap(),
-            "k={k}"
-        );
-        assert_eq!(
-            gram.kth_distances(k, &ctl).unwrap(),
-            brute.kth_distances(k, &ctl).unwrap(),
-            "k={k}"
-        );
-    }
+    assert_same_as_direct_scan(
+        &gram,
+        pts,
+        &[KBEST_SORTED_MAX, KBEST_SORTED_MAX + 3, n - 1],
+        &ctl,
+        "large k",
+    );
 }
 
 /// The k-NN sweep scales the shifted rows by a power of two before its float32 products: data far
@@ -94,37 +95,13 @@ fn gram_scaled_products_equal_brute_at_any_magnitude() {
         let data: Vec<f64> = base.iter().map(|&v| v * 2f64.powi(e)).collect();
         let pts = Points::new("x", &data, n, d).unwrap();
         let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
-        let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
-        for k in [1, 3, 8] {
-            assert_eq!(
-                gram.knn_indices(k, &ctl).unwrap(),
-                brute.knn_indices(k, &ctl).unwrap(),
-                "2^{e} k={k}"
-            );
-            assert_eq!(
-                gram.kth_distances(k, &ctl).unwrap(),
-                brute.kth_distances(k, &ctl).unwrap(),
-                "2^{e} k={k}"
-            );
-        }
+        assert_same_as_direct_scan(&gram, pts, &[1, 3, 8], &ctl, &format!("2^{e}"));
     }
     for e in [-50i32, 0, 40] {
         let data: Vec<f32> = base.iter().map(|&v| (v * 2f64.powi(e)) as f32).collect();
         let pts = Points::new("x", &data, n, d).unwrap();
         let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
-        let brute = build_index::<f32, Euclidean>(pts, Method::Brute, &ctl).unwrap();
-        for k in [1, 4] {
-            assert_eq!(
-                gram.knn_indices(k, &ctl).unwrap(),
-                brute.knn_indices(k, &ctl).unwrap(),
-                "f32 2^{e} k={k}"
-            );
-            assert_eq!(
-                gram.kth_distances(k, &ctl).unwrap(),
-                brute.kth_distances(k, &ctl).unwrap(),
-                "f32 2^{e}"
-            );
-        }
+        assert_same_as_direct_scan(&gram, pts, &[1, 4], &ctl, &format!("f32 2^{e}"));
     }
 }
 
@@ -136,19 +113,7 @@ fn gram_products_in_f64_above_f32_range() {
     let data = tricky_points(n, d, 9);
     let pts = Points::new("x", &data, n, d).unwrap();
     let gram = gram::GramSearch::new(pts, &ctl).unwrap().expect("bound applies");
-    let brute = build_index::<f64, Euclidean>(pts, Method::Brute, &ctl).unwrap();
-    for k in [1, 5] {
-        assert_eq!(
-            gram.knn_indices(k, &ctl).unwrap(),
-            brute.knn_indices(k, &ctl).unwrap(),
-            "k={k}"
-        );
-        assert_eq!(
-            gram.kth_distances(k, &ctl).unwrap(),
-            brute.kth_distances(k, &ctl).unwrap(),
-            "k={k}"
-        );
-    }
+    assert_same_as_direct_scan(&gram, pts, &[1, 5], &ctl, "f64 products");
 }
 
 /// Far from the origin and with neighbour distances far below the spread the Gram form cancels
