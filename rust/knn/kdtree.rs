@@ -23,6 +23,8 @@ use crate::with_dim;
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
+mod kth;
+
 /// Points per leaf (at most, up to the rounding of splits to whole chunks), by dimension; leaves
 /// are also the query groups of `GroupWalk`. From instruction counts (valgrind, one thread) at
 /// leaf sizes 32 / 64 / 128, against the previous tree (row-major leaves of 32, one distance at a
@@ -564,18 +566,11 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
 
     fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         super::check_k(k, self.n)?;
-        let mut by_pos = memory::filled(self.n, T::ZERO, need_distances(self.n))?;
-        with_dim!(self.d, D => {
-            ctl.try_fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, _, out| {
-                let mut best = new_bests(out.len(), k)?;
-                self.knn_block::<D>(self.n_internal + leaf, &mut best, false);
-                for (o, b) in out.iter_mut().zip(&best) {
-                    *o = M::finish(b.worst());
-                }
-                Ok(())
-            })
-        })?;
-        scatter_rows(&self.index, &by_pos, 1)
+        if kth::flat_applies(k, self.d) {
+            self.kth_distances_flat(k, ctl)
+        } else {
+            self.kth_distances_walk(k, ctl)
+        }
     }
 
     fn knn_indices(&self, k: usize, ctl: &Ctl) -> Result<Vec<u32>> {
@@ -598,6 +593,25 @@ impl<T: Real, M: Metric> NeighborSearch<T> for KdTree<T, M> {
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
         self.count_within_by(radii, M::reduce_radius, strict, ctl)
+    }
+}
+
+impl<T: Real, M: Metric> KdTree<T, M> {
+    /// [`NeighborSearch::kth_distances`] by the group walk (every k and dimension; the flat search
+    /// of [`kth`] replaces it where that is faster). `k` already checked.
+    pub(super) fn kth_distances_walk(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
+        let mut by_pos = memory::filled(self.n, T::ZERO, need_distances(self.n))?;
+        with_dim!(self.d, D => {
+            ctl.try_fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, _, out| {
+                let mut best = new_bests(out.len(), k)?;
+                self.knn_block::<D>(self.n_internal + leaf, &mut best, false);
+                for (o, b) in out.iter_mut().zip(&best) {
+                    *o = M::finish(b.worst());
+                }
+                Ok(())
+            })
+        })?;
+        scatter_rows(&self.index, &by_pos, 1)
     }
 }
 

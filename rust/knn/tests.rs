@@ -567,3 +567,58 @@ fn chebyshev_phase_timings() {
         );
     }
 }
+
+/// The flat k-th-distance search of the k-d tree (k ≤ 8, up to 6 dimensions) returns the group
+/// walk's distances bit for bit, and the naive k-th distances, for every k it serves: tied and
+/// duplicated rows and a constant column (`tricky_points`), untied Gaussian-like rows, a single
+/// leaf holding fewer than k + 1 other points of some query's box, both metrics, f64 and f32.
+#[test]
+fn flat_kth_distances_equal_the_walk_and_naive() {
+    let ctl = Ctl::uninterruptible().unwrap();
+    fn both<T: Real, M: Metric>(tree: &kdtree::KdTree<T, M>, k: usize, ctl: &Ctl, what: &str) -> Vec<T> {
+        let flat = tree.kth_distances_flat(k, ctl).unwrap();
+        let walk = tree.kth_distances_walk(k, ctl).unwrap();
+        let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<u64>>();
+        assert_eq!(bits(&flat), bits(&walk), "{what} k={k}: flat against walk");
+        assert_eq!(tree.kth_distances(k, ctl).unwrap(), flat, "{what} k={k}: the dispatch");
+        flat
+    }
+    for d in 1..=6usize {
+        for &n in &[2usize, 5, 9, 40, 130, 700, 2500] {
+            let mut rng = SplitMix(77 + (n * 7 + d) as u64);
+            let untied: Vec<f64> = (0..n * d)
+                .map(|_| (0..4).map(|_| rng.uniform()).sum::<f64>() - 2.0)
+                .collect();
+            let tricky = tricky_points(n, d, (n * 13 + d) as u64);
+            for (data, kind) in [(&tricky, "tricky"), (&untied, "untied")] {
+                let pts = Points::new("x", data, n, d).unwrap();
+                let naive = (n <= 700).then(|| {
+                    [false, true].map(|euclid| {
+                        (0..n)
+                            .map(|i| naive_sorted_neighbours(&pts, i, euclid))
+                            .collect::<Vec<_>>()
+                    })
+                });
+                let cheb = kdtree::KdTree::<f64, Chebyshev>::new(pts, &ctl).unwrap();
+                let eucl = kdtree::KdTree::<f64, Euclidean>::new(pts, &ctl).unwrap();
+                let data32: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+                let pts32 = Points::new("x", &data32, n, d).unwrap();
+                let cheb32 = kdtree::KdTree::<f32, Chebyshev>::new(pts32, &ctl).unwrap();
+                let eucl32 = kdtree::KdTree::<f32, Euclidean>::new(pts32, &ctl).unwrap();
+                for k in 1..=8.min(n - 1) {
+                    let what = format!("{kind} n={n} d={d}");
+                    let kc = both(&cheb, k, &ctl, &format!("chebyshev {what}"));
+                    let ke = both(&eucl, k, &ctl, &format!("euclidean {what}"));
+                    both(&cheb32, k, &ctl, &format!("chebyshev f32 {what}"));
+                    both(&eucl32, k, &ctl, &format!("euclidean f32 {what}"));
+                    if let Some([rc, re]) = &naive {
+                        for i in 0..n {
+                            assert_eq!(kc[i], rc[i][k - 1].0, "chebyshev {what} k={k} i={i}: naive");
+                            assert_eq!(ke[i], re[i][k - 1].0, "euclidean {what} k={k} i={i}: naive");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
