@@ -133,80 +133,32 @@ impl Metric for Euclidean {
     }
 }
 
+/// Runs `$body` with `$C` bound to a compile-time constant equal to `$v` when `$v` is one of the
+/// listed values, and to `$other` otherwise: one monomorphised copy of `$body` per listed value, so
+/// list only the values the body is written for (every copy is compiled, in every build).
+#[macro_export]
+macro_rules! with_const {
+    ($v:expr, $C:ident in [$($n:literal),+] else $other:expr => $body:expr) => {
+        match $v {
+            $(
+                $n => {
+                    const $C: usize = $n;
+                    $body
+                }
+            )+
+            _ => {
+                const $C: usize = $other;
+                $body
+            }
+        }
+    };
+}
+
 /// Runs `$body` with `$D` bound to a compile-time dimension for small `d` (1–16) and to 0
 /// (meaning "runtime dimension") otherwise, so that hot loops are unrolled for small d.
 #[macro_export]
 macro_rules! with_dim {
     ($d:expr, $D:ident => $body:expr) => {
-        match $d {
-            1 => {
-                const $D: usize = 1;
-                $body
-            }
-            2 => {
-                const $D: usize = 2;
-                $body
-            }
-            3 => {
-                const $D: usize = 3;
-                $body
-            }
-            4 => {
-                const $D: usize = 4;
-                $body
-            }
-            5 => {
-                const $D: usize = 5;
-                $body
-            }
-            6 => {
-                const $D: usize = 6;
-                $body
-            }
-            7 => {
-                const $D: usize = 7;
-                $body
-            }
-            8 => {
-                const $D: usize = 8;
-                $body
-            }
-            9 => {
-                const $D: usize = 9;
-                $body
-            }
-            10 => {
-                const $D: usize = 10;
-                $body
-            }
-            11 => {
-                const $D: usize = 11;
-                $body
-            }
-            12 => {
-                const $D: usize = 12;
-                $body
-            }
-            13 => {
-                const $D: usize = 13;
-                $body
-            }
-            14 => {
-                const $D: usize = 14;
-                $body
-            }
-            15 => {
-                const $D: usize = 15;
-                $body
-            }
-            16 => {
-                const $D: usize = 16;
-                $body
-            }
-            _ => {
-                const $D: usize = 0;
-                $body
-            }
-        }
+        $crate::with_const!($d, $D in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16] else 0 => $body)
     };
 }

@@ -30,7 +30,7 @@ use crate::knn::{need_distances, scatter_rows};
 use crate::memory;
 use crate::parallel::Ctl;
 use crate::points::Real;
-use crate::with_dim;
+use crate::with_const;
 
 /// The largest k of the flat search.
 const FLAT_MAX_K: usize = 8;
@@ -42,46 +42,6 @@ const LANES: usize = 4;
 /// Whether [`KdTree::kth_distances_flat`] serves k-th distances for this k and dimension.
 pub(super) fn flat_applies(k: usize, d: usize) -> bool {
     (1..=FLAT_MAX_K).contains(&k) && d <= FLAT_MAX_DIM
-}
-
-/// Runs `$body` with `$K` a constant equal to `$k` (1..=[`FLAT_MAX_K`]).
-macro_rules! with_k {
-    ($k:expr, $K:ident => $body:expr) => {
-        match $k {
-            1 => {
-                const $K: usize = 1;
-                $body
-            }
-            2 => {
-                const $K: usize = 2;
-                $body
-            }
-            3 => {
-                const $K: usize = 3;
-                $body
-            }
-            4 => {
-                const $K: usize = 4;
-                $body
-            }
-            5 => {
-                const $K: usize = 5;
-                $body
-            }
-            6 => {
-                const $K: usize = 6;
-                $body
-            }
-            7 => {
-                const $K: usize = 7;
-                $body
-            }
-            _ => {
-                const $K: usize = FLAT_MAX_K;
-                $body
-            }
-        }
-    };
 }
 
 /// Scratch space of one group's search.
@@ -163,8 +123,11 @@ impl<T: Real, M: Metric> KdTree<T, M> {
     /// search (see the module notes); `k` already checked, and [`flat_applies`].
     pub(in crate::knn) fn kth_distances_flat(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         let mut by_pos = memory::filled(self.n, T::ZERO, need_distances(self.n))?;
-        with_dim!(self.d, D => {
-            with_k!(k, K => {
+        // Only the dimensions and k of `flat_applies` are compiled (each pair is one copy per
+        // float type, metric and instruction set): D = 0 is the runtime-dimension copy, which no
+        // d of the flat search reaches but keeps the match total.
+        with_const!(self.d, D in [1, 2, 3, 4, 5, 6] else 0 => {
+            with_const!(k, K in [1, 2, 3, 4, 5, 6, 7] else FLAT_MAX_K => {
                 ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, _, out| {
                     self.kth_group::<D, K>(self.n_internal + leaf, out, &mut Scratch::new());
                 })
