@@ -15,6 +15,25 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 
+def column_sums(b):
+    """Σ_i b_ij of each column by the fixed pairwise tree of docs/spec.md §1.4, stated as written there:
+    rows i and i + ⌊m/2⌋ are added (an odd last row carried along) until one row is left."""
+    acc = b
+    while acc.shape[0] > 1:
+        half = acc.shape[0] // 2
+        pairs = acc[:half] + acc[half : 2 * half]
+        acc = pairs if acc.shape[0] % 2 == 0 else np.concatenate([pairs, acc[2 * half :]])
+    return acc[0]
+
+
+def population_std(b):
+    """√(Σ (b − mean)² / N) per column of a float64 array, both sums by :func:`column_sums`."""
+    n = b.shape[0]
+    dev = b - column_sums(b) / n
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(column_sums(dev * dev) / n)
+
+
 def chebyshev_distances(a):
     """All pairwise max-norm distances |a_i - a_j|_inf, in a's dtype, diagonal 0."""
     return np.abs(a[:, None, :] - a[None, :, :]).max(axis=-1)

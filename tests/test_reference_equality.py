@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 import reference
 import repcompress as rc
-from repcompress._validation import column_sums
 from strategies import MAX_N, dimensions, labels_for, tied_arrays
 
 NEIGHBORS = ("auto", "kdtree", "brute")
@@ -134,14 +133,38 @@ def test_mutual_info_given_labels_equals_reference(data, metric, estimator, neig
     assert bool(user_warnings) == bool(skipped), (skipped, [str(w.message) for w in caught])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_population_std_is_the_pairwise_tree_bit_for_bit(threads):
+    # The core's fused, parallel sums against the NumPy statement of the tree (the torch back-end's
+    # too), bit for bit: row counts odd and even, a single row, levels small enough to run serially
+    # and large enough to run in parallel blocks (more than 2^14 values per level), magnitudes up to
+    # overflow of the squares, and non-finite values, which propagate as in IEEE arithmetic.
+    from repcompress._validation import _population_std
+
+    before = rc.get_num_threads()
+    rc.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(30)
+        for n, d in [(1, 3), (2, 1), (3, 2), (5, 4), (64, 1), (4097, 3), (70001, 3), (131072, 2)]:
+            a = rng.standard_normal((n, d)) * rng.choice([1e-3, 1.0, 1e5], size=d) + rng.standard_normal(d)
+            np.testing.assert_array_equal(_population_std(a), reference.population_std(a))
+        a = rng.standard_normal((40001, 4))
+        a[:, 1] *= 1e200  # the squares overflow to inf
+        a[7, 2] = np.nan
+        a[9, 3] = -np.inf
+        got, want = _population_std(a), reference.population_std(a)
+        np.testing.assert_array_equal(got, want)
+        assert np.isinf(got[1]) and np.isnan(got[2]) and np.isnan(got[3])
+    finally:
+        rc.set_num_threads(before)
+
+
 def normalized(a):
     """The pre-processing of docs/spec.md §1.4 with normalize=True, jitter=0: float64, each column divided by its
-    population standard deviation (ddof 0, both sums by the fixed pairwise tree of ``column_sums``), constant
+    population standard deviation (ddof 0, both sums by the fixed pairwise tree of ``reference.column_sums``), constant
     columns unchanged."""
     a = a.astype(np.float64)
-    n = len(a)
-    dev = a - column_sums(a) / n
-    std = np.sqrt(column_sums(dev * dev) / n)
+    std = reference.population_std(a)
     return a / np.where(std > 0, std, 1.0)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "nearest_class_mean",
     "plugin_entropy_resamples",
     "plugin_mi_resamples",
+    "population_std",
     "set_num_threads",
     "silhouette_samples",
     "singular_values",
@@ -68,6 +69,7 @@ def mutual_info_ksg(
     x: _Float, y: _Float, k: int, estimator: _KsgVariant, metric: _EntropyMetric, neighbors: _Neighbors
 ) -> float: ...
 def standardize(a: _F64, divisors: _F64, scales: _F64, seed: int | None = None) -> _F64: ...
+def population_std(a: _F64) -> _F64: ...
 def conditional_mutual_info_ksg(
     x: _Float, y: _Float, z: _Float, k: int, metric: _EntropyMetric, neighbors: _Neighbors
 ) -> float: ...

@@ -96,34 +96,22 @@ def magnitude_exponent(largest: float, dtype: Any = np.float64, *, low: float | 
     return math.frexp(largest)[1] - 1
 
 
-def column_sums(b: np.ndarray) -> np.ndarray:
-    """Σ_i b_ij of each column by a fixed pairwise tree over the rows: rows i and i + ⌊m/2⌋ are
-    added (an odd last row carried along) until one row is left. The order depends on N alone, so
-    the torch backend, which adds the same pairs, gets the same bits (docs/spec.md §1.4, §8.2)."""
-    acc = b
-    while acc.shape[0] > 1:
-        half = acc.shape[0] // 2
-        pairs = acc[:half] + acc[half : 2 * half]
-        acc = pairs if acc.shape[0] % 2 == 0 else np.concatenate([pairs, acc[2 * half :]])
-    return acc[0]
-
-
 def _population_std(b: np.ndarray) -> np.ndarray:
-    """√(Σ (b − mean)² / N) per column, both sums by :func:`column_sums`."""
-    n = b.shape[0]
-    dev = b - column_sums(b) / n
-    dev *= dev
-    return np.sqrt(column_sums(dev) / n)
+    """√(Σ (b − mean)² / N) per column of a 2-D float64 array, both sums over the rows by the fixed
+    pairwise tree of docs/spec.md §1.4 (rows i and i + ⌊m/2⌋ added until one row is left, an odd
+    last row carried): in the core, in parallel, without a copy of the squared deviations. The
+    order depends on N alone, so the torch back-end, which adds the same pairs, gets the same bits
+    (§8.2)."""
+    return _core.population_std(np.ascontiguousarray(b, dtype=np.float64))
 
 
 def column_std(b: np.ndarray) -> np.ndarray:
     """Population standard deviation of each column of a float64 array (mean, then the mean of the
-    squared deviations, each sum by :func:`column_sums`). Columns whose result is 0, not finite
+    squared deviations, each sum by the pairwise tree of :func:`_population_std`). Columns whose result is 0, not finite
     or outside [2^-400, 2^400] (their squares may have under- or overflowed) are computed again
     divided by a power of two that brings their largest magnitude to [1, 2), which is exact
     (docs/spec.md §0.8); all-zero columns keep 0."""
-    with np.errstate(over="ignore", invalid="ignore"):  # found and redone below
-        std = _population_std(b)
+    std = _population_std(b)  # non-finite or out-of-window results are found and redone below
     lo, hi = _WINDOW[np.dtype(np.float64)]
     redo = np.flatnonzero(~((std >= lo) & (std <= hi)))
     if redo.size:

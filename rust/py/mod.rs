@@ -212,6 +212,17 @@ fn standardize<'py>(
     PyArray1::from_vec(py, out).reshape([n, d])
 }
 
+/// The population standard deviation of each column of the C-contiguous float64 matrix `a`, each
+/// sum over the rows by the fixed pairwise tree of docs/spec.md §1.4 (see
+/// `preprocess::population_std`).
+#[pyfunction]
+fn population_std<'py>(py: Python<'py>, a: PyReadonlyArray2<'py, f64>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let d = a.shape()[1];
+    let data = a.as_slice().map_err(|_| PyValueError::new_err("a: not C-contiguous"))?;
+    let out = run(py, |ctl| crate::preprocess::population_std(data, d, ctl))?;
+    Ok(PyArray1::from_vec(py, out))
+}
+
 #[pyfunction]
 #[pyo3(signature = (x, y, z, k, metric, neighbors))]
 fn conditional_mutual_info_ksg(
@@ -374,6 +385,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mutual_info_ksg, m)?)?;
     m.add_function(wrap_pyfunction!(available_memory, m)?)?;
     m.add_function(wrap_pyfunction!(standardize, m)?)?;
+    m.add_function(wrap_pyfunction!(population_std, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mutual_info_ksg, m)?)?;
     m.add_function(wrap_pyfunction!(entropy_kl, m)?)?;
     m.add_function(wrap_pyfunction!(mutual_info_ross, m)?)?;

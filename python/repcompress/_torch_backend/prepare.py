@@ -87,7 +87,7 @@ def scale_to_window(arrays: Sequence[Any], *, jitter: float) -> tuple[list[Any],
 
 
 def column_sums(b: Any) -> Any:
-    """``_validation.column_sums`` on the device: the same pairwise tree over the rows, hence the
+    """The pairwise tree of docs/spec.md §1.4 (``_core.population_std``'s sums) on the device: the same pairs, hence the
     same bits."""
     torch = require_torch()
     acc = b
