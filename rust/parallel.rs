@@ -298,6 +298,38 @@ impl<'a> Ctl<'a> {
         bounds: &[usize],
         f: impl Fn(usize, usize, &mut [O]) -> Result<()> + Sync,
     ) -> Result<()> {
+        self.try_fill_segments_with(out, bounds, || Ok(()), |_, s, start, seg| f(s, start, seg))
+    }
+
+    /// `fill_segments` with scratch space, as `fill_blocks_with`: `init()` makes a state that a
+    /// worker reuses for the segments it runs one after another, passed to
+    /// `f(state, s, start, segment)`; no result may depend on which segments shared a state.
+    pub fn fill_segments_with<O: Send, S>(
+        &self,
+        out: &mut [O],
+        bounds: &[usize],
+        init: impl Fn() -> S + Sync,
+        f: impl Fn(&mut S, usize, usize, &mut [O]) + Sync,
+    ) -> Result<()> {
+        self.try_fill_segments_with(
+            out,
+            bounds,
+            || Ok(init()),
+            |state, s, start, seg| {
+                f(state, s, start, seg);
+                Ok(())
+            },
+        )
+    }
+
+    /// `fill_segments_with` for work that can fail, `init` included; see `try_fill_blocks`.
+    pub fn try_fill_segments_with<O: Send, S>(
+        &self,
+        out: &mut [O],
+        bounds: &[usize],
+        init: impl Fn() -> Result<S> + Sync,
+        f: impl Fn(&mut S, usize, usize, &mut [O]) -> Result<()> + Sync,
+    ) -> Result<()> {
         let mut segments = split_at_bounds(out, bounds);
         let mut remaining: &mut [&mut [O]] = &mut segments;
         let mut first = 0;
@@ -308,11 +340,16 @@ impl<'a> Ctl<'a> {
             let base = first;
             first += range.len();
             self.pool.install(|| {
-                piece.par_iter_mut().enumerate().for_each(|(i, seg)| {
-                    if !failure.happened() {
-                        failure.record(f(base + i, bounds[base + i], seg));
-                    }
-                });
+                piece.par_iter_mut().enumerate().for_each_init(
+                    || failure.record(init()),
+                    |state, (i, seg)| {
+                        if let Some(state) = state.as_mut() {
+                            if !failure.happened() {
+                                failure.record(f(state, base + i, bounds[base + i], seg));
+                            }
+                        }
+                    },
+                );
             });
             failure.take()
         })

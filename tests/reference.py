@@ -29,8 +29,8 @@ def column_sums(b):
 def population_std(b):
     """√(Σ (b − mean)² / N) per column of a float64 array, both sums by :func:`column_sums`."""
     n = b.shape[0]
-    dev = b - column_sums(b) / n
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite values propagate, as in the core
+        dev = b - column_sums(b) / n
         return np.sqrt(column_sums(dev * dev) / n)
 
 

@@ -613,9 +613,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         })?;
         scatter_rows(&self.index, &by_pos, 1)
     }
-}
 
-impl<T: Real, M: Metric> KdTree<T, M> {
     /// Like [`NeighborSearch::count_within`], with the radii already in the metric's reduced
     /// units (Euclidean: squared). The KSG estimators' Euclidean option compares squared
     /// distances throughout; a square root and back would not round-trip exactly.

@@ -44,7 +44,8 @@ pub(super) fn flat_applies(k: usize, d: usize) -> bool {
     (1..=FLAT_MAX_K).contains(&k) && d <= FLAT_MAX_DIM
 }
 
-/// Scratch space of one group's search.
+/// Scratch space of the groups' searches, reused by a worker for group after group: each step
+/// clears or overwrites what it reads.
 struct Scratch<T> {
     /// The group's points, row-major.
     queries: Vec<T>,
@@ -128,8 +129,8 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         // d of the flat search reaches but keeps the match total.
         with_const!(self.d, D in [1, 2, 3, 4, 5, 6] else 0 => {
             with_const!(k, K in [1, 2, 3, 4, 5, 6, 7] else FLAT_MAX_K => {
-                ctl.fill_segments(&mut by_pos, &self.leaf_bounds(1), |leaf, _, out| {
-                    self.kth_group::<D, K>(self.n_internal + leaf, out, &mut Scratch::new());
+                ctl.fill_segments_with(&mut by_pos, &self.leaf_bounds(1), Scratch::new, |s, leaf, _, out| {
+                    self.kth_group::<D, K>(self.n_internal + leaf, out, s);
                 })
             })
         })?;
