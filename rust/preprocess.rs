@@ -108,11 +108,18 @@ fn tree_column_sums(
     ctl: &Ctl,
 ) -> Result<Vec<f64>> {
     let n = data.len() / d;
-    if n == 1 {
-        return Ok(data.iter().enumerate().map(|(j, &v)| f(j, v)).collect());
-    }
     // Whole rows per block, so that a block's values start at column 0.
     let block = (SUM_BLOCK / d).max(1) * d;
+    // A level in parallel blocks, or serially when it is one block or less.
+    let level = |out: &mut [f64], fill: &(dyn Fn(usize, &mut [f64]) + Sync)| -> Result<()> {
+        if out.len() > block {
+            ctl.fill_blocks(out, block, fill)
+        } else {
+            fill(0, out);
+            Ok(())
+        }
+    };
+    // One row (N = 1) is all carry: the first level is empty and no later level runs.
     let half = n / 2;
     let (lower, upper) = data.split_at(half * d);
     let first = |start: usize, out: &mut [f64]| {
@@ -126,11 +133,7 @@ fn tree_column_sums(
             }
         }
     };
-    if half * d > block {
-        ctl.fill_blocks(&mut acc[..half * d], block, first)?;
-    } else {
-        first(0, &mut acc[..half * d]);
-    }
+    level(&mut acc[..half * d], &first)?;
     if n % 2 == 1 {
         for (j, (o, &v)) in acc[half * d..(half + 1) * d]
             .iter_mut()
@@ -150,11 +153,7 @@ fn tree_column_sums(
                 *o += v;
             }
         };
-        if half * d > block {
-            ctl.fill_blocks(lower, block, add)?;
-        } else {
-            add(0, lower);
-        }
+        level(lower, &add)?;
         if m % 2 == 1 {
             acc.copy_within(2 * half * d..(2 * half + 1) * d, half * d);
         }
