@@ -85,14 +85,20 @@ fn lanes_below<T: Real>(values: &[T], bound: T) -> u32 {
         .fold(0u32, |mask, (l, &v)| mask | (((v < bound) as u32) << l))
 }
 
+/// The network's compare-exchange: `b` keeps the smaller of the two, `x` carries the larger on.
+#[inline(always)]
+fn keep_smaller<T: Real>(b: &mut T, x: &mut T) {
+    let lo = b.min_of(*x);
+    *x = b.max_of(*x);
+    *b = lo;
+}
+
 /// One step of the insertion network: `x` enters the ascending `best[..K]` and the largest value
 /// drops out. Min and max only, so it costs the same whether or not `x` is kept.
 #[inline(always)]
 fn network_insert<T: Real, const K: usize>(best: &mut [T], mut x: T) {
     for b in best[..K].iter_mut() {
-        let lo = b.min_of(x);
-        x = b.max_of(x);
-        *b = lo;
+        keep_smaller(b, &mut x);
     }
 }
 
@@ -108,9 +114,7 @@ fn merge_smallest<T: Real, const K: usize>(dists: &[T], best: &mut [T]) {
         x.copy_from_slice(c);
         for row in lanes.iter_mut() {
             for (b, x) in row.iter_mut().zip(x.iter_mut()) {
-                let lo = b.min_of(*x);
-                *x = b.max_of(*x);
-                *b = lo;
+                keep_smaller(b, x);
             }
         }
     }
