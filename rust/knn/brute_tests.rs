@@ -4,8 +4,7 @@
 
 use super::brute::{self, BruteForce, Chunked, LANES};
 use super::metric::{Chebyshev, Euclidean, Metric};
-use super::tests::{assert_euclidean_matches_naive, tricky_points};
-use super::*;
+use super::tests::{assert_chebyshev_matches_naive, assert_euclidean_matches_naive, tricky_points};
 use crate::points::{Points, Real};
 use crate::with_dim;
 
@@ -72,57 +71,6 @@ fn chunk_distances_equal_metric_dist_bit_for_bit() {
         check::<f64, Euclidean>(d);
         check::<f32, Chebyshev>(d);
         check::<f32, Euclidean>(d);
-    }
-}
-
-/// Every Chebyshev answer of `index` equals the naive reference computed in `T`: k-th distances,
-/// k-NN sets (ties by smaller index), strict and inclusive counts at radii that are exact
-/// neighbour distances (boundary cases) or in between.
-fn assert_chebyshev_matches_naive<T: Real>(index: &dyn NeighborSearch<T>, p: &Points<'_, T>, ks: &[usize], what: &str) {
-    let ctl = Ctl::uninterruptible().unwrap();
-    let n = p.n();
-    let dist = |i: usize, j: usize| {
-        p.row(i)
-            .iter()
-            .zip(p.row(j))
-            .map(|(&a, &b)| (a - b).abs())
-            .fold(T::ZERO, T::max_of)
-    };
-    let reference: Vec<Vec<(T, u32)>> = (0..n)
-        .map(|i| {
-            let mut v: Vec<(T, u32)> = (0..n).filter(|&j| j != i).map(|j| (dist(i, j), j as u32)).collect();
-            v.sort_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1)));
-            v
-        })
-        .collect();
-    for &k in ks {
-        let kth = index.kth_distances(k, &ctl).unwrap();
-        let ids = index.knn_indices(k, &ctl).unwrap();
-        for i in 0..n {
-            assert!(
-                kth[i].total_order(&reference[i][k - 1].0).is_eq(),
-                "{what} kth k={k} i={i}"
-            );
-            let expected: Vec<u32> = reference[i][..k].iter().map(|q| q.1).collect();
-            assert_eq!(&ids[i * k..(i + 1) * k], &expected[..], "{what} ids k={k} i={i}");
-        }
-    }
-    let radii: Vec<T> = (0..n)
-        .map(|i| {
-            let r = reference[i][(i * 7) % (n - 1)].0;
-            if i % 3 == 0 {
-                r + r * r
-            } else {
-                r
-            }
-        })
-        .collect();
-    for strict in [true, false] {
-        let counts = index.count_within(&radii, strict, &ctl).unwrap();
-        for i in 0..n {
-            let expected = reference[i].iter().filter(|q| within(q.0, radii[i], strict)).count();
-            assert_eq!(counts[i] as usize, expected, "{what} count strict={strict} i={i}");
-        }
     }
 }
 

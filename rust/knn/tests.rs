@@ -296,28 +296,25 @@ fn phase_timings() {
 
 /// Every neighbour answer of `index` equals the naive reference exactly: k-th distances, k-NN
 /// indices (ties by smaller index) and strict / inclusive counts at radii that are exact
-/// neighbour distances (boundary cases) or in between.
-pub(super) fn assert_euclidean_matches_naive<T: Real>(
+/// neighbour distances (boundary cases) or in between. The reference is stated here, not taken
+/// from [`Metric`]: `reduced` is the norm's value of a pair (the max of the gaps, or the sum of
+/// squares in column order), `finish` turns it into the distance and `reduce_radius` a radius
+/// into the value counts compare with.
+fn assert_matches_naive<T: Real>(
     index: &dyn NeighborSearch<T>,
     p: &Points<'_, T>,
     ks: &[usize],
     what: &str,
+    norm: (impl Fn(&[T], &[T]) -> T, impl Fn(T) -> T, impl Fn(T) -> T),
 ) {
+    let (reduced, finish, reduce_radius) = norm;
     let ctl = Ctl::uninterruptible().unwrap();
     let n = p.n();
     let reference: Vec<Vec<(T, u32)>> = (0..n)
         .map(|i| {
             let mut v: Vec<(T, u32)> = (0..n)
                 .filter(|&j| j != i)
-                .map(|j| {
-                    let sq = p
-                        .row(i)
-                        .iter()
-                        .zip(p.row(j))
-                        .map(|(&a, &b)| (a - b) * (a - b))
-                        .fold(T::ZERO, |s, t| s + t);
-                    (sq.sqrt(), j as u32)
-                })
+                .map(|j| (finish(reduced(p.row(i), p.row(j))), j as u32))
                 .collect();
             v.sort_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1)));
             v
@@ -327,7 +324,10 @@ pub(super) fn assert_euclidean_matches_naive<T: Real>(
         let kth = index.kth_distances(k, &ctl).unwrap();
         let ids = index.knn_indices(k, &ctl).unwrap();
         for i in 0..n {
-            assert_eq!(kth[i], reference[i][k - 1].0, "{what} kth k={k} i={i}");
+            assert!(
+                kth[i].total_order(&reference[i][k - 1].0).is_eq(),
+                "{what} kth k={k} i={i}"
+            );
             let expected: Vec<u32> = reference[i][..k].iter().map(|q| q.1).collect();
             assert_eq!(&ids[i * k..(i + 1) * k], &expected[..], "{what} ids k={k} i={i}");
         }
@@ -345,23 +345,41 @@ pub(super) fn assert_euclidean_matches_naive<T: Real>(
     for strict in [true, false] {
         let counts = index.count_within(&radii, strict, &ctl).unwrap();
         for i in 0..n {
-            // The engine compares squared distances (the direct sum) with r·r.
-            let r2 = radii[i] * radii[i];
+            let bound = reduce_radius(radii[i]);
             let expected = (0..n)
-                .filter(|&j| j != i)
-                .filter(|&j| {
-                    let sq = p
-                        .row(i)
-                        .iter()
-                        .zip(p.row(j))
-                        .map(|(&a, &b)| (a - b) * (a - b))
-                        .fold(T::ZERO, |s, t| s + t);
-                    within(sq, r2, strict)
-                })
+                .filter(|&j| j != i && within(reduced(p.row(i), p.row(j)), bound, strict))
                 .count();
             assert_eq!(counts[i] as usize, expected, "{what} count strict={strict} i={i}");
         }
     }
+}
+
+/// [`assert_matches_naive`] for the Euclidean norm: the engine compares the sum of squares (in
+/// column order) with r·r.
+pub(super) fn assert_euclidean_matches_naive<T: Real>(
+    index: &dyn NeighborSearch<T>,
+    p: &Points<'_, T>,
+    ks: &[usize],
+    what: &str,
+) {
+    let sum_of_squares = |a: &[T], b: &[T]| {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| (x - y) * (x - y))
+            .fold(T::ZERO, |s, t| s + t)
+    };
+    assert_matches_naive(index, p, ks, what, (sum_of_squares, |v: T| v.sqrt(), |r: T| r * r));
+}
+
+/// [`assert_matches_naive`] for the max-norm.
+pub(super) fn assert_chebyshev_matches_naive<T: Real>(
+    index: &dyn NeighborSearch<T>,
+    p: &Points<'_, T>,
+    ks: &[usize],
+    what: &str,
+) {
+    let largest_gap = |a: &[T], b: &[T]| a.iter().zip(b).map(|(&x, &y)| (x - y).abs()).fold(T::ZERO, T::max_of);
+    assert_matches_naive(index, p, ks, what, (largest_gap, |v: T| v, |r: T| r));
 }
 
 /// The leaf scan (chunked, coordinate-major leaves) returns `Metric::dist` bit for bit, in the
