@@ -14,7 +14,6 @@ use crate::knn::grouped::{reduced_distance, Grouped};
 use crate::knn::kdtree::KdTree;
 use crate::knn::metric::{Chebyshev, Euclidean, Metric};
 use crate::knn::plane::StripPlane;
-use crate::knn::sorted1d::Sorted1D;
 use crate::knn::{build_index, check_k, need_distances, queries_per_block, Method, AUTO_TREE_MAX_DIM};
 use crate::memory;
 use crate::parallel::Ctl;
@@ -164,15 +163,14 @@ pub fn mutual_info_ksg<T: Real>(
     };
     match variant {
         KsgVariant::Ksg1 if norm == Norm::Chebyshev && method == Method::Auto && x.d() == 1 && y.d() == 1 => {
-            // One-dimensional x and y: the joint space is the plane, and the x-sorted order built
-            // for the joint search is also the x marginal's index. Points are identified by their
+            // One-dimensional x and y: the joint space is the plane, and the x and y sorts built
+            // for the joint search are also the marginals' indices. Points are identified by their
             // x-sorted position throughout; the counts' order does not matter to their mean.
             let plane = StripPlane::new(x.data(), y.data(), k, ctl)?;
             let eps = plane.kth_distances_by_x_position(k, ctl)?;
-            let y_by_pos = plane.y_by_x_position(ctl)?;
-            let nx = plane.into_x_index().count_within_by_position(&eps, true, ctl)?;
-            let ny =
-                Sorted1D::new(Points::trusted(&y_by_pos, n, 1), ctl)?.count_within_in_sorted_order(&eps, true, ctl)?;
+            let (x_index, y_index) = plane.into_indices();
+            let nx = x_index.count_within_by_position(&eps, true, ctl)?;
+            let ny = y_index.count_within_in_sorted_order(&eps, true, ctl)?;
             Ok(ksg1(&nx, &ny))
         }
         KsgVariant::Ksg1 => {

@@ -3,10 +3,11 @@
 //!
 //! The points are sorted by x and cut into vertical strips of about √(kN)/2 consecutive points
 //! (a run of equal x is never cut, so constant or quantised x gives fewer, wider strips); inside
-//! a strip the points are sorted by y. A query scans its own strip outwards in y from its own
-//! position, then the neighbouring strips outwards from where its y falls, and stops in every
-//! direction as soon as the coordinate gap alone reaches the current k-th distance. Queries of a
-//! strip run in ascending y, so the position of their y in a neighbouring strip only moves
+//! a strip the points are sorted by y (the whole y sort, distributed stably into the strips; it
+//! is also handed over as the y marginal's index, so KSG needs no further sort). A query scans
+//! its own strip outwards in y from its own position, then the neighbouring strips outwards from
+//! where its y falls, and stops in every direction as soon as the coordinate gap alone reaches the
+//! current k-th distance. Queries of a strip run in ascending y, so the position of their y in a neighbouring strip only moves
 //! forward (a galloping cursor per neighbouring strip instead of a binary search per query).
 //! Each scan takes its first few entries without stopping tests, and for k ≤ 6 the best k live in
 //! fixed slots updated by compare-exchanges: the typical query then runs almost without
@@ -209,6 +210,60 @@ pub struct StripPlane<T> {
     ey: Vec<T>,
     ex: Vec<T>,
     epos: Vec<u32>,
+    /// The y coordinates as a one-dimensional index over x positions (see [`Self::into_indices`]).
+    y_index: Sorted1D<T>,
+}
+
+/// The entries of every strip (y, x, x position) in ascending y, ties by x position: the y order
+/// of all points (`ys`, and `y_order` their x positions, ties by x position) distributed stably
+/// into the strips, which cover the x positions `bounds[s]..bounds[s + 1]`. Each task takes a
+/// group of whole strips, scans the whole y order and places its own points, so it writes only its
+/// own range of the output.
+fn strips_by_y<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    y_order: &[u32],
+    bounds: &[usize],
+    ctl: &Ctl,
+) -> Result<(Vec<T>, Vec<T>, Vec<u32>)> {
+    let n = xs.len();
+    let need = need_distances(n);
+    let n_strips = bounds.len() - 1;
+    let mut strip_of = memory::zeros::<u32>(n, need)?;
+    ctl.fill_segments(&mut strip_of, bounds, |s, _, seg| seg.fill(s as u32))?;
+    let (mut ey, mut ex, mut epos) = (
+        memory::filled(n, T::ZERO, need)?,
+        memory::filled(n, T::ZERO, need)?,
+        memory::zeros::<u32>(n, need)?,
+    );
+    let n_groups = ctl.threads().clamp(1, n_strips.max(1));
+    let cuts: Vec<usize> = (0..=n_groups).map(|g| g * n_strips / n_groups).collect();
+    let positions: Vec<usize> = cuts.iter().map(|&c| bounds[c]).collect();
+    let mut groups: Vec<_> = crate::parallel::split_at_bounds(&mut ey, &positions)
+        .into_iter()
+        .zip(crate::parallel::split_at_bounds(&mut ex, &positions))
+        .zip(crate::parallel::split_at_bounds(&mut epos, &positions))
+        .zip(cuts.windows(2))
+        .collect();
+    let strip_of = &strip_of;
+    ctl.install(|| {
+        groups.par_iter_mut().for_each(|(((ey, ex), epos), w)| {
+            let (s0, s1) = (w[0], w[1]);
+            let mut next: Vec<usize> = bounds[s0..s1].iter().map(|&b| b - bounds[s0]).collect();
+            for (&v, &p) in ys.iter().zip(y_order) {
+                let s = (strip_of[p as usize] as usize).wrapping_sub(s0);
+                if s < s1 - s0 {
+                    let slot = next[s];
+                    ey[slot] = v;
+                    ex[slot] = xs[p as usize];
+                    epos[slot] = p;
+                    next[s] += 1;
+                }
+            }
+        })
+    });
+    drop(groups);
+    Ok((ey, ex, epos))
 }
 
 /// First position in `ey[cur..end]` whose value is not below `yq`, galloping forward from `cur`
@@ -270,30 +325,19 @@ impl<T: Real> StripPlane<T> {
         let xmin: Vec<T> = (0..n_strips).map(|s| xs[bounds[s]]).collect();
         let xmax: Vec<T> = (0..n_strips).map(|s| xs[bounds[s + 1] - 1]).collect();
 
-        // (y, x position) of every position, then sorted within each strip.
-        let mut entries = memory::filled(n, (T::ZERO, 0u32), need)?;
+        // y in the x-sorted order, sorted: the y index (its order gives x positions, ties by x
+        // position), whose order, distributed into the strips, sorts every strip by y.
+        let mut y_by_pos = memory::filled(n, T::ZERO, need)?;
         ctl.install(|| {
-            entries
+            y_by_pos
                 .par_iter_mut()
                 .zip(x_order.par_iter())
-                .enumerate()
-                .for_each(|(p, (e, &i))| *e = (y[i as usize], p as u32))
+                .for_each(|(o, &i)| *o = y[i as usize])
         });
-        ctl.install(|| {
-            crate::parallel::split_at_bounds(&mut entries, &bounds)
-                .par_iter_mut()
-                .for_each(|p| p.sort_unstable_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1))));
-        });
-        let (mut ey, mut ex, mut epos) = (
-            memory::filled(n, T::ZERO, need)?,
-            memory::filled(n, T::ZERO, need)?,
-            memory::zeros::<u32>(n, need)?,
-        );
-        ctl.install(|| {
-            ey.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = e.0);
-            ex.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = xs[e.1 as usize]);
-            epos.par_iter_mut().zip(&entries).for_each(|(o, e)| *o = e.1);
-        });
+        let (ys, y_order, y_buckets) = sort_with_buckets(&y_by_pos, ctl)?;
+        drop(y_by_pos);
+        let (ey, ex, epos) = strips_by_y(&xs, &ys, &y_order, &bounds, ctl)?;
+        let y_index = Sorted1D::from_sorted(ys, y_order, y_buckets);
         Ok(StripPlane {
             xs,
             x_order,
@@ -304,6 +348,7 @@ impl<T: Real> StripPlane<T> {
             ey,
             ex,
             epos,
+            y_index,
         })
     }
 
@@ -353,11 +398,6 @@ impl<T: Real> StripPlane<T> {
     /// For every point, the max-norm distance to its k-th nearest other point (original order).
     pub fn kth_distances(&self, k: usize, ctl: &Ctl) -> Result<Vec<T>> {
         scatter_rows(&self.x_order, &self.kth_distances_by_x_position(k, ctl)?, 1)
-    }
-
-    /// The y coordinates in the x-sorted order (index p: the point at x-sorted position p).
-    pub fn y_by_x_position(&self, ctl: &Ctl) -> Result<Vec<T>> {
-        self.by_x_position(&self.ey, ctl)
     }
 
     /// Values given per entry (strip by strip, in y order), put in x-sorted order: entries of a
@@ -467,9 +507,15 @@ impl<T: Real> StripPlane<T> {
         Ok(by_entry)
     }
 
-    /// The x coordinates as a one-dimensional index (already sorted here: no second sort); its
-    /// sorted positions are the x positions of `kth_distances_by_x_position`.
-    pub fn into_x_index(self) -> Sorted1D<T> {
-        Sorted1D::from_sorted(self.xs, self.x_order, self.x_buckets)
+    /// The x and the y coordinates as one-dimensional indices, both already sorted here (no
+    /// second sort). Their sorted positions and their order are x positions: the x index's
+    /// sorted positions are the x positions of `kth_distances_by_x_position`, and the y index's
+    /// order maps each of its sorted positions to one (`count_within_in_sorted_order` reads the
+    /// radii by x position).
+    pub fn into_indices(self) -> (Sorted1D<T>, Sorted1D<T>) {
+        (
+            Sorted1D::from_sorted(self.xs, self.x_order, self.x_buckets),
+            self.y_index,
+        )
     }
 }

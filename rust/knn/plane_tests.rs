@@ -59,31 +59,43 @@ fn plane_kth_distances_equal_naive() {
     }
 }
 
-/// The x index handed over by the plane counts exactly like a freshly sorted one.
+/// The x and y indices handed over by the plane count exactly like the naive scan, on 1, 2 and
+/// 3 threads (the y index also orders the strips, distributed by groups of strips per thread):
+/// the x index by x position, the y index by the x positions its order gives.
 #[test]
-fn plane_x_index_counts_equal_naive() {
+fn plane_indices_count_equal_naive() {
     use super::plane::StripPlane;
-    let ctl = Ctl::uninterruptible().unwrap();
-    let n = 700;
-    let data = tricky_points(n, 2, 3);
-    let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
-    let plane = StripPlane::new(&x, &y, 3, &ctl).unwrap();
-    let eps = plane.kth_distances(3, &ctl).unwrap();
-    let index = plane.into_x_index();
-    for strict in [true, false] {
-        let counts = index.count_within(&eps, strict, &ctl).unwrap();
-        for i in 0..n {
-            let expected = (0..n)
-                .filter(|&j| {
-                    j != i
-                        && if strict {
-                            (x[j] - x[i]).abs() < eps[i]
-                        } else {
-                            (x[j] - x[i]).abs() <= eps[i]
-                        }
+    for n in [5usize, 700, 3000] {
+        let data = tricky_points(n, 2, 3 + n as u64);
+        let (x, y): (Vec<f64>, Vec<f64>) = data.chunks(2).map(|r| (r[0], r[1])).unzip();
+        // x-sorted position → index, ties by index (stated here, not taken from the sort).
+        let mut by_x: Vec<usize> = (0..n).collect();
+        by_x.sort_by(|&a, &b| x[a].total_cmp(&x[b]).then(a.cmp(&b)));
+        let naive = |v: &[f64], eps: &[f64], strict: bool| -> Vec<usize> {
+            (0..n)
+                .map(|i| {
+                    (0..n)
+                        .filter(|&j| j != i && within((v[j] - v[i]).abs(), eps[i], strict))
+                        .count()
                 })
-                .count();
-            assert_eq!(counts[i] as usize, expected, "strict={strict} i={i}");
+                .collect()
+        };
+        for threads in [1, 2, 3] {
+            let ctl = Ctl::with_threads(threads);
+            let plane = StripPlane::new(&x, &y, 3, &ctl).unwrap();
+            let eps = plane.kth_distances(3, &ctl).unwrap();
+            let eps_by_pos = plane.kth_distances_by_x_position(3, &ctl).unwrap();
+            let (x_index, y_index) = plane.into_indices();
+            for strict in [true, false] {
+                let (want_x, want_y) = (naive(&x, &eps, strict), naive(&y, &eps, strict));
+                let got_x = x_index.count_within_by_position(&eps_by_pos, strict, &ctl).unwrap();
+                let got_y = y_index.count_within(&eps_by_pos, strict, &ctl).unwrap();
+                for (p, &i) in by_x.iter().enumerate() {
+                    let at = format!("n={n} threads={threads} strict={strict} i={i}");
+                    assert_eq!(got_x[p] as usize, want_x[i], "x {at}");
+                    assert_eq!(got_y[p] as usize, want_y[i], "y {at}");
+                }
+            }
         }
     }
 }
@@ -118,33 +130,17 @@ fn plane_phase_timings() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    const PHASES: [&str; 10] = [
+    const PHASES: [&str; 8] = [
         "sort",
-        "plane build",
+        "plane build (and y index)",
         "kth",
-        "y by pos",
-        "x index",
+        "indices",
         "nx",
-        "y index",
         "ny",
         "digamma",
         "total",
     ];
-    let mut times = [
-        [
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        ],
-        Default::default(),
-    ];
+    let mut times: [[Vec<f64>; PHASES.len()]; 2] = Default::default();
     let mut m = 0.0;
     for round in 0..2 * rounds {
         let threads = 1 + round % 2;
@@ -164,13 +160,9 @@ fn plane_phase_timings() {
         mark(&mut lap);
         let eps = plane.kth_distances_by_x_position(3, &ctl).unwrap();
         mark(&mut lap);
-        let y_by_pos = plane.y_by_x_position(&ctl).unwrap();
-        mark(&mut lap);
-        let xi = plane.into_x_index();
+        let (xi, yi) = plane.into_indices();
         mark(&mut lap);
         let nx = xi.count_within_by_position(&eps, true, &ctl).unwrap();
-        mark(&mut lap);
-        let yi = sorted1d::Sorted1D::new(Points::trusted(&y_by_pos, n, 1), &ctl).unwrap();
         mark(&mut lap);
         let ny = yi.count_within_in_sorted_order(&eps, true, &ctl).unwrap();
         mark(&mut lap);
