@@ -19,16 +19,18 @@ pub(crate) fn has_avx2() -> bool {
 #[inline(always)]
 pub(crate) fn exp_nonpositive(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5·2^52: adding it rounds to an integer
-                                                // fdlibm's split of ln 2 (ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10),
-                                                // written by its bits.
+    // 1.5·2^52: adding it rounds to an integer.
+    const SHIFT: f64 = 6_755_399_441_055_744.0;
+    // fdlibm's split of ln 2 (ln2_hi = 6.93147180369123816490e-01,
+    // ln2_lo = 1.90821492927058770002e-10), written by its bits.
     const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
     let x = x.max(-700.0);
     let t = x * LOG2E + SHIFT;
     let k = t - SHIFT; // round(x / ln 2)
     let r = (x - k * LN2_HI) - k * LN2_LO; // |r| ≤ ½ ln 2
-                                           // Taylor series of e^r to degree 12: remainder < 2e-16 relative for |r| ≤ 0.347.
+
+    // Taylor series of e^r to degree 12: remainder < 2e-16 relative for |r| ≤ 0.347.
     let mut p = 1.0 / 479_001_600.0;
     for c in [
         1.0 / 39_916_800.0,

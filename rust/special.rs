@@ -106,7 +106,8 @@ mod tests {
         assert!((ln_gamma_half_integer(2) - 0.0).abs() < 1e-15); // Γ(1)
         assert!((ln_gamma_half_integer(1) - 0.5 * std::f64::consts::PI.ln()).abs() < 1e-15);
         assert!((ln_gamma_half_integer(10) - 24f64.ln()).abs() < 1e-14); // Γ(5) = 24
-                                                                         // Γ(7/2) = 15√π/8
+
+        // Γ(7/2) = 15√π/8
         let expected = (15.0 / 8.0f64).ln() + 0.5 * std::f64::consts::PI.ln();
         assert!((ln_gamma_half_integer(7) - expected).abs() < 1e-14);
     }
