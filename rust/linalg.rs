@@ -7,7 +7,9 @@
 //! global pool: it would start threads beyond `set_num_threads`). Products run sequentially
 //! (`Par::Seq`): callers parallelise over blocks themselves, in a fixed partition, so results do
 //! not depend on the thread count. Decompositions run sequentially too (`DECOMPOSITION_PAR`),
-//! inside the crate's pool.
+//! inside the crate's pool. Every faer call is followed by [`crate::simd::clear_upper_state`]:
+//! faer's 512-bit kernels can leave the vector registers' upper halves in use, which slowed all
+//! later baseline-compiled code on that thread several times over.
 
 use crate::error::{CoreError, Result};
 use crate::memory::{self, Need};
@@ -58,6 +60,7 @@ pub(crate) fn gemm_abt(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize
     let out = MatMut::from_row_major_slice_mut(&mut out[..m * n], m, n);
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
     matmul(out, beta, a, b.transpose(), 1.0, Par::Seq);
+    crate::simd::clear_upper_state();
 }
 
 /// [`gemm_abt`] in single precision (`out = a · bᵀ`): twice the lanes per instruction, for the
@@ -67,6 +70,7 @@ pub(crate) fn gemm_abt_f32(out: &mut [f32], a: &[f32], b: &[f32], m: usize, n: u
     let b = MatRef::from_row_major_slice(&b[..n * k], n, k);
     let out = MatMut::from_row_major_slice_mut(&mut out[..m * n], m, n);
     matmul(out, Accum::Replace, a, b.transpose(), 1.0f32, Par::Seq);
+    crate::simd::clear_upper_state();
 }
 
 /// `out (m × n) += aᵀ · b` with a (k × m) and b (k × n) row-major.
@@ -76,6 +80,7 @@ pub(crate) fn gemm_atb(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize
     let out = MatMut::from_row_major_slice_mut(&mut out[..m * n], m, n);
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
     matmul(out, beta, a.transpose(), b, 1.0, Par::Seq);
+    crate::simd::clear_upper_state();
 }
 
 /// `out (m × n) = alpha · a (m × k) · bᵀ (b is n × k)`, all row-major, sequential.
@@ -84,6 +89,7 @@ pub(crate) fn gemm_abt_scaled(out: &mut [f64], a: &[f64], b: &[f64], m: usize, n
     let lhs = MatRef::from_row_major_slice(a, m, k);
     let rhs = MatRef::from_row_major_slice(b, n, k).transpose();
     matmul(out, Accum::Replace, lhs, rhs, alpha, Par::Seq);
+    crate::simd::clear_upper_state();
 }
 
 /// Rows per gathered block in matrix products over samples.
@@ -230,15 +236,16 @@ pub(crate) fn sym_eigen(
             let a = MatRef::from_row_major_slice(&m[..], d, d);
             let mut s = Diag::<f64>::zeros(d);
             let stack = MemStack::new(&mut scratch);
-            self_adjoint_evd(
+            let done = self_adjoint_evd(
                 a,
                 s.as_mut(),
                 u.as_mut().map(|u| u.as_mut()),
                 par,
                 stack,
                 Default::default(),
-            )
-            .map(|()| (s, u))
+            );
+            crate::simd::clear_upper_state();
+            done.map(|()| (s, u))
         })?
         .map_err(|e| CoreError::Internal(format!("symmetric eigendecomposition failed: {e:?}")))?;
     let s = s.column_vector();
@@ -278,7 +285,7 @@ pub(crate) fn thin_svd_of_transpose(m: Vec<f64>, k: usize, d: usize, ctl: &Ctl) 
             let mt = MatRef::from_row_major_slice(&m, k, d).transpose(); // d × k
             let mut s = Diag::<f64>::zeros(r);
             let stack = MemStack::new(&mut scratch);
-            svd(
+            let done = svd(
                 mt,
                 s.as_mut(),
                 Some(u.as_mut()),
@@ -286,8 +293,9 @@ pub(crate) fn thin_svd_of_transpose(m: Vec<f64>, k: usize, d: usize, ctl: &Ctl) 
                 par,
                 stack,
                 Default::default(),
-            )
-            .map(|()| (s, u))
+            );
+            crate::simd::clear_upper_state();
+            done.map(|()| (s, u))
         })?
         .map_err(|e| CoreError::Internal(format!("SVD failed: {e:?}")))?;
     let s = s.column_vector();
@@ -323,6 +331,7 @@ pub(crate) fn log_det_identity_plus_covariance(
     };
     let mut cov = memory::matrix(k, k, need)?;
     matmul(cov.as_mut(), Accum::Replace, x.transpose(), x, 1.0 / m as f64, Par::Seq);
+    crate::simd::clear_upper_state();
     for i in 0..k {
         cov[(i, i)] += 1.0;
     }
@@ -333,7 +342,9 @@ pub(crate) fn log_det_identity_plus_covariance(
     drop(cov);
     let mut scratch = memory::scratch(cholesky_in_place_scratch::<f64>(k, par, Default::default()), need)?;
     let stack = MemStack::new(&mut scratch);
-    if cholesky_in_place(l.as_mut(), Default::default(), par, stack, Default::default()).is_err() {
+    let factored = cholesky_in_place(l.as_mut(), Default::default(), par, stack, Default::default());
+    crate::simd::clear_upper_state();
+    if factored.is_err() {
         return Ok(None);
     }
     let log_det: f64 = (0..k).map(|i| 2.0 * l[(i, i)].ln()).sum();

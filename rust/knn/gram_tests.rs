@@ -175,8 +175,12 @@ fn gram_search_falls_back_near_overflow() {
     assert_euclidean_matches_naive::<f32>(&*auto, &pts, &[1, 3], "near overflow");
 }
 
-/// Where the Gram-form search spends its time at N = 10⁴, d = 64 (run by hand:
-/// `REPCOMPRESS_NUM_THREADS=1 cargo test --release -- --ignored --nocapture gram_timings`).
+/// Where the Gram-form search spends its time at N = 10⁴, d = 64, and baseline-compiled code
+/// after faer's products: the grouped scan's k-th distances (32 + 32 columns) before the first
+/// product and after the last (run by hand: `REPCOMPRESS_NUM_THREADS=1 cargo test --release --
+/// --ignored --nocapture gram_timings`). Without `simd::clear_upper_state` after every faer call,
+/// the scan took 3.06 s after a Gram-form count against 0.64 s before (2 threads); with it, 0.63 s
+/// both times.
 #[test]
 #[ignore]
 fn gram_timings() {
@@ -186,6 +190,13 @@ fn gram_timings() {
     let mut rng = SplitMix(5);
     let data: Vec<f64> = (0..n * d).map(|_| rng.uniform() - 0.5).collect();
     let pts = Points::new("x", &data, n, d).unwrap();
+    let time_grouped = |label: &str| {
+        let g = crate::knn::grouped::Grouped::new(pts, vec![0..32, 32..64], Method::Brute, &ctl).unwrap();
+        let t = Instant::now();
+        let k = g.kth_reduced(3, &ctl).unwrap();
+        eprintln!("grouped 3-NN {label}: {:?} ({})", t.elapsed(), k[0]);
+    };
+    time_grouped("before the products");
     let g = gram::GramSearch::new(pts, &ctl).unwrap().unwrap();
     let t = Instant::now();
     let kth = g.kth_distances(2, &ctl).unwrap();
@@ -196,4 +207,5 @@ fn gram_timings() {
     let t = Instant::now();
     let sum = g.products_only(&ctl);
     eprintln!("products only: {:?} ({sum})", t.elapsed());
+    time_grouped("after them");
 }
