@@ -87,7 +87,7 @@ use super::{
     check_k, knn_indices_in_blocks, kth_distances_in_blocks, need_distances, need_neighbour_lists, new_bests, within,
     KBest, NeighborSearch, KBEST_SORTED_MAX,
 };
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::linalg::{gemm_abt, gemm_abt_f32};
 use crate::memory::{self, Need, Zero};
 use crate::parallel::Ctl;
@@ -701,13 +701,24 @@ impl<T: Real> NeighborSearch<T> for GramSearch<'_, T> {
     }
 
     fn count_within(&self, radii: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
+        // The same reduced radius (r·r in T) the direct scan compares with.
+        let reduced: Vec<T> = radii.iter().map(|&r| Euclidean::reduce_radius(r)).collect();
+        self.count_within_reduced(&reduced, strict, ctl)
+    }
+}
+
+impl<T: Real> GramSearch<'_, T> {
+    /// [`NeighborSearch::count_within`] with the radii already reduced (squared distances in T,
+    /// as KSG's Euclidean marginal counts carry them): #{j ≠ i : D(i, j) < reduced[i]} (`strict`)
+    /// or `<=`, D the direct sum of squares.
+    pub fn count_within_reduced(&self, reduced: &[T], strict: bool, ctl: &Ctl) -> Result<Vec<u32>> {
         let n = self.points.n();
+        if reduced.len() != n {
+            return Err(CoreError::Internal(format!("{} radii for {n} points", reduced.len())));
+        }
         let mut out = vec![0u32; n];
         ctl.fill_blocks(&mut out, QUERY_BLOCK, |start, block| {
-            // The same reduced radius (r·r in T) the direct scan compares with.
-            let reduced: Vec<T> = (start..start + block.len())
-                .map(|i| Euclidean::reduce_radius(radii[i]))
-                .collect();
+            let reduced = &reduced[start..start + block.len()];
             let mut s = self.scratch();
             block.fill(0);
             self.sweep(start, block.len(), &mut s, |qi, j0, dots| {

@@ -487,10 +487,12 @@ mod tests {
         }
     }
 
-    /// KSG's Euclidean marginal counts of one variable run on the engine's k-d tree with squared
-    /// radii (`info::ksg`): the same counts as the one-group search, ties included.
+    /// KSG's Euclidean marginal counts of one variable run on the engine's k-d tree (up to 16
+    /// columns) or its Gram-form search (above) with squared radii (`info::ksg`): the same counts
+    /// as the one-group search, ties included, the radii exact k-th distances (boundary cases).
     #[test]
-    fn one_group_counts_equal_the_engine_tree_with_squared_radii() {
+    fn one_group_counts_equal_the_engine_with_squared_radii() {
+        use crate::knn::gram::GramSearch;
         use crate::knn::kdtree::KdTree;
         use crate::knn::metric::Euclidean;
         for (seed, &(n, d, levels)) in [
@@ -498,6 +500,9 @@ mod tests {
             (400, 4, None),
             (300, 4, Some(0.5)),
             (200, 9, Some(1.0)),
+            (300, 17, None),
+            (250, 40, Some(0.5)),
+            (200, 70, Some(1.0)),
         ]
         .iter()
         .enumerate()
@@ -507,11 +512,18 @@ mod tests {
             let groups: Vec<Range<usize>> = std::iter::once(0..d).collect();
             for k in [1, 3, 7] {
                 let radii: Vec<f64> = naive_kth(&pts, &groups, k).iter().map(|p| p.0).collect();
-                let tree = KdTree::<f64, Euclidean>::new(pts, &ctl()).unwrap();
                 let grouped = Grouped::new(pts, groups.clone(), Method::Brute, &ctl()).unwrap();
                 for strict in [true, false] {
+                    let engine = if d <= AUTO_TREE_MAX_DIM {
+                        KdTree::<f64, Euclidean>::new(pts, &ctl())
+                            .unwrap()
+                            .count_within_reduced(&radii, strict, &ctl())
+                    } else {
+                        let gram = GramSearch::new(pts, &ctl()).unwrap().expect("the Gram form applies");
+                        gram.count_within_reduced(&radii, strict, &ctl())
+                    };
                     assert_eq!(
-                        tree.count_within_reduced(&radii, strict, &ctl()).unwrap(),
+                        engine.unwrap(),
                         grouped.count_within_reduced(&radii, strict, &ctl()).unwrap(),
                         "d={d} k={k} strict={strict}"
                     );
