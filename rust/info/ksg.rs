@@ -10,12 +10,10 @@
 
 use crate::choice::Choice;
 use crate::error::{CoreError, Result};
-use crate::knn::gram::GramSearch;
-use crate::knn::grouped::{reduced_distance, Grouped};
-use crate::knn::kdtree::KdTree;
+use crate::knn::grouped::{self, reduced_distance, Grouped};
 use crate::knn::metric::{Chebyshev, Euclidean, Metric};
 use crate::knn::plane::StripPlane;
-use crate::knn::{build_index, check_k, need_distances, queries_per_block, Method, AUTO_TREE_MAX_DIM};
+use crate::knn::{build_index, check_k, need_distances, queries_per_block, Method};
 use crate::memory;
 use crate::parallel::Ctl;
 use crate::points::{concat_columns, Points, Real};
@@ -117,37 +115,8 @@ fn counts_within<T: Real>(
 ) -> Result<Vec<u32>> {
     with_joint(parts, ctl, |joint| match norm {
         Norm::Chebyshev => build_index::<T, Chebyshev>(joint, method, ctl)?.count_within(radii, strict, ctl),
-        // One variable of 2–16 columns: the group norm is the plain Euclidean norm (the same sum
-        // of squares in the same order), so the tuned k-d tree counts, radii kept squared.
-        Norm::Euclidean
-            if parts.len() == 1
-                && (2..=AUTO_TREE_MAX_DIM).contains(&joint.d())
-                && matches!(method, Method::Auto | Method::KdTree) =>
-        {
-            KdTree::<T, Euclidean>::new(joint, ctl)?.count_within_reduced(radii, strict, ctl)
-        }
-        // Above 16 columns the engine's Gram-form search (matrix-product candidates, the direct
-        // sum of squares deciding): the same counts as the one-group scan, several times faster.
-        Norm::Euclidean if parts.len() == 1 && joint.d() > AUTO_TREE_MAX_DIM && method == Method::Auto => {
-            match GramSearch::new(joint, ctl)? {
-                Some(gram) => gram.count_within_reduced(radii, strict, ctl),
-                None => grouped_counts(joint, parts, radii, strict, method, ctl),
-            }
-        }
-        Norm::Euclidean => grouped_counts(joint, parts, radii, strict, method, ctl),
+        Norm::Euclidean => grouped::count_within_reduced(joint, column_groups(parts), radii, strict, method, ctl),
     })
-}
-
-/// [`counts_within`] by the grouped search (the norm inside each of `parts`, the max over them).
-fn grouped_counts<T: Real>(
-    joint: Points<'_, T>,
-    parts: &[Points<'_, T>],
-    radii: &[T],
-    strict: bool,
-    method: Method,
-    ctl: &Ctl,
-) -> Result<Vec<u32>> {
-    Grouped::new(joint, column_groups(parts), method, ctl)?.count_within_reduced(radii, strict, ctl)
 }
 
 /// The distance of rows i and j of one variable, in the norm's comparison units.

@@ -16,6 +16,9 @@
 //! the box computed the same way never exceeds that of any point in it; the far corner bounds it
 //! from above.
 
+use super::gram::GramSearch;
+use super::kdtree::KdTree;
+use super::metric::Euclidean;
 use super::AUTO_TREE_MAX_DIM;
 use super::{check_k, need_distances, need_neighbour_lists, new_bests, scatter_rows, within, KBest, Method};
 use crate::error::{CoreError, Result};
@@ -87,6 +90,31 @@ fn reduced_bounded<T: Real>(groups: &[Range<usize>], a: &[T], b: &[T], bound: T)
 #[inline(always)]
 pub fn reduced_distance<T: Real>(groups: &[Range<usize>], a: &[T], b: &[T]) -> T {
     reduced_bounded(groups, a, b, T::INFINITY)
+}
+
+/// For every point i, #{j ≠ i : reduced(j, i) < radii[i]} (`strict`) or `<=`, radii reduced, on
+/// the fastest exact back-end. One group of 2–16 columns is the plain Euclidean distance (the
+/// same sum of squares in the same order), so the engine's k-d tree counts it; above 16 columns
+/// (`Auto`) its Gram-form search (matrix-product candidates, the direct sum deciding), unless the
+/// Gram form's error bound does not apply. Otherwise the grouped search. All give the same counts.
+pub fn count_within_reduced<T: Real>(
+    points: Points<'_, T>,
+    groups: Vec<Range<usize>>,
+    radii: &[T],
+    strict: bool,
+    method: Method,
+    ctl: &Ctl,
+) -> Result<Vec<u32>> {
+    let (one_group, d) = (groups.len() == 1, points.d());
+    if one_group && (2..=AUTO_TREE_MAX_DIM).contains(&d) && matches!(method, Method::Auto | Method::KdTree) {
+        return KdTree::<T, Euclidean>::new(points, ctl)?.count_within_reduced(radii, strict, ctl);
+    }
+    if one_group && d > AUTO_TREE_MAX_DIM && method == Method::Auto {
+        if let Some(gram) = GramSearch::new(points, ctl)? {
+            return gram.count_within_reduced(radii, strict, ctl);
+        }
+    }
+    Grouped::new(points, groups, method, ctl)?.count_within_reduced(radii, strict, ctl)
 }
 
 impl<'a, T: Real> Grouped<'a, T> {
@@ -488,8 +516,8 @@ mod tests {
     }
 
     /// KSG's Euclidean marginal counts of one variable run on the engine's k-d tree (up to 16
-    /// columns) or its Gram-form search (above) with squared radii (`info::ksg`): the same counts
-    /// as the one-group search, ties included, the radii exact k-th distances (boundary cases).
+    /// columns) or its Gram-form search (above) with squared radii (`count_within_reduced`): the
+    /// same counts as the one-group search, ties included, the radii exact k-th distances.
     #[test]
     fn one_group_counts_equal_the_engine_with_squared_radii() {
         use crate::knn::gram::GramSearch;
