@@ -7,9 +7,14 @@ time of one estimate
 - back to back (the previous call was the same estimate),
 - right after a NumPy 300 x 300 matrix product,
 - right after the same product under ``threadpoolctl.threadpool_limits(1, "blas")``,
-- after a 0.3 s sleep (the machine's own cold-call effect, for comparison).
+- after a 0.3 s sleep, and after 0.3 s of single-threaded NumPy work (as when estimates alternate
+  with a single-threaded peer, or with other work of a training loop).
 
     python benches/bench_thread_pools.py [--repeats 9] [--json FILE]
+
+The last two conditions measure the placement of the pool's workers (docs/spec.md §0.7): run it
+once as it is and once with ``REPCOMPRESS_PIN_THREADS=0`` to compare pinned and unpinned workers;
+the output says which CPUs each worker may use.
 
 The estimates: ``entropy`` of a 4-D Gaussian and ``mutual_info`` of 1-D x and y, N = 10^5, k = 3
 (the data of bench_knn.py's cases 6 and 1), on the library's default threads.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -44,6 +50,25 @@ def median_ms(estimate: Callable[[], float], before: Callable[[], object], repea
     return statistics.median(times) * 1e3
 
 
+def worker_cpus() -> dict[str, str]:
+    """Each pool worker's allowed CPUs as /proc lists them (Linux; empty elsewhere)."""
+    out = {}
+    task = Path("/proc/self/task")
+    if not task.is_dir():
+        return out
+    for t in task.iterdir():
+        try:
+            name = (t / "comm").read_text().strip()
+            if name.startswith("repcompress-"):
+                status = (t / "status").read_text().splitlines()
+                out[name] = next(
+                    line.split(":", 1)[1].strip() for line in status if line.startswith("Cpus_allowed_list")
+                )
+        except OSError:  # the thread ended while being read
+            continue
+    return dict(sorted(out.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=9, help="calls per condition (median)")
@@ -66,11 +91,19 @@ def main() -> int:
     def nothing():
         return None
 
+    big = np.random.default_rng(2).standard_normal(200_000)
+
+    def single_threaded_work(seconds=0.3):
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            np.sort(big)
+
     conditions = {
         "back to back": nothing,
         "after a NumPy product": product,
         "after a product limited to 1 BLAS thread": product_one_thread,
         "after a 0.3 s sleep": lambda: time.sleep(0.3),
+        "after 0.3 s of single-threaded NumPy work": single_threaded_work,
     }
     x6 = data_case6()
     x1, y1 = data_case1(100_000)
@@ -83,11 +116,13 @@ def main() -> int:
         for pool in threadpool_info()
         if pool.get("user_api") == "blas"
     ]
-    print(f"repcompress threads: {rc.get_num_threads()}; BLAS pools: {blas}")
     results = []
     for name, estimate in estimates.items():
         for _ in range(2):  # warm-up: imports, first-touch of the data
             estimate()
+        if not results:
+            placement = worker_cpus()
+            print(f"repcompress threads: {rc.get_num_threads()} (allowed CPUs: {placement}); BLAS pools: {blas}")
         for condition, before in conditions.items():
             ms = median_ms(estimate, before, args.repeats)
             results.append({"estimate": name, "condition": condition, "median_ms": round(ms, 2)})
@@ -95,6 +130,8 @@ def main() -> int:
     if args.json:
         payload = {
             "threads": rc.get_num_threads(),
+            "worker_cpus": placement,
+            "pin_env": os.environ.get("REPCOMPRESS_PIN_THREADS"),
             "blas": blas,
             "repeats": args.repeats,
             "platform": platform.platform(),

@@ -1,7 +1,8 @@
 //! The thread pool and the chunked, interruptible parallel loop every heavy computation runs through.
 //!
 //! Thread count: `set_num_threads(n)`, else `REPCOMPRESS_NUM_THREADS`, else `RAYON_NUM_THREADS`,
-//! else all cores. We keep a pool of our own (rayon's global pool can be sized only once).
+//! else all cores. We keep a pool of our own (rayon's global pool can be sized only once). On Linux a
+//! pool of one worker per usable CPU pins worker i to the i-th CPU ([`pin_plan`]).
 
 use crate::error::{CoreError, Result};
 use rayon::prelude::*;
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-static POOL: Mutex<Option<Arc<rayon::ThreadPool>>> = Mutex::new(None);
+static POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
 static REQUESTED: Mutex<Option<usize>> = Mutex::new(None);
 
 fn env_threads(name: &str) -> Option<usize> {
@@ -46,21 +47,105 @@ pub fn get_num_threads() -> usize {
     lock(&REQUESTED).unwrap_or_else(default_threads)
 }
 
+/// A pool of workers, and the CPU mask a thread started from one of them gets back when they are
+/// pinned ([`pin_plan`]): such a thread would inherit its worker's single CPU.
+pub struct Pool {
+    workers: rayon::ThreadPool,
+    unpin: Option<Vec<usize>>,
+}
+
+impl Pool {
+    /// A pool of `threads` workers, pinned as [`pin_plan`] says for this process' CPUs and the
+    /// value `env` of [`PIN_ENV`].
+    fn build(threads: usize, env: Option<&str>) -> Result<Pool> {
+        let allowed = allowed_cpus();
+        let placement = pin_plan(threads, &allowed, env);
+        let unpin = placement.is_some().then_some(allowed);
+        let workers = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("repcompress-{i}"))
+            .start_handler(move |i| {
+                if let Some(&cpu) = placement.as_ref().and_then(|cpus| cpus.get(i)) {
+                    set_thread_cpus(&[cpu]);
+                }
+            })
+            .build()
+            .map_err(|e| CoreError::Internal(format!("cannot start the thread pool: {e}")))?;
+        Ok(Pool { workers, unpin })
+    }
+}
+
 /// The shared pool, built on first use with `get_num_threads()` workers.
-pub fn pool() -> Result<Arc<rayon::ThreadPool>> {
+pub fn pool() -> Result<Arc<Pool>> {
     let mut guard = lock(&POOL);
     if let Some(p) = guard.as_ref() {
         return Ok(Arc::clone(p));
     }
-    let p = rayon::ThreadPoolBuilder::new()
-        .num_threads(get_num_threads())
-        .thread_name(|i| format!("repcompress-{i}"))
-        .build()
-        .map_err(|e| CoreError::Internal(format!("cannot start the thread pool: {e}")))?;
-    let p = Arc::new(p);
+    let p = Arc::new(Pool::build(get_num_threads(), std::env::var(PIN_ENV).ok().as_deref())?);
     *guard = Some(Arc::clone(&p));
     Ok(p)
 }
+
+/// The environment variable that turns the workers' CPU placement off (`0`); see [`pin_plan`].
+pub const PIN_ENV: &str = "REPCOMPRESS_PIN_THREADS";
+
+/// Where the pool's workers run: worker i on CPU `cpus[i]`, or `None` to leave them to the OS.
+///
+/// Pinned only when the pool has one worker per CPU the process may use (`threads` equal to the
+/// size of its affinity mask, `allowed`, and at least 2) and [`PIN_ENV`] is not `0`. Such a pool
+/// takes every CPU anyway, so fixing which worker runs where costs the OS no choice it could use,
+/// while leaving it to the OS cost a call up to half its speed on virtual machines: after the
+/// workers had slept for a few tens of milliseconds (a single-threaded computation in between, as
+/// in a training loop or a benchmark that alternates with a peer), Linux guests woke both workers
+/// on the same virtual CPU, the other one counting as preempted by the host while idle, and moved
+/// one away only milliseconds later (measured on a 2-CPU KVM guest: a 4-D entropy at N = 10⁵ took
+/// 39–41 ms after such a pause against 27–29 ms back to back, a 1-D MI 19 against 12 ms, which is
+/// the one-thread time; `benches/bench_thread_pools.py`). A smaller pool is not pinned, so the OS
+/// keeps placing it among the spare CPUs, and neither is a pool when the mask cannot be read.
+pub(crate) fn pin_plan(threads: usize, allowed: &[usize], env: Option<&str>) -> Option<Vec<usize>> {
+    let off = env.is_some_and(|v| v.trim() == "0");
+    (!off && threads >= 2 && allowed.len() == threads).then(|| allowed.to_vec())
+}
+
+/// The CPUs the calling thread may run on (its affinity mask, inherited by the threads it starts),
+/// ascending; empty where the mask cannot be read (other systems, or more CPUs than `cpu_set_t`
+/// holds).
+#[cfg(target_os = "linux")]
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `cpu_set_t` is plain bits, all zero a valid empty set; the call writes at most the
+    // size it is given, and `CPU_ISSET` reads within the set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    Vec::new()
+}
+
+/// Restricts the calling thread to `cpus` (from a mask read by [`allowed_cpus`]); a refusal (a
+/// sandbox that forbids it) leaves its mask as it was.
+#[cfg(target_os = "linux")]
+fn set_thread_cpus(cpus: &[usize]) {
+    // SAFETY: as in `allowed_cpus`; every CPU number came from such a mask, below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_thread_cpus(_cpus: &[usize]) {}
 
 /// After `fork()` the child has no worker threads: forget (never join or drop) the parent's pool
 /// so that the child's first call builds a fresh one instead of waiting forever.
@@ -82,7 +167,7 @@ pub fn forget_pool_after_fork() {
 
 /// How a computation runs: on which pool, and how it checks for a user interrupt between chunks.
 pub struct Ctl<'a> {
-    pool: Arc<rayon::ThreadPool>,
+    pool: Arc<Pool>,
     interrupt: &'a dyn Fn() -> Result<()>,
 }
 
@@ -127,23 +212,19 @@ impl<'a> Ctl<'a> {
     /// compare thread counts without touching the shared setting other tests read.
     #[cfg(test)]
     pub(crate) fn with_threads(threads: usize) -> Ctl<'static> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("a test pool");
         Ctl {
-            pool: Arc::new(pool),
+            pool: Arc::new(Pool::build(threads, None).expect("a test pool")),
             interrupt: &no_interrupt,
         }
     }
 
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.pool.workers.current_num_threads()
     }
 
     /// Runs `f` inside the pool (for work that is not chunked: sorting, tree building).
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+        self.pool.workers.install(f)
     }
 
     /// A maker of uninterruptible controls on this control's pool, for work that runs nested inside
@@ -261,7 +342,7 @@ impl<'a> Ctl<'a> {
             rest = tail;
             let base = offset;
             offset += len;
-            self.pool.install(|| {
+            self.pool.workers.install(|| {
                 piece.par_chunks_mut(block).enumerate().for_each_init(
                     || failure.record(init()),
                     |state, (b, sl)| {
@@ -339,7 +420,7 @@ impl<'a> Ctl<'a> {
             remaining = tail;
             let base = first;
             first += range.len();
-            self.pool.install(|| {
+            self.pool.workers.install(|| {
                 piece.par_iter_mut().enumerate().for_each_init(
                     || failure.record(init()),
                     |state, (i, seg)| {
@@ -370,7 +451,7 @@ impl<'a> Ctl<'a> {
         let failure = FirstError::default();
         while done.iter().any(|&d| !d) {
             let t0 = Instant::now();
-            self.pool.install(|| {
+            self.pool.workers.install(|| {
                 states
                     .par_iter_mut()
                     .zip(done.par_iter_mut())
@@ -428,9 +509,13 @@ impl Ctl<'_> {
         }
         let slot = Slot;
         let (tx, rx) = channel();
+        let unpin = self.pool.unpin.clone();
         std::thread::Builder::new()
             .name("repcompress-decomposition".into())
             .spawn(move || {
+                if let Some(cpus) = unpin {
+                    set_thread_cpus(&cpus);
+                }
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 drop(slot); // before the caller hears of the result and may start another job
                 let _ = tx.send(outcome); // the caller may have gone (interrupted)
@@ -502,6 +587,53 @@ impl FirstError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_pinned_only_when_there_is_one_per_cpu_and_the_variable_allows() {
+        let cpus = [0, 2, 5];
+        assert_eq!(pin_plan(3, &cpus, None), Some(vec![0, 2, 5]));
+        assert_eq!(pin_plan(3, &cpus, Some("1")), Some(vec![0, 2, 5]));
+        assert_eq!(pin_plan(3, &cpus, Some(" 0 ")), None);
+        assert_eq!(pin_plan(2, &cpus, None), None); // spare CPUs: the OS places them
+        assert_eq!(pin_plan(4, &cpus, None), None); // more workers than CPUs
+        assert_eq!(pin_plan(1, &[3], None), None); // one worker: nothing to spread
+        assert_eq!(pin_plan(2, &[], None), None); // the mask could not be read
+    }
+
+    #[test]
+    fn a_pool_of_one_worker_per_cpu_runs_each_on_its_own_and_its_detached_threads_anywhere() {
+        let allowed = allowed_cpus();
+        #[cfg(target_os = "linux")]
+        assert!(!allowed.is_empty(), "the affinity mask of a Linux thread is readable");
+        let n = allowed.len();
+        for (threads, env) in [(n, None), (n, Some("0")), (n + 1, None)] {
+            let pool = Arc::new(Pool::build(threads, env).unwrap());
+            let masks = pool.workers.broadcast(|_| allowed_cpus());
+            // A thread started from a worker, as a decomposition is.
+            let inner = Arc::clone(&pool);
+            let detached = pool
+                .workers
+                .install(move || {
+                    let ctl = Ctl {
+                        pool: inner,
+                        interrupt: &no_interrupt,
+                    };
+                    ctl.run_detached(allowed_cpus)
+                })
+                .unwrap();
+            let pinned = cfg!(target_os = "linux") && threads >= 2 && threads == n && env.is_none();
+            if pinned {
+                let one_each: Vec<Vec<usize>> = allowed.iter().map(|&c| vec![c]).collect();
+                assert_eq!(masks, one_each, "{threads} workers, {env:?}");
+            } else {
+                assert!(
+                    masks.iter().all(|m| *m == allowed),
+                    "{threads} workers, {env:?}: {masks:?}"
+                );
+            }
+            assert_eq!(detached, allowed, "{threads} workers, {env:?}");
+        }
+    }
 
     #[test]
     fn fill_blocks_covers_every_item_once() {

@@ -71,7 +71,9 @@ def check_num_threads(n: Any, name: str = "n") -> int:
 def set_num_threads(n: int) -> None:
     """Sets the number of worker threads of every later call (default: ``REPCOMPRESS_NUM_THREADS``,
     else ``RAYON_NUM_THREADS``, else all cores), at most ``thread_limit()`` (max(1024, 4 × the
-    usable CPUs)). Results do not depend on it (docs/spec.md §0.7)."""
+    usable CPUs)). Results do not depend on it (docs/spec.md §0.7). On Linux a pool of one worker
+    per usable CPU runs worker i on the i-th CPU (``REPCOMPRESS_PIN_THREADS=0`` turns this off);
+    a smaller pool is left to the OS."""
     _core.set_num_threads(check_num_threads(n))
 
 
