@@ -126,11 +126,15 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> Result<(Vec
     start[n_buckets] = at;
     drop(counts);
 
-    // Groups of whole buckets holding about equal numbers of values. Each group scans the buckets
-    // of all values in index order and places its own (so ties stay in index order: stable), then
-    // sorts inside its buckets. Groups write disjoint ranges of the output: no two threads write
-    // the same cache line, which a scatter by blocks of the input did at every bucket.
-    let n_groups = (ctl.threads() * 2).min(n_buckets);
+    // Groups of whole buckets holding about equal numbers of values, one per thread. Each group
+    // scans the buckets of all values in index order and places its own (so ties stay in index
+    // order: stable), then sorts inside its buckets. Groups write disjoint ranges of the output:
+    // no two threads write the same cache line, which a scatter by blocks of the input did at
+    // every bucket. Every group scans all n, so a thread with two groups scanned twice: one group
+    // per thread sorted 10⁵ values in 1.9 ms instead of 2.4 on one thread (1.6 against 1.7 on two).
+    // Handing each group only its own values (a parallel split by group first) was slower: the
+    // split reads every bucket twice more.
+    let n_groups = ctl.threads().min(n_buckets);
     let mut cuts = vec![0usize];
     for g in 1..n_groups {
         let b = start.partition_point(|&s| (s as usize) < g * n / n_groups);

@@ -506,17 +506,27 @@ fn kdtree_equals_naive_on_deep_trees() {
 /// ties, signed zeros, a skewed distribution (crowded buckets), huge spans, f32 and f64.
 #[test]
 fn sort_with_indices_equals_comparison_sort() {
-    fn check<T: Real>(values: &[T], what: &str) {
-        let (sorted, order) = sort_with_indices(values, &Ctl::uninterruptible().unwrap());
-        let mut pairs: Vec<(T, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
-        pairs.sort_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1)));
-        let expected_order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
-        assert_eq!(order, expected_order, "{what}");
-        assert!(
-            sorted.iter().zip(&pairs).all(|(a, p)| a.total_order(&p.0).is_eq()),
-            "{what}"
-        );
-    }
+    // The sort splits its buckets into one group per thread: 1, 2 and 3 threads.
+    let ctls: Vec<Ctl> = (1..=3).map(Ctl::with_threads).collect();
+    let check = |values: &[f64], what: &str| {
+        fn one<T: Real>(values: &[T], ctl: &Ctl, what: &str) {
+            let (sorted, order) = sort_with_indices(values, ctl);
+            let mut pairs: Vec<(T, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+            pairs.sort_by(|a, b| a.0.total_order(&b.0).then(a.1.cmp(&b.1)));
+            let expected_order: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+            let threads = ctl.threads();
+            assert_eq!(order, expected_order, "{what}, {threads} threads");
+            assert!(
+                sorted.iter().zip(&pairs).all(|(a, p)| a.total_order(&p.0).is_eq()),
+                "{what}, {threads} threads"
+            );
+        }
+        let v32: Vec<f32> = values.iter().map(|&a| a as f32).filter(|a| a.is_finite()).collect();
+        for ctl in &ctls {
+            one(values, ctl, what);
+            one(&v32, ctl, what);
+        }
+    };
     let mut rng = SplitMix(8);
     for &n in &[1usize, 5, 63, 64, 65, 1000, 20_000, 70_001] {
         let continuous: Vec<f64> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
@@ -536,8 +546,6 @@ fn sort_with_indices_equals_comparison_sort() {
             ("grid", grid),
         ] {
             check(&v, what);
-            let v32: Vec<f32> = v.iter().map(|&a| a as f32).filter(|a| a.is_finite()).collect();
-            check(&v32, what);
         }
     }
 }
