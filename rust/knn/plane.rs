@@ -19,7 +19,7 @@
 //! current k-th distance; rounding is monotone, so the gap of every point further out is at least
 //! as large, and a point whose distance is not below the current k-th distance cannot change it.
 
-use super::sort::{sort_with_buckets, Buckets};
+use super::sort::{sort_with_buckets, sort_with_buckets_in, Buckets};
 use super::sorted1d::Sorted1D;
 use super::{need_distances, queries_per_block, scatter_rows, KBEST_SORTED_MAX};
 use crate::error::Result;
@@ -215,6 +215,98 @@ pub struct StripPlane<T> {
     y_index: Sorted1D<T>,
 }
 
+/// x sorted, and y sorted with its order given as x positions (ties by x position), as
+/// [`StripPlane::new`] needs them: the two sorts run side by side, each on half the threads (a sort
+/// scales poorly from one thread to two: every placement task scans all n bucket ids), then y's
+/// order is mapped from indices to x positions, and runs of equal y values are put in x-position
+/// order. The same arrays, bit for bit, as sorting y in x-sorted order (tested).
+#[allow(clippy::type_complexity)]
+pub(super) fn sort_both_side_by_side<T: Real>(
+    x: &[T],
+    y: &[T],
+    ctl: &Ctl,
+) -> Result<(Vec<T>, Vec<u32>, Buckets, Vec<T>, Vec<u32>, Buckets)> {
+    let n = x.len();
+    let groups = (ctl.threads() / 2).max(1);
+    let make = ctl.nested();
+    let (xr, yr) = ctl.install(|| {
+        rayon::join(
+            || sort_with_buckets_in(x, groups, &make()),
+            || sort_with_buckets_in(y, groups, &make()),
+        )
+    });
+    let (xs, x_order, x_buckets) = xr?;
+    let (ys, mut y_order, y_buckets) = yr?;
+
+    // Index → x position, then y's order in x positions.
+    let need = need_distances(n);
+    let mut pos_of = memory::zeros::<u32>(n, need)?;
+    {
+        let out = SyncSlice(pos_of.as_mut_ptr(), n);
+        let block = n.div_ceil(ctl.threads() * 4).max(1 << 12);
+        ctl.install(|| {
+            x_order.par_chunks(block).enumerate().for_each(|(b, ids)| {
+                for (j, &i) in ids.iter().enumerate() {
+                    // SAFETY: x_order is a permutation of 0..n, so every index is written once,
+                    // by one task, within bounds.
+                    unsafe { out.write(i as usize, (b * block + j) as u32) };
+                }
+            })
+        });
+    }
+    ctl.install(|| y_order.par_iter_mut().for_each(|o| *o = pos_of[*o as usize]));
+    drop(pos_of);
+
+    // Ties in y: the sort left them by index; put each run of equal values in x-position order.
+    // The array is cut at run starts so that every run lies in one piece.
+    let pieces = ctl.threads() * 4;
+    let mut cuts = vec![0usize];
+    for p in 1..pieces {
+        let mut c = (p * n / pieces).max(*cuts.last().unwrap());
+        while c > 0 && c < n && ys[c].total_order(&ys[c - 1]).is_eq() {
+            c += 1;
+        }
+        if c > *cuts.last().unwrap() && c < n {
+            cuts.push(c);
+        }
+    }
+    cuts.push(n);
+    let mut parts = crate::parallel::split_at_bounds(&mut y_order, &cuts);
+    ctl.install(|| {
+        parts.par_iter_mut().zip(cuts.par_windows(2)).for_each(|(part, w)| {
+            let vals = &ys[w[0]..w[1]];
+            let mut a = 0;
+            while a < vals.len() {
+                let mut b = a + 1;
+                while b < vals.len() && vals[b].total_order(&vals[a]).is_eq() {
+                    b += 1;
+                }
+                if b - a > 1 {
+                    part[a..b].sort_unstable();
+                }
+                a = b;
+            }
+        })
+    });
+    drop(parts);
+    Ok((xs, x_order, x_buckets, ys, y_order, y_buckets))
+}
+
+/// A raw view of a slice that parallel tasks write at distinct indices.
+#[derive(Clone, Copy)]
+struct SyncSlice<V>(*mut V, usize);
+// SAFETY: used only for writes at indices that no two tasks share (see the call site).
+unsafe impl<V: Send> Sync for SyncSlice<V> {}
+unsafe impl<V: Send> Send for SyncSlice<V> {}
+impl<V> SyncSlice<V> {
+    /// # Safety
+    /// `i` is in bounds and no other thread reads or writes index `i` meanwhile.
+    unsafe fn write(&self, i: usize, v: V) {
+        assert!(i < self.1);
+        unsafe { self.0.add(i).write(v) };
+    }
+}
+
 /// The entries of every strip (y, x, x position) in ascending y, ties by x position: the y order
 /// of all points (`ys`, and `y_order` their x positions, ties by x position) distributed stably
 /// into the strips, which cover the x positions `bounds[s]..bounds[s + 1]`. Each task takes a
@@ -307,8 +399,20 @@ impl<T: Real> StripPlane<T> {
     pub fn new(x: &[T], y: &[T], k: usize, ctl: &Ctl) -> Result<Self> {
         debug_assert_eq!(x.len(), y.len());
         let n = x.len();
-        let (xs, x_order, x_buckets) = sort_with_buckets(x, ctl)?;
         let need = need_distances(n);
+        let (xs, x_order, x_buckets, ys, y_order, y_buckets) = if ctl.threads() >= 2 {
+            sort_both_side_by_side(x, y, ctl)?
+        } else {
+            let (xs, x_order, x_buckets) = sort_with_buckets(x, ctl)?;
+            // y in the x-sorted order, sorted: the y index (its order gives x positions, ties by
+            // x position).
+            let mut y_by_pos = memory::filled(n, T::ZERO, need)?;
+            for (o, &i) in y_by_pos.iter_mut().zip(&x_order) {
+                *o = y[i as usize];
+            }
+            let (ys, y_order, y_buckets) = sort_with_buckets(&y_by_pos, ctl)?;
+            (xs, x_order, x_buckets, ys, y_order, y_buckets)
+        };
 
         // About √(kN)/2 points per strip: for a smooth density the strips are then about as wide
         // as the typical k-th distance, so a query visits about three strips and scans about k
@@ -326,17 +430,7 @@ impl<T: Real> StripPlane<T> {
         let xmin: Vec<T> = (0..n_strips).map(|s| xs[bounds[s]]).collect();
         let xmax: Vec<T> = (0..n_strips).map(|s| xs[bounds[s + 1] - 1]).collect();
 
-        // y in the x-sorted order, sorted: the y index (its order gives x positions, ties by x
-        // position), whose order, distributed into the strips, sorts every strip by y.
-        let mut y_by_pos = memory::filled(n, T::ZERO, need)?;
-        ctl.install(|| {
-            y_by_pos
-                .par_iter_mut()
-                .zip(x_order.par_iter())
-                .for_each(|(o, &i)| *o = y[i as usize])
-        });
-        let (ys, y_order, y_buckets) = sort_with_buckets(&y_by_pos, ctl)?;
-        drop(y_by_pos);
+        // The y index's order, distributed into the strips, sorts every strip by y.
         let (ey, ex, epos) = strips_by_y(&xs, &ys, &y_order, &bounds, ctl)?;
         let y_index = Sorted1D::from_sorted(ys, y_order, y_buckets);
         Ok(StripPlane {

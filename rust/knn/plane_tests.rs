@@ -100,6 +100,60 @@ fn plane_indices_count_equal_naive() {
     }
 }
 
+/// The two sorts the plane runs side by side on two or more threads give what sorting y in
+/// x-sorted order gives: x ascending with ties by index, and y's order as x positions ascending
+/// in y with ties by x position (stated here, not taken from the sort), on tied, quantised and
+/// continuous values, below and above the bucket sort's 64 values, on 2, 3 and 4 threads.
+#[test]
+fn side_by_side_sorts_equal_sorting_y_in_x_order() {
+    use super::plane::sort_both_side_by_side;
+    let mut rng = SplitMix(29);
+    for n in [5usize, 63, 64, 700, 5000, 40_000] {
+        let tricky = tricky_points(n, 2, 11 + n as u64);
+        let layouts: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
+            (
+                "tricky",
+                tricky.iter().step_by(2).copied().collect(),
+                tricky.iter().skip(1).step_by(2).copied().collect(),
+            ),
+            (
+                "quantised",
+                (0..n).map(|_| (rng.next_u64() % 3) as f64).collect(),
+                (0..n).map(|_| (rng.next_u64() % 5) as f64 * 0.1 - 0.2).collect(),
+            ),
+            (
+                "continuous",
+                (0..n).map(|_| rng.uniform() * 10.0 - 5.0).collect(),
+                (0..n).map(|_| rng.uniform().powi(3)).collect(),
+            ),
+            (
+                "signed zeros",
+                (0..n).map(|i| if i % 2 == 0 { 0.0 } else { -0.0 }).collect(),
+                (0..n).map(|i| if i % 3 == 0 { -0.0 } else { 0.0 }).collect(),
+            ),
+        ];
+        for (name, x, y) in layouts {
+            let mut by_x: Vec<u32> = (0..n as u32).collect();
+            by_x.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]).then(a.cmp(&b)));
+            let mut by_y: Vec<u32> = (0..n as u32).collect();
+            let y_at = |p: u32| y[by_x[p as usize] as usize];
+            by_y.sort_by(|&a, &b| y_at(a).total_cmp(&y_at(b)).then(a.cmp(&b)));
+            for threads in [2, 3, 4] {
+                let ctl = Ctl::with_threads(threads);
+                let (xs, x_order, _, ys, y_order, _) = sort_both_side_by_side(&x, &y, &ctl).unwrap();
+                let at = format!("{name} n={n} threads={threads}");
+                assert_eq!(x_order, by_x, "x order {at}");
+                assert_eq!(y_order, by_y, "y order {at}");
+                let bits = |v: &[f64]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+                let want_xs: Vec<f64> = by_x.iter().map(|&i| x[i as usize]).collect();
+                let want_ys: Vec<f64> = by_y.iter().map(|&p| y_at(p)).collect();
+                assert_eq!(bits(&xs), bits(&want_xs), "xs {at}");
+                assert_eq!(bits(&ys), bits(&want_ys), "ys {at}");
+            }
+        }
+    }
+}
+
 /// Phases of KSG-1 on 1-D x and 1-D y at N = 10⁶ (env PHASE_N), on 1 and 2 threads (run by hand:
 /// `cargo test --release -- --ignored --nocapture plane_phase_timings`).
 #[test]

@@ -74,6 +74,17 @@ impl Buckets {
 /// sorting inside each bucket; every step runs in parallel. Several times faster than a comparison
 /// sort at N = 10⁶; skewed data only makes some buckets larger, and those are sorted by comparison.
 pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> Result<(Vec<T>, Vec<u32>, Buckets)> {
+    sort_with_buckets_in(values, ctl.threads(), ctl)
+}
+
+/// [`sort_with_buckets`] with the buckets split into `groups` groups for the placement (one per
+/// thread that will work on this sort; see the comment there): for two sorts run side by side,
+/// each on its share of the threads. The result does not depend on `groups`.
+pub(crate) fn sort_with_buckets_in<T: Real>(
+    values: &[T],
+    groups: usize,
+    ctl: &Ctl,
+) -> Result<(Vec<T>, Vec<u32>, Buckets)> {
     use rayon::prelude::*;
     let n = values.len();
     let need = || Need::new("x", format!("a sorted copy of {n} values"), "use fewer samples");
@@ -134,7 +145,7 @@ pub(crate) fn sort_with_buckets<T: Real>(values: &[T], ctl: &Ctl) -> Result<(Vec
     // per thread sorted 10⁵ values in 1.9 ms instead of 2.4 on one thread (1.6 against 1.7 on two).
     // Handing each group only its own values (a parallel split by group first) was slower: the
     // split reads every bucket twice more.
-    let n_groups = ctl.threads().min(n_buckets);
+    let n_groups = groups.clamp(1, n_buckets);
     let mut cuts = vec![0usize];
     for g in 1..n_groups {
         let b = start.partition_point(|&s| (s as usize) < g * n / n_groups);
