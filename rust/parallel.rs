@@ -100,8 +100,9 @@ pub const PIN_ENV: &str = "REPCOMPRESS_PIN_THREADS";
 /// on the same virtual CPU, the other one counting as preempted by the host while idle, and moved
 /// one away only milliseconds later (measured on a 2-CPU KVM guest with
 /// `benches/bench_thread_pools.py`: a 4-D entropy at N = 10⁵ took 42–43 ms after such a pause
-/// against 28.5 ms back to back, a 1-D MI 19–20 against 12–13 ms, about the one-thread time). A smaller pool is not pinned, so the OS
-/// keeps placing it among the spare CPUs, and neither is a pool when the mask cannot be read.
+/// against 28.5 ms back to back, a 1-D MI 19–20 against 12–13 ms, about the one-thread time).
+/// A smaller pool is not pinned, so the OS keeps placing it among the spare CPUs, and neither is a
+/// pool when the mask cannot be read.
 pub(crate) fn pin_plan(threads: usize, allowed: &[usize], env: Option<&str>) -> Option<Vec<usize>> {
     let off = env.is_some_and(|v| v.trim() == "0");
     (!off && threads >= 2 && allowed.len() == threads).then(|| allowed.to_vec())

@@ -403,9 +403,10 @@ impl<T: Real> StripPlane<T> {
         let (xs, x_order, x_buckets, ys, y_order, y_buckets) = if ctl.threads() >= 2 {
             sort_both_side_by_side(x, y, ctl)?
         } else {
+            // One thread gains nothing from running the sorts side by side, and sorting y in
+            // x-sorted order gives its order as x positions, ties by x position, without the
+            // mapping and the pass over ties.
             let (xs, x_order, x_buckets) = sort_with_buckets(x, ctl)?;
-            // y in the x-sorted order, sorted: the y index (its order gives x positions, ties by
-            // x position).
             let mut y_by_pos = memory::filled(n, T::ZERO, need)?;
             for (o, &i) in y_by_pos.iter_mut().zip(&x_order) {
                 *o = y[i as usize];
