@@ -6,6 +6,8 @@ use crate::points::Real;
 /// A distance, expressed through a per-coordinate term and a combination rule.
 /// Distances are compared in the metric's *reduced* scale (Euclidean: squared).
 pub trait Metric: Copy + Send + Sync + 'static {
+    /// Whether the distance is the largest coordinate gap (the max-norm).
+    const MAX_NORM: bool;
     /// Per-coordinate contribution of a non-negative coordinate gap.
     fn term<T: Real>(gap: T) -> T;
     /// Combines an accumulated value with a new term (max or +). Monotone in both arguments.
@@ -96,6 +98,7 @@ pub trait Metric: Copy + Send + Sync + 'static {
 pub struct Chebyshev;
 
 impl Metric for Chebyshev {
+    const MAX_NORM: bool = true;
     #[inline(always)]
     fn term<T: Real>(gap: T) -> T {
         gap
@@ -117,6 +120,7 @@ impl Metric for Chebyshev {
 pub struct Euclidean;
 
 impl Metric for Euclidean {
+    const MAX_NORM: bool = false;
     #[inline(always)]
     fn term<T: Real>(gap: T) -> T {
         gap * gap
