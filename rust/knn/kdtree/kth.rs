@@ -362,6 +362,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         self.kth_group_dispatch::<D, K>(leaf, out, s, narrow)
     }
 
+    /// The group's search with the [`Narrow`] filter where the tree has one, else in `T` alone.
     #[inline(always)]
     fn kth_group_dispatch<const D: usize, const K: usize>(
         &self,
