@@ -377,8 +377,8 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         }
     }
 
-    /// [`Self::kth_group_impl`] compiled with AVX2: the same IEEE operations in the same order,
-    /// four f64 (eight f32) lanes wide.
+    /// [`Self::kth_group_dispatch`] (either search) compiled with AVX2: the same IEEE operations
+    /// in the same order, four f64 (eight f32) lanes wide.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn kth_group_avx2<const D: usize, const K: usize>(
