@@ -21,6 +21,12 @@
 //! measured in f64. At 4-D, N = 10⁵, k = 3 (Gaussian, `rc.entropy`, alternating builds, medians):
 //! one thread 54.4–56.2 → 48.8–51.8 ms, two 29.5–30.3 → 27.8–29.1 ms. Seeding in f32 as well was
 //! slower (the eight lanes' survivors cost more network steps than the narrower scan saved).
+//! That search lists subtrees of [`NARROW`] leaves in step 2, not leaves, and tests a subtree's
+//! leaf boxes only when the query is near the subtree's box: the leaf boxes of each subtree are
+//! laid out in lanes once per tree, so a group no longer sorts and lays out its ~145 leaves (at
+//! 4-D, N = 10⁵, one thread, TSC ticks: listing 15–18 M → 2–3 M; box-test lane iterations per
+//! query 12.7 → 4.7; `rc.entropy` medians in three alternating pairs, one thread 51.4 / 52.4 / 53.9 →
+//! 46.9 / 47.6 / 55.9 ms (the last a noisy run), two threads 29.1 / 29.1 / 29.7 → 26.8 / 27.2 / 26.8 ms).
 //!
 //! Every distance is the leaf scan's, the same bits as [`Metric::dist`], and a leaf or point is
 //! passed over only when it cannot be nearer than the current k-th distance: the result is the
@@ -61,14 +67,15 @@ struct Scratch<T> {
     dists: Vec<T>,
     /// Per query, its K smallest distances so far, ascending (∞ where fewer were seen).
     best: Vec<[T; FLAT_MAX_K]>,
-    /// The listed leaves: (distance from the group's box, leaf), nearest first.
+    /// The listed leaves (or subtrees, [`Narrow`]): (distance from the group's box, number within
+    /// their level), nearest first.
     leaves: Vec<(T, u32)>,
     /// Their boxes, [`LANES`] leaves at a time ([`lay_out_boxes`]).
     boxes: Vec<T>,
     /// Nodes still to visit while listing.
     stack: Vec<usize>,
     /// The narrow filter's copies ([`Narrow`]): the group's points in f32, one query's f32
-    /// distances to one leaf, and the listed boxes [`NARROW`] leaves at a time.
+    /// distances to one leaf, and the listed subtrees' boxes [`NARROW`] at a time.
     queries32: Vec<f32>,
     dists32: Vec<f32>,
     boxes32: Vec<f32>,
@@ -212,8 +219,14 @@ fn f32_up(x: f64) -> f32 {
 struct Narrow {
     /// The points in f32, laid out as the tree's.
     points: Vec<f32>,
-    /// Per leaf (in leaf order): the lower corner rounded down, then the upper one rounded up.
-    boxes: Vec<f32>,
+    /// Per subtree of [`NARROW`] leaves (the nodes [`Narrow::subtree_depth`] levels above the
+    /// leaves, in level order): its box, the lower corner rounded down, then the upper one
+    /// rounded up.
+    subtrees: Vec<f32>,
+    /// Per subtree: its leaves' boxes, rounded the same way, laid out as [`lay_out_boxes`] does.
+    leaf_lanes: Vec<f32>,
+    /// Levels between a subtree and its leaves (3, or the tree's depth when it is shallower).
+    subtree_depth: u32,
     /// δ above.
     delta: f64,
 }
@@ -309,18 +322,43 @@ impl<T: Real, M: Metric> KdTree<T, M> {
                     }
                 })
         });
-        let leaves = self.ranges.len() - self.n_internal;
-        let mut boxes = memory::filled(leaves * 2 * self.d, 0.0f32, need)?;
-        for (leaf, b) in boxes.chunks_exact_mut(2 * self.d).enumerate() {
-            let (lo, hi) = self.boxes(self.n_internal + leaf);
-            let (blo, bhi) = b.split_at_mut(self.d);
-            for ((o, p), (&l, &h)) in blo.iter_mut().zip(bhi.iter_mut()).zip(lo.iter().zip(hi)) {
-                *o = f32_down(l.to_f64());
-                *p = f32_up(h.to_f64());
+        let leaves = self.n_internal + 1;
+        let subtree_depth = leaves.trailing_zeros().min(NARROW.trailing_zeros());
+        let n_subtrees = leaves >> subtree_depth;
+        let rounded = |node: usize, lo: &mut [f32], hi: &mut [f32]| {
+            let (l, h) = self.boxes(node);
+            for k in 0..self.d {
+                lo[k] = f32_down(l[k].to_f64());
+                hi[k] = f32_up(h[k].to_f64());
+            }
+        };
+        let mut subtrees = memory::filled(n_subtrees * 2 * self.d, 0.0f32, need)?;
+        for (t, b) in subtrees.chunks_exact_mut(2 * self.d).enumerate() {
+            let (lo, hi) = b.split_at_mut(self.d);
+            rounded(n_subtrees - 1 + t, lo, hi);
+        }
+        let width = 2 * self.d * NARROW;
+        let mut leaf_lanes = memory::filled(n_subtrees * width, f32::INFINITY, need)?;
+        let (mut lo, mut hi) = (vec![0.0f32; self.d], vec![0.0f32; self.d]);
+        for (t, lanes) in leaf_lanes.chunks_exact_mut(width).enumerate() {
+            let (lanes_lo, lanes_hi) = lanes.split_at_mut(self.d * NARROW);
+            lanes_hi.fill(f32::NEG_INFINITY);
+            for l in 0..1usize << subtree_depth {
+                rounded(self.n_internal + (t << subtree_depth) + l, &mut lo, &mut hi);
+                for k in 0..self.d {
+                    lanes_lo[k * NARROW + l] = lo[k];
+                    lanes_hi[k * NARROW + l] = hi[k];
+                }
             }
         }
         let delta = 5.0 * a * (f32::EPSILON as f64 / 2.0) + 2f64.powi(-140);
-        Ok(Some(Narrow { points, boxes, delta }))
+        Ok(Some(Narrow {
+            points,
+            subtrees,
+            leaf_lanes,
+            subtree_depth,
+            delta,
+        }))
     }
 
     /// [`NeighborSearch::kth_distances`](crate::knn::NeighborSearch::kth_distances) by the flat
@@ -419,7 +457,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
                     if near[l] >= best[K - 1] {
                         continue;
                     }
-                    let (block, mo) = self.leaf_block(s.leaves[g * LANES + l].1 as usize);
+                    let (block, mo) = self.leaf_block(self.n_internal + s.leaves[g * LANES + l].1 as usize);
                     let nearest = leaf_distances::<T, M, D>(q, block, mo, &mut s.dists);
                     if nearest >= best[K - 1] {
                         continue;
@@ -463,13 +501,17 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         s.dists32.resize(self.max_leaf, 0.0);
         self.list_leaves::<D, K>(leaf, s, Some(nw));
 
+        let width = 2 * d * NARROW;
+        // The group's own leaf, already scanned by the seeding: its subtree and lane.
+        let own = leaf - self.n_internal;
+        let (own_subtree, own_lane) = (own >> nw.subtree_depth, own & ((1 << nw.subtree_depth) - 1));
         for (qi, best) in s.best.iter_mut().enumerate() {
             let q = &s.queries[qi * d..(qi + 1) * d];
             let q = if D == 0 { q } else { &q[..D] };
             let q32 = &s.queries32[qi * d..(qi + 1) * d];
             let q32 = if D == 0 { q32 } else { &q32[..D] };
             let mut t = nw.above(best[K - 1].to_f64());
-            for (g, boxes) in s.boxes32.chunks_exact(2 * d * NARROW).enumerate() {
+            for (g, boxes) in s.boxes32.chunks_exact(width).enumerate() {
                 if s.leaves[g * NARROW].0 >= best[K - 1] {
                     break;
                 }
@@ -481,23 +523,37 @@ impl<T: Real, M: Metric> KdTree<T, M> {
                     if near[l] >= t {
                         continue;
                     }
-                    let other = s.leaves[g * NARROW + l].1 as usize;
-                    let (block, mo) = self.leaf_block(other);
-                    let start = self.ranges[other].0 as usize * d;
-                    let block32 = &nw.points[start..start + mo * d];
-                    let nearest = leaf_distances::<f32, M, D>(q32, block32, mo, &mut s.dists32);
-                    if nearest >= t {
-                        continue;
+                    let subtree = s.leaves[g * NARROW + l].1 as usize;
+                    let lanes = &nw.leaf_lanes[subtree * width..][..width];
+                    let leaf_near = lane_box_distances::<f32, M, NARROW>(q32, lanes);
+                    let mut leaf_open = lanes_below(&leaf_near, t);
+                    if subtree == own_subtree {
+                        leaf_open &= !(1 << own_lane);
                     }
-                    for (ci, c) in s.dists32[..mo].chunks(NARROW).enumerate() {
-                        let mut hits = lanes_below(c, t);
-                        while hits != 0 {
-                            let j = ci * NARROW + hits.trailing_zeros() as usize;
-                            hits &= hits - 1;
-                            let dist = point_distance::<T, M, D>(q, block, mo, j);
-                            if dist < best[K - 1] {
-                                network_insert::<T, K>(best, dist);
-                                t = nw.above(best[K - 1].to_f64());
+                    while leaf_open != 0 {
+                        let j = leaf_open.trailing_zeros() as usize;
+                        leaf_open &= leaf_open - 1;
+                        if leaf_near[j] >= t {
+                            continue;
+                        }
+                        let other = self.n_internal + (subtree << nw.subtree_depth) + j;
+                        let (block, mo) = self.leaf_block(other);
+                        let start = self.ranges[other].0 as usize * d;
+                        let block32 = &nw.points[start..start + mo * d];
+                        let nearest = leaf_distances::<f32, M, D>(q32, block32, mo, &mut s.dists32);
+                        if nearest >= t {
+                            continue;
+                        }
+                        for (ci, c) in s.dists32[..mo].chunks(NARROW).enumerate() {
+                            let mut hits = lanes_below(c, t);
+                            while hits != 0 {
+                                let p = ci * NARROW + hits.trailing_zeros() as usize;
+                                hits &= hits - 1;
+                                let dist = point_distance::<T, M, D>(q, block, mo, p);
+                                if dist < best[K - 1] {
+                                    network_insert::<T, K>(best, dist);
+                                    t = nw.above(best[K - 1].to_f64());
+                                }
                             }
                         }
                     }
@@ -528,11 +584,17 @@ impl<T: Real, M: Metric> KdTree<T, M> {
     }
 
     /// Step 2: the other leaves whose box is nearer to the group's box than the largest seeded
-    /// k-th distance, nearest first, and their boxes in lanes.
+    /// k-th distance, nearest first, and their boxes in lanes. With the [`Narrow`] filter, the
+    /// subtrees of [`NARROW`] leaves instead (the group's own among them), their boxes in f32.
     #[inline(always)]
     fn list_leaves<const D: usize, const K: usize>(&self, leaf: usize, s: &mut Scratch<T>, narrow: Option<&Narrow>) {
         let d = self.d;
         let reach = s.best.iter().map(|b| b[K - 1]).fold(T::ZERO, T::max_of);
+        // Nodes from `first` on are listed, not descended into.
+        let first = match narrow {
+            Some(nw) => ((self.n_internal + 1) >> nw.subtree_depth) - 1,
+            None => self.n_internal,
+        };
         let (qlo, qhi) = self.boxes(leaf);
         s.leaves.clear();
         s.stack.clear();
@@ -543,9 +605,9 @@ impl<T: Real, M: Metric> KdTree<T, M> {
             if near >= reach {
                 continue;
             }
-            if node >= self.n_internal {
+            if node >= first {
                 if node != leaf {
-                    s.leaves.push((near, node as u32));
+                    s.leaves.push((near, (node - first) as u32));
                 }
             } else {
                 s.stack.push(2 * node + 2);
@@ -554,10 +616,10 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         }
         s.leaves.sort_unstable_by(|a, b| a.0.total_order(&b.0));
         match narrow {
-            Some(nw) => lay_out_boxes::<f32, NARROW, T>(&mut s.boxes32, &s.leaves, d, |other| {
-                nw.boxes[(other - self.n_internal) * 2 * d..][..2 * d].split_at(d)
+            Some(nw) => lay_out_boxes::<f32, NARROW, T>(&mut s.boxes32, &s.leaves, d, |t| {
+                nw.subtrees[t * 2 * d..][..2 * d].split_at(d)
             }),
-            None => lay_out_boxes::<T, LANES, T>(&mut s.boxes, &s.leaves, d, |other| self.boxes(other)),
+            None => lay_out_boxes::<T, LANES, T>(&mut s.boxes, &s.leaves, d, |other| self.boxes(first + other)),
         }
     }
 }
