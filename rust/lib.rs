@@ -3,6 +3,7 @@
 //! The core is pure Rust (no Python): functions over slices that return `Result<_, CoreError>`.
 //! The PyO3 binding layer lives in `py/` behind the `python` cargo feature.
 
+pub mod block_cache;
 pub mod choice;
 pub mod error;
 pub mod factorize;
@@ -20,5 +21,10 @@ pub mod special;
 
 #[cfg(feature = "python")]
 mod py;
+
+/// The extension's allocator: the system's, with large freed blocks kept for the next call.
+#[cfg(feature = "python")]
+#[global_allocator]
+static GLOBAL: block_cache::BlockCache = block_cache::BlockCache::new();
 
 pub use error::CoreError;
