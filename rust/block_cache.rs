@@ -308,6 +308,34 @@ mod tests {
     }
 
     #[test]
+    fn threads_never_share_a_block() {
+        // Four threads allocate, fill with their own mark, check and free blocks of two sizes: a
+        // block handed to two owners at once would show the other's mark.
+        let cache = BlockCache::new();
+        std::thread::scope(|scope| {
+            for mark in 1..=4u8 {
+                let cache = &cache;
+                scope.spawn(move || {
+                    for round in 0..300 {
+                        let l = layout(MIN_BLOCK + (round % 2) * 4096);
+                        unsafe {
+                            let p = cache.alloc(l);
+                            assert!(!p.is_null());
+                            p.write_bytes(mark, l.size());
+                            std::thread::yield_now();
+                            let block = std::slice::from_raw_parts(p, l.size());
+                            assert!(block.iter().all(|&v| v == mark), "a block with two owners");
+                            cache.dealloc(p, l);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(cache.held() <= SLOTS * (MIN_BLOCK + 4096));
+        cache.release();
+    }
+
+    #[test]
     fn a_busy_cache_is_passed_by_not_waited_for() {
         let cache = BlockCache::new();
         unsafe {
