@@ -34,6 +34,18 @@ struct Kept {
     stamp: u64,
 }
 
+impl Kept {
+    /// Gives the block back to the system allocator.
+    ///
+    /// # Safety
+    /// The block is kept (it came from [`System`] with this size and alignment) and nothing else
+    /// refers to it.
+    unsafe fn free(self) {
+        // SAFETY: the caller's guarantee; the layout is the one the block was allocated with.
+        unsafe { System.dealloc(self.ptr, Layout::from_size_align_unchecked(self.size, self.align)) };
+    }
+}
+
 const EMPTY: Kept = Kept {
     ptr: null_mut(),
     size: 0,
@@ -149,25 +161,24 @@ impl BlockCache {
                 let Some(i) = oldest else { return false };
                 let k = std::mem::replace(&mut shelf.kept[i], EMPTY);
                 shelf.held -= k.size;
-                // SAFETY: the block was kept with this layout and nobody else refers to it.
-                unsafe { System.dealloc(k.ptr, Layout::from_size_align_unchecked(k.size, k.align)) };
+                // SAFETY: taken off the shelf, so nobody else refers to it.
+                unsafe { k.free() };
             }
         })
         .unwrap_or(false)
     }
 
-    /// Bytes kept now.
+    /// Bytes kept now (0 while another thread holds the shelf).
     pub fn held(&self) -> usize {
         self.with_shelf(|shelf| shelf.held).unwrap_or(0)
     }
 
-    /// Frees every kept block.
+    /// Frees every kept block (none while another thread holds the shelf).
     pub fn release(&self) {
         self.with_shelf(|shelf| {
             for k in shelf.kept.iter_mut().filter(|k| !k.ptr.is_null()) {
-                // SAFETY: as in `keep`.
-                unsafe { System.dealloc(k.ptr, Layout::from_size_align_unchecked(k.size, k.align)) };
-                *k = EMPTY;
+                // SAFETY: taken off the shelf, so nobody else refers to it.
+                unsafe { std::mem::replace(k, EMPTY).free() };
             }
             shelf.held = 0;
         });

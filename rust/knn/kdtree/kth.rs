@@ -239,23 +239,24 @@ impl Narrow {
     }
 }
 
-/// The boxes of the listed `leaves`, `L` at a time: the lower corners coordinate-major (coordinate
-/// 0 of the L leaves, then coordinate 1, …), then the upper ones; the last lanes padded with empty
-/// boxes (lower +∞, upper −∞), which are never nearer than anything.
-fn lay_out_boxes<'b, U: Real, const L: usize, T: Copy>(
+/// The boxes of `count` nodes, `L` at a time (`corners(i)` gives the i-th node's lower and upper
+/// corner): the lower corners coordinate-major (coordinate 0 of the L nodes, then coordinate 1,
+/// …), then the upper ones; the last lanes padded with empty boxes (lower +∞, upper −∞), which
+/// are never nearer than anything.
+fn lay_out_boxes<'b, U: Real, const L: usize>(
     out: &mut Vec<U>,
-    leaves: &[(T, u32)],
+    count: usize,
     d: usize,
     corners: impl Fn(usize) -> (&'b [U], &'b [U]),
 ) {
     let width = 2 * d * L;
     out.clear();
-    out.resize(leaves.len().div_ceil(L) * width, U::INFINITY);
-    for (lanes, group) in out.chunks_exact_mut(width).zip(leaves.chunks(L)) {
+    out.resize(count.div_ceil(L) * width, U::INFINITY);
+    for (g, lanes) in out.chunks_exact_mut(width).enumerate() {
         let (lanes_lo, lanes_hi) = lanes.split_at_mut(d * L);
         lanes_hi.fill(U::ZERO - U::INFINITY);
-        for (l, &(_, other)) in group.iter().enumerate() {
-            let (lo, hi) = corners(other as usize);
+        for l in 0..L.min(count - g * L) {
+            let (lo, hi) = corners(g * L + l);
             for k in 0..d {
                 lanes_lo[k * L + l] = lo[k];
                 lanes_hi[k * L + l] = hi[k];
@@ -325,32 +326,27 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         let leaves = self.n_internal + 1;
         let subtree_depth = leaves.trailing_zeros().min(NARROW.trailing_zeros());
         let n_subtrees = leaves >> subtree_depth;
-        let rounded = |node: usize, lo: &mut [f32], hi: &mut [f32]| {
-            let (l, h) = self.boxes(node);
-            for k in 0..self.d {
-                lo[k] = f32_down(l[k].to_f64());
-                hi[k] = f32_up(h[k].to_f64());
-            }
-        };
-        let mut subtrees = memory::filled(n_subtrees * 2 * self.d, 0.0f32, need)?;
-        for (t, b) in subtrees.chunks_exact_mut(2 * self.d).enumerate() {
-            let (lo, hi) = b.split_at_mut(self.d);
-            rounded(n_subtrees - 1 + t, lo, hi);
-        }
-        let width = 2 * self.d * NARROW;
-        let mut leaf_lanes = memory::filled(n_subtrees * width, f32::INFINITY, need)?;
-        let (mut lo, mut hi) = (vec![0.0f32; self.d], vec![0.0f32; self.d]);
-        for (t, lanes) in leaf_lanes.chunks_exact_mut(width).enumerate() {
-            let (lanes_lo, lanes_hi) = lanes.split_at_mut(self.d * NARROW);
-            lanes_hi.fill(f32::NEG_INFINITY);
-            for l in 0..1usize << subtree_depth {
-                rounded(self.n_internal + (t << subtree_depth) + l, &mut lo, &mut hi);
+        // The boxes of `count` nodes from `first` on, rounded outwards to f32.
+        let rounded = |first: usize, count: usize| -> Result<Vec<f32>> {
+            let mut out = memory::filled(count * 2 * self.d, 0.0f32, need)?;
+            for (node, b) in (first..).zip(out.chunks_exact_mut(2 * self.d)) {
+                let (l, h) = self.boxes(node);
+                let (lo, hi) = b.split_at_mut(self.d);
                 for k in 0..self.d {
-                    lanes_lo[k * NARROW + l] = lo[k];
-                    lanes_hi[k * NARROW + l] = hi[k];
+                    lo[k] = f32_down(l[k].to_f64());
+                    hi[k] = f32_up(h[k].to_f64());
                 }
             }
-        }
+            Ok(out)
+        };
+        let subtrees = rounded(n_subtrees - 1, n_subtrees)?;
+        // The leaves in tree order, NARROW to a group of lanes: subtree t's leaves are group t
+        // (a tree of fewer than NARROW leaves is one subtree, and one group).
+        let leaf_boxes = rounded(self.n_internal, leaves)?;
+        let mut leaf_lanes = memory::with_capacity(n_subtrees * 2 * self.d * NARROW, need)?;
+        lay_out_boxes::<f32, NARROW>(&mut leaf_lanes, leaves, self.d, |i| {
+            leaf_boxes[i * 2 * self.d..][..2 * self.d].split_at(self.d)
+        });
         let delta = 5.0 * a * (f32::EPSILON as f64 / 2.0) + 2f64.powi(-140);
         Ok(Some(Narrow {
             points,
@@ -616,10 +612,13 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         }
         s.leaves.sort_unstable_by(|a, b| a.0.total_order(&b.0));
         match narrow {
-            Some(nw) => lay_out_boxes::<f32, NARROW, T>(&mut s.boxes32, &s.leaves, d, |t| {
+            Some(nw) => lay_out_boxes::<f32, NARROW>(&mut s.boxes32, s.leaves.len(), d, |i| {
+                let t = s.leaves[i].1 as usize;
                 nw.subtrees[t * 2 * d..][..2 * d].split_at(d)
             }),
-            None => lay_out_boxes::<T, LANES, T>(&mut s.boxes, &s.leaves, d, |other| self.boxes(first + other)),
+            None => lay_out_boxes::<T, LANES>(&mut s.boxes, s.leaves.len(), d, |i| {
+                self.boxes(first + s.leaves[i].1 as usize)
+            }),
         }
     }
 }
