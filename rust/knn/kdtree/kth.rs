@@ -165,8 +165,17 @@ fn merge_smallest<T: Real, const K: usize, const L: usize>(dists: &[T], best: &m
             }
         }
     }
-    for &v in chunks.remainder().iter().chain(lanes.iter().flatten()) {
+    for &v in chunks.remainder() {
         network_insert::<T, K>(best, v);
+    }
+    // Constant indices only (both loops unroll), so that `lanes` can live in registers: with the
+    // survivors read through an iterator the compiler kept it on the stack and stored it on every
+    // step of the loop above, and those stores stalled the loads of `dists` whenever the two
+    // addresses agreed modulo 4 KiB (one-thread release builds: 44 against 32 ms for the search).
+    for r in 0..K {
+        for l in 0..L {
+            network_insert::<T, K>(best, lanes[r][l]);
+        }
     }
 }
 
