@@ -168,10 +168,13 @@ fn merge_smallest<T: Real, const K: usize, const L: usize>(dists: &[T], best: &m
     for &v in chunks.remainder() {
         network_insert::<T, K>(best, v);
     }
-    // Constant indices only (both loops unroll), so that `lanes` can live in registers: with the
-    // survivors read through an iterator the compiler kept it on the stack and stored it on every
-    // step of the loop above, and those stores stalled the loads of `dists` whenever the two
-    // addresses agreed modulo 4 KiB (one-thread release builds: 44 against 32 ms for the search).
+    // Constant indices only (both loops unroll), so that `lanes` can live in registers. With the
+    // survivors read through an iterator, release builds kept it on the stack and stored it on
+    // every step of the loop above; with one thread the search then took 44 ms against 32 ms
+    // (4-D, N = 10⁵), one instruction after those stores holding a third of its samples, most
+    // likely the loads of `dists` waiting on them (4 KiB aliasing, which depends on where the
+    // thread's stack lies).
+    #[allow(clippy::needless_range_loop)] // the indices are the point (see above)
     for r in 0..K {
         for l in 0..L {
             network_insert::<T, K>(best, lanes[r][l]);
