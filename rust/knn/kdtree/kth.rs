@@ -7,7 +7,8 @@
 //! the walk's time went to those per-node branches and to inserting pairs. Here, for one leaf of
 //! queries (the group):
 //! 1. every query is seeded with its K smallest distances to the other points of its leaf, through
-//!    a branch-free min/max insertion network ([`merge_smallest`]);
+//!    branch-free min/max insertion networks, one per point of the leaf, in vector lanes
+//!    ([`KdTree::seed_group`]);
 //! 2. the leaves whose box lies closer to the group's box than the largest seeded k-th distance
 //!    are listed once, nearest first, and their boxes stored [`LANES`] at a time
 //!    coordinate-major;
@@ -36,7 +37,7 @@
 //! neighbour distances, so many listed leaves are tested per query for nothing, and the walk was
 //! as fast or faster (8-D: 0.42–0.53 s against 0.38–0.40 s Euclidean, N = 5·10⁴).
 
-use super::{leaf_distances, leaf_offset, KdTree};
+use super::{leaf_distances, leaf_offset, KdTree, CHUNK};
 use crate::error::Result;
 use crate::knn::metric::Metric;
 use crate::knn::{need_distances, scatter_rows};
@@ -146,39 +147,6 @@ fn keep_smaller<T: Real>(b: &mut T, x: &mut T) {
 fn network_insert<T: Real, const K: usize>(best: &mut [T], mut x: T) {
     for b in best[..K].iter_mut() {
         keep_smaller(b, &mut x);
-    }
-}
-
-/// Merges `dists` into the ascending K smallest `best[..K]`: [`LANES`] independent networks
-/// (vector lanes) over the bulk, then their survivors and the tail one at a time. Values only,
-/// so the result is the K smallest whatever the order they arrive in.
-#[inline(always)]
-fn merge_smallest<T: Real, const K: usize, const L: usize>(dists: &[T], best: &mut [T]) {
-    let mut lanes = [[T::INFINITY; L]; K];
-    let mut chunks = dists.chunks_exact(L);
-    for c in &mut chunks {
-        let mut x = [T::ZERO; L];
-        x.copy_from_slice(c);
-        for row in lanes.iter_mut() {
-            for (b, x) in row.iter_mut().zip(x.iter_mut()) {
-                keep_smaller(b, x);
-            }
-        }
-    }
-    for &v in chunks.remainder() {
-        network_insert::<T, K>(best, v);
-    }
-    // Constant indices only (both loops unroll), so that `lanes` can live in registers. With the
-    // survivors read through an iterator, release builds kept it on the stack and stored it on
-    // every step of the loop above; with one thread the search then took 44 ms against 32 ms
-    // (4-D, N = 10⁵), one instruction after those stores holding a third of its samples, most
-    // likely the loads of `dists` waiting on them (4 KiB aliasing, which depends on where the
-    // thread's stack lies).
-    #[allow(clippy::needless_range_loop)] // the indices are the point (see above)
-    for r in 0..K {
-        for l in 0..L {
-            network_insert::<T, K>(best, lanes[r][l]);
-        }
     }
 }
 
@@ -300,6 +268,32 @@ fn point_distance<T: Real, M: Metric, const D: usize>(q: &[T], block: &[T], m: u
     let mut acc = T::ZERO;
     for (k, &qk) in q.iter().enumerate() {
         acc = M::combine(acc, M::term((block[leaf_offset(m, d, j, k)] - qk).abs()));
+    }
+    acc
+}
+
+/// The reduced distances from `q` to the `w` ≤ [`CHUNK`] points of one chunk of a leaf block
+/// (coordinate-major, `w` wide), +∞ in the lanes past `w`: the same terms in the same order as
+/// [`leaf_distances`], so the same bits.
+#[inline(always)]
+fn chunk_distances<T: Real, M: Metric, const D: usize>(q: &[T], chunk: &[T], w: usize) -> [T; CHUNK] {
+    let dim = if D == 0 { q.len() } else { D };
+    let q = &q[..dim];
+    let mut acc = [T::ZERO; CHUNK];
+    if w == CHUNK {
+        for (&qk, col) in q.iter().zip(chunk.chunks_exact(CHUNK)) {
+            for (a, &v) in acc.iter_mut().zip(col) {
+                *a = M::combine(*a, M::term((v - qk).abs()));
+            }
+        }
+    } else {
+        acc = [T::INFINITY; CHUNK];
+        acc[..w].fill(T::ZERO);
+        for (&qk, col) in q.iter().zip(chunk.chunks_exact(w)) {
+            for (a, &v) in acc.iter_mut().zip(col) {
+                *a = M::combine(*a, M::term((v - qk).abs()));
+            }
+        }
     }
     acc
 }
@@ -574,7 +568,11 @@ impl<T: Real, M: Metric> KdTree<T, M> {
     }
 
     /// Step 1: the group's points as queries, each with its K smallest distances to the other
-    /// points of the leaf.
+    /// points of the leaf. Column by column: for each chunk of the leaf, the distances of every
+    /// query to its points enter [`CHUNK`] lanes of a K + 1 network (`d(q_i, p_j)` is `d(q_j, p_i)`
+    /// bit for bit, |a − b| being |b − a|), so each lane ends with the K + 1 smallest distances
+    /// of its point; the smallest is the point's zero distance to itself (a duplicate elsewhere in
+    /// the leaf adds another zero, which stays), and is dropped.
     #[inline(always)]
     fn seed_group<const D: usize, const K: usize>(&self, leaf: usize, s: &mut Scratch<T>) {
         let d = self.d;
@@ -583,11 +581,35 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         s.dists.resize(self.max_leaf, T::ZERO);
         s.best.clear();
         s.best.resize(m, [T::INFINITY; FLAT_MAX_K]);
-        for (qi, best) in s.best.iter_mut().enumerate() {
-            leaf_distances::<T, M, D>(&s.queries[qi * d..(qi + 1) * d], block, m, &mut s.dists);
-            // Not itself (a duplicate elsewhere in the leaf still counts, at distance 0).
-            s.dists[qi] = T::INFINITY;
-            merge_smallest::<T, K, LANES>(&s.dists[..m], best);
+        for (c, best) in s.best.chunks_mut(CHUNK).enumerate() {
+            let w = best.len();
+            let chunk = &block[c * CHUNK * d..][..w * d];
+            let mut lanes = [[T::INFINITY; CHUNK]; FLAT_MAX_K + 1];
+            for q in s.queries.chunks_exact(d) {
+                let mut x = chunk_distances::<T, M, D>(q, chunk, w);
+                // Constant indices only (both loops unroll), so that `lanes` can live in
+                // registers. A merge whose lanes were read through an iterator afterwards was
+                // kept on the stack by release builds and stored on every step; with one thread
+                // the search then took 44 ms against 32 ms (4-D, N = 10⁵), one instruction after
+                // those stores holding a third of its samples, most likely the loads waiting on
+                // them (4 KiB aliasing, which depends on where the thread's stack lies).
+                #[allow(clippy::needless_range_loop)]
+                for r in 0..=K {
+                    for l in 0..CHUNK {
+                        keep_smaller(&mut lanes[r][l], &mut x[l]);
+                    }
+                }
+            }
+            let mut kept = [[T::INFINITY; CHUNK]; FLAT_MAX_K];
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..K {
+                kept[r] = lanes[r + 1];
+            }
+            for (l, b) in best.iter_mut().enumerate() {
+                for (r, v) in b[..K].iter_mut().enumerate() {
+                    *v = kept[r][l];
+                }
+            }
         }
     }
 
