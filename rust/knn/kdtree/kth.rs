@@ -439,6 +439,7 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         }
         let d = self.d;
         self.seed_group::<D, K>(leaf, s);
+        s.dists.resize(self.max_leaf, T::ZERO);
         self.list_leaves::<D, K>(leaf, s, None);
 
         for (qi, best) in s.best.iter_mut().enumerate() {
@@ -578,7 +579,6 @@ impl<T: Real, M: Metric> KdTree<T, M> {
         let d = self.d;
         self.leaf_rows(leaf, &mut s.queries);
         let (block, m) = self.leaf_block(leaf);
-        s.dists.resize(self.max_leaf, T::ZERO);
         s.best.clear();
         s.best.resize(m, [T::INFINITY; FLAT_MAX_K]);
         for (c, best) in s.best.chunks_mut(CHUNK).enumerate() {
